@@ -1,0 +1,29 @@
+"""Warning classes, one per condition lme4 warns or messages about.
+
+Filter them by class: ``warnings.simplefilter("ignore", lmmpy.SingularFitWarning)``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConvergenceWarning",
+    "LmmpyWarning",
+    "RankDeficiencyWarning",
+    "SingularFitWarning",
+]
+
+
+class LmmpyWarning(UserWarning):
+    """Base class of lmmpy's warnings."""
+
+
+class ConvergenceWarning(LmmpyWarning):
+    """The optimizer stopped where lme4's convergence checks fail (gradient, Hessian)."""
+
+
+class SingularFitWarning(LmmpyWarning):
+    """The estimated random-effects covariance is singular: θ lies on its boundary."""
+
+
+class RankDeficiencyWarning(LmmpyWarning):
+    """The fixed-effects model matrix is rank deficient; aliased columns were dropped."""

@@ -1,0 +1,234 @@
+"""Assemble a :class:`Design` from a parsed formula and a data frame."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import formulaic
+import numpy as np
+import pandas as pd
+
+from lmmpy._warnings import RankDeficiencyWarning
+from lmmpy.design import _checks
+from lmmpy.design._fixed import ModelMatrix, build_model_matrix
+from lmmpy.design._random import RandomEffectsTerm, group_codes, lme4_term_order
+from lmmpy.formula import ParsedFormula
+
+ArrayOrColumn = str | np.ndarray | pd.Series | list | None
+
+
+@dataclass(frozen=True)
+class Design:
+    """The matrices of a linear mixed model, after NA removal and checks.
+
+    Attributes
+    ----------
+    formula : the parsed formula
+    y : response (n,)
+    X : fixed-effects model matrix (aliased columns dropped)
+    terms : random-effects terms in lme4's order (decreasing number of levels)
+    weights : prior weights (n,) or None
+    offset : offset (n,), zeros when none was given
+    row_index : index labels of the data rows used
+    n_dropped : rows dropped for missing values
+    aliased : names of the X columns dropped as aliased
+    """
+
+    formula: ParsedFormula
+    y: np.ndarray
+    X: ModelMatrix
+    terms: tuple[RandomEffectsTerm, ...]
+    weights: np.ndarray | None
+    offset: np.ndarray
+    row_index: pd.Index
+    n_dropped: int = 0
+    aliased: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def n_obs(self) -> int:
+        return len(self.y)
+
+    @property
+    def beta_names(self) -> tuple[str, ...]:
+        return self.X.names
+
+    def theta_lower_bounds(self) -> np.ndarray:
+        return np.concatenate([term.theta_lower_bounds() for term in self.terms])
+
+    def theta_start(self) -> np.ndarray:
+        return np.concatenate([term.theta_start() for term in self.terms])
+
+    def theta_names(self) -> list[str]:
+        return [name for term in self.terms for name in term.theta_names()]
+
+
+def build_design(
+    formula: ParsedFormula,
+    data: pd.DataFrame,
+    weights: ArrayOrColumn = None,
+    offset: ArrayOrColumn = None,
+) -> Design:
+    """Build the model matrices of ``formula`` on ``data``.
+
+    Parameters
+    ----------
+    formula : ParsedFormula
+        From :func:`lmmpy.formula.parse_formula`.
+    data : pandas.DataFrame
+    weights, offset : str or array-like, optional
+        A column of ``data`` or an array with one value per row of ``data``.
+
+    Returns
+    -------
+    Design
+
+    Examples
+    --------
+    >>> from lmmpy.datasets import load
+    >>> from lmmpy.formula import parse_formula
+    >>> d = build_design(parse_formula("Reaction ~ Days + (Days | Subject)"), load("sleepstudy"))
+    >>> d.X.names, d.terms[0].group_name, d.n_obs
+    (('(Intercept)', 'Days'), 'Subject', 180)
+    """
+    data = _checks.check_data_frame(data)
+    weights = _row_values(weights, data, "weights")
+    offset = _row_values(offset, data, "offset")
+    keep = _complete_rows(formula, data, weights, offset)
+    frame = _drop_unused_categories(data.loc[keep])
+    if len(frame) == 0:
+        raise ValueError("no rows are left after dropping rows with missing values")
+    _checks.check_not_constant(frame, _fixed_variables(formula), "the fixed effects")
+    X = _fixed_matrix(formula, frame)
+    y = _response(formula, frame)
+    design = Design(
+        formula=formula,
+        y=y,
+        X=X,
+        terms=tuple(lme4_term_order(_random_terms(formula, frame))),
+        weights=None if weights is None else weights[keep],
+        offset=_offset(formula, frame, None if offset is None else offset[keep]),
+        row_index=frame.index,
+        n_dropped=int((~keep).sum()),
+        aliased=tuple(
+            name for j, name in enumerate(X.renames.values()) if j not in set(X.kept)
+        ),
+    )
+    _check_values(design)
+    return design
+
+
+def _row_values(values: ArrayOrColumn, data: pd.DataFrame, what: str) -> np.ndarray | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        _checks.check_columns_exist([values], data, what)
+        values = data[values]
+    array = np.asarray(values)
+    if array.ndim != 1 or len(array) != len(data):
+        raise ValueError(
+            f"{what} must be a column name or have one value per row of data "
+            f"({len(data)}), not shape {array.shape}"
+        )
+    try:
+        return array.astype(float)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{what} must be numeric") from error
+
+
+def _fixed_variables(formula: ParsedFormula) -> set[str]:
+    return set(formulaic.Formula(formula.fixed).required_variables)
+
+
+def _required_columns(formula: ParsedFormula) -> list[str]:
+    pieces = [formula.fixed, *formula.offsets, *(term.lhs for term in formula.random)]
+    if formula.response is not None:
+        pieces.append(formula.response)
+    columns = set().union(*(formulaic.Formula(piece).required_variables for piece in pieces))
+    columns.update(column for term in formula.random for column in term.group)
+    return sorted(columns)
+
+
+def _complete_rows(formula, data, weights, offset) -> np.ndarray:
+    """lme4's na.omit over every column the model uses (and weights, offset)."""
+    columns = _required_columns(formula)
+    _checks.check_columns_exist(columns, data, f"formula {formula.formula!r}")
+    keep = data[columns].notna().all(axis=1).to_numpy()
+    for values in (weights, offset):
+        if values is not None:
+            keep &= ~np.isnan(values)
+    return keep
+
+
+def _drop_unused_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].cat.remove_unused_categories()
+    return frame
+
+
+def _response(formula: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
+    if formula.response is None:
+        raise ValueError(f"formula {formula.formula!r} has no response (left of '~')")
+    if formula.response.strip("`") in frame.columns:
+        column = formula.response.strip("`")
+        return _checks.check_numeric_response(frame[column], column)
+    matrix = formulaic.model_matrix(f"{formula.response} ~ 1", frame, na_action="ignore").lhs
+    if matrix.shape[1] != 1:
+        raise TypeError(f"response {formula.response!r} must be numeric, not a factor")
+    return _checks.check_numeric_response(np.asarray(matrix).ravel(), formula.response)
+
+
+def _fixed_matrix(formula: ParsedFormula, frame: pd.DataFrame) -> ModelMatrix:
+    X = build_model_matrix(formula.fixed, frame)
+    dropped = [name for name in X.renames.values() if name not in X.names]
+    if dropped:
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+            f"column(s) / coefficient(s): {', '.join(dropped)}",
+            RankDeficiencyWarning,
+            stacklevel=4,
+        )
+    return X
+
+
+def _random_terms(formula: ParsedFormula, frame: pd.DataFrame) -> list[RandomEffectsTerm]:
+    if not formula.random:
+        raise ValueError(
+            f"formula {formula.formula!r} has no random-effects terms such as (1 | group); "
+            "fit it with ordinary least squares instead"
+        )
+    terms = []
+    for spec in formula.random:
+        levels, codes = group_codes(frame, spec.group)
+        _checks.check_grouping_factor(spec.group_name, len(levels), len(frame))
+        matrix = build_model_matrix(spec.lhs, frame, drop_aliased=False)
+        if matrix.values.shape[1] == 0:
+            raise ValueError(f"random-effects term ({spec.lhs} | {spec.group_name}) has no columns")
+        term = RandomEffectsTerm(spec.group_name, spec.group, levels, codes, matrix)
+        _checks.check_random_effects_count(
+            f"({spec.lhs} | {spec.group_name})", term.n_random_effects, len(frame)
+        )
+        terms.append(term)
+    return terms
+
+
+def _offset(formula: ParsedFormula, frame: pd.DataFrame, given: np.ndarray | None) -> np.ndarray:
+    total = np.zeros(len(frame)) if given is None else given.copy()
+    for expression in formula.offsets:
+        matrix = formulaic.model_matrix(f"0 + {expression}", frame, na_action="ignore")
+        total += np.asarray(matrix, dtype=float).ravel()
+    return total
+
+
+def _check_values(design: Design) -> None:
+    _checks.check_finite(design.y, "the response")
+    _checks.check_finite(design.X.values, "the fixed-effects model matrix", design.X.names)
+    _checks.check_finite(design.offset, "the offset")
+    if design.weights is not None:
+        _checks.check_weights(design.weights)
+    for term in design.terms:
+        _checks.check_finite(
+            term.model_matrix.values, f"random-effects term of {term.group_name}", term.columns
+        )

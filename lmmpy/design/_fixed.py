@@ -1,0 +1,142 @@
+"""Fixed-effects model matrix X, built by formulaic.
+
+Two things differ from formulaic's defaults so that X matches R's
+``model.matrix`` (and hence lme4's estimates and REML criterion):
+
+* ordered categoricals get orthogonal polynomial contrasts (R's ``contr.poly``,
+  coefficient names ``temperature[.L]``, ``temperature[.Q]``, ...): the REML
+  criterion depends on the contrasts, through log|R_X|;
+* columns aliased with earlier ones are dropped as R's pivoted QR (LINPACK
+  ``dqrdc2``) drops them: a column goes when what is left of it after
+  projecting out the columns kept before it is below 1e-7 of its norm.
+
+The intercept column is named ``(Intercept)``, as in lme4's output.
+"""
+
+from __future__ import annotations
+
+import keyword
+from dataclasses import dataclass
+
+import formulaic
+import numpy as np
+import pandas as pd
+
+INTERCEPT = "(Intercept)"
+_FORMULAIC_INTERCEPT = "Intercept"
+_RANK_TOLERANCE = 1e-7
+
+
+@dataclass(frozen=True)
+class ModelMatrix:
+    """A model matrix with what is needed to rebuild it on new data.
+
+    Attributes
+    ----------
+    values : ndarray (n, p)
+    names : tuple of column names (formulaic's, the intercept as ``(Intercept)``)
+    spec : formulaic ModelSpec that made it (before renaming and dropping)
+    kept : indices of formulaic's columns that were kept (aliased ones dropped)
+    renames : formulaic column name -> our column name
+    """
+
+    values: np.ndarray
+    names: tuple[str, ...]
+    spec: formulaic.ModelSpec
+    kept: tuple[int, ...]
+    renames: dict[str, str]
+
+    def rebuild(self, data: pd.DataFrame) -> np.ndarray:
+        """The same columns evaluated on ``data`` (formulaic's stored encoding state)."""
+        matrix = self.spec.get_model_matrix(data, na_action="ignore")
+        return np.asarray(matrix, dtype=float)[:, list(self.kept)]
+
+
+def polynomial_contrast_formula(rhs: str, data: pd.DataFrame) -> formulaic.Formula:
+    """Rewrite a right-hand side so that ordered categoricals use ``contr.poly``.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"t": pd.Categorical(["a", "b", "c"], ordered=True)})
+    >>> [str(term) for term in polynomial_contrast_formula("t", df)]
+    ['1', 'C(t, contr.poly)']
+    """
+    ordered = {
+        name for name in data.columns
+        if isinstance(data[name].dtype, pd.CategoricalDtype) and data[name].cat.ordered
+    }
+    formula = formulaic.Formula(rhs)
+    if not ordered & set(formula.required_variables):
+        return formula
+    terms = [":".join(_factor_text(f.expr, ordered) for f in term.factors) for term in formula]
+    if "1" not in terms:
+        terms.insert(0, "0")
+    return formulaic.Formula(" + ".join(terms))
+
+
+def _factor_text(expr: str, ordered: set[str]) -> str:
+    if expr in ordered:
+        return f"C({_quoted(expr)}, contr.poly)"
+    return expr if expr == "1" else _quoted(expr)
+
+
+def _quoted(name: str) -> str:
+    """Backtick a factor that formulaic would not read back as written."""
+    if name.isidentifier() and not keyword.iskeyword(name):
+        return name
+    try:
+        formulaic.Formula(name)
+        return name
+    except Exception:  # noqa: BLE001 - any parse failure means it needs quoting
+        return f"`{name}`"
+
+
+def _rename(column: str) -> str:
+    if column == _FORMULAIC_INTERCEPT:
+        return INTERCEPT
+    # "C(temperature, contr.poly)[.L]" reads as "temperature[.L]"
+    while "C(" in column and ", contr.poly)" in column:
+        start = column.index("C(")
+        end = column.index(", contr.poly)", start)
+        column = column[:start] + column[start + 2:end].strip("`") + column[end + 13:]
+    return column
+
+
+def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True) -> ModelMatrix:
+    """Materialise ``rhs`` on ``data`` with R's contrasts and aliasing rules.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"x": [1.0, 2.0, 3.0], "g": ["a", "b", "a"]})
+    >>> build_model_matrix("x + g", df).names
+    ('(Intercept)', 'x', 'g[T.b]')
+    """
+    formula = polynomial_contrast_formula(rhs, data)
+    matrix = formulaic.model_matrix(formula, data, na_action="ignore")
+    values = np.asarray(matrix, dtype=float)
+    renames = {column: _rename(column) for column in matrix.columns}
+    names = [renames[column] for column in matrix.columns]
+    all_columns = tuple(range(values.shape[1]))
+    kept = _unaliased_columns(values) if drop_aliased and values.shape[0] else all_columns
+    return ModelMatrix(
+        values=values[:, list(kept)],
+        names=tuple(names[j] for j in kept),
+        spec=matrix.model_spec,
+        kept=kept,
+        renames=renames,
+    )
+
+
+def _unaliased_columns(values: np.ndarray) -> tuple[int, ...]:
+    """Indices of the columns R's ``qr(X)$pivot[seq_len(rank)]`` keeps, in order."""
+    kept: list[int] = []
+    basis = np.empty((values.shape[0], 0))
+    for j in range(values.shape[1]):
+        column = values[:, j]
+        norm = np.linalg.norm(column)
+        residual = column - basis @ (basis.T @ column)
+        residual -= basis @ (basis.T @ residual)  # second pass: Gram-Schmidt loses orthogonality
+        if norm > 0 and np.linalg.norm(residual) > _RANK_TOLERANCE * norm:
+            kept.append(j)
+            basis = np.column_stack([basis, residual / np.linalg.norm(residual)])
+    return tuple(kept)

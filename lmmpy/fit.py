@@ -1,0 +1,117 @@
+"""Stage 5: ``lmer()`` composes the stages — formula → design → objective → optimizer → model.
+
+Each stage is its own module and can be run alone (as lme4's ``lFormula``,
+``mkLmerDevfun``, ``optimizeLmer``, ``mkMerMod``); this module only wires them.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from lmmpy._warnings import SingularFitWarning
+from lmmpy.design import build_design
+from lmmpy.design._build import ArrayOrColumn
+from lmmpy.formula import parse_formula
+from lmmpy.objective import ProfiledDeviance, cross_products, random_effects_matrix
+from lmmpy.optimize import optimize_theta
+from lmmpy.results import LinearMixedModel
+
+__all__ = ["lmer"]
+
+
+def lmer(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    reml: bool = True,
+    weights: ArrayOrColumn = None,
+    offset: ArrayOrColumn = None,
+    start: np.ndarray | None = None,
+    data_name: str | None = None,
+) -> LinearMixedModel:
+    """Fit a linear mixed model from an lme4-style formula.
+
+    Parameters
+    ----------
+    formula : str
+        ``response ~ fixed + (lhs | group) + ...`` with lme4's random-effects
+        syntax: ``(x | g)``, ``(x || g)``, ``(1 | g1/g2)``, ``(1 | g1:g2)``, ``offset(o)``.
+    data : pandas.DataFrame
+        Rows with a missing value in any column the model uses are dropped.
+    reml : bool, default True
+        Maximise the REML criterion (True) or the likelihood (False).
+    weights, offset : str or array-like, optional
+        Prior weights and an offset: a column of ``data`` or one value per row.
+    start : array-like, optional
+        Starting θ (lme4's order); default 1 on the diagonal, 0 elsewhere.
+    data_name : str, optional
+        Name of the data shown in the summary.
+
+    Returns
+    -------
+    LinearMixedModel
+
+    Warns
+    -----
+    SingularFitWarning
+        When the estimated random-effects covariance is singular.
+    ConvergenceWarning
+        When lme4's convergence checks fail at the optimum.
+
+    Examples
+    --------
+    >>> import lmmpy
+    >>> m = lmmpy.lmer("Reaction ~ Days + (Days | Subject)", lmmpy.datasets.load("sleepstudy"))
+    >>> round(m.reml_criterion, 2)
+    1743.63
+    """
+    design = build_design(parse_formula(formula), data, weights=weights, offset=offset)
+    objective = ProfiledDeviance(cross_products(design), design.terms, reml=reml)
+    theta_start = design.theta_start() if start is None else _checked_start(start, design)
+    summary = optimize_theta(objective, theta_start, design.theta_lower_bounds())
+    model = LinearMixedModel(
+        design=design,
+        objective=objective,
+        optimization=summary,
+        solution=objective.solve(summary.theta),
+        reml=reml,
+        data_name=data_name,
+    )
+    if model.is_singular:
+        warnings.warn("boundary (singular) fit: see LinearMixedModel.is_singular",
+                      SingularFitWarning, stacklevel=2)
+    return model
+
+
+def refit_response(model: LinearMixedModel, y: np.ndarray) -> LinearMixedModel:
+    """Refit ``model`` to a new response on the same design, reusing the analysed factor."""
+    y = np.asarray(y, dtype=float)
+    design = model.design
+    if y.shape != design.y.shape:
+        raise ValueError(f"new response must have {design.n_obs} values, not {y.shape}")
+    Z = random_effects_matrix(design)
+    crossprods = model.objective.crossprods.with_response(
+        Z, design.X.values, y - design.offset, design.weights
+    )
+    objective = model.objective.with_crossprods(crossprods)
+    summary = optimize_theta(objective, model.theta, design.theta_lower_bounds())
+    new_design = _with_response(design, y)
+    return LinearMixedModel(new_design, objective, summary, objective.solve(summary.theta),
+                            model.reml, model.data_name)
+
+
+def _with_response(design, y):
+    from dataclasses import replace
+
+    return replace(design, y=y)
+
+
+def _checked_start(start, design) -> np.ndarray:
+    start = np.asarray(start, dtype=float)
+    expected = len(design.theta_start())
+    if start.shape != (expected,):
+        raise ValueError(f"start must have {expected} values (θ in lme4's order), not {start.shape}")
+    return start

@@ -1,0 +1,18 @@
+"""Stage 3: cross-products and the profiled deviance as a function of θ (lme4's ``mkLmerDevfun``).
+
+``cross_products`` touches the n rows once; ``ProfiledDeviance`` evaluates
+the REML criterion or ML deviance at any θ from them on a CHOLMOD factor that
+is analysed once and refactored numerically per evaluation.
+"""
+
+from lmmpy.objective._crossprod import CrossProducts, cross_products, random_effects_matrix
+from lmmpy.objective._deviance import ProfiledDeviance, Solution, conditional_variance_blocks
+
+__all__ = [
+    "CrossProducts",
+    "ProfiledDeviance",
+    "Solution",
+    "conditional_variance_blocks",
+    "cross_products",
+    "random_effects_matrix",
+]

@@ -1,0 +1,311 @@
+"""Stage 6: the fitted linear mixed model (lme4's ``merMod``) and what is derived from it.
+
+Definitions follow lme4 exactly (Bates et al. 2015, section 3.6 and 5):
+
+* σ̂² = r²/n (ML) or r²/(n − p) (REML); Var(β̂) = σ̂² (R_X'R_X)⁻¹;
+* conditional modes b̂ = Λ_θ û; conditional variances σ̂² Λ_θ A⁻¹ Λ_θ' (diagonal blocks);
+* log-likelihood = −objective/2 (the REML log-likelihood for REML fits),
+  npar = p + length(θ) + 1, AIC = −2ℓ + 2 npar, BIC = −2ℓ + npar log n,
+  df.resid = n − npar;
+* the random-effects covariance of a term is σ̂² T T';
+* a fit is singular when a θ with lower bound 0 is below 1e-4 (``isSingular``).
+
+The model is frozen; everything derived is a cached property.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import scipy.linalg as la
+
+from lmmpy.design import Design, RandomEffectsTerm
+from lmmpy.objective import ProfiledDeviance, Solution, conditional_variance_blocks
+from lmmpy.optimize import OptSummary
+
+SINGULAR_TOL = 1e-4
+
+
+@dataclass(frozen=True, eq=False)
+class LinearMixedModel:
+    """A fitted linear mixed model; make one with :func:`lmmpy.lmer`.
+
+    Examples
+    --------
+    >>> import lmmpy
+    >>> m = lmmpy.lmer("Reaction ~ Days + (Days | Subject)", lmmpy.datasets.load("sleepstudy"))
+    >>> m.fixef.round(3).to_dict()
+    {'(Intercept)': 251.405, 'Days': 10.467}
+    >>> m.ngroups
+    {'Subject': 18}
+    """
+
+    design: Design
+    objective: ProfiledDeviance
+    optimization: OptSummary
+    solution: Solution
+    reml: bool = True
+    data_name: str | None = None
+
+    # ---- parameters -------------------------------------------------------------------
+    @property
+    def formula(self) -> str:
+        return self.design.formula.formula
+
+    @cached_property
+    def theta(self) -> np.ndarray:
+        """Relative covariance parameters θ in lme4's order (``getME(m, "theta")``)."""
+        return self.solution.theta.copy()
+
+    @cached_property
+    def theta_names(self) -> list[str]:
+        return self.design.theta_names()
+
+    @cached_property
+    def fixef(self) -> pd.Series:
+        """Fixed-effects estimates β̂."""
+        return pd.Series(self.solution.beta, index=list(self.design.beta_names), name="fixef")
+
+    @property
+    def sigma(self) -> float:
+        """Residual standard deviation σ̂."""
+        return self.solution.sigma
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of β̂: σ̂² (R_X'R_X)⁻¹."""
+        names = list(self.design.beta_names)
+        R_inv = la.solve_triangular(self.solution.R_X, np.eye(len(names)))
+        return pd.DataFrame(self.sigma**2 * R_inv @ R_inv.T, index=names, columns=names)
+
+    @cached_property
+    def fixef_se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.vcov)), index=self.fixef.index, name="std_error")
+
+    # ---- likelihood -------------------------------------------------------------------
+    @property
+    def nobs(self) -> int:
+        return self.design.n_obs
+
+    @property
+    def n_params(self) -> int:
+        """Parameters counted by logLik's df: p + length(θ) + 1."""
+        return len(self.solution.beta) + len(self.theta) + 1
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood at the optimum (the REML log-likelihood for REML fits)."""
+        return -self.solution.deviance / 2
+
+    @property
+    def aic(self) -> float:
+        return -2 * self.loglik + 2 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        return -2 * self.loglik + self.n_params * np.log(self.nobs)
+
+    @cached_property
+    def deviance(self) -> float:
+        """−2 × the ML log-likelihood at the estimates (lme4's ``deviance(m, REML = FALSE)``).
+
+        For REML fits this is the ML deviance at the REML θ̂, β̂ with σ² profiled
+        (r²/n), as lme4 computes it.
+        """
+        s = self.solution
+        n = self.nobs
+        return float(s.logdet_L + n * (1 + np.log(2 * np.pi * s.pwrss / n))
+                     - self.objective.crossprods.sum_log_weights)
+
+    @property
+    def reml_criterion(self) -> float | None:
+        """The REML criterion at the optimum (REML fits; None for ML fits)."""
+        return self.solution.deviance if self.reml else None
+
+    @property
+    def df_resid(self) -> int:
+        return self.nobs - self.n_params
+
+    @property
+    def is_singular(self) -> bool:
+        """θ on its boundary: a variance estimated as zero or a correlation of ±1."""
+        lower = self.design.theta_lower_bounds()
+        return bool(np.any(self.theta[lower == 0] < SINGULAR_TOL))
+
+    # ---- random effects ---------------------------------------------------------------
+    @property
+    def ngroups(self) -> dict[str, int]:
+        """Number of levels of each grouping factor (lme4's ``ngrps``)."""
+        return {term.group_name: term.n_levels for term in self.design.terms}
+
+    @cached_property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes b̂ per grouping factor: DataFrame indexed by level, a column per term."""
+        return self._per_group(self._term_values(self.solution.b))
+
+    @cached_property
+    def ranef_condsd(self) -> dict[str, pd.DataFrame]:
+        """Conditional standard deviations of the random effects (lme4's condVar, square root)."""
+        blocks = conditional_variance_blocks(self.objective, self.theta)
+        sds = [self.sigma * np.sqrt(np.diagonal(block, axis1=1, axis2=2)) for block in blocks]
+        return self._per_group(sds)
+
+    @cached_property
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Fixed effects plus the random effects of each level (lme4's ``coef``)."""
+        out = {}
+        for group, effects in self.ranef.items():
+            table = pd.DataFrame(
+                np.tile(self.fixef.to_numpy(), (len(effects), 1)),
+                index=effects.index, columns=self.fixef.index,
+            )
+            for column in effects.columns:
+                table[column] = table.get(column, 0.0) + effects[column]
+            out[group] = table
+        return out
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        """Variances, covariances, SDs and correlations, as ``as.data.frame(VarCorr(m))``."""
+        rows = []
+        for term, group in zip(self.design.terms, self._group_labels(), strict=True):
+            rows.extend(_varcorr_rows(term, group, self._term_covariance(term)))
+        rows.append(("Residual", None, None, self.sigma**2, self.sigma))
+        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    def covariance_matrices(self) -> dict[str, pd.DataFrame]:
+        """σ̂² T T' for each term, keyed as in ``varcorr`` (``Subject``, ``Subject.1``)."""
+        return {
+            group: pd.DataFrame(self._term_covariance(term), index=term.columns,
+                                columns=term.columns)
+            for term, group in zip(self.design.terms, self._group_labels(), strict=True)
+        }
+
+    # ---- fitted values ----------------------------------------------------------------
+    @cached_property
+    def fitted(self) -> pd.Series:
+        """Fitted values Xβ̂ + Zb̂ + offset, indexed as the data rows used."""
+        values = self._linear_predictor(self.design.X.values, self._term_matrices(), True)
+        return pd.Series(values + self.design.offset, index=self.design.row_index, name="fitted")
+
+    @cached_property
+    def residuals(self) -> pd.Series:
+        """Response residuals y − fitted."""
+        return pd.Series(self.design.y - self.fitted.to_numpy(), index=self.design.row_index,
+                         name="residuals")
+
+    def predict(self, newdata: pd.DataFrame | None = None, re_form: bool = True,
+                allow_new_levels: bool = False) -> pd.Series:
+        """Predictions on new data (lme4's ``predict.merMod``).
+
+        Parameters
+        ----------
+        newdata : DataFrame, optional
+            Default: the fitted values.
+        re_form : bool, default True
+            Include the random effects (lme4's ``re.form = NULL``) or not (``re.form = NA``).
+        allow_new_levels : bool, default False
+            Levels not seen in the fit get zero random effects; otherwise they raise.
+
+        Examples
+        --------
+        >>> import lmmpy, pandas as pd
+        >>> m = lmmpy.lmer("Reaction ~ Days + (Days | Subject)", lmmpy.datasets.load("sleepstudy"))
+        >>> new = pd.DataFrame({"Days": [1.0], "Subject": ["NEW"]})
+        >>> round(float(m.predict(new, allow_new_levels=True).iloc[0]), 3)
+        261.872
+        """
+        from lmmpy._predict import predict_new
+
+        if newdata is None:
+            return self.fitted if re_form else pd.Series(
+                self.design.X.values @ self.solution.beta + self.design.offset,
+                index=self.design.row_index, name="fitted")
+        return predict_new(self, newdata, re_form, allow_new_levels)
+
+    def refit(self, y: np.ndarray | pd.Series) -> LinearMixedModel:
+        """Refit to a new response with the same design (the sparse factor is reused)."""
+        from lmmpy.fit import refit_response
+
+        return refit_response(self, np.asarray(y, dtype=float))
+
+    def summary(self):
+        """lme4-style summary (print it, or show it in a notebook)."""
+        from lmmpy._summary import ModelSummary
+
+        return ModelSummary(self)
+
+    def __repr__(self) -> str:
+        kind = "REML" if self.reml else "ML"
+        return (f"<LinearMixedModel {self.formula!r} ({kind}), nobs={self.nobs}, "
+                f"{'REML criterion' if self.reml else 'deviance'}={self.solution.deviance:.4f}>")
+
+    # ---- helpers ----------------------------------------------------------------------
+    def _term_covariance(self, term: RandomEffectsTerm) -> np.ndarray:
+        T = term.template(self.theta[self._theta_slice(term)])
+        return self.sigma**2 * T @ T.T
+
+    def _theta_slice(self, term: RandomEffectsTerm) -> slice:
+        start = 0
+        for other in self.design.terms:
+            if other is term:
+                return slice(start, start + term.n_theta)
+            start += other.n_theta
+        raise KeyError(term.group_name)
+
+    def _group_labels(self) -> list[str]:
+        """Group names made unique as lme4 does (``Subject``, ``Subject.1``)."""
+        seen: dict[str, int] = {}
+        labels = []
+        for term in self.design.terms:
+            count = seen.get(term.group_name, 0)
+            labels.append(term.group_name if count == 0 else f"{term.group_name}.{count}")
+            seen[term.group_name] = count + 1
+        return labels
+
+    def _term_values(self, vector: np.ndarray) -> list[np.ndarray]:
+        out, start = [], 0
+        for term in self.design.terms:
+            size = term.n_random_effects
+            out.append(vector[start:start + size].reshape(term.n_levels, term.n_columns))
+            start += size
+        return out
+
+    def _per_group(self, values: list[np.ndarray]) -> dict[str, pd.DataFrame]:
+        """Terms sharing a grouping factor are joined into one table, as lme4's ranef."""
+        out: dict[str, pd.DataFrame] = {}
+        for term, block in zip(self.design.terms, values, strict=True):
+            table = pd.DataFrame(block, index=term.levels, columns=list(term.columns))
+            if term.group_name in out:
+                table = out[term.group_name].join(table, rsuffix=".1")
+            out[term.group_name] = table
+        return out
+
+    def _term_matrices(self) -> list[np.ndarray]:
+        return [term.model_matrix.values for term in self.design.terms]
+
+    def _linear_predictor(self, X: np.ndarray, term_matrices: list[np.ndarray],
+                          include_random: bool, codes: list[np.ndarray] | None = None
+                          ) -> np.ndarray:
+        eta = X @ self.solution.beta
+        if not include_random:
+            return eta
+        codes = codes if codes is not None else [term.codes for term in self.design.terms]
+        for values, matrix, level in zip(self._term_values(self.solution.b), term_matrices,
+                                         codes, strict=True):
+            known = level >= 0
+            eta[known] += np.einsum("ij,ij->i", matrix[known], values[level[known]])
+        return eta
+
+
+def _varcorr_rows(term: RandomEffectsTerm, group: str, covariance: np.ndarray) -> list[tuple]:
+    sd = np.sqrt(np.diag(covariance))
+    rows = [(group, name, None, covariance[i, i], sd[i]) for i, name in enumerate(term.columns)]
+    for j in range(term.n_columns):
+        for i in range(j + 1, term.n_columns):
+            correlation = covariance[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
+            rows.append((group, term.columns[j], term.columns[i], covariance[i, j], correlation))
+    return rows
