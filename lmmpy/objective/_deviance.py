@@ -81,7 +81,7 @@ class ProfiledDeviance:
         if _shared is None:
             layout = theta_layout(tuple(terms))
             scaled = scaled_cross_product(crossprods.ZtZ, layout)
-            factor = analyze(scaled.pattern, mode="auto")
+            factor = analyze(scaled.pattern, mode="supernodal")
             _shared = (layout, scaled, factor)
         self.layout, self.scaled, self.factor = _shared
         self.terms = tuple(terms)

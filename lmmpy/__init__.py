@@ -1,0 +1,34 @@
+"""lmmpy: linear mixed models from lme4-style formulas, on sparse Cholesky factors.
+
+Examples
+--------
+>>> import lmmpy
+>>> m = lmmpy.lmer("Reaction ~ Days + (Days | Subject)", lmmpy.datasets.load("sleepstudy"))
+>>> print(m.summary())  # doctest: +SKIP
+"""
+
+from lmmpy import datasets
+from lmmpy._warnings import (
+    ConvergenceWarning,
+    LmmpyWarning,
+    RankDeficiencyWarning,
+    SingularFitWarning,
+)
+from lmmpy.fit import lmer
+from lmmpy.formula import FormulaError, parse_formula
+from lmmpy.results import LinearMixedModel
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvergenceWarning",
+    "FormulaError",
+    "LinearMixedModel",
+    "LmmpyWarning",
+    "RankDeficiencyWarning",
+    "SingularFitWarning",
+    "__version__",
+    "datasets",
+    "lmer",
+    "parse_formula",
+]
