@@ -194,6 +194,8 @@ class Parser:
         token = self.tokens[self.pos]
         if token.kind == "op":
             reason = f"operator '{token.text}' cannot be used here in a formula"
+        elif token.kind == "comma":
+            reason = "unexpected ',' in formula"
         else:
             before = self.tokens[self.pos - 1].text
             reason = f"missing operator between '{before}' and '{token.text}'"
