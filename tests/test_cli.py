@@ -1,0 +1,216 @@
+"""The ``lmmpy`` command line: ``fit`` on bundled data and files, ``datasets``, error paths."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lmmpy
+from lmmpy.cli import main
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SLEEPSTUDY = "Reaction ~ Days + (Days | Subject)"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def api_summary(formula: str, data: pd.DataFrame, data_name: str, **kwargs) -> str:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = lmmpy.lmer(formula, data, data_name=data_name, **kwargs)
+    return str(model.summary())
+
+
+# ---- fit ------------------------------------------------------------------------------
+def test_fit_bundled_data_prints_the_summary(capsys):
+    status, out, err = run(capsys, "fit", SLEEPSTUDY, "--data", "sleepstudy")
+    assert status == 0
+    assert err == ""
+    assert out == api_summary(SLEEPSTUDY, lmmpy.datasets.load("sleepstudy"), "sleepstudy")
+    assert "REML criterion at convergence: 1743.6" in out
+    assert "   Data: sleepstudy" in out
+
+
+def test_fit_data_name_is_case_insensitive_and_printed_canonically(capsys):
+    status, out, _ = run(capsys, "fit", "Yield ~ 1 + (1 | Batch)", "--data", "DYESTUFF")
+    assert status == 0
+    assert "   Data: Dyestuff\n" in out
+
+
+def test_fit_ml(capsys):
+    status, out, _ = run(capsys, "fit", SLEEPSTUDY, "--data", "sleepstudy", "--ml")
+    assert status == 0
+    assert out.startswith("Linear mixed model fit by maximum likelihood")
+    assert out == api_summary(SLEEPSTUDY, lmmpy.datasets.load("sleepstudy"), "sleepstudy",
+                              reml=False)
+
+
+def test_fit_warnings_go_to_stderr_without_traceback(capsys):
+    status, out, err = run(capsys, "fit", "Yield ~ 1 + (1 | Batch)", "--data", "Dyestuff2")
+    assert status == 0
+    assert "Random effects:" in out
+    assert err.startswith("lmmpy: warning: boundary (singular) fit")
+    assert "Traceback" not in err
+
+
+def test_fit_csv_with_string_grouping_columns(capsys, tmp_path):
+    pastes = lmmpy.datasets.load("Pastes")
+    path = tmp_path / "pastes.csv"
+    pastes.to_csv(path, index=False)
+    assert pd.read_csv(path)["batch"].map(type).eq(str).all()  # text, not categorical
+
+    status, out, _ = run(capsys, "fit", "strength ~ 1 + (1 | batch/cask)", "--data", str(path))
+    assert status == 0
+    assert "   Data: pastes.csv\n" in out
+    assert "groups:  cask:batch, 30; batch, 10" in out
+    assert out == api_summary("strength ~ 1 + (1 | batch/cask)", pastes, "pastes.csv")
+
+
+def test_fit_csv_with_weights_and_offset_columns(capsys, tmp_path):
+    data = lmmpy.datasets.load("sleepstudy")
+    rng = np.random.default_rng(1)
+    data["w"] = rng.uniform(0.5, 2.0, len(data))
+    data["o"] = rng.normal(0.0, 5.0, len(data))
+    path = tmp_path / "sleep.csv"
+    data.to_csv(path, index=False)
+
+    status, out, _ = run(capsys, "fit", SLEEPSTUDY, "--data", str(path),
+                         "--weights", "w", "--offset", "o")
+    assert status == 0
+    assert "Weights: given" in out
+    expected = api_summary(SLEEPSTUDY, pd.read_csv(path), "sleep.csv", weights="w", offset="o")
+    assert out == expected
+    assert out != api_summary(SLEEPSTUDY, pd.read_csv(path), "sleep.csv")
+
+
+def test_fit_parquet_file(capsys, tmp_path):
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "dyestuff.parquet"
+    lmmpy.datasets.load("Dyestuff").to_parquet(path)
+    status, out, _ = run(capsys, "fit", "Yield ~ 1 + (1 | Batch)", "--data", str(path))
+    assert status == 0
+    assert "   Data: dyestuff.parquet\n" in out
+
+
+# ---- datasets -------------------------------------------------------------------------
+def test_datasets_lists_every_name_with_its_description(capsys):
+    status, out, _ = run(capsys, "datasets")
+    assert status == 0
+    lines = out.splitlines()
+    assert len(lines) == len(lmmpy.datasets.list_datasets())
+    for name, line in zip(lmmpy.datasets.list_datasets(), lines, strict=True):
+        assert line.split()[0] == name
+        assert line.endswith(lmmpy.datasets.describe(name))
+
+
+# ---- errors: `lmmpy: error: <message>` on stderr, exit status 2, no traceback ----------
+def write_csv(tmp_path: Path, name: str = "data.csv") -> Path:
+    path = tmp_path / name
+    lmmpy.datasets.load("sleepstudy").to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["fit", SLEEPSTUDY, "--data", "nosuchdata"], "no bundled data set named 'nosuchdata'"),
+        (["fit", SLEEPSTUDY, "--data", "missing.csv"], "data file not found: missing.csv"),
+        (["fit", SLEEPSTUDY, "--data", "missing.parquet"], "data file not found"),
+        (["fit", "Reaction ~ Days + (Days | Subject", "--data", "sleepstudy"],
+         "unbalanced parenthesis in formula\n  Reaction ~ Days + (Days | Subject\n"),
+        (["fit", "Reaction ~ Dys + (Days | Subject)", "--data", "sleepstudy"],
+         "column 'Dys' used in formula"),
+        (["fit", "Reaction ~ Days", "--data", "sleepstudy"], "has no random-effects terms"),
+        (["fit", "Subject ~ Days + (1 | Subject)", "--data", "sleepstudy"],
+         "response 'Subject' must be numeric"),
+        (["fit", SLEEPSTUDY, "--data", "sleepstudy", "--weights", "w"],
+         "column 'w' used in weights is not in the data"),
+        (["fit", SLEEPSTUDY, "--data", "sleepstudy", "--offset", "o"],
+         "column 'o' used in offset is not in the data"),
+    ],
+)
+def test_errors_print_one_message_and_exit_2(capsys, argv, message):
+    status, out, err = run(capsys, *argv)
+    assert status == 2
+    assert out == ""
+    assert err.startswith("lmmpy: error: ")
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_error_for_a_file_that_is_neither_csv_nor_parquet(capsys, tmp_path):
+    path = tmp_path / "data.xlsx"
+    path.write_text("not a spreadsheet")
+    status, _, err = run(capsys, "fit", SLEEPSTUDY, "--data", str(path))
+    assert status == 2
+    assert err.startswith("lmmpy: error: cannot read")
+    assert "must end in .csv or .parquet" in err
+
+
+def test_error_for_an_empty_csv(capsys, tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    status, _, err = run(capsys, "fit", SLEEPSTUDY, "--data", str(path))
+    assert status == 2
+    assert err.startswith("lmmpy: error: ")
+
+
+def test_error_for_parquet_without_pyarrow(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # makes `import pyarrow` fail
+    path = tmp_path / "data.parquet"
+    path.write_bytes(b"PAR1")
+    status, _, err = run(capsys, "fit", SLEEPSTUDY, "--data", str(path))
+    assert status == 2
+    assert err.startswith("lmmpy: error: reading data.parquet needs pyarrow")
+    assert "pip install pyarrow" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["fit", SLEEPSTUDY], "the following arguments are required: --data"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_usage_errors_exit_2(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: lmmpy")
+    assert re.search(r"^lmmpy( fit)?: error: ", err, flags=re.MULTILINE)
+    assert message in err
+
+
+# ---- python -m lmmpy ------------------------------------------------------------------
+def run_module(*argv: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "lmmpy", *argv], capture_output=True,
+                          text=True, cwd=REPO_ROOT, env=env, timeout=300, check=False)
+
+
+def test_python_dash_m_fits_and_prints_the_summary():
+    result = run_module("fit", SLEEPSTUDY, "--data", "sleepstudy")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Linear mixed model fit by REML ['lmerMod']")
+    assert "Days          10.467      1.546   6.771" in result.stdout
+
+
+def test_python_dash_m_error_has_no_traceback():
+    result = run_module("fit", SLEEPSTUDY, "--data", "no_such_file.csv")
+    assert result.returncode == 2
+    assert result.stderr == "lmmpy: error: data file not found: no_such_file.csv\n"
