@@ -13,6 +13,13 @@ optimizer stops we do what lme4 does:
   and Hessian of the deviance at θ̂ (θ's on their bound excluded); the
   gradient scaled by the Hessian over 2e-3, or a Hessian with negative
   eigenvalues, gives a :class:`~lmmpy.ConvergenceWarning`.
+
+One step beyond lme4: the derivatives computed for the checks also give a
+Newton step θ̂ − H⁻¹g (clipped to the bounds), taken when it lowers the
+deviance.  BOBYQA stops on ``ftol_abs`` while its quadratic model is still
+coarse; this step reaches an optimum at least as good as lme4's at the cost of
+one evaluation.  The reported derivatives and checks are those of the point
+before the step (conservative: the step only lowers the gradient).
 """
 
 from __future__ import annotations
@@ -113,6 +120,7 @@ def optimize_theta(
     if check_convergence:
         gradient, hessian = _derivatives(counted, theta, lower)
         messages = _convergence_messages(gradient, hessian)
+        theta, value = _newton_polish(counted, theta, value, lower, gradient, hessian)
         for text in messages:
             warnings.warn(text, ConvergenceWarning, stacklevel=3)
     return OptSummary(
@@ -193,6 +201,19 @@ def _derivatives(objective, theta, lower) -> tuple[np.ndarray, np.ndarray]:
             mp = objective(_shift(_shift(theta, i, -h), j, h))
             hessian[a, c] = hessian[c, a] = (pp - pm - mp + mm) / (4 * h**2)
     return gradient, hessian
+
+
+def _newton_polish(objective, theta, value, lower, gradient, hessian):
+    free = np.flatnonzero(~_on_boundary(theta, lower))
+    try:
+        step = np.linalg.solve(np.linalg.cholesky(hessian).T,
+                               np.linalg.solve(np.linalg.cholesky(hessian), gradient))
+    except np.linalg.LinAlgError:
+        return theta, value
+    candidate = theta.copy()
+    candidate[free] = np.maximum(theta[free] - step, lower[free])
+    candidate_value = objective(candidate)
+    return (candidate, candidate_value) if candidate_value < value else (theta, value)
 
 
 def _shift(theta: np.ndarray, i: int, h: float) -> np.ndarray:

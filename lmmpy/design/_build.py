@@ -131,7 +131,7 @@ def _row_values(values: ArrayOrColumn, data: pd.DataFrame, what: str) -> np.ndar
             f"({len(data)}), not shape {array.shape}"
         )
     try:
-        return array.astype(float)
+        return np.array(array, dtype=float)
     except (TypeError, ValueError) as error:
         raise TypeError(f"{what} must be numeric") from error
 
@@ -153,7 +153,7 @@ def _complete_rows(formula, data, weights, offset) -> np.ndarray:
     """lme4's na.omit over every column the model uses (and weights, offset)."""
     columns = _required_columns(formula)
     _checks.check_columns_exist(columns, data, f"formula {formula.formula!r}")
-    keep = data[columns].notna().all(axis=1).to_numpy()
+    keep = data[columns].notna().all(axis=1).to_numpy().copy()
     for values in (weights, offset):
         if values is not None:
             keep &= ~np.isnan(values)
