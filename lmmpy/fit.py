@@ -7,6 +7,7 @@ Each stage is its own module and can be run alone (as lme4's ``lFormula``,
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -80,14 +81,23 @@ def lmer(
         reml=reml,
         data_name=data_name,
     )
-    if model.is_singular:
-        warnings.warn("boundary (singular) fit: see LinearMixedModel.is_singular",
-                      SingularFitWarning, stacklevel=2)
+    _warn_if_singular(model)
     return model
 
 
+def _warn_if_singular(model: LinearMixedModel) -> None:
+    if model.is_singular:
+        warnings.warn("boundary (singular) fit: see LinearMixedModel.is_singular",
+                      SingularFitWarning, stacklevel=3)
+
+
 def refit_response(model: LinearMixedModel, y: np.ndarray) -> LinearMixedModel:
-    """Refit ``model`` to a new response on the same design, reusing the analysed factor."""
+    """Refit ``model`` to a new response on the same design, reusing the analysed factor.
+
+    The optimizer starts where a fresh fit starts (not at the old θ̂), so a refit
+    is the fit ``lmer`` would give on the data with the new response: on flat or
+    singular surfaces a warm start can stop in a different local optimum.
+    """
     y = np.asarray(y, dtype=float)
     design = model.design
     if y.shape != design.y.shape:
@@ -97,16 +107,11 @@ def refit_response(model: LinearMixedModel, y: np.ndarray) -> LinearMixedModel:
         Z, design.X.values, y - design.offset, design.weights
     )
     objective = model.objective.with_crossprods(crossprods)
-    summary = optimize_theta(objective, model.theta, design.theta_lower_bounds())
-    new_design = _with_response(design, y)
-    return LinearMixedModel(new_design, objective, summary, objective.solve(summary.theta),
-                            model.reml, model.data_name)
-
-
-def _with_response(design, y):
-    from dataclasses import replace
-
-    return replace(design, y=y)
+    summary = optimize_theta(objective, design.theta_start(), design.theta_lower_bounds())
+    refitted = LinearMixedModel(replace(design, y=y), objective, summary,
+                                objective.solve(summary.theta), model.reml, model.data_name)
+    _warn_if_singular(refitted)
+    return refitted
 
 
 def _checked_start(start, design) -> np.ndarray:

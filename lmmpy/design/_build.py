@@ -203,7 +203,8 @@ def _random_terms(formula: ParsedFormula, frame: pd.DataFrame) -> list[RandomEff
     for spec in formula.random:
         levels, codes = group_codes(frame, spec.group)
         _checks.check_grouping_factor(spec.group_name, len(levels), len(frame))
-        matrix = build_model_matrix(spec.lhs, frame, drop_aliased=False)
+        matrix = build_model_matrix(spec.lhs, frame, drop_aliased=False,
+                                    what=f"random-effects term of {spec.group_name}")
         if matrix.values.shape[1] == 0:
             raise ValueError(f"random-effects term ({spec.lhs} | {spec.group_name}) has no columns")
         term = RandomEffectsTerm(spec.group_name, spec.group, levels, codes, matrix)
@@ -224,11 +225,6 @@ def _offset(formula: ParsedFormula, frame: pd.DataFrame, given: np.ndarray | Non
 
 def _check_values(design: Design) -> None:
     _checks.check_finite(design.y, "the response")
-    _checks.check_finite(design.X.values, "the fixed-effects model matrix", design.X.names)
     _checks.check_finite(design.offset, "the offset")
     if design.weights is not None:
         _checks.check_weights(design.weights)
-    for term in design.terms:
-        _checks.check_finite(
-            term.model_matrix.values, f"random-effects term of {term.group_name}", term.columns
-        )

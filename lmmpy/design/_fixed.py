@@ -22,6 +22,8 @@ import formulaic
 import numpy as np
 import pandas as pd
 
+from lmmpy.design._checks import check_finite
+
 INTERCEPT = "(Intercept)"
 _FORMULAIC_INTERCEPT = "Intercept"
 _RANK_TOLERANCE = 1e-7
@@ -102,7 +104,8 @@ def _rename(column: str) -> str:
     return column
 
 
-def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True) -> ModelMatrix:
+def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
+                       what: str = "the fixed-effects model matrix") -> ModelMatrix:
     """Materialise ``rhs`` on ``data`` with R's contrasts and aliasing rules.
 
     Examples
@@ -116,6 +119,7 @@ def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True) 
     values = np.asarray(matrix, dtype=float)
     renames = {column: _rename(column) for column in matrix.columns}
     names = [renames[column] for column in matrix.columns]
+    check_finite(values, what, names)
     all_columns = tuple(range(values.shape[1]))
     kept = _unaliased_columns(values) if drop_aliased and values.shape[0] else all_columns
     return ModelMatrix(
