@@ -6,6 +6,7 @@ Filter them by class: ``warnings.simplefilter("ignore", lmmpy.SingularFitWarning
 from __future__ import annotations
 
 __all__ = [
+    "ApproximationWarning",
     "ConvergenceWarning",
     "LmmpyWarning",
     "RankDeficiencyWarning",
@@ -27,3 +28,7 @@ class SingularFitWarning(LmmpyWarning):
 
 class RankDeficiencyWarning(LmmpyWarning):
     """The fixed-effects model matrix is rank deficient; aliased columns were dropped."""
+
+
+class ApproximationWarning(LmmpyWarning):
+    """A quantity is only approximate for this model (e.g. ICC by group with random slopes)."""
