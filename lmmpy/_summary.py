@@ -106,7 +106,8 @@ def _random_effects_block(model: LinearMixedModel) -> str:
     correlations.append("")
     columns = [groups, names, _same_decimals(np.array(variances)),
                _same_decimals(np.array(sds)), correlations]
-    rows = [["Groups", "Name", "Variance", "Std.Dev.", "Corr"], *map(list, zip(*columns))]
+    header = ["Groups", "Name", "Variance", "Std.Dev.", "Corr"]
+    rows = [header, *map(list, zip(*columns, strict=True))]
     table = _align(rows, right=[False] * 5, indent=" ")
     counts = "; ".join(f"{name}, {count}" for name, count in model.ngroups.items())
     return "Random effects:\n" + table + f"\nNumber of obs: {model.nobs}, groups:  {counts}"
@@ -198,7 +199,7 @@ def _align(rows: list[list[str]], right: list[bool], indent: str = "") -> str:
     widths = [max(len(str(row[j])) for row in rows) for j in range(len(rows[0]))]
     lines = []
     for row in rows:
-        cells = [f"{str(c):>{w}}" if r else f"{str(c):<{w}}"
+        cells = [f"{c!s:>{w}}" if r else f"{c!s:<{w}}"
                  for c, w, r in zip(row, widths, right, strict=True)]
         lines.append(indent + " ".join(cells).rstrip())
     return "\n".join(lines)

@@ -89,7 +89,7 @@ def _quoted(name: str) -> str:
     try:
         formulaic.Formula(name)
         return name
-    except Exception:  # noqa: BLE001 - any parse failure means it needs quoting
+    except Exception:
         return f"`{name}`"
 
 

@@ -13,6 +13,7 @@ levels, and left as written when already in that order.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,7 +153,7 @@ def lme4_term_order(terms: list[RandomEffectsTerm]) -> list[RandomEffectsTerm]:
     reversal of a stable ascending sort puts tied terms in reverse order.
     """
     n_levels = [term.n_levels for term in terms]
-    if all(a >= b for a, b in zip(n_levels, n_levels[1:], strict=False)):
+    if all(a >= b for a, b in itertools.pairwise(n_levels)):
         return list(terms)
     ascending = sorted(range(len(terms)), key=lambda i: n_levels[i])
     return [terms[i] for i in reversed(ascending)]
