@@ -238,6 +238,18 @@ class LinearMixedModel:
 
         return ModelSummary(self)
 
+    def icc(self, by_group: bool = False, tolerance: float = 1e-5):
+        """Adjusted and conditional ICC (R's ``performance::icc``); see ``lmmpy.diagnostics.icc``."""
+        from lmmpy.diagnostics import icc
+
+        return icc(self, by_group=by_group, tolerance=tolerance)
+
+    def r2(self, tolerance: float = 1e-5):
+        """Marginal and conditional R² (Nakagawa & Schielzeth); see ``lmmpy.diagnostics.r2``."""
+        from lmmpy.diagnostics import r2
+
+        return r2(self, tolerance=tolerance)
+
     def __repr__(self) -> str:
         kind = "REML" if self.reml else "ML"
         return (f"<LinearMixedModel {self.formula!r} ({kind}), nobs={self.nobs}, "

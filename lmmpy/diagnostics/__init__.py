@@ -1,0 +1,24 @@
+"""Diagnostics of a fitted model: pooling comparison, ICC, R², design effect.
+
+Examples
+--------
+>>> import lmmpy
+>>> from lmmpy.diagnostics import icc, r2
+>>> m = lmmpy.lmer("Reaction ~ Days + (Days | Subject)", lmmpy.datasets.load("sleepstudy"))
+>>> round(icc(m).icc_adjusted, 3), round(r2(m).r2_conditional, 3)
+(0.722, 0.799)
+"""
+
+from lmmpy.diagnostics._icc import ICC, design_effect, icc
+from lmmpy.diagnostics._r2 import R2, r2
+from lmmpy.diagnostics._variance import VarianceComponents, variance_components
+
+__all__ = [
+    "ICC",
+    "R2",
+    "VarianceComponents",
+    "design_effect",
+    "icc",
+    "r2",
+    "variance_components",
+]
