@@ -9,6 +9,7 @@ Examples
 
 from lmmpy import datasets
 from lmmpy._warnings import (
+    ApproximationWarning,
     ConvergenceWarning,
     LmmpyWarning,
     RankDeficiencyWarning,
@@ -21,6 +22,7 @@ from lmmpy.results import LinearMixedModel
 __version__ = "0.1.0"
 
 __all__ = [
+    "ApproximationWarning",
     "ConvergenceWarning",
     "FormulaError",
     "LinearMixedModel",
