@@ -54,6 +54,10 @@ _CATALOG: dict[str, tuple[str, dict[str, _Factor]]] = {
         "Simulated pupils in classes in 40 schools: outcome y, pupil-level x, school-level z.",
         {"school": _Factor(), "class": _Factor()},
     ),
+    "simpson": (
+        "Simulated: 30 groups, within-group slope of x negative, between-group slope positive.",
+        {"g": _Factor()},
+    ),
     "InstEval": (
         "Lecture evaluations at ETH Zurich: 73,421 ratings of 1,128 lecturers by 2,972 students.",
         {
