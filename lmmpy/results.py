@@ -292,7 +292,7 @@ class LinearMixedModel:
         for term, block in zip(self.design.terms, values, strict=True):
             table = pd.DataFrame(block, index=term.levels, columns=list(term.columns))
             if term.group_name in out:
-                table = out[term.group_name].join(table, lsuffix="", rsuffix=".1")
+                table = pd.concat([out[term.group_name], table], axis=1)
             out[term.group_name] = table
         return out
 
