@@ -7,8 +7,10 @@ from __future__ import annotations
 
 __all__ = [
     "ApproximationWarning",
+    "BootstrapWarning",
     "ConvergenceWarning",
     "LmmpyWarning",
+    "ProfileWarning",
     "RankDeficiencyWarning",
     "SingularFitWarning",
 ]
@@ -32,3 +34,11 @@ class RankDeficiencyWarning(LmmpyWarning):
 
 class ApproximationWarning(LmmpyWarning):
     """A quantity is only approximate for this model (e.g. ICC by group with random slopes)."""
+
+
+class ProfileWarning(LmmpyWarning):
+    """A likelihood profile is unreliable: a lower deviance than the fit's, or it never reached ζ."""
+
+
+class BootstrapWarning(LmmpyWarning):
+    """Some bootstrap refits failed or gave convergence warnings (lme4's bootMer messages)."""
