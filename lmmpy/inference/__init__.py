@@ -1,0 +1,12 @@
+"""Inference for fitted linear mixed models: tests, degrees of freedom, intervals.
+
+* denominator degrees of freedom for t and F tests of fixed effects:
+  Satterthwaite (1946) as lmerTest (Kuznetsova, Brockhoff & Christensen 2017)
+  and Kenward & Roger (1997) as pbkrtest;
+* F tests of model terms (type 1, 2, 3 ANOVA tables) and of user contrasts;
+* likelihood-ratio tests between nested fits and for random-effects terms,
+  with the boundary-corrected χ̄² p-value (Self & Liang 1987; Stram & Lee 1994);
+* confidence intervals (profile, Wald, bootstrap) and simulation.
+"""
+
+__all__: list[str] = []
