@@ -9,6 +9,7 @@ __all__ = [
     "ApproximationWarning",
     "BootstrapWarning",
     "ConvergenceWarning",
+    "HausmanWarning",
     "LmmpyWarning",
     "ProfileWarning",
     "RankDeficiencyWarning",
@@ -42,3 +43,7 @@ class ProfileWarning(LmmpyWarning):
 
 class BootstrapWarning(LmmpyWarning):
     """Some bootstrap refits failed or gave convergence warnings (lme4's bootMer messages)."""
+
+
+class HausmanWarning(LmmpyWarning):
+    """V_FE − V_RE in the Hausman test is not positive definite; a generalised inverse is used."""
