@@ -31,9 +31,7 @@ class FormulaError(ValueError):
           ^
     """
 
-    def __init__(
-        self, reason: str, formula: str | None = None, position: int | None = None
-    ) -> None:
+    def __init__(self, reason: str, formula: str | None = None, position: int | None = None) -> None:
         self.reason = reason
         self.formula = formula
         self.position = position

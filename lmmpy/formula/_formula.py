@@ -313,11 +313,16 @@ def _check_formulaic(parser: Parser, rendered: Rendered, what: str) -> None:
     )
 
 
+# No data at parse time: let formulaic accept R's "." (all other columns)
+# without knowing the columns; it is expanded when the model matrix is built.
+_SYNTAX_ONLY = {"__formulaic_variables_available__": []}
+
+
 @lru_cache(maxsize=4096)
 def _formulaic_problem(text: str) -> tuple[str, int] | None:
     """None if formulaic parses `text`, else (first message line, column)."""
     try:
-        Formula(text)
+        Formula(text, _context=_SYNTAX_ONLY)
     except Exception as err:  # any failure at all means "does not parse"
         message = str(err)
         return message.splitlines()[0] if message else type(err).__name__, _marker(message)

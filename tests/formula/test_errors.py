@@ -88,9 +88,7 @@ def test_bad_formula_is_reported_with_a_caret(formula: str, reason: str, column:
 def test_message_layout_matches_the_documented_example() -> None:
     with pytest.raises(FormulaError) as caught:
         parse_formula("y ~ x + (1 | g")
-    assert str(caught.value) == (
-        "unbalanced parenthesis in formula\n  y ~ x + (1 | g\n          ^"
-    )
+    assert str(caught.value) == ("unbalanced parenthesis in formula\n  y ~ x + (1 | g\n          ^")
 
 
 def test_caret_line_keeps_columns_when_the_formula_has_newlines() -> None:
