@@ -11,10 +11,12 @@ from lmmpy import datasets
 from lmmpy._warnings import (
     ApproximationWarning,
     ConvergenceWarning,
+    HausmanWarning,
     LmmpyWarning,
     RankDeficiencyWarning,
     SingularFitWarning,
 )
+from lmmpy.diagnostics import PoolingComparison, compare_pooling, within_between
 from lmmpy.fit import lmer
 from lmmpy.formula import FormulaError, parse_formula
 from lmmpy.results import LinearMixedModel
@@ -25,12 +27,16 @@ __all__ = [
     "ApproximationWarning",
     "ConvergenceWarning",
     "FormulaError",
+    "HausmanWarning",
     "LinearMixedModel",
     "LmmpyWarning",
+    "PoolingComparison",
     "RankDeficiencyWarning",
     "SingularFitWarning",
     "__version__",
+    "compare_pooling",
     "datasets",
     "lmer",
     "parse_formula",
+    "within_between",
 ]

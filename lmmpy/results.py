@@ -250,6 +250,12 @@ class LinearMixedModel:
 
         return r2(self, tolerance=tolerance)
 
+    def compare_pooling(self, group: str | None = None, alpha: float = 0.05):
+        """Complete vs no vs partial pooling; see ``lmmpy.compare_pooling``."""
+        from lmmpy.diagnostics._pooling import pooling_comparison
+
+        return pooling_comparison(self, group=group, alpha=alpha)
+
     def __repr__(self) -> str:
         kind = "REML" if self.reml else "ML"
         return (f"<LinearMixedModel {self.formula!r} ({kind}), nobs={self.nobs}, "

@@ -10,15 +10,20 @@ Examples
 """
 
 from lmmpy.diagnostics._icc import ICC, design_effect, icc
+from lmmpy.diagnostics._pooling import PoolingComparison, compare_pooling
 from lmmpy.diagnostics._r2 import R2, r2
 from lmmpy.diagnostics._variance import VarianceComponents, variance_components
+from lmmpy.diagnostics._within_between import within_between
 
 __all__ = [
     "ICC",
     "R2",
+    "PoolingComparison",
     "VarianceComponents",
+    "compare_pooling",
     "design_effect",
     "icc",
     "r2",
     "variance_components",
+    "within_between",
 ]
