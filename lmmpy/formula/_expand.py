@@ -1,8 +1,10 @@
 """Expansion of ``||`` and ``/`` in random-effects terms, as lme4 does it.
 
 Grouping side: ``a/b/c`` means c nested in b nested in a and expands to the
-groups ``c:b:a``, ``b:a``, ``a`` (lme4's names and order); ``a:b`` is one
-interaction group.  Only names joined by ``:`` and ``/`` are accepted.
+groups ``c:b:a``, ``b:a``, ``a`` (lme4's order); ``a:b`` is one interaction
+group.  Only names joined by ``:`` and ``/`` are accepted.  lme4 names a
+nested group as R deparses the ``:`` call it builds, ``c:(b:a)``: the inner
+interaction is parenthesised because ``:`` associates to the left.
 
 Left side of ``||``: it is split into its formula terms with R's term
 algebra (``+ - * / : %in% ^``, ``0``/``1``/``-1``), ordered by degree like
@@ -19,7 +21,7 @@ from ._parse import BAR_OPS, Node, Parser
 Term = tuple[str, ...]  # the factors of one formula term; () is the intercept
 
 
-def grouping_factors(parser: Parser, bar: Node) -> list[Term]:
+def grouping_factors(parser: Parser, bar: Node) -> list[tuple[Term, str]]:
     """The grouping factors of a bar term, with ``/`` nesting expanded.
 
     Parameters
@@ -31,18 +33,33 @@ def grouping_factors(parser: Parser, bar: Node) -> list[Term]:
 
     Returns
     -------
-    list of tuple of str
-        One tuple of factor names per group, in lme4's order.
+    list of (tuple of str, str)
+        One tuple of factor names per group, in lme4's order, with lme4's name
+        for the group.
 
     Examples
     --------
-    For ``(1 | a/b)`` this returns ``[("b", "a"), ("a",)]``.
+    For ``(1 | a/b)`` this returns ``[(("b", "a"), "b:a"), (("a",), "a")]``; for
+    ``(1 | a/b/c)`` the first group is ``(("c", "b", "a"), "c:(b:a)")``.
     """
     levels = _nesting_levels(parser, bar.kids[1], bar)
+    names = _nested_names(levels)
     return [
-        tuple(name for level in reversed(levels[:depth]) for name in level)
+        (tuple(name for level in reversed(levels[:depth]) for name in level), names[depth - 1])
         for depth in range(len(levels), 0, -1)
     ]
+
+
+def _nested_names(levels: list[Term]) -> list[str]:
+    """lme4's name of each nesting depth: ``a``, ``b:a``, ``c:(b:a)``."""
+    names: list[str] = []
+    for level in levels:
+        text = ":".join(level)
+        if names:
+            inner = names[-1]
+            text += ":" + (f"({inner})" if ":" in inner else inner)
+        names.append(text)
+    return names
 
 
 def _nesting_levels(parser: Parser, node: Node, bar: Node) -> list[Term]:

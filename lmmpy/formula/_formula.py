@@ -34,20 +34,26 @@ class RandomTerm:
     group : tuple of str
         Grouping factor column names; ``("cask", "batch")`` for the
         interaction ``cask:batch``.
+    name : str
+        lme4's name for the group where it is not ``":".join(group)``: the
+        innermost group of ``(1 | a/b/c)`` is ``c:(b:a)``.  Empty otherwise.
 
     Examples
     --------
     >>> RandomTerm("1", ("cask", "batch")).group_name
     'cask:batch'
+    >>> RandomTerm("1", ("c", "b", "a"), "c:(b:a)").group_name
+    'c:(b:a)'
     """
 
     lhs: str
     group: tuple[str, ...]
+    name: str = ""
 
     @property
     def group_name(self) -> str:
         """The grouping factor as lme4 prints it, e.g. ``"cask:batch"``."""
-        return ":".join(self.group)
+        return self.name or ":".join(self.group)
 
 
 @dataclass(frozen=True)
@@ -103,8 +109,10 @@ def parse_formula(formula: str) -> ParsedFormula:
 
     Examples
     --------
-    >>> parse_formula("strength ~ 1 + (1 | batch/cask)").random
-    (RandomTerm(lhs='1', group=('cask', 'batch')), RandomTerm(lhs='1', group=('batch',)))
+    >>> [t.group for t in parse_formula("strength ~ 1 + (1 | batch/cask)").random]
+    [('cask', 'batch'), ('batch',)]
+    >>> [t.group_name for t in parse_formula("y ~ x + (1 | region/site/unit)").random]
+    ['unit:(site:region)', 'site:region', 'region']
     """
     try:
         return _parse(formula)
@@ -237,7 +245,11 @@ def _expand_bar(parser: Parser, bar: Node) -> list[RandomTerm]:
         models = split_double_bar(parser, lhs, bar)
         for model in models:
             _check_formulaic(parser, (model, [(0, parser.tokens[lhs.lo].start)]), "term")
-    return [RandomTerm(model, names) for model in models for names in groups]
+    return [
+        RandomTerm(model, names, "" if name == ":".join(names) else name)
+        for model in models
+        for names, name in groups
+    ]
 
 
 def _check_single_bar(parser: Parser, bar: Node) -> None:

@@ -13,11 +13,11 @@ def expect(
     formula: str,
     response: str | None,
     fixed: str,
-    random: list[tuple[str, tuple[str, ...]]] = (),
+    random: list[tuple] = (),
     offsets: tuple[str, ...] = (),
 ) -> tuple[str, ParsedFormula]:
     """A (formula, expected result) table row."""
-    terms = tuple(RandomTerm(lhs, group) for lhs, group in random)
+    terms = tuple(RandomTerm(*term) for term in random)
     return formula, ParsedFormula(formula, response, fixed, terms, tuple(offsets))
 
 
@@ -127,9 +127,9 @@ CASES = [
         "y ~ (1 | g1/g2/g3)",
         "y",
         "1",
-        [("1", ("g3", "g2", "g1")), ("1", ("g2", "g1")), ("1", ("g1",))],
+        [("1", ("g3", "g2", "g1"), "g3:(g2:g1)"), ("1", ("g2", "g1")), ("1", ("g1",))],
     ),
-    expect("y ~ (1 | a:b/c)", "y", "1", [("1", ("c", "a", "b")), ("1", ("a", "b"))]),
+    expect("y ~ (1 | a:b/c)", "y", "1", [("1", ("c", "a", "b"), "c:(a:b)"), ("1", ("a", "b"))]),
     expect(
         "y ~ (x || a/b)",
         "y",
