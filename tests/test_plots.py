@@ -1,0 +1,268 @@
+"""Every plot renders to a PNG with the Agg backend and shows what it should."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.text import Annotation
+
+import lmmpy
+from lmmpy import plots
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+@functools.cache
+def sleep_model() -> lmmpy.LinearMixedModel:
+    return lmmpy.lmer("Reaction ~ Days + (Days | Subject)", lmmpy.datasets.load("sleepstudy"))
+
+
+@functools.cache
+def sleep_comparison():
+    return sleep_model().compare_pooling()
+
+
+@functools.cache
+def simpson_comparison():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lmmpy.LmmpyWarning)
+        return lmmpy.compare_pooling("y ~ x + (1 | g)", lmmpy.datasets.load("simpson"))
+
+
+def render(figure, tmp_path) -> None:
+    path = tmp_path / "figure.png"
+    figure.savefig(path, dpi=50)
+    assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+def scatter_sizes(ax) -> list[int]:
+    return [len(collection.get_offsets()) for collection in ax.collections]
+
+
+def arrows(ax) -> list[Annotation]:
+    return [text for text in ax.texts if isinstance(text, Annotation)]
+
+
+def test_import_lmmpy_does_not_import_matplotlib():
+    code = ("import sys, lmmpy, lmmpy.plots, lmmpy.diagnostics; "
+            "sys.exit('matplotlib' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_residual_plot(tmp_path):
+    m = sleep_model()
+    ax = plots.residual_plot(m)
+    render(ax.figure, tmp_path)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("fitted values", "residuals")
+    assert scatter_sizes(ax) == [m.nobs]
+    assert np.allclose(ax.collections[0].get_offsets()[:, 1], m.residuals)
+    assert len(ax.lines) == 1  # the zero line
+
+
+def test_residual_plot_draws_on_given_axes():
+    _, given = plt.subplots()
+    assert plots.residual_plot(sleep_model(), ax=given) is given
+
+
+@pytest.mark.parametrize("which, effect, n, label", [
+    ("residuals", None, 180, "residuals"),
+    ("Subject", None, 18, "(Intercept) | Subject"),
+    ("Subject", "Days", 18, "Days | Subject"),
+])
+def test_qq_plot(tmp_path, which, effect, n, label):
+    ax = plots.qq_plot(sleep_model(), which, effect)
+    render(ax.figure, tmp_path)
+    assert scatter_sizes(ax) == [n]
+    assert ax.get_xlabel() == "standard normal quantiles"
+    assert ax.get_ylabel() == f"{label} (sample quantiles)"
+    points = ax.collections[0].get_offsets()
+    assert np.all(np.diff(points[:, 0]) > 0) and np.all(np.diff(points[:, 1]) >= 0)
+    assert len(ax.lines) == 1  # the quartile line
+
+
+def test_qq_plot_positions_are_r_ppoints():
+    """R: qnorm(ppoints(18)) — (i − 1/2)/n for n > 10; (i − 3/8)/(n + 1/4) for n ≤ 10."""
+    assert np.allclose(plots._ppoints(18), (np.arange(1, 19) - 0.5) / 18)
+    assert np.allclose(plots._ppoints(5), (np.arange(1, 6) - 3 / 8) / (5 + 1 / 4))
+
+
+@pytest.mark.parametrize("which, effect, message", [
+    ("Subjects", None, "'Subjects' is not a grouping factor of the model; it has: Subject"),
+    ("Subject", "days", "'days' is not a random effect of 'Subject'; it has: (Intercept), Days"),
+    ("residuals", "Days", "effect is only used with a grouping factor"),
+])
+def test_qq_plot_bad_input(which, effect, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        plots.qq_plot(sleep_model(), which, effect)
+
+
+def test_caterpillar_plot(tmp_path):
+    m = sleep_model()
+    figure = plots.caterpillar_plot(m)
+    render(figure, tmp_path)
+    assert len(figure.axes) == 2
+    assert [ax.get_title() for ax in figure.axes] == ["(Intercept) | Subject", "Days | Subject"]
+    order = m.ranef["Subject"]["(Intercept)"].sort_values(kind="stable").index
+    labels = [tick.get_text() for tick in figure.axes[0].get_yticklabels()]
+    assert labels == list(order)
+    for ax, effect in zip(figure.axes, ["(Intercept)", "Days"], strict=True):
+        (container,) = ax.containers
+        points = container.lines[0].get_xdata()
+        assert np.allclose(points, m.ranef["Subject"].loc[order, effect])
+        (bars,) = container.lines[2]
+        half_widths = [abs(seg[1, 0] - seg[0, 0]) / 2 for seg in bars.get_segments()]
+        assert np.allclose(half_widths, 1.959964 * m.ranef_condsd["Subject"].loc[order, effect],
+                           rtol=1e-6)
+
+
+def test_caterpillar_plot_on_given_axes_and_bad_input():
+    _, axes = plt.subplots(1, 2)
+    assert plots.caterpillar_plot(sleep_model(), ax=axes) is axes[0].figure
+    with pytest.raises(ValueError, match="ax must hold 2 Axes, one per panel, not 1"):
+        plots.caterpillar_plot(sleep_model(), ax=axes[0])
+    with pytest.raises(ValueError, match="'Day' is not a grouping factor"):
+        plots.caterpillar_plot(sleep_model(), "Day")
+    with pytest.raises(ValueError, match="level must be between 0 and 1, not 95"):
+        plots.caterpillar_plot(sleep_model(), level=95)
+
+
+def test_simpson_plot(tmp_path):
+    data = lmmpy.datasets.load("simpson")
+    ax = plots.simpson_plot(data, "x", "y", "g")
+    render(ax.figure, tmp_path)
+    n_groups = data["g"].nunique()
+    assert len(ax.lines) == n_groups + 2  # within-group lines, between line, pooled line
+    assert scatter_sizes(ax) == [len(data), n_groups]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x", "y")
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels[:3] == ["observations", "within-group OLS", "group means"]
+    pooled = np.polyfit(data["x"], data["y"], 1)[0]
+    assert f"pooled OLS (slope {pooled:.3g})" in labels
+    means = data.groupby("g").mean(numeric_only=True)
+    between = np.polyfit(means["x"], means["y"], 1)[0]
+    assert f"between groups: OLS on means (slope {between:.3g})" in labels
+    assert pooled > 0 > np.polyfit(data.loc[data.g == "g01", "x"],
+                                   data.loc[data.g == "g01", "y"], 1)[0]
+
+
+def test_simpson_plot_skips_groups_without_spread():
+    data = pd.DataFrame({"x": [0.0, 1.0, 2.0, 5.0, 5.0], "y": [1.0, 2.0, 2.5, 4.0, 4.5],
+                         "g": ["a", "a", "a", "b", "b"]})
+    ax = plots.simpson_plot(data, "x", "y", "g")
+    assert len(ax.lines) == 1 + 1 + 1  # a's line, between, pooled
+
+
+@pytest.mark.parametrize("args, error, message", [
+    (("data", "x", "y", "g"), TypeError, "data must be a pandas DataFrame, not str"),
+    ((None, "x", "z", "g"), ValueError, "column 'z' is not in the data"),
+    ((None, "g", "y", "g"), TypeError, "column 'g' must be numeric"),
+])
+def test_simpson_plot_bad_input(args, error, message):
+    data = lmmpy.datasets.load("simpson")
+    args = (data, *args[1:]) if args[0] is None else args
+    with pytest.raises(error, match=message):
+        plots.simpson_plot(*args)
+
+
+def test_shrinkage_plot_2d_from_model(tmp_path):
+    m = sleep_model()
+    ax = plots.shrinkage_plot(m)
+    render(ax.figure, tmp_path)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("(Intercept)", "Days")
+    assert scatter_sizes(ax) == [18, 18, 1]
+    assert len(arrows(ax)) == 18
+    assert np.allclose(ax.collections[1].get_offsets(), m.coef["Subject"][["(Intercept)", "Days"]])
+    assert np.allclose(ax.collections[2].get_offsets(), [m.fixef.to_numpy()])
+    for arrow in arrows(ax):  # each arrow ends at a partial-pooling point
+        assert np.any(np.all(np.isclose(ax.collections[1].get_offsets(), arrow.xy), axis=1))
+
+
+def test_shrinkage_plot_1d_from_comparison(tmp_path):
+    cmp = simpson_comparison()
+    ax = plots.shrinkage_plot(cmp)
+    render(ax.figure, tmp_path)
+    table = cmp.group_estimates
+    n = len(table)
+    assert scatter_sizes(ax) == [n, n] and len(arrows(ax)) == n
+    assert ax.get_xlabel() == "(Intercept)" and ax.get_ylabel() == "g"
+    (line,) = ax.lines
+    assert line.get_xdata()[0] == pytest.approx(cmp.coefficients.loc["(Intercept)", "partial"])
+    labels = [tick.get_text() for tick in ax.get_yticklabels()]
+    assert labels == list(table[("none", "(Intercept)")].sort_values(kind="stable").index)
+
+
+def test_shrinkage_plot_one_effect_of_two():
+    ax = plots.shrinkage_plot(sleep_comparison(), effects="Days")
+    assert ax.get_xlabel() == "Days" and len(arrows(ax)) == 18
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"effects": "days"}, ValueError, "'days' has no group-level estimates; choose from: "
+                                      r"\(Intercept\), Days"),
+    ({"effects": ["(Intercept)", "Days", "Days"]}, ValueError,
+     "effects must name one or two coefficients, not 3"),
+    ({"group": "Day"}, ValueError, "'Day' is not a grouping factor of the comparison"),
+])
+def test_shrinkage_plot_bad_input(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        plots.shrinkage_plot(sleep_comparison(), **kwargs)
+
+
+def test_shrinkage_plot_needs_a_model_or_comparison():
+    with pytest.raises(TypeError, match="needs a fitted model or a PoolingComparison, not int"):
+        plots.shrinkage_plot(3)
+
+
+def synthetic_profile() -> pd.DataFrame:
+    values = np.linspace(-1, 1, 9)
+    return pd.DataFrame({
+        "parameter": ["sigma"] * 9 + ["(Intercept)"] * 9,
+        "value": np.concatenate([1 + values, 5 + 2 * values]),
+        "zeta": np.concatenate([3 * values, 2.5 * values]),
+    })
+
+
+def test_profile_plot_from_frame(tmp_path):
+    figure = plots.profile_plot(synthetic_profile())
+    render(figure, tmp_path)
+    assert [ax.get_title() for ax in figure.axes] == ["sigma", "(Intercept)"]
+    for ax in figure.axes:
+        zeta_line, *levels = ax.lines
+        assert len(zeta_line.get_xdata()) == 9
+        heights = sorted(line.get_ydata()[0] for line in levels)
+        assert heights == pytest.approx([-1.959964, 0.0, 1.959964], abs=1e-6)
+    assert figure.axes[0].get_ylabel() == "ζ (profile zeta)"
+
+
+@pytest.mark.skipif(not hasattr(lmmpy.LinearMixedModel, "profile"),
+                    reason="m.profile() (issue 4) not available")
+def test_profile_plot_from_model(tmp_path):
+    m = lmmpy.lmer("Yield ~ 1 + (1 | Batch)", lmmpy.datasets.load("Dyestuff"), reml=False)
+    profile = m.profile()
+    figure = plots.profile_plot(m)
+    render(figure, tmp_path)
+    assert len(figure.axes) == profile["parameter"].nunique()
+
+
+def test_profile_plot_bad_input():
+    with pytest.raises(ValueError, match="profile table lacks column"):
+        plots.profile_plot(pd.DataFrame({"parameter": ["a"], "value": [1.0]}))
+    with pytest.raises(ValueError, match="level must be between 0 and 1"):
+        plots.profile_plot(synthetic_profile(), level=1.5)
