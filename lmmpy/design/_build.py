@@ -110,9 +110,7 @@ def build_design(
         offset=_offset(formula, frame, None if offset is None else offset[keep]),
         row_index=frame.index,
         n_dropped=int((~keep).sum()),
-        aliased=tuple(
-            name for j, name in enumerate(X.renames.values()) if j not in set(X.kept)
-        ),
+        aliased=X.aliased,
     )
     _check_values(design)
     return design
@@ -182,11 +180,10 @@ def _response(formula: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
 
 def _fixed_matrix(formula: ParsedFormula, frame: pd.DataFrame) -> ModelMatrix:
     X = build_model_matrix(formula.fixed, frame)
-    dropped = [name for name in X.renames.values() if name not in X.names]
-    if dropped:
+    if X.aliased:
         warnings.warn(
-            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
-            f"column(s) / coefficient(s): {', '.join(dropped)}",
+            f"fixed-effect model matrix is rank deficient so dropping {len(X.aliased)} "
+            f"column(s) / coefficient(s): {', '.join(X.aliased)}",
             RankDeficiencyWarning,
             stacklevel=4,
         )

@@ -48,6 +48,11 @@ class ModelMatrix:
     kept: tuple[int, ...]
     renames: dict[str, str]
 
+    @property
+    def aliased(self) -> tuple[str, ...]:
+        """Names of the columns dropped as aliased with earlier ones."""
+        return tuple(name for j, name in enumerate(self.renames.values()) if j not in self.kept)
+
     def rebuild(self, data: pd.DataFrame) -> np.ndarray:
         """The same columns evaluated on ``data`` (formulaic's stored encoding state)."""
         matrix = self.spec.get_model_matrix(data, na_action="ignore")
