@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import formulaic
 import numpy as np
@@ -32,7 +32,6 @@ class Design:
     offset : offset (n,), zeros when none was given
     row_index : index labels of the data rows used
     n_dropped : rows dropped for missing values
-    aliased : names of the X columns dropped as aliased
     """
 
     formula: ParsedFormula
@@ -43,11 +42,15 @@ class Design:
     offset: np.ndarray
     row_index: pd.Index
     n_dropped: int = 0
-    aliased: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def n_obs(self) -> int:
         return len(self.y)
+
+    @property
+    def aliased(self) -> tuple[str, ...]:
+        """Names of the X columns dropped as aliased."""
+        return self.X.aliased
 
     @property
     def beta_names(self) -> tuple[str, ...]:
@@ -110,7 +113,6 @@ def build_design(
         offset=_offset(formula, frame, None if offset is None else offset[keep]),
         row_index=frame.index,
         n_dropped=int((~keep).sum()),
-        aliased=X.aliased,
     )
     _check_values(design)
     return design
