@@ -16,8 +16,13 @@ In finite samples V_FE − V_RE need not be positive definite.  Then a
 :class:`~lmmpy.HausmanWarning` is given and the inverse is taken on its positive
 part only: with V_FE − V_RE = Σ λ_i v_i v_i', H = Σ_{λ_i > tol} (v_i'd)²/λ_i and
 df = the number of such λ_i (the Moore–Penrose inverse, and df = its rank, when
-the difference is positive semi-definite; Stata's convention).
-tol = √ε · max |λ_i|, as MASS::ginv.
+the difference is positive semi-definite; Stata's convention).  tol = 1e-6
+times the largest eigenvalue of V_FE: relative to the variances, not to their
+difference, and above the accuracy of V_RE, which comes from an optimizer
+stopped at a tolerance (when the predictors do not vary between groups,
+b_RE = b_FE and V_RE = V_FE in theory, and their computed difference is noise of
+either sign).  With no eigenvalue above tol there is nothing to test: H is NaN
+with df = 0.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from scipy import stats
 
 from lmmpy._warnings import HausmanWarning
 
-_TOL = np.sqrt(np.finfo(float).eps)
+_TOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ def hausman_test(b_fe: np.ndarray, V_fe: np.ndarray, b_re: np.ndarray, V_re: np.
         return HausmanTest(np.nan, 0, np.nan, True)
     difference = np.asarray(V_fe, dtype=float) - np.asarray(V_re, dtype=float)
     values, vectors = np.linalg.eigh((difference + difference.T) / 2)
-    keep = values > _TOL * np.max(np.abs(values))
+    keep = values > _TOL * np.max(np.abs(np.linalg.eigvalsh(V_fe)))
     positive_definite = bool(np.all(keep))
     if not positive_definite:
         _warn(values, names)
@@ -75,5 +80,5 @@ def _warn(values: np.ndarray, names: list[str] | None) -> None:
         f"Hausman test{which}: V_FE − V_RE is not positive definite (eigenvalues "
         f"{', '.join(f'{v:.3g}' for v in values)}); using the inverse of its positive part "
         "and df = its rank",
-        HausmanWarning, stacklevel=4,
+        HausmanWarning, stacklevel=6,  # the caller of compare_pooling
     )

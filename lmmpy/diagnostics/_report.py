@@ -45,9 +45,10 @@ def write_verdict(tests: PoolingTests, alpha: float) -> str:
     """The plain-language paragraph (see the module docstring)."""
     sentences = [_f_sentence(tests, alpha), _lrt_sentence(tests, alpha),
                  _hausman_sentence(tests, alpha),
-                 f"(Tests at the {alpha:.0%} level.) Whether the groups are a sample from a "
-                 "population (partial pooling) or are themselves the population of interest "
-                 "(no pooling) is a question about the design that these tests do not answer."]
+                 "Whether the groups are a sample from a population (partial pooling) or are "
+                 "themselves the population of interest (no pooling) is a question about the "
+                 "design that these tests do not answer.",
+                 f"(Significance level {alpha:g}.)"]
     return " ".join(sentences)
 
 
@@ -76,10 +77,15 @@ def _lrt_sentence(tests: PoolingTests, alpha: float) -> str:
 
 def _hausman_sentence(tests: PoolingTests, alpha: float) -> str:
     h = tests.hausman
+    if h.df == 0 and tests.hausman_names:
+        return (f"The Hausman test has nothing to test: V_FE − V_RE has no positive part for "
+                f"{', '.join(tests.hausman_names)} (the mixed model's estimates carry no "
+                "information beyond the within-group ones, as when the predictors do not vary "
+                "between groups).")
     if h.df == 0:
         return ("The Hausman test does not apply: no individual-level coefficient is "
-                "estimated both within groups and by the mixed model (coefficients with random "
-                "slopes are group-specific without pooling).")
+                "estimated both within groups and by the mixed model (the intercept, "
+                "group-level predictors and coefficients with random slopes are not).")
     names = ", ".join(tests.hausman_names)
     text = f"H = {h.statistic:.2f}, df = {h.df}, {_p(h.p_value)}"
     if _significant(h.p_value, alpha):
