@@ -3,6 +3,11 @@
 Levels of a grouping factor that the fit did not see get zero random effects
 when ``allow_new_levels`` is set (lme4's ``allow.new.levels``), which makes
 their prediction the population-level one.
+
+Offsets are part of the prediction: ``offset(...)`` terms of the formula and
+an ``offset=`` argument that named a column are evaluated on ``newdata``
+(lme4 1.1-31 leaves the latter out, lme4 issue #447).  An offset given as an
+array cannot be evaluated on new rows and is left out.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ def _check_columns(model: LinearMixedModel, newdata: pd.DataFrame, re_form: bool
     needed = set().union(*(formulaic.Formula(piece).required_variables for piece in pieces))
     if re_form:
         needed.update(column for term in model.design.terms for column in term.group_columns)
+    if model.design.offset_column is not None:
+        needed.add(model.design.offset_column)
     check_columns_exist(sorted(needed), newdata, "the model (newdata)")
 
 
@@ -51,6 +58,8 @@ def _offset(model: LinearMixedModel, newdata: pd.DataFrame) -> np.ndarray:
     for expression in model.design.formula.offsets:
         matrix = formulaic.model_matrix(f"0 + {expression}", newdata, na_action="ignore")
         total += np.asarray(matrix, dtype=float).ravel()
+    if model.design.offset_column is not None:
+        total += newdata[model.design.offset_column].to_numpy(dtype=float)
     return total
 
 

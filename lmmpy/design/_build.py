@@ -32,6 +32,7 @@ class Design:
     offset : offset (n,), zeros when none was given
     row_index : index labels of the data rows used
     n_dropped : rows dropped for missing values
+    offset_column : the data column the ``offset`` argument named, if it named one
     """
 
     formula: ParsedFormula
@@ -42,6 +43,7 @@ class Design:
     offset: np.ndarray
     row_index: pd.Index
     n_dropped: int = 0
+    offset_column: str | None = None
 
     @property
     def n_obs(self) -> int:
@@ -95,6 +97,7 @@ def build_design(
     (('(Intercept)', 'Days'), 'Subject', 180)
     """
     data = _checks.check_data_frame(data)
+    offset_argument = offset
     weights = _row_values(weights, data, "weights")
     offset = _row_values(offset, data, "offset")
     keep = _complete_rows(formula, data, weights, offset)
@@ -113,6 +116,7 @@ def build_design(
         offset=_offset(formula, frame, None if offset is None else offset[keep]),
         row_index=frame.index,
         n_dropped=int((~keep).sum()),
+        offset_column=offset_argument if isinstance(offset_argument, str) else None,
     )
     _check_values(design)
     return design

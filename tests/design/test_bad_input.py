@@ -159,3 +159,9 @@ def test_refit_with_a_response_of_the_wrong_length(sleep):
     m = lmmpy.lmer(FORMULA, sleep)
     with pytest.raises(ValueError, match=r"new response must have 180 values"):
         m.refit(np.ones(3))
+
+
+def test_predict_newdata_missing_the_offset_column(sleep):
+    m = lmmpy.lmer("Reaction ~ Days + (1 | Subject)", sleep.assign(o=1.0), offset="o")
+    with pytest.raises(ValueError, match=r"column 'o' used in the model \(newdata\)"):
+        m.predict(pd.DataFrame({"Days": [1.0], "Subject": ["308"]}))
