@@ -19,6 +19,7 @@ from lmmpy._warnings import (
 from lmmpy.diagnostics import PoolingComparison, compare_pooling, within_between
 from lmmpy.fit import lmer
 from lmmpy.formula import FormulaError, parse_formula
+from lmmpy.inference import anova, test_random_effect
 from lmmpy.results import LinearMixedModel
 
 __version__ = "0.1.0"
@@ -34,9 +35,11 @@ __all__ = [
     "RankDeficiencyWarning",
     "SingularFitWarning",
     "__version__",
+    "anova",
     "compare_pooling",
     "datasets",
     "lmer",
     "parse_formula",
+    "test_random_effect",
     "within_between",
 ]

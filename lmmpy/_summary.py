@@ -124,7 +124,9 @@ def _fixed_effects_block(coefficients: pd.DataFrame) -> str:
     rows = [["", *coefficients.columns]]
     rows += [[name, *(formatted[c][i] for c in coefficients.columns)]
              for i, name in enumerate(coefficients.index)]
-    return "Fixed effects:\n" + _align(rows, right=[False] + [True] * len(coefficients.columns))
+    method = coefficients.attrs.get("ddf_method")
+    title = f"Fixed effects (tests use {method}):" if method else "Fixed effects:"
+    return title + "\n" + _align(rows, right=[False] + [True] * len(coefficients.columns))
 
 
 def _format_column(name: str, values: pd.Series) -> list[str]:

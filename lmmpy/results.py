@@ -232,11 +232,41 @@ class LinearMixedModel:
 
         return refit_response(self, np.asarray(y, dtype=float))
 
-    def summary(self):
-        """lme4-style summary (print it, or show it in a notebook)."""
+    def summary(self, ddf: str | None = None):
+        """lme4-style summary; with ``ddf`` the fixed effects get df and p (as lmerTest)."""
         from lmmpy._summary import ModelSummary
 
-        return ModelSummary(self)
+        if ddf is None:
+            return ModelSummary(self)
+        from lmmpy.inference import summary_coefficients
+
+        return ModelSummary(self, coefficients=summary_coefficients(self, ddf))
+
+    def coefs(self, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """Estimates, SEs, df, t and p; see ``lmmpy.inference.coefficient_table``."""
+        from lmmpy.inference import coefficient_table
+
+        return coefficient_table(self, ddf)
+
+    def anova(self, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """F tests of the fixed-effect terms; see ``lmmpy.inference.anova_table``."""
+        from lmmpy.inference import anova_table
+
+        return anova_table(self, type, ddf)
+
+    def contrast(self, L, ddf: str = "satterthwaite", rhs=0.0) -> pd.DataFrame:
+        """t or F test of Lβ = rhs; see ``lmmpy.inference.contrast``."""
+        from lmmpy.inference import contrast
+
+        return contrast(self, L, ddf, rhs)
+
+    test = contrast
+
+    def ranova(self) -> pd.DataFrame:
+        """LRTs for dropping each random-effects term; see ``lmmpy.inference.ranova``."""
+        from lmmpy.inference import ranova
+
+        return ranova(self)
 
     def icc(self, by_group: bool = False, tolerance: float = 1e-5):
         """Adjusted and conditional ICC (R's ``performance::icc``); see ``lmmpy.diagnostics.icc``."""

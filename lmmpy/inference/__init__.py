@@ -9,4 +9,25 @@
 * confidence intervals (profile, Wald, bootstrap) and simulation.
 """
 
-__all__: list[str] = []
+from lmmpy.inference._anova import anova_table
+from lmmpy.inference._contrast import (
+    DDF_CHOICES,
+    coefficient_table,
+    contrast,
+    summary_coefficients,
+)
+from lmmpy.inference._lrt import anova, ranova, refit_ml, test_random_effect
+from lmmpy.inference._table import InferenceTable
+
+__all__ = [
+    "DDF_CHOICES",
+    "InferenceTable",
+    "anova",
+    "anova_table",
+    "coefficient_table",
+    "contrast",
+    "ranova",
+    "refit_ml",
+    "summary_coefficients",
+    "test_random_effect",
+]
