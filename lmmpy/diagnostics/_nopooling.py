@@ -134,8 +134,10 @@ def no_pooling_design(design: Design) -> NoPoolingDesign:
             blocks.append(Block(t, term.group_name, column, sum_coded, start))
     kept, absorbed = [], []
     for j in others:
-        (absorbed if basis.contains_all(X[:, [j]]) else kept).append(j)
-        if j in kept:
+        if basis.contains_all(X[:, [j]]):
+            absorbed.append(j)
+        else:
+            kept.append(j)
             basis.add(X[:, [j]])
     position = {names[j]: i for i, j in enumerate(in_terms)}
     position.update({names[j]: len(columns) + i for i, j in enumerate(kept)})

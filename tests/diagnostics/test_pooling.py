@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from reference import load_case
+from reference import DATA, load_case
 from scipy import stats
 
 import lmmpy
@@ -134,7 +134,7 @@ def test_nested_factor_has_no_group_estimates_without_pooling():
 
 
 def test_weights_and_offset_enter_every_fit():
-    d = pd.read_csv("tests/data/extra_datasets/sleepstudy_w.csv", dtype={"Subject": str})
+    d = pd.read_csv(DATA / "extra_datasets" / "sleepstudy_w.csv", dtype={"Subject": str})
     cmp = lmmpy.compare_pooling(SLEEP_INTERCEPT, d, weights="w", offset="o", reml=False)
     sw = np.sqrt(d["w"].to_numpy())
     y = (d["Reaction"] - d["o"]).to_numpy()

@@ -41,3 +41,10 @@ def test_within_between_model_recovers_both_signs():
         assert estimate == pytest.approx(truth, abs=3 * se)
         assert abs(estimate) > 3 * se  # sign determined
     assert m.fixef["x_within"] < 0 < m.fixef["x_between"]
+
+
+def test_within_coefficient_is_the_no_pooling_estimate():
+    """Mundlak: with x_between in the model, x_within's GLS coefficient is the within estimator."""
+    m = lmmpy.lmer("y ~ x_within + x_between + (1 | g)", data())
+    cmp = lmmpy.compare_pooling("y ~ x + (1 | g)", data())
+    assert m.fixef["x_within"] == pytest.approx(cmp.coefficients.loc["x", "none"], abs=1e-10)
