@@ -41,6 +41,7 @@ from lmmpy.diagnostics._nopooling import NoPoolingDesign, no_pooling_design
 from lmmpy.diagnostics._ols import OLSFit, ols
 from lmmpy.diagnostics._report import PoolingTests, comparison_notes, format_text, write_verdict
 from lmmpy.diagnostics._shrinkage import group_estimates
+from lmmpy.inference import refit_ml
 
 POOLINGS = ("complete", "none", "partial")
 TEST_NAMES = (
@@ -152,7 +153,7 @@ def pooling_comparison(model, group: str | None = None, alpha: float = 0.05
     complete = ols(design.X.values, y, design.weights)
     npd = no_pooling_design(design)
     none = ols(npd.matrix, y, design.weights)
-    ml_model = _ml_refit(model)
+    ml_model = refit_ml(model)  # lme4's refitML, from the REML θ̂
     coefficients, std_errors = _coefficient_tables(model, complete, none, npd)
     hausman, compared = _hausman(model, none, npd)
     tests = PoolingTests(
@@ -187,19 +188,6 @@ def _check_group(model, group: str | None) -> None:
             f"grouping factor {group!r} is not in the model; its grouping factors are: "
             f"{', '.join(names)}"
         )
-
-
-def _ml_refit(model):
-    """The model refitted by ML from its θ̂ (lme4's ``refitML``), or itself if ML already."""
-    from lmmpy.optimize import optimize_theta
-    from lmmpy.results import LinearMixedModel
-
-    if not model.reml:
-        return model
-    objective = model.objective.with_crossprods(model.objective.crossprods, reml=False)
-    summary = optimize_theta(objective, model.theta, model.design.theta_lower_bounds())
-    return LinearMixedModel(model.design, objective, summary, objective.solve(summary.theta),
-                            reml=False, data_name=model.data_name)
 
 
 def _coefficient_tables(model, complete: OLSFit, none: OLSFit, npd: NoPoolingDesign
