@@ -251,7 +251,7 @@ def simpson_plot(data: pd.DataFrame, x: str, y: str, group: str,
     slope, intercept = np.polyfit(frame[x].to_numpy(), frame[y].to_numpy(), 1)
     ax.axline((0.0, intercept), slope=slope, color=POOLED_COLOR, linewidth=2.5,
               label=f"pooled OLS (slope {slope:.3g})")
-    ax.set(xlabel=x, ylabel=y, title="Pooled vs within-group lines")
+    ax.set(xlabel=x, ylabel=y, title="Pooled, within-group and between-group lines")
     ax.legend(loc="best", fontsize="small")
     return ax
 

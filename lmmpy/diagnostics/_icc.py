@@ -1,6 +1,6 @@
 """Intraclass correlation (ICC) and the design effect.
 
-With the variances of :mod:`lmmpy.diagnostics._variance` (σ²_f fixed, σ²_r random,
+With the variances of ``lmmpy.diagnostics._variance`` (σ²_f fixed, σ²_r random,
 σ²_e residual), as R's ``performance::icc`` defines them (Nakagawa, Johnson &
 Schielzeth 2017):
 
@@ -59,7 +59,7 @@ class ICC:
     ----------
     icc_adjusted : σ²_random / (σ²_random + σ²_residual)
     icc_conditional : σ²_random / (σ²_fixed + σ²_random + σ²_residual)
-    variances : the :class:`VarianceComponents` they are made of
+    variances : the [`VarianceComponents`][lmmpy.diagnostics.VarianceComponents] they are made of
     """
 
     icc_adjusted: float
@@ -146,7 +146,7 @@ def _by_group(parts: VarianceComponents) -> pd.Series:
     if parts.has_slopes:
         warnings.warn("the model has random slopes: the ICC by group ignores them and is "
                       "only approximate (performance::icc warns likewise)", ApproximationWarning,
-                      stacklevel=3)
+                      stacklevel=4)
     out = parts.intercepts / (parts.random + parts.residual)
     return out.rename("icc")
 

@@ -1,6 +1,6 @@
 """Marginal and conditional R² of a linear mixed model (Nakagawa & Schielzeth 2013).
 
-With the variances of :mod:`lmmpy.diagnostics._variance` (σ²_f fixed, σ²_r random,
+With the variances of ``lmmpy.diagnostics._variance`` (σ²_f fixed, σ²_r random,
 σ²_e residual), as R's ``performance::r2_nakagawa`` defines them:
 
 * marginal R² = σ²_f / (σ²_f + σ²_r + σ²_e): the share of the variance explained by
@@ -49,7 +49,7 @@ class R2:
     ----------
     r2_marginal : σ²_fixed / (σ²_fixed + σ²_random + σ²_residual)
     r2_conditional : (σ²_fixed + σ²_random) / (σ²_fixed + σ²_random + σ²_residual)
-    variances : the :class:`VarianceComponents` they are made of
+    variances : the [`VarianceComponents`][lmmpy.diagnostics.VarianceComponents] they are made of
     """
 
     r2_marginal: float

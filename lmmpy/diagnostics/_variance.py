@@ -1,6 +1,6 @@
 """Variance decomposition of a linear mixed model (Nakagawa, Johnson & Schielzeth 2017).
 
-The ICC and R² of :mod:`lmmpy.diagnostics._icc` and :mod:`lmmpy.diagnostics._r2`
+The ICC and R² of ``lmmpy.diagnostics._icc`` and ``lmmpy.diagnostics._r2``
 are ratios of three variances, defined as R's ``insight::get_variance`` defines
 them for a Gaussian ``lmer`` fit:
 
@@ -57,7 +57,7 @@ class VarianceComponents:
     random : mean random-effects variance, summed over terms (NaN for a singular fit)
     residual : σ̂²
     intercepts : τ²₀₀ of each term whose first column is the intercept, keyed by the
-        group labels of :attr:`LinearMixedModel.varcorr`
+        group labels of `LinearMixedModel.varcorr`
     has_slopes : whether any term has a column other than the intercept
     singular : whether a variance parameter θ was below the tolerance
     """
