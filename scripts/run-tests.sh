@@ -7,7 +7,7 @@
 #    and OpenBLAS (with Debian's reference BLAS CHOLMOD is 3-4x slower), if missing.
 # 2. Creates .venv at the repository root and installs lmmpy into it (editable, with
 #    the test extras) when it is not there yet or pyproject.toml changed.
-# 3. Runs: python -m pytest -q "$@", then ruff check lmmpy tests
+# 3. Runs: python -m pytest -q "$@", then ruff check lmmpy tests, then mkdocs build --strict
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -91,3 +91,6 @@ install_lmmpy
 
 .venv/bin/python -m pytest -q "$@"
 .venv/bin/ruff check lmmpy tests
+# The documentation site (mkdocs.yml: user guide, API reference from the docstrings);
+# --strict makes every warning (a broken link, a bad docstring) an error.
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
