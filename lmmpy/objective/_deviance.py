@@ -1,18 +1,20 @@
-"""θ → profiled deviance on a CHOLMOD factor analysed once.
+"""θ → profiled deviance (ML) or REML criterion, on the blocked or the CHOLMOD factor.
 
-For fixed θ (Bates et al. 2015, eqs. 18-34), with S = Z'WZ and B = Λ'Z'W[X y]:
-
-    A = Λ'SΛ + I = P'LL'P          CHOLMOD: symbolic analysis once, numeric per θ
-    C = [X y]'W[X y] − B'A⁻¹B = R'R,  R = [[R_X, c_β], [0, r]]
-
-so ``log|L|² = log|A|``, ``log|R_X|²`` and the penalized residual sum of
-squares ``r² = R[p, p]²`` come from one sparse and one (p+1)×(p+1) dense
-factorization, and
+For fixed θ (Bates et al. 2015, eqs. 18-34) the Cholesky factor of the
+augmented matrix ``[ZΛ X y]'W[ZΛ X y] + diag(I_q, 0)`` gives ``log|L|²`` (its
+first q diagonal entries) and its trailing (p+1)×(p+1) block R' with
+R = [[R_X, c_β], [0, r]]; then, with r² the penalized residual sum of squares,
 
     ML:   d(θ)  = log|L|² + n (1 + log(2π r²/n)) − Σ log w                  (eq. 34)
     REML: dR(θ) = log|L|² + log|R_X|² + (n−p)(1 + log(2π r²/(n−p))) − Σ log w (eq. 41)
 
-β̂ = R_X⁻¹ c_β and û = A⁻¹ (B_y − B_X β̂) are only formed at the optimum.
+β̂ = R_X⁻¹ c_β and û = A⁻¹ Λ'Z'W(y − Xβ̂) are only formed at the optimum.
+
+Two factorizations compute (log|L|², R): the blocked one by random-effects
+term (:mod:`lmmpy.objective._blocked`, MixedModels.jl's method), chosen
+whenever the structure allows it, and CHOLMOD's sparse supernodal factor of
+``A = Λ'Z'WZΛ + I`` (:mod:`lmmpy.objective._cholmod`, lme4's method) for the
+rest.  Both agree to rounding error.
 """
 
 from __future__ import annotations
@@ -22,10 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
-from sksparse.cholmod import analyze
 
 from lmmpy.objective._crossprod import CrossProducts
-from lmmpy.objective._lambda import ScaledCrossProduct, ThetaLayout
+from lmmpy.objective._lambda import ThetaLayout, theta_layout
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,10 @@ class Solution:
 class ProfiledDeviance:
     """The profiled deviance (REML criterion) of a linear mixed model as a function of θ.
 
-    The sparse factor is analysed once; each call refactors it numerically.
-    This object is the mutable per-θ state; the cross-products are not changed.
+    The factorization (``self.factor``) is set up once: the blocked factor
+    when the random-effects structure allows it, else a CHOLMOD factor
+    analysed once.  Each call refactors it numerically.  This object is the
+    mutable per-θ state; the cross-products are not changed.
 
     Examples
     --------
@@ -72,83 +75,90 @@ class ProfiledDeviance:
     319.6543
     """
 
-    def __init__(self, crossprods: CrossProducts, terms, reml: bool = True,
-                 _shared: tuple[ThetaLayout, ScaledCrossProduct, object] | None = None):
-        from lmmpy.objective._lambda import scaled_cross_product, theta_layout
-
+    def __init__(self, crossprods: CrossProducts, terms, reml: bool = True, *,
+                 _factor=None, _path: str | None = None):
         self.crossprods = crossprods
         self.reml = reml
-        if _shared is None:
-            layout = theta_layout(tuple(terms))
-            scaled = scaled_cross_product(crossprods.ZtZ, layout)
-            factor = analyze(scaled.pattern, mode="supernodal")
-            _shared = (layout, scaled, factor)
-        self.layout, self.scaled, self.factor = _shared
         self.terms = tuple(terms)
+        self.layout = theta_layout(self.terms) if _factor is None else _factor.layout
+        self.factor = _factor if _factor is not None else _make_factor(
+            crossprods, self.layout, self.terms, _path)
         self.n_evaluations = 0
 
+    @property
+    def path(self) -> str:
+        """Which factorization evaluates the objective: ``"blocked"`` or ``"cholmod"``."""
+        return self.factor.name
+
     def with_crossprods(self, crossprods: CrossProducts, reml: bool | None = None):
-        """The same structure (analysed factor reused) with other cross-products."""
+        """The same structure (set-up factor reused) with other cross-products."""
         reml = self.reml if reml is None else reml
-        return ProfiledDeviance(crossprods, self.terms, reml, _shared=(
-            self.layout, self.scaled, self.factor.copy()))
+        return ProfiledDeviance(crossprods, self.terms, reml,
+                                _factor=self.factor.with_crossprods(crossprods))
 
     def __call__(self, theta: np.ndarray) -> float:
         self.n_evaluations += 1
-        theta = np.asarray(theta, dtype=float)
-        B = self._factorize(theta)
         try:
-            R = self._augmented_factor(B)
+            logdet_L, R = self.factor.update(np.asarray(theta, dtype=float))
         except la.LinAlgError:
             return np.inf
-        return self._deviance(R)
+        return self._deviance(logdet_L, R)
 
     def solve(self, theta: np.ndarray) -> Solution:
         """β̂, û, σ̂ and the factors at θ."""
         theta = np.asarray(theta, dtype=float)
-        B = self._factorize(theta)
-        Y = self.factor.solve_A(B)
-        R = np.linalg.cholesky(self.crossprods.XytXy - B.T @ Y).T
+        logdet_L, R = self.factor.update(theta)
         p = self.crossprods.n_fixed
         R_X = R[:p, :p]
         beta = la.solve_triangular(R_X, R[:p, p]) if p else np.zeros(0)
-        u = Y[:, p] - Y[:, :p] @ beta
+        Lambda = self.layout.Lambda(theta)
+        ZtXy = self.crossprods.ZtXy
+        u = self.factor.solve_A(Lambda.T @ (ZtXy[:, p] - ZtXy[:, :p] @ beta))
         pwrss = R[p, p] ** 2
         return Solution(
             theta=theta,
             beta=beta,
             u=u,
-            b=self.layout.Lambda(theta) @ u,
+            b=Lambda @ u,
             R_X=R_X,
             sigma=float(np.sqrt(pwrss / self._dof())),
             pwrss=float(pwrss),
-            logdet_L=float(self.factor.logdet()),
+            logdet_L=float(logdet_L),
             logdet_RX=float(2 * np.sum(np.log(np.abs(np.diag(R_X))))),
-            deviance=self._deviance(R),
+            deviance=self._deviance(logdet_L, R),
         )
 
-    def _factorize(self, theta: np.ndarray) -> np.ndarray:
-        """Refactor A(θ) in place; return B = Λ'Z'W[X y]."""
-        A = self.scaled.matrix(theta, self.crossprods.ZtZ.data)
-        self.factor.cholesky_inplace(A, beta=1.0)
-        return np.asarray(self.layout.Lambda(theta).T @ self.crossprods.ZtXy)
-
-    def _augmented_factor(self, B: np.ndarray) -> np.ndarray:
-        # C = [X y]'W[X y] − B'A⁻¹B; its Cholesky factor holds R_X, c_β and r.
-        C = self.crossprods.XytXy - B.T @ self.factor.solve_A(B)
-        return np.linalg.cholesky(C).T
+    def _factorize(self, theta: np.ndarray) -> None:
+        """Refactor at θ, leaving ``self.factor`` ready for ``solve_A``."""
+        self.factor.update(np.asarray(theta, dtype=float))
 
     def _dof(self) -> int:
         return self.crossprods.n_obs - (self.crossprods.n_fixed if self.reml else 0)
 
-    def _deviance(self, R: np.ndarray) -> float:
+    def _deviance(self, logdet_L: float, R: np.ndarray) -> float:
         p = self.crossprods.n_fixed
         pwrss = R[p, p] ** 2
         dof = self._dof()
-        value = self.factor.logdet() + dof * (1 + np.log(2 * np.pi * pwrss / dof))
+        value = logdet_L + dof * (1 + np.log(2 * np.pi * pwrss / dof))
         if self.reml:
             value += 2 * np.sum(np.log(np.abs(np.diag(R)[:p])))
         return float(value - self.crossprods.sum_log_weights)
+
+
+def _make_factor(crossprods: CrossProducts, layout: ThetaLayout, terms, path: str | None):
+    """The blocked factorization where it applies (or ``path="blocked"``), else CHOLMOD."""
+    from lmmpy.objective._blocked import blocked_factorization
+    from lmmpy.objective._cholmod import CholmodFactorization
+
+    if path not in (None, "blocked", "cholmod"):
+        raise ValueError(f"path must be 'blocked' or 'cholmod', not {path!r}")
+    if path != "cholmod":
+        factor = blocked_factorization(crossprods, layout, terms)
+        if factor is not None:
+            return factor
+        if path == "blocked":
+            raise ValueError("the blocked factorization does not apply to these terms")
+    return CholmodFactorization(crossprods, layout)
 
 
 def conditional_variance_blocks(deviance: ProfiledDeviance, theta: np.ndarray,

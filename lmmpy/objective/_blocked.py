@@ -1,0 +1,240 @@
+"""The blocked path: Cholesky factor of the augmented system by random-effects term.
+
+Order the columns as [first term | other terms s | X y] (the first term has
+the most levels, lme4's order) and write the augmented matrix
+
+    [ZΛ X y]'W[ZΛ X y] + diag(I_q, 0) = [[A₁₁, A₁ᵣ], [Aᵣ₁, Aᵣᵣ]]
+
+(Bates et al. 2015, eq. 18; Bates, Alday & Kokandakar 2025 for the blocks).
+Every row belongs to one level of the first term, so A₁₁ = I ⊗ … is block
+diagonal: A₁₁ = diag_j(T'D_jT + I) with D_j the k×k cross-product of level j
+and T the term's template.  Its Cholesky factor is a batch of k×k factors
+L_j.  Eliminating it leaves the dense Schur complement on the rest,
+
+    Aᵣᵣ − Aᵣ₁A₁₁⁻¹A₁ᵣ = Λ̃'(Sᵣᵣ − G)Λ̃ + diag(I, 0),   G = Sᵣ₁ Ω S₁ᵣ,
+    Ω = diag_j(Ω_j),  Ω_j = T (L_jL_j')⁻¹ T' = V_jV_j',  V_j = T L_j'⁻¹,
+
+with Λ̃ = diag(Λ_s, I) and S the fixed cross-products.  G's block on the other
+terms is a sparse rank update (:mod:`lmmpy.objective._rankupdate`), its blocks
+with [X y] are dense products.  One dense Cholesky of the Schur complement
+(size m = q − q₁ + p + 1) then gives everything the objective needs:
+
+    log|L|² = Σ_j log|L_j|² + log|L_ss|²,   R = L_dd'  (R_X, c_β and r),
+
+the trailing (p+1)×(p+1) block.  Per evaluation nothing depends on n, and no
+Python loop runs over levels.  A solve with A = Λ'Z'WZΛ + I (for û and the
+conditional variances, at the optimum only) is block back-substitution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as la
+import scipy.sparse as sp
+from scipy.linalg import lapack
+
+from lmmpy.objective._crossprod import CrossProducts
+from lmmpy.objective._lambda import ThetaLayout
+from lmmpy.objective._rankupdate import level_blocks, sparse_rank_update
+
+MAX_DENSE_REST = 2500  # largest Schur complement (other terms + p + 1) factored densely
+
+
+@dataclass(frozen=True)
+class _ZStructure:
+    """What depends on Z'WZ only (shared by refits to another response)."""
+
+    k: int                    # columns of the first term
+    n_levels: int             # levels of the first term
+    D: np.ndarray             # (ℓ, k, k) diagonal blocks of Z₁'WZ₁
+    S_s1: sp.csr_matrix       # Z_s'WZ₁
+    S_ss: np.ndarray          # Z_s'WZ_s, dense
+    update: object            # sparse rank update of G_ss (see _rankupdate)
+    rest_theta: np.ndarray | None  # θ index of each diagonal Λ_s entry (None: Λ_s not diagonal)
+
+    @property
+    def q1(self) -> int:
+        return self.k * self.n_levels
+
+    @property
+    def qs(self) -> int:
+        return self.S_ss.shape[0]
+
+
+def blocked_factorization(crossprods: CrossProducts, layout: ThetaLayout,
+                          terms) -> BlockedFactorization | None:
+    """The blocked factorization when the structure allows it, else None.
+
+    It applies when the Schur complement on the other terms and [X y] is
+    small enough to factor densely and the rank update fits in memory (or
+    numba is installed); the first term's block is always block diagonal.
+    """
+    terms = tuple(terms)
+    q1 = terms[0].n_random_effects
+    m = layout.size - q1 + crossprods.n_fixed + 1
+    if m > MAX_DENSE_REST:
+        return None
+    structure = _z_structure(crossprods.ZtZ, layout, terms[0])
+    if structure is None:
+        return None
+    return BlockedFactorization(crossprods, layout, terms, structure)
+
+
+def _z_structure(ZtZ: sp.csc_matrix, layout: ThetaLayout, first) -> _ZStructure | None:
+    k, n_levels = first.n_columns, first.n_levels
+    q1 = k * n_levels
+    D = _diagonal_blocks(ZtZ[:q1, :q1], k, n_levels)
+    if D is None:
+        return None
+    S_s1 = ZtZ[q1:, :q1].tocsr()
+    update = sparse_rank_update(level_blocks(S_s1, k)) if S_s1.shape[0] else None
+    if S_s1.shape[0] and update is None:
+        return None
+    return _ZStructure(k, n_levels, D, S_s1, ZtZ[q1:, q1:].toarray(), update,
+                       _diagonal_rest_theta(layout, q1))
+
+
+def _diagonal_blocks(S11: sp.csc_matrix, k: int, n_levels: int) -> np.ndarray | None:
+    coo = S11.tocoo()
+    if np.any(coo.row // k != coo.col // k):
+        return None
+    D = np.zeros((n_levels, k, k))
+    D[coo.row // k, coo.row % k, coo.col % k] = coo.data
+    return D
+
+
+def _diagonal_rest_theta(layout: ThetaLayout, q1: int) -> np.ndarray | None:
+    rest = layout.lambda_rows >= q1
+    rows, cols = layout.lambda_rows[rest], layout.lambda_cols[rest]
+    if np.any(rows != cols) or len(rows) != layout.size - q1:
+        return None
+    index = np.empty(layout.size - q1, dtype=np.intp)
+    index[rows - q1] = layout.lambda_theta[rest]
+    return index
+
+
+class BlockedFactorization:
+    """θ → (log|L|², R) on the blocked factor; ``solve_A`` solves with A at the last θ.
+
+    Examples
+    --------
+    >>> from lmmpy.datasets import load
+    >>> from lmmpy.design import build_design
+    >>> from lmmpy.formula import parse_formula
+    >>> from lmmpy.objective import cross_products
+    >>> from lmmpy.objective._lambda import theta_layout
+    >>> d = build_design(parse_formula("Yield ~ 1 + (1 | Batch)"), load("Dyestuff"))
+    >>> f = blocked_factorization(cross_products(d), theta_layout(d.terms), d.terms)
+    >>> logdet, R = f.update(np.array([0.75]))
+    >>> round(logdet, 4)
+    8.0604
+    """
+
+    name = "blocked"
+
+    def __init__(self, crossprods: CrossProducts, layout: ThetaLayout, terms,
+                 structure: _ZStructure):
+        self.crossprods, self.layout, self.terms = crossprods, layout, tuple(terms)
+        self.structure = structure
+        z = structure
+        p1 = crossprods.n_fixed + 1
+        self._S1d = crossprods.ZtXy[: z.q1].reshape(z.n_levels, z.k, p1)
+        self._S_rr = np.block([[z.S_ss, crossprods.ZtXy[z.q1:]],
+                               [crossprods.ZtXy[z.q1:].T, crossprods.XytXy]])
+        self._n_theta1 = self.terms[0].n_theta
+        self._state = None
+
+    def with_crossprods(self, crossprods: CrossProducts) -> BlockedFactorization:
+        """Same Z'WZ (structure and rank update reused), other cross-products with [X y]."""
+        return BlockedFactorization(crossprods, self.layout, self.terms, self.structure)
+
+    def update(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Factor at θ; return log|L|² and R (raises LinAlgError when not PD)."""
+        logdet1, V, L1 = self._first_term(theta)
+        M = self._schur_complement(theta, V)
+        factor, info = lapack.dpotrf(M.T, lower=0, overwrite_a=1, clean=0)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"Schur complement not positive definite ({info})")
+        L = factor.T
+        qs = self.structure.qs
+        diagonal = np.diagonal(L)
+        logdet = logdet1 + 2 * float(np.sum(np.log(diagonal[:qs])))
+        self._state = (theta.copy(), L1, L, logdet)
+        return logdet, np.triu(L[qs:, qs:].T)
+
+    def _first_term(self, theta: np.ndarray):
+        """log|A₁₁|, V (ℓ, k, k) with Ω_j = V_jV_j', and the factors L_j."""
+        z = self.structure
+        T = self.terms[0].template(theta[: self._n_theta1])
+        if z.k == 1:
+            a = T[0, 0] ** 2 * z.D[:, 0, 0] + 1.0
+            root = np.sqrt(a)[:, None, None]
+            return float(np.sum(np.log(a))), T[0, 0] / root, root
+        A = T.T @ z.D @ T + np.eye(z.k)
+        L1 = np.linalg.cholesky(A)
+        V = T @ np.linalg.inv(L1).transpose(0, 2, 1)
+        logdet = 2 * float(np.sum(np.log(np.diagonal(L1, axis1=1, axis2=2))))
+        return logdet, V, L1
+
+    def _schur_complement(self, theta: np.ndarray, V: np.ndarray) -> np.ndarray:
+        """Λ̃'(Sᵣᵣ − G)Λ̃ + diag(I, 0): lower triangle valid (all of it if Λ_s is not diagonal)."""
+        z, qs = self.structure, self.structure.qs
+        F = V.transpose(0, 2, 1) @ self._S1d              # V_j' S_jd
+        M = self._S_rr.copy()
+        flat = F.reshape(z.q1, -1)
+        M[qs:, qs:] -= flat.T @ flat
+        if qs:
+            G_sd = z.S_s1 @ (V @ F).reshape(z.q1, -1)
+            M[qs:, :qs] -= G_sd.T
+            G_ss = z.update(V)
+            if z.rest_theta is None:
+                G_ss += np.tril(G_ss, -1).T
+                M[:qs, qs:] -= G_sd
+            M[:qs, :qs] -= G_ss
+            self._scale_rest(M, theta)
+            M[np.diag_indices(qs)] += 1.0
+        return M
+
+    def _scale_rest(self, M: np.ndarray, theta: np.ndarray) -> None:
+        """M ← Λ̃'MΛ̃ with Λ̃ = diag(Λ_s, I)."""
+        z, qs = self.structure, self.structure.qs
+        if z.rest_theta is not None:
+            lam = np.ones(len(M))
+            lam[:qs] = theta[z.rest_theta]
+            M *= lam[:, None]
+            M *= lam[None, :]
+            return
+        Lambda_s = self.layout.Lambda(theta)[z.q1:, z.q1:]
+        M[:, :qs] = (Lambda_s.T @ M[:, :qs].T).T
+        M[:qs, :] = Lambda_s.T @ M[:qs, :]
+
+    def logdet(self) -> float:
+        return self._state[3]
+
+    def solve_A(self, B: np.ndarray | sp.spmatrix) -> np.ndarray:
+        """A⁻¹B, A = Λ'Z'WZΛ + I at the θ of the last :meth:`update` (block substitution)."""
+        theta, L1, L, _ = self._state
+        z = self.structure
+        B = B.toarray() if sp.issparse(B) else np.asarray(B, dtype=float)
+        vector = B.ndim == 1
+        B = B.reshape(len(B), -1)
+        z1 = self._solve_first(L1, B[: z.q1])
+        if not z.qs:
+            return z1.ravel() if vector else z1
+        Lambda = self.layout.Lambda(theta)
+        A_s1 = Lambda[z.q1:, z.q1:].T @ z.S_s1 @ Lambda[: z.q1, : z.q1]
+        x_s = la.cho_solve((L[: z.qs, : z.qs], True), B[z.q1:] - A_s1 @ z1)
+        x1 = z1 - self._solve_first(L1, A_s1.T @ x_s)
+        x = np.vstack([x1, x_s])
+        return x.ravel() if vector else x
+
+    def _solve_first(self, L1: np.ndarray, B1: np.ndarray) -> np.ndarray:
+        """A₁₁⁻¹B₁ level by level (batched)."""
+        z = self.structure
+        blocks = B1.reshape(z.n_levels, z.k, -1)
+        if z.k == 1:
+            return (blocks / L1**2).reshape(B1.shape)
+        y = np.linalg.solve(L1, blocks)
+        return np.linalg.solve(L1.transpose(0, 2, 1), y).reshape(B1.shape)

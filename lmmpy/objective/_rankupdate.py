@@ -1,0 +1,175 @@
+"""The sparse symmetric rank update ``G = Σ_j B_j' Ω_j B_j`` of the blocked Cholesky factor.
+
+Eliminating the first random-effects term (ℓ levels, k×k blocks) from the
+system leaves, on the rows s of the other terms, the update
+
+    G[a, b] = Σ_j Σ_{c,d} B[a, (j,c)] Ω_j[c, d] B[b, (j,d)],      Ω_j = V_j V_j'
+
+with B the (fixed) off-diagonal cross-product block and Ω_j (k×k, from θ)
+one per level.  Level j touches only the n_j rows R_j where B has a nonzero
+in its columns, so the update costs Σ_j n_j² k — MixedModels.jl's
+``rankUpdate!`` of a dense block by a sparse one (Bates, Alday & Kokandakar
+2025, arXiv 2505.11674).  Two exact implementations, both vectorised:
+
+* ``PairProducts``: the products B[a,(j,c)] B[b,(j,d)] do not depend on θ, so
+  they are tabulated once as a sparse matrix P (one row per entry (a, b) of
+  G's lower triangle, one column per (j, c ≤ d)); then G = P vec(Ω) is one
+  sparse matrix-vector product.  Memory Σ_j n_j²/2 · k(k+1)/2 entries.
+* ``CompiledUpdate``: a numba loop over the levels, W_j = B_j V_j then
+  G[R_j, R_j] += W_j W_j' (lower triangle); memory O(nnz B), used when P would
+  be too large.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+PAIR_BUDGET = 12_000_000  # entries of P (~150 MB) before switching to the compiled loop
+
+
+@dataclass(frozen=True)
+class LevelBlocks:
+    """B (rows s × the first term's ℓ·k columns) grouped by the first term's levels.
+
+    Level j's rows are ``rows[pointer[j]:pointer[j+1]]`` (sorted) and its
+    n_j × k values are ``values[pointer[j]:pointer[j+1]]``.
+    """
+
+    pointer: np.ndarray
+    rows: np.ndarray
+    values: np.ndarray
+    size: int
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.pointer) - 1
+
+    @property
+    def level_of_entry(self) -> np.ndarray:
+        return np.repeat(np.arange(self.n_levels), np.diff(self.pointer))
+
+    def n_pairs(self) -> int:
+        n = np.diff(self.pointer).astype(np.int64)
+        return int(np.sum(n * (n + 1) // 2))
+
+
+def level_blocks(B: sp.spmatrix, k: int) -> LevelBlocks:
+    """Group the columns of B (level-major, k per level) by level.
+
+    Examples
+    --------
+    >>> B = sp.csc_matrix(np.array([[1.0, 2.0, 0.0, 0.0], [0.0, 0.0, 3.0, 0.0]]))
+    >>> blocks = level_blocks(B, 2)
+    >>> blocks.pointer.tolist(), blocks.rows.tolist(), blocks.values.tolist()
+    ([0, 1, 2], [0, 1], [[1.0, 2.0], [3.0, 0.0]])
+    """
+    coo = sp.coo_matrix(B)
+    n_levels = B.shape[1] // k
+    keys = (coo.col // k).astype(np.int64) * B.shape[0] + coo.row
+    unique, entry = np.unique(keys, return_inverse=True)
+    values = np.zeros((len(unique), k))
+    values[entry, coo.col % k] = coo.data
+    counts = np.bincount(unique // B.shape[0], minlength=n_levels)
+    pointer = np.concatenate([[0], np.cumsum(counts)])
+    return LevelBlocks(pointer, (unique % B.shape[0]).astype(np.intp), values, B.shape[0])
+
+
+class PairProducts:
+    """G = P vec(Ω) with the θ-free products of B tabulated once (see module docstring).
+
+    P is stored by columns (c ≤ d, level j), each column holding level j's
+    pairs with their flat index a·|s| + b in G, so the product is one
+    compiled sparse scatter and the setup needs no sort.
+    """
+
+    def __init__(self, blocks: LevelBlocks):
+        k = blocks.values.shape[1]
+        first, second = _pairs_within_levels(blocks.pointer)
+        self.c, self.d = np.triu_indices(k)
+        flat = blocks.rows[first].astype(np.int64) * blocks.size + blocks.rows[second]
+        index_type = np.int32 if blocks.size**2 < 2**31 else np.int64
+        n = np.diff(blocks.pointer).astype(np.int64)
+        per_level = np.tile(n * (n + 1) // 2, len(self.c))
+        self.P = sp.csc_matrix(
+            (np.concatenate([self._products(blocks.values, first, second, c, d)
+                             for c, d in zip(self.c, self.d, strict=True)]),
+             np.tile(flat.astype(index_type), len(self.c)),
+             np.concatenate([[0], np.cumsum(per_level)])),
+            shape=(blocks.size**2, len(self.c) * blocks.n_levels),
+        )
+        self.size = blocks.size
+
+    @staticmethod
+    def _products(values, first, second, c, d):
+        if c == d:
+            return values[first, c] * values[second, c]
+        return values[first, c] * values[second, d] + values[first, d] * values[second, c]
+
+    def __call__(self, V: np.ndarray) -> np.ndarray:
+        """Lower triangle of G (upper zero) for Ω_j = V_j V_j', V of shape (ℓ, k, k)."""
+        Omega = V @ V.transpose(0, 2, 1)
+        return (self.P @ Omega[:, self.c, self.d].T.ravel()).reshape(self.size, self.size)
+
+
+class CompiledUpdate:
+    """G[R_j, R_j] += (B_j V_j)(B_j V_j)' in a compiled loop over the levels (one part a thread)."""
+
+    def __init__(self, blocks: LevelBlocks):
+        import numba
+
+        from lmmpy.objective._kernels import lower_rank_update
+
+        self.blocks = blocks
+        self.level = blocks.level_of_entry
+        n = np.diff(blocks.pointer).astype(np.int64)
+        work = np.concatenate([[0], np.cumsum(n * (n + 1))])
+        parts = max(1, min(numba.get_num_threads(), blocks.n_levels))
+        self.bounds = np.searchsorted(work, np.linspace(0, work[-1], parts + 1)).astype(np.intp)
+        self.bounds[0], self.bounds[-1] = 0, blocks.n_levels
+        self._kernel = lower_rank_update
+
+    def __call__(self, V: np.ndarray) -> np.ndarray:
+        """Lower triangle of G (upper zero) for Ω_j = V_j V_j', V of shape (ℓ, k, k)."""
+        values, k = self.blocks.values, V.shape[1]
+        Wt = np.zeros((k, len(values)))
+        for c in range(k):  # k² vector operations, no loop over levels
+            for d in range(k):
+                Wt[d] += values[:, c] * V[:, c, d][self.level]
+        G = np.zeros((len(self.bounds) - 1, self.blocks.size, self.blocks.size))
+        self._kernel(self.blocks.pointer, self.blocks.rows, Wt, self.bounds, G)
+        return G[0] if len(G) == 1 else G.sum(axis=0)
+
+
+def sparse_rank_update(blocks: LevelBlocks, pair_budget: int | None = None):
+    """The update for these blocks: tabulated pairs when small, else the compiled loop.
+
+    Returns None when the pairs exceed the budget and numba is not installed
+    (the caller then takes the general CHOLMOD path).
+    """
+    k = blocks.values.shape[1]
+    budget = PAIR_BUDGET if pair_budget is None else pair_budget
+    if blocks.n_pairs() * k * (k + 1) // 2 <= budget:
+        return PairProducts(blocks)
+    if numba_available():
+        return CompiledUpdate(blocks)
+    return None
+
+
+def numba_available() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("numba") is not None
+
+
+def _pairs_within_levels(pointer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All (a, b) entry pairs with b ≤ a inside each level's range of entries."""
+    n_entries = int(pointer[-1])
+    start = np.repeat(pointer[:-1], np.diff(pointer))
+    local = np.arange(n_entries) - start
+    first = np.repeat(np.arange(n_entries), local + 1)
+    offsets = np.arange(len(first)) - np.repeat(np.cumsum(local + 1) - (local + 1), local + 1)
+    second = np.repeat(start, local + 1) + offsets
+    return first, second

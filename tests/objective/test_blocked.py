@@ -1,0 +1,191 @@
+"""The blocked factorization against the CHOLMOD one and against dense algebra.
+
+Both paths compute the same function of θ; on every lme4 reference case they
+must agree to rounding error (deviance 1e-10 relative, β̂ and û 1e-8), at
+lme4's θ, at a perturbed θ and with θ on its boundary.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from reference import case_files, load_case, load_case_data
+
+from lmmpy.design import build_design
+from lmmpy.formula import parse_formula
+from lmmpy.objective import (
+    ProfiledDeviance,
+    _blocked,
+    _rankupdate,
+    conditional_variance_blocks,
+    cross_products,
+)
+from lmmpy.objective._rankupdate import PairProducts, level_blocks, sparse_rank_update
+
+
+def _case_design(name):
+    case = load_case(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        design = build_design(parse_formula(case["formula"]), load_case_data(case),
+                              weights=case["weights"], offset=case["offset"])
+    return case, design
+
+
+def _both_paths(design, reml):
+    cp = cross_products(design)
+    blocked = ProfiledDeviance(cp, design.terms, reml, _path="blocked")
+    cholmod = ProfiledDeviance(cp, design.terms, reml, _path="cholmod")
+    return blocked, cholmod
+
+
+def _thetas(case, design):
+    theta = np.array(list(case["theta"].values()))
+    rng = np.random.default_rng(7)
+    lower = design.theta_lower_bounds()
+    return [theta, theta + rng.uniform(0.05, 0.5, len(theta)), np.where(lower == 0, 0.0, theta)]
+
+
+@pytest.mark.parametrize("name", case_files("fit"))
+def test_blocked_and_cholmod_paths_agree_on_every_reference_case(name):
+    case, design = _case_design(name)
+    blocked, cholmod = _both_paths(design, case["REML"])
+    assert blocked.path == "blocked"
+    for theta in _thetas(case, design):
+        assert blocked(theta) == pytest.approx(cholmod(theta), rel=1e-10, abs=1e-10)
+        ours, theirs = blocked.solve(theta), cholmod.solve(theta)
+        scale = 1 + np.abs(theirs.beta)
+        assert np.all(np.abs(ours.beta - theirs.beta) <= 1e-8 * scale)
+        assert np.all(np.abs(ours.u - theirs.u) <= 1e-8 * (1 + np.abs(theirs.u)))
+        assert ours.logdet_L == pytest.approx(theirs.logdet_L, rel=1e-10, abs=1e-10)
+        np.testing.assert_allclose(ours.R_X, theirs.R_X, rtol=1e-9, atol=1e-12)
+
+
+FORMULAS = ["y ~ x + (x | g1) + (x | g2)", "y ~ x + (1 | g1) + (x | g2)",
+            "y ~ x + (x | g1) + (1 | g2) + (0 + x | g2)"]
+
+
+def _vector_terms(formula, seed=0, n=400):
+    """Vector-valued first terms (k = 2) and rests whose Λ is not diagonal."""
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame({"g1": rng.integers(0, 40, n).astype(str),
+                         "g2": rng.integers(0, 7, n).astype(str),
+                         "x": rng.normal(size=n)})
+    data["y"] = data.x + rng.normal(size=n) + rng.normal(size=40)[data.g1.astype(int)]
+    return build_design(parse_formula(formula), data)
+
+
+def _random_theta(design, seed):
+    rng = np.random.default_rng(seed)
+    lower = design.theta_lower_bounds()
+    return np.where(lower == 0, rng.uniform(0.2, 1.5, len(lower)),
+                    rng.normal(0, 0.5, len(lower)))
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+@pytest.mark.parametrize("reml", [True, False])
+def test_vector_terms_in_both_blocks_agree_with_cholmod(formula, reml):
+    design = _vector_terms(formula)
+    blocked, cholmod = _both_paths(design, reml)
+    lower = design.theta_lower_bounds()
+    for theta in (_random_theta(design, 1), np.where(lower == 0, 1.0, 0.0),
+                  np.where(lower == 0, 0.0, _random_theta(design, 2))):
+        assert blocked(theta) == pytest.approx(cholmod(theta), rel=1e-11)
+        assert blocked.solve(theta).u == pytest.approx(cholmod.solve(theta).u, rel=1e-8,
+                                                       abs=1e-10)
+
+
+def test_solve_A_and_conditional_variances_equal_the_dense_inverse():
+    design = _vector_terms(FORMULAS[0], seed=3)
+    blocked, _ = _both_paths(design, True)
+    theta = _random_theta(design, 4)
+    Lambda = blocked.layout.Lambda(theta).toarray()
+    A = Lambda.T @ blocked.crossprods.ZtZ.toarray() @ Lambda + np.eye(len(Lambda))
+    blocked(theta)
+    B = np.random.default_rng(1).normal(size=(len(A), 3))
+    assert blocked.factor.solve_A(B) == pytest.approx(np.linalg.solve(A, B), rel=1e-9)
+    assert blocked.factor.solve_A(sp.csc_matrix(B[:, :1])) == pytest.approx(
+        np.linalg.solve(A, B[:, :1]), rel=1e-9)
+    assert blocked.factor.logdet() == pytest.approx(np.linalg.slogdet(A)[1], rel=1e-12)
+    dense = Lambda @ np.linalg.inv(A) @ Lambda.T
+    first = conditional_variance_blocks(blocked, theta, chunk=11)[0]
+    for level in range(first.shape[0]):
+        rows = slice(2 * level, 2 * level + 2)
+        assert first[level] == pytest.approx(dense[rows, rows], rel=1e-8)
+
+
+def _random_blocks(k, seed=0, levels=30, size=12):
+    rng = np.random.default_rng(seed)
+    B = sp.random(size, levels * k, density=0.3, random_state=rng, format="csr")
+    V = rng.normal(size=(levels, k, k))
+    Omega = V @ V.transpose(0, 2, 1)
+    dense = B.toarray() @ _block_diagonal(Omega) @ B.toarray().T
+    return level_blocks(B, k), V, np.tril(dense)
+
+
+def _block_diagonal(blocks):
+    return sp.block_diag(list(blocks)).toarray()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_tabulated_pair_products_give_the_rank_update(k):
+    blocks, V, expected = _random_blocks(k)
+    assert PairProducts(blocks)(V) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_compiled_rank_update_equals_the_tabulated_one(k):
+    pytest.importorskip("numba")
+    blocks, V, expected = _random_blocks(k, seed=k)
+    compiled = sparse_rank_update(blocks, pair_budget=0)
+    assert type(compiled).__name__ == "CompiledUpdate"
+    assert compiled(V) == pytest.approx(expected, abs=1e-12)
+
+
+def test_level_blocks_groups_columns_by_level_with_sorted_rows():
+    B = sp.csc_matrix(np.array([[0.0, 1.0, 2.0, 0.0], [3.0, 0.0, 0.0, 0.0],
+                                [0.0, 4.0, 0.0, 5.0]]))
+    blocks = level_blocks(B, 2)
+    assert blocks.pointer.tolist() == [0, 3, 5]
+    assert blocks.rows.tolist() == [0, 1, 2, 0, 2]
+    assert blocks.values.tolist() == [[0, 1], [3, 0], [0, 4], [2, 0], [0, 5]]
+    assert blocks.n_pairs() == 6 + 3
+
+
+def test_large_rest_takes_the_cholmod_path(monkeypatch):
+    _, design = _case_design("penicillin_reml")
+    monkeypatch.setattr(_blocked, "MAX_DENSE_REST", 3)
+    deviance = ProfiledDeviance(cross_products(design), design.terms, True)
+    assert deviance.path == "cholmod"
+
+
+def test_without_numba_a_large_update_takes_the_cholmod_path(monkeypatch):
+    _, design = _case_design("penicillin_reml")
+    monkeypatch.setattr(_rankupdate, "PAIR_BUDGET", 0)
+    monkeypatch.setattr(_rankupdate, "numba_available", lambda: False)
+    deviance = ProfiledDeviance(cross_products(design), design.terms, True)
+    assert deviance.path == "cholmod"
+    with pytest.raises(ValueError, match="blocked factorization does not apply"):
+        ProfiledDeviance(cross_products(design), design.terms, True, _path="blocked")
+
+
+def test_unknown_path_is_rejected():
+    _, design = _case_design("dyestuff_reml")
+    with pytest.raises(ValueError, match="path must be 'blocked' or 'cholmod', not 'dense'"):
+        ProfiledDeviance(cross_products(design), design.terms, True, _path="dense")
+
+
+def test_refit_keeps_the_structure_and_path():
+    _, design = _case_design("penicillin_reml")
+    deviance = ProfiledDeviance(cross_products(design), design.terms, True)
+    other = deviance.with_crossprods(deviance.crossprods, reml=False)
+    assert other.path == "blocked" and not other.reml
+    assert other.factor.structure is deviance.factor.structure
+    theta = np.array([1.5, 3.0])
+    assert other(theta) == pytest.approx(
+        ProfiledDeviance(deviance.crossprods, design.terms, False, _path="cholmod")(theta),
+        rel=1e-11)
