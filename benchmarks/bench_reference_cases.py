@@ -1,10 +1,11 @@
 """Time lmmpy against lme4 on every LMM reference case in ``tests/data/cases``.
 
 For each case (``kind`` "fit", ``family`` null) the whole ``lmmpy.lmer`` call is
-timed ``--repeats`` times after the data are loaded; the table shows the median,
-lme4's time from the case file (``lme4_time_s``, itself a median over fits), their
-ratio (below 1: lmmpy is faster), the objective evaluations of both optimizers, and
-the log-likelihood difference to lme4's (positive: lmmpy found a higher optimum).
+timed ``--repeats`` times after the data are loaded; the table shows the median
+(and the fastest and slowest fit: a wide range means a busy machine), lme4's time
+from the case file (``lme4_time_s``, itself a median over fits), their ratio (below
+1: lmmpy is faster), the objective evaluations of both optimizers, and the
+log-likelihood difference to lme4's (positive: lmmpy found a higher optimum).
 
     python benchmarks/bench_reference_cases.py [--repeats 5] [--cases sleepstudy dyestuff]
 """
@@ -29,6 +30,7 @@ CASES_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "cases"
 class Timing:
     case: str
     seconds: float
+    spread: tuple[float, float]
     lme4_seconds: float
     evaluations: int
     lme4_evaluations: int | None
@@ -60,6 +62,7 @@ def time_case(case: dict, repeats: int) -> Timing:
     return Timing(
         case=case["case"],
         seconds=statistics.median(seconds),
+        spread=(min(seconds), max(seconds)),
         lme4_seconds=case["lme4_time_s"],
         evaluations=model.optimization.n_evaluations,
         lme4_evaluations=case.get("feval"),
@@ -75,9 +78,11 @@ def _fit(case: dict, data):
 
 
 def format_table(timings: list[Timing]) -> str:
-    header = ("case", "lmmpy s", "lme4 s", "ratio", "evals", "lme4 evals", "Δ loglik")
+    header = ("case", "lmmpy s", "(min-max)", "lme4 s", "ratio", "evals", "lme4 evals",
+              "Δ loglik")
     rows = [header] + [
-        (t.case, f"{t.seconds:.3f}", f"{t.lme4_seconds:.3f}", f"{t.ratio:.2f}",
+        (t.case, f"{t.seconds:.3f}", f"({t.spread[0]:.3f}-{t.spread[1]:.3f})",
+         f"{t.lme4_seconds:.3f}", f"{t.ratio:.2f}",
          str(t.evaluations), str(t.lme4_evaluations), f"{t.loglik_difference:+.2e}")
         for t in timings
     ]
