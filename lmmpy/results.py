@@ -198,7 +198,8 @@ class LinearMixedModel:
                          name="residuals")
 
     def predict(self, newdata: pd.DataFrame | None = None, re_form: bool = True,
-                allow_new_levels: bool = False) -> pd.Series:
+                allow_new_levels: bool = False, se_fit: bool = False,
+                interval: str | None = None, level: float = 0.95) -> pd.Series | pd.DataFrame:
         """Predictions on new data (lme4's ``predict.merMod``).
 
         Parameters
@@ -209,6 +210,12 @@ class LinearMixedModel:
             Include the random effects (lme4's ``re.form = NULL``) or not (``re.form = NA``).
         allow_new_levels : bool, default False
             Levels not seen in the fit get zero random effects; otherwise they raise.
+        se_fit : bool, default False
+            Return a DataFrame ``fit, se_fit`` (prediction standard errors).
+        interval : {"confidence", "prediction"}, optional
+            Add ``lower, upper`` at ``level``; see ``lmmpy.inference.predict_with_se``
+            for exactly which uncertainty is included.
+        level : float, default 0.95
 
         Examples
         --------
@@ -220,6 +227,10 @@ class LinearMixedModel:
         """
         from lmmpy._predict import predict_new
 
+        if se_fit or interval is not None:
+            from lmmpy.inference._predict_se import predict_with_se
+
+            return predict_with_se(self, newdata, re_form, allow_new_levels, interval, level)
         if newdata is None:
             return self.fitted if re_form else pd.Series(
                 self.design.X.values @ self.solution.beta + self.design.offset,
@@ -267,6 +278,32 @@ class LinearMixedModel:
         from lmmpy.inference import ranova
 
         return ranova(self)
+
+    def confint(self, method: str = "profile", level: float = 0.95, parm=None,
+                **options) -> pd.DataFrame:
+        """Profile, Wald or bootstrap intervals; see ``lmmpy.inference.confint``."""
+        from lmmpy.inference._confint import confint
+
+        return confint(self, method, level, parm, **options)
+
+    def profile(self, parm=None) -> pd.DataFrame:
+        """Likelihood profiles (ζ) of the parameters; see ``lmmpy.inference.profile``."""
+        from lmmpy.inference._confint import profile
+
+        return profile(self, parm)
+
+    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
+        """Responses simulated from the fit; see ``lmmpy.inference.simulate``."""
+        from lmmpy.inference._simulate import simulate
+
+        return simulate(self, nsim, seed, use_u)
+
+    def bootstrap(self, nsim: int, func=None, seed=None, n_jobs: int = 1,
+                  progress: bool | None = None, use_u: bool = False):
+        """Parametric bootstrap (lme4's ``bootMer``); see ``lmmpy.inference.bootstrap``."""
+        from lmmpy.inference._bootstrap import bootstrap
+
+        return bootstrap(self, nsim, func, seed, n_jobs, progress, use_u)
 
     def icc(self, by_group: bool = False, tolerance: float = 1e-5):
         """Adjusted and conditional ICC (R's ``performance::icc``); see ``lmmpy.diagnostics.icc``."""

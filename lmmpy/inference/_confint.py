@@ -1,0 +1,150 @@
+"""Confidence intervals for all parameters (lme4's ``confint.merMod``).
+
+Rows, as lme4's ``confint(m, oldNames = FALSE)``: the random-effect standard
+deviations and correlations in θ's order (``sd_(Intercept)|Subject``,
+``cor_Days.(Intercept)|Subject``, ``sd_Days|Subject``), ``sigma``, then the
+fixed effects (formulaic's names).
+
+* ``"wald"``: β̂_j ± z_{(1+level)/2} SE(β̂_j) from ``vcov``; NaN for the variance
+  parameters (lme4 gives NA: a symmetric interval on the SD scale is poor).
+* ``"profile"``: {φ : |ζ(φ)| ≤ z} from the profiled ML deviance
+  (:mod:`lmmpy.inference._profile`; Bates et al. 2015, section 5.1).  A REML
+  fit is refitted by ML first, as lme4 does.
+* ``"boot"``: parametric-bootstrap intervals (percentile, basic or normal;
+  :mod:`lmmpy.inference._bootstrap`, Davison & Hinkley 1997, ch. 5).
+
+References
+----------
+Bates, D., Mächler, M., Bolker, B. & Walker, S. (2015). Fitting linear
+mixed-effects models using lme4. J. Stat. Softw. 67(1).
+Davison, A. C. & Hinkley, D. V. (1997). Bootstrap Methods and their
+Application. Cambridge University Press.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from lmmpy.inference._bootstrap import bootstrap, check_boot_type, check_level
+from lmmpy.inference._profile import Profiler
+from lmmpy.inference._simulate import SeedLike
+from lmmpy.inference._varpar import variance_parameter_names
+
+if TYPE_CHECKING:
+    from lmmpy.results import LinearMixedModel
+
+METHODS = ("profile", "wald", "boot")
+
+
+def confint(model: LinearMixedModel, method: str = "profile", level: float = 0.95,
+            parm: str | Sequence[str] | None = None, *, nsim: int = 500,
+            seed: SeedLike = None, boot_type: str = "perc", n_jobs: int = 1,
+            progress: bool | None = None) -> pd.DataFrame:
+    """Confidence intervals (``lower``, ``upper``) of the variance parameters and fixed effects.
+
+    Parameters
+    ----------
+    model : LinearMixedModel
+    method : {"profile", "wald", "boot"}, default "profile"
+    level : float, default 0.95
+    parm : str or list of str, optional
+        Parameters to include (names as in the result); default all.
+    nsim, seed, boot_type, n_jobs, progress
+        For ``method="boot"``: replicates, seed, interval type
+        (``"perc"``, ``"basic"``, ``"norm"``), processes and progress bar.
+
+    Returns
+    -------
+    DataFrame indexed by parameter with columns ``lower``, ``upper``.
+
+    Examples
+    --------
+    >>> import lmmpy
+    >>> m = lmmpy.lmer("Reaction ~ Days + (Days | Subject)", lmmpy.datasets.load("sleepstudy"))
+    >>> confint(m, "wald").loc["Days"].round(3).tolist()
+    [7.438, 13.497]
+    """
+    method = _check_method(method)
+    check_level(level)
+    names = parameter_names(model)
+    selected = _check_parm(parm, names)
+    if method == "wald":
+        table = _wald(model, level, names)
+    elif method == "profile":
+        table = _profile(model, level, names, selected)
+    else:
+        check_boot_type(boot_type)
+        result = bootstrap(model, nsim, seed=seed, n_jobs=n_jobs, progress=progress)
+        table = result.confint(level, boot_type)
+    return table.loc[selected]
+
+
+def parameter_names(model: LinearMixedModel) -> list[str]:
+    """The rows of :func:`confint`: SDs and correlations, ``sigma``, fixed effects."""
+    return [*variance_parameter_names(model.design.terms), *model.fixef.index]
+
+
+def _wald(model: LinearMixedModel, level: float, names: list[str]) -> pd.DataFrame:
+    table = pd.DataFrame(np.nan, index=names, columns=["lower", "upper"])
+    half = norm.ppf((1 + level) / 2) * model.fixef_se
+    table.loc[model.fixef.index, "lower"] = model.fixef - half
+    table.loc[model.fixef.index, "upper"] = model.fixef + half
+    return table
+
+
+def _profile(model: LinearMixedModel, level: float, names: list[str],
+             selected: list[str]) -> pd.DataFrame:
+    profiler = Profiler(model)
+    z = norm.ppf((1 + level) / 2)
+    table = pd.DataFrame(np.nan, index=names, columns=["lower", "upper"])
+    for name in selected:
+        index = names.index(name)
+        table.loc[name] = [profiler.interval_end(index, -1, z), profiler.interval_end(index, 1, z)]
+    return table
+
+
+def profile(model: LinearMixedModel, parm: str | Sequence[str] | None = None) -> pd.DataFrame:
+    """The likelihood profile of each parameter, traced as lme4's ``profile`` traces it.
+
+    Returns
+    -------
+    DataFrame
+        One row per profile point: ``parameter`` (the one held fixed), ``value``
+        (its value), ``zeta`` (signed square root of the likelihood-ratio
+        statistic against the ML fit), then every parameter's value at that
+        point (the others re-optimised).  Each parameter is traced to
+        |ζ| = √χ²_{0.99, npar} or to its bound.
+
+    Examples
+    --------
+    >>> import lmmpy
+    >>> m = lmmpy.lmer("Yield ~ 1 + (1 | Batch)", lmmpy.datasets.load("Dyestuff"))
+    >>> p = profile(m, "sigma")
+    >>> list(p.columns[:3]), bool(p["zeta"].is_monotonic_increasing)
+    (['parameter', 'value', 'zeta'], True)
+    """
+    names = parameter_names(model)
+    selected = _check_parm(parm, names)
+    return Profiler(model).profile_frame([names.index(name) for name in selected])
+
+
+def _check_method(method: str) -> str:
+    if not isinstance(method, str) or method.lower() not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, not {method!r}")
+    return method.lower()
+
+
+def _check_parm(parm, names: list[str]) -> list[str]:
+    if parm is None:
+        return list(names)
+    wanted = [parm] if isinstance(parm, str) else list(parm)
+    unknown = [name for name in wanted if name not in names]
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(map(repr, unknown))}; the model's "
+                         f"parameters are {', '.join(map(repr, names))}")
+    return wanted
