@@ -436,14 +436,15 @@ def profile_plot(source: Any, level: float = 0.95,
     _check_level(level)
     z = stats.norm.ppf((1 + level) / 2)
     parameters = list(dict.fromkeys(frame["parameter"]))
-    axes = _panel_axes(ax, len(parameters), share_y=True)
+    axes = _panel_axes(ax, len(parameters), share_y=True, max_columns=3)
     for panel, name in zip(axes, parameters, strict=True):
         part = frame[frame["parameter"] == name].sort_values("value")
         panel.plot(part["value"], part["zeta"], color=PARTIAL_COLOR, marker=".")
         for height in (-z, 0.0, z):
             panel.axhline(height, color="grey", linewidth=1, linestyle=":" if height else "-")
-        panel.set(xlabel=str(name), title=str(name))
-    axes[0].set_ylabel("ζ (profile zeta)")
+        panel.set(title=str(name))
+    for panel in axes[::3]:
+        panel.set_ylabel("ζ (profile zeta)")
     return axes[0].figure
 
 
@@ -474,12 +475,16 @@ def _new_axes(ax: Axes | None) -> Axes:
     return ax
 
 
-def _panel_axes(ax: Axes | Sequence[Axes] | None, n: int, share_y: bool) -> list[Axes]:
+def _panel_axes(ax: Axes | Sequence[Axes] | None, n: int, share_y: bool,
+                max_columns: int | None = None) -> list[Axes]:
     if ax is None:
-        width = min(4.0 * n, 16.0)
-        _, axes = _pyplot().subplots(1, n, figsize=(width, 5), sharey=share_y, squeeze=False,
-                                     layout="constrained")
-        return list(axes[0])
+        columns = n if max_columns is None else min(n, max_columns)
+        rows = -(-n // columns)
+        _, axes = _pyplot().subplots(rows, columns, figsize=(min(4.0 * columns, 16.0), 4 * rows),
+                                     sharey=share_y, squeeze=False, layout="constrained")
+        for extra in axes.ravel()[n:]:
+            extra.remove()
+        return list(axes.ravel()[:n])
     axes = [ax] if not isinstance(ax, Sequence | np.ndarray) else list(np.ravel(ax))
     if len(axes) != n:
         raise ValueError(f"ax must hold {n} Axes, one per panel, not {len(axes)}")

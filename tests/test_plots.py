@@ -266,3 +266,13 @@ def test_profile_plot_bad_input():
         plots.profile_plot(pd.DataFrame({"parameter": ["a"], "value": [1.0]}))
     with pytest.raises(ValueError, match="level must be between 0 and 1"):
         plots.profile_plot(synthetic_profile(), level=1.5)
+
+
+def test_profile_plot_wraps_after_three_panels():
+    frame = pd.concat([synthetic_profile().assign(parameter=name) for name in "abcd"])
+    figure = plots.profile_plot(frame)
+    assert [ax.get_title() for ax in figure.axes] == list("abcd")  # the unused fifth is removed
+    rows = sorted({round(ax.get_position().y0, 3) for ax in figure.axes})
+    assert len(rows) == 2
+    zeta = "ζ (profile zeta)"
+    assert [ax.get_ylabel() for ax in figure.axes] == [zeta, "", "", zeta]
