@@ -151,7 +151,7 @@ class BlockedFactorization:
         return BlockedFactorization(crossprods, self.layout, self.terms, self.structure)
 
     def update(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """Factor at θ; return log|L|² and R (raises LinAlgError when not PD)."""
+        """Factor at θ; return log|L|² and R (upper triangle valid; LinAlgError when not PD)."""
         logdet1, V, L1 = self._first_term(theta)
         M = self._schur_complement(theta, V)
         factor, info = lapack.dpotrf(M.T, lower=0, overwrite_a=1, clean=0)
@@ -162,7 +162,7 @@ class BlockedFactorization:
         diagonal = np.diagonal(L)
         logdet = logdet1 + 2 * float(np.sum(np.log(diagonal[:qs])))
         self._state = (theta.copy(), L1, L, logdet)
-        return logdet, np.triu(L[qs:, qs:].T)
+        return logdet, factor[qs:, qs:]
 
     def _first_term(self, theta: np.ndarray):
         """log|A₁₁|, V (ℓ, k, k) with Ω_j = V_jV_j', and the factors L_j."""

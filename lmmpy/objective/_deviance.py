@@ -10,15 +10,18 @@ R = [[R_X, c_β], [0, r]]; then, with r² the penalized residual sum of squares,
 
 β̂ = R_X⁻¹ c_β and û = A⁻¹ Λ'Z'W(y − Xβ̂) are only formed at the optimum.
 
-Two factorizations compute (log|L|², R): the blocked one by random-effects
-term (:mod:`lmmpy.objective._blocked`, MixedModels.jl's method), chosen
-whenever the structure allows it, and CHOLMOD's sparse supernodal factor of
-``A = Λ'Z'WZΛ + I`` (:mod:`lmmpy.objective._cholmod`, lme4's method) for the
-rest.  Both agree to rounding error.
+Three factorizations compute (log|L|², R), the first that applies being
+chosen by the structure: a dense factor of the whole augmented matrix for
+small models (:mod:`lmmpy.objective._dense`), the blocked one by
+random-effects term (:mod:`lmmpy.objective._blocked`, MixedModels.jl's
+method), and CHOLMOD's sparse supernodal factor of ``A = Λ'Z'WZΛ + I``
+(:mod:`lmmpy.objective._cholmod`, lme4's method) for the rest.  All agree to
+rounding error.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,7 +90,7 @@ class ProfiledDeviance:
 
     @property
     def path(self) -> str:
-        """Which factorization evaluates the objective: ``"blocked"`` or ``"cholmod"``."""
+        """The factorization in use: ``"dense"``, ``"blocked"`` or ``"cholmod"``."""
         return self.factor.name
 
     def with_crossprods(self, crossprods: CrossProducts, reml: bool | None = None):
@@ -98,8 +101,10 @@ class ProfiledDeviance:
 
     def __call__(self, theta: np.ndarray) -> float:
         self.n_evaluations += 1
+        if not isinstance(theta, np.ndarray) or theta.dtype != np.float64:
+            theta = np.asarray(theta, dtype=float)
         try:
-            logdet_L, R = self.factor.update(np.asarray(theta, dtype=float))
+            logdet_L, R = self.factor.update(theta)
         except la.LinAlgError:
             return np.inf
         return self._deviance(logdet_L, R)
@@ -108,6 +113,7 @@ class ProfiledDeviance:
         """β̂, û, σ̂ and the factors at θ."""
         theta = np.asarray(theta, dtype=float)
         logdet_L, R = self.factor.update(theta)
+        R = np.triu(R)
         p = self.crossprods.n_fixed
         R_X = R[:p, :p]
         beta = la.solve_triangular(R_X, R[:p, p]) if p else np.zeros(0)
@@ -136,28 +142,36 @@ class ProfiledDeviance:
         return self.crossprods.n_obs - (self.crossprods.n_fixed if self.reml else 0)
 
     def _deviance(self, logdet_L: float, R: np.ndarray) -> float:
+        """The objective from log|L|² and R (only R's diagonal is read)."""
         p = self.crossprods.n_fixed
-        pwrss = R[p, p] ** 2
+        pwrss = float(R[p, p]) ** 2
         dof = self._dof()
-        value = logdet_L + dof * (1 + np.log(2 * np.pi * pwrss / dof))
-        if self.reml:
-            value += 2 * np.sum(np.log(np.abs(np.diag(R)[:p])))
-        return float(value - self.crossprods.sum_log_weights)
+        value = logdet_L + dof * (1 + math.log(2 * math.pi * pwrss / dof))
+        if self.reml and p:
+            value += 2 * float(np.sum(np.log(np.abs(np.diagonal(R)[:p]))))
+        return value - self.crossprods.sum_log_weights
+
+
+_PATHS = ("dense", "blocked", "cholmod")
 
 
 def _make_factor(crossprods: CrossProducts, layout: ThetaLayout, terms, path: str | None):
-    """The blocked factorization where it applies (or ``path="blocked"``), else CHOLMOD."""
+    """The first factorization that applies: dense (small), blocked, else CHOLMOD."""
     from lmmpy.objective._blocked import blocked_factorization
     from lmmpy.objective._cholmod import CholmodFactorization
+    from lmmpy.objective._dense import dense_factorization
 
-    if path not in (None, "blocked", "cholmod"):
-        raise ValueError(f"path must be 'blocked' or 'cholmod', not {path!r}")
-    if path != "cholmod":
-        factor = blocked_factorization(crossprods, layout, terms)
-        if factor is not None:
-            return factor
-        if path == "blocked":
-            raise ValueError("the blocked factorization does not apply to these terms")
+    if path not in (None, *_PATHS):
+        raise ValueError(f"path must be one of {', '.join(map(repr, _PATHS))}, not {path!r}")
+    candidates = {"dense": lambda: dense_factorization(crossprods, layout),
+                  "blocked": lambda: blocked_factorization(crossprods, layout, terms)}
+    for name in ("dense", "blocked"):
+        if path in (None, name):
+            factor = candidates[name]()
+            if factor is not None:
+                return factor
+            if path == name:
+                raise ValueError(f"the {name} factorization does not apply to these terms")
     return CholmodFactorization(crossprods, layout)
 
 

@@ -1,6 +1,6 @@
-"""The blocked factorization against the CHOLMOD one and against dense algebra.
+"""The blocked and dense factorizations against the CHOLMOD one and dense algebra.
 
-Both paths compute the same function of θ; on every lme4 reference case they
+All paths compute the same function of θ; on every lme4 reference case they
 must agree to rounding error (deviance 1e-10 relative, β̂ and û 1e-8), at
 lme4's θ, at a perturbed θ and with θ on its boundary.
 """
@@ -20,6 +20,7 @@ from lmmpy.formula import parse_formula
 from lmmpy.objective import (
     ProfiledDeviance,
     _blocked,
+    _dense,
     _rankupdate,
     conditional_variance_blocks,
     cross_products,
@@ -43,6 +44,23 @@ def _both_paths(design, reml):
     return blocked, cholmod
 
 
+def _dense_path(design, reml):
+    cp = cross_products(design)
+    try:
+        return ProfiledDeviance(cp, design.terms, reml, _path="dense")
+    except ValueError:
+        return None
+
+
+def _assert_same(ours, theirs, theta):
+    assert ours(theta) == pytest.approx(theirs(theta), rel=1e-10, abs=1e-10)
+    a, b = ours.solve(theta), theirs.solve(theta)
+    assert np.all(np.abs(a.beta - b.beta) <= 1e-8 * (1 + np.abs(b.beta)))
+    assert np.all(np.abs(a.u - b.u) <= 1e-8 * (1 + np.abs(b.u)))
+    assert a.logdet_L == pytest.approx(b.logdet_L, rel=1e-10, abs=1e-10)
+    np.testing.assert_allclose(a.R_X, b.R_X, rtol=1e-9, atol=1e-10 * np.abs(b.R_X).max())
+
+
 def _thetas(case, design):
     theta = np.array(list(case["theta"].values()))
     rng = np.random.default_rng(7)
@@ -51,18 +69,15 @@ def _thetas(case, design):
 
 
 @pytest.mark.parametrize("name", case_files("fit"))
-def test_blocked_and_cholmod_paths_agree_on_every_reference_case(name):
+def test_all_paths_agree_on_every_reference_case(name):
     case, design = _case_design(name)
     blocked, cholmod = _both_paths(design, case["REML"])
+    dense = _dense_path(design, case["REML"])
     assert blocked.path == "blocked"
     for theta in _thetas(case, design):
-        assert blocked(theta) == pytest.approx(cholmod(theta), rel=1e-10, abs=1e-10)
-        ours, theirs = blocked.solve(theta), cholmod.solve(theta)
-        scale = 1 + np.abs(theirs.beta)
-        assert np.all(np.abs(ours.beta - theirs.beta) <= 1e-8 * scale)
-        assert np.all(np.abs(ours.u - theirs.u) <= 1e-8 * (1 + np.abs(theirs.u)))
-        assert ours.logdet_L == pytest.approx(theirs.logdet_L, rel=1e-10, abs=1e-10)
-        np.testing.assert_allclose(ours.R_X, theirs.R_X, rtol=1e-9, atol=1e-12)
+        _assert_same(blocked, cholmod, theta)
+        if dense is not None:
+            _assert_same(dense, cholmod, theta)
 
 
 FORMULAS = ["y ~ x + (x | g1) + (x | g2)", "y ~ x + (1 | g1) + (x | g2)",
@@ -94,9 +109,8 @@ def test_vector_terms_in_both_blocks_agree_with_cholmod(formula, reml):
     lower = design.theta_lower_bounds()
     for theta in (_random_theta(design, 1), np.where(lower == 0, 1.0, 0.0),
                   np.where(lower == 0, 0.0, _random_theta(design, 2))):
-        assert blocked(theta) == pytest.approx(cholmod(theta), rel=1e-11)
-        assert blocked.solve(theta).u == pytest.approx(cholmod.solve(theta).u, rel=1e-8,
-                                                       abs=1e-10)
+        _assert_same(blocked, cholmod, theta)
+        _assert_same(_dense_path(design, reml), cholmod, theta)
 
 
 def test_solve_A_and_conditional_variances_equal_the_dense_inverse():
@@ -156,8 +170,21 @@ def test_level_blocks_groups_columns_by_level_with_sorted_rows():
     assert blocks.n_pairs() == 6 + 3
 
 
+def test_small_models_take_the_dense_path():
+    _, design = _case_design("sleepstudy_slope_reml")
+    assert ProfiledDeviance(cross_products(design), design.terms, True).path == "dense"
+
+
+def test_insteval_takes_the_blocked_path():
+    _, design = _case_design("insteval_ml")
+    deviance = ProfiledDeviance(cross_products(design), design.terms, False)
+    assert deviance.path == "blocked"
+    assert type(deviance.factor.structure.update).__name__ == "PairProducts"
+
+
 def test_large_rest_takes_the_cholmod_path(monkeypatch):
     _, design = _case_design("penicillin_reml")
+    monkeypatch.setattr(_dense, "MAX_DENSE_SIZE", 0)
     monkeypatch.setattr(_blocked, "MAX_DENSE_REST", 3)
     deviance = ProfiledDeviance(cross_products(design), design.terms, True)
     assert deviance.path == "cholmod"
@@ -165,6 +192,7 @@ def test_large_rest_takes_the_cholmod_path(monkeypatch):
 
 def test_without_numba_a_large_update_takes_the_cholmod_path(monkeypatch):
     _, design = _case_design("penicillin_reml")
+    monkeypatch.setattr(_dense, "MAX_DENSE_SIZE", 0)
     monkeypatch.setattr(_rankupdate, "PAIR_BUDGET", 0)
     monkeypatch.setattr(_rankupdate, "numba_available", lambda: False)
     deviance = ProfiledDeviance(cross_products(design), design.terms, True)
@@ -175,13 +203,14 @@ def test_without_numba_a_large_update_takes_the_cholmod_path(monkeypatch):
 
 def test_unknown_path_is_rejected():
     _, design = _case_design("dyestuff_reml")
-    with pytest.raises(ValueError, match="path must be 'blocked' or 'cholmod', not 'dense'"):
-        ProfiledDeviance(cross_products(design), design.terms, True, _path="dense")
+    with pytest.raises(ValueError, match="path must be one of 'dense', 'blocked', 'cholmod', "
+                                         "not 'sparse'"):
+        ProfiledDeviance(cross_products(design), design.terms, True, _path="sparse")
 
 
 def test_refit_keeps_the_structure_and_path():
     _, design = _case_design("penicillin_reml")
-    deviance = ProfiledDeviance(cross_products(design), design.terms, True)
+    deviance = ProfiledDeviance(cross_products(design), design.terms, True, _path="blocked")
     other = deviance.with_crossprods(deviance.crossprods, reml=False)
     assert other.path == "blocked" and not other.reml
     assert other.factor.structure is deviance.factor.structure

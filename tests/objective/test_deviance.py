@@ -65,7 +65,7 @@ def _dense_deviance(design, theta, reml):
 
 @pytest.mark.parametrize(("name", "formula", "extra"), MODELS)
 @pytest.mark.parametrize("reml", [True, False])
-@pytest.mark.parametrize("path", ["blocked", "cholmod"])
+@pytest.mark.parametrize("path", ["dense", "blocked", "cholmod"])
 def test_profiled_deviance_equals_dense_marginal_likelihood(name, formula, extra, reml, path):
     design = _design(name, formula, extra)
     deviance = ProfiledDeviance(cross_products(design), design.terms, reml=reml, _path=path)
