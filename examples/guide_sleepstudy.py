@@ -3,8 +3,8 @@
 Reaction times of 18 subjects over 10 days of sleep deprivation.  Compares the
 three ways of treating the subjects, shows the shrinkage of each subject's line,
 the ICC and R², and checks the model.  Writes ``sleepstudy_shrinkage.png``,
-``sleepstudy_caterpillar.png`` and ``sleepstudy_checks.png`` (and
-``sleepstudy_profile.png`` when ``m.profile()`` is available) into the figure folder.
+``sleepstudy_caterpillar.png``, ``sleepstudy_checks.png`` and
+``sleepstudy_profile.png`` into the figure folder.
 
 Run with ``python examples/guide_sleepstudy.py [figure folder]`` (default docs/figures).
 """
@@ -60,8 +60,7 @@ def checks(m: lmmpy.LinearMixedModel, out: Path) -> None:
     worst = m.residuals.abs().idxmax()
     print(f"largest residual: {m.residuals[worst]:.1f} ms (row {worst}, "
           f"subject {lmmpy.datasets.load('sleepstudy').loc[worst, 'Subject']})")
-    if hasattr(m, "profile"):
-        profile_plot(m).savefig(out / "sleepstudy_profile.png", dpi=80)
+    profile_plot(m).savefig(out / "sleepstudy_profile.png", dpi=80)
 
 
 def main(out: Path) -> None:

@@ -38,7 +38,7 @@ QUOTED = {
 }
 FIGURES = {
     "sleepstudy": ["sleepstudy_shrinkage.png", "sleepstudy_caterpillar.png",
-                   "sleepstudy_checks.png"],
+                   "sleepstudy_checks.png", "sleepstudy_profile.png"],
     "schools": ["schools_caterpillar.png"],
     "simpson": ["simpson.png"],
     "insteval": ["insteval_lecturers.png"],

@@ -251,8 +251,6 @@ def test_profile_plot_from_frame(tmp_path):
     assert figure.axes[0].get_ylabel() == "ζ (profile zeta)"
 
 
-@pytest.mark.skipif(not hasattr(lmmpy.LinearMixedModel, "profile"),
-                    reason="m.profile() (issue 4) not available")
 def test_profile_plot_from_model(tmp_path):
     m = lmmpy.lmer("Yield ~ 1 + (1 | Batch)", lmmpy.datasets.load("Dyestuff"), reml=False)
     profile = m.profile()
