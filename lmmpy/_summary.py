@@ -62,9 +62,11 @@ class ModelSummary:
         m = self.model
         if m.reml:
             return f"REML criterion at convergence: {m.reml_criterion:.1f}"
-        values = {"AIC": m.aic, "BIC": m.bic, "logLik": m.loglik, "deviance": m.deviance}
-        header = "".join(f"{name:>9}" for name in [*values, "df.resid"])
-        row = "".join(f"{value:>9.1f}" for value in values.values()) + f"{m.df_resid:>9d}"
+        cells = {"AIC": f"{m.aic:.1f}", "BIC": f"{m.bic:.1f}", "logLik": f"{m.loglik:.1f}",
+                 "deviance": f"{m.deviance:.1f}", "df.resid": f"{m.df_resid:d}"}
+        width = max(len(text) for pair in cells.items() for text in pair) + 1
+        header = "".join(f"{name:>{width}}" for name in cells)
+        row = "".join(f"{text:>{width}}" for text in cells.values())
         return f"{header}\n{row}"
 
 

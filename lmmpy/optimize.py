@@ -20,8 +20,9 @@ deviance by more than ``NEWTON_MIN_GAIN`` (1e-6).  BOBYQA stops on
 ``ftol_abs`` while its quadratic model is still coarse; this step reaches an
 optimum at least as good as lme4's at the cost of one evaluation.  Smaller
 gains are not worth having: they only slide θ along a flat valley, away from
-the point lme4 reports, for a log-likelihood change below 5e-7.  The reported derivatives and checks are those of the point
-before the step (conservative: the step only lowers the gradient).
+the point lme4 reports, for a log-likelihood change below 5e-7.  The
+reported derivatives and checks are those of the point before the step
+(conservative: the step only lowers the gradient).
 """
 
 from __future__ import annotations

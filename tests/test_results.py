@@ -32,7 +32,8 @@ def test_coef_keeps_fixed_effects_without_random_part(sleep):
     m = lmmpy.lmer("Reaction ~ Days + (1 | Subject)", sleep)
     coef = m.coef["Subject"]
     assert np.allclose(coef["Days"], m.fixef["Days"])
-    assert np.allclose(coef["(Intercept)"], m.fixef["(Intercept)"] + m.ranef["Subject"]["(Intercept)"])
+    intercepts = m.fixef["(Intercept)"] + m.ranef["Subject"]["(Intercept)"]
+    assert np.allclose(coef["(Intercept)"], intercepts)
 
 
 def test_two_terms_on_one_factor_share_a_ranef_table_and_get_unique_varcorr_names(sleep):
