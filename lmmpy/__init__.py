@@ -10,9 +10,11 @@ Examples
 from lmmpy import datasets
 from lmmpy._warnings import (
     ApproximationWarning,
+    BootstrapWarning,
     ConvergenceWarning,
     HausmanWarning,
     LmmpyWarning,
+    ProfileWarning,
     RankDeficiencyWarning,
     SingularFitWarning,
 )
@@ -26,12 +28,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ApproximationWarning",
+    "BootstrapWarning",
     "ConvergenceWarning",
     "FormulaError",
     "HausmanWarning",
     "LinearMixedModel",
     "LmmpyWarning",
     "PoolingComparison",
+    "ProfileWarning",
     "RankDeficiencyWarning",
     "SingularFitWarning",
     "__version__",
