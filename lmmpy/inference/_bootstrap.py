@@ -186,10 +186,10 @@ def _replicate(job: _Job, i: int) -> _Outcome:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            refit = job.model.refit(y)
-            values = _as_series(job.func(refit), job.names).to_numpy(dtype=float)
+            statistic = job.func(job.model.refit(y))
         except (ValueError, ArithmeticError, np.linalg.LinAlgError):
             return _Outcome(np.full(len(job.names), np.nan), failed=True)
+    values = _as_series(statistic, job.names).to_numpy(dtype=float)
     kinds = {type(w.message) for w in caught}
     return _Outcome(values, singular=SingularFitWarning in kinds,
                     convergence=ConvergenceWarning in kinds)

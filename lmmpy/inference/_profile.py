@@ -70,8 +70,8 @@ from lmmpy._warnings import ProfileWarning
 from lmmpy.inference._varpar import (
     ProfileCoordinates,
     is_correlation,
-    model_sdcor,
     sdcor_from_theta,
+    term_shapes,
     theta_from_sdcor,
     variance_parameter_names,
 )
@@ -141,12 +141,13 @@ class Profiler:
     def __init__(self, model: LinearMixedModel):
         self.ml = ml_fit(model)
         terms = self.ml.design.terms
-        self.terms = terms
+        self.terms = term_shapes(terms)
         self.n_variance = sum(term.n_theta for term in terms) + 1
         self.names = [*variance_parameter_names(terms), *self.ml.fixef.index]
-        self.estimate = np.concatenate([model_sdcor(self.ml), self.ml.solution.beta])
+        self.estimate = np.concatenate([
+            sdcor_from_theta(self.terms, self.ml.theta, self.ml.sigma), self.ml.solution.beta])
         self.base = self.ml.solution.deviance
-        self.lower, self.upper = _bounds(terms, len(self.ml.solution.beta))
+        self.lower, self.upper = _bounds(self.terms, len(self.ml.solution.beta))
         self._objective = self.ml.objective.with_crossprods(self.ml.objective.crossprods,
                                                             reml=False)
         self._first: dict[int, ProfilePoint] = {}
@@ -177,9 +178,11 @@ class Profiler:
 
     def sdcor_deviance(self, values: np.ndarray) -> float:
         """lme4's ``devfun2``: ML deviance at (SDs, correlations, σ), profiled over β."""
+        if not values[-1] > 0:
+            return np.inf
         theta = theta_from_sdcor(self.terms, values)
         sigma = values[-1]
-        if theta is None or not sigma > 0:
+        if theta is None:
             return np.inf
         try:
             s = self._objective.solve(theta)

@@ -17,6 +17,7 @@ undefined; it is reported as 0, as lme4's ``cov2sdcor`` does.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,6 +28,34 @@ if TYPE_CHECKING:
 
 SIGMA = "sigma"
 _PSD_TOL = 1e-12
+
+
+@dataclass(frozen=True, eq=False)
+class TermShape:
+    """The θ layout of a term, computed once (profiling evaluates the maps thousands of times).
+
+    Has the attributes of :class:`~lmmpy.design.RandomEffectsTerm` this module uses.
+    """
+
+    n_columns: int
+    theta_rows: np.ndarray
+    theta_cols: np.ndarray
+    correlated: bool
+
+    @property
+    def n_theta(self) -> int:
+        return len(self.theta_rows)
+
+    def template(self, theta: np.ndarray) -> np.ndarray:
+        T = np.zeros((self.n_columns, self.n_columns))
+        T[self.theta_rows, self.theta_cols] = theta
+        return T
+
+
+def term_shapes(terms) -> tuple[TermShape, ...]:
+    """Precomputed θ layouts of the terms (pass them where terms are expected)."""
+    return tuple(TermShape(term.n_columns, np.asarray(term.theta_rows),
+                           np.asarray(term.theta_cols), term.correlated) for term in terms)
 
 
 def variance_parameter_names(terms: tuple[RandomEffectsTerm, ...]) -> list[str]:
