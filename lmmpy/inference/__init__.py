@@ -10,6 +10,8 @@
 """
 
 from lmmpy.inference._anova import anova_table
+from lmmpy.inference._bootstrap import BootstrapResult, bootstrap
+from lmmpy.inference._confint import confint, profile
 from lmmpy.inference._contrast import (
     DDF_CHOICES,
     coefficient_table,
@@ -17,17 +19,25 @@ from lmmpy.inference._contrast import (
     summary_coefficients,
 )
 from lmmpy.inference._lrt import anova, ranova, refit_ml, test_random_effect
+from lmmpy.inference._predict_se import predict_with_se
+from lmmpy.inference._simulate import simulate
 from lmmpy.inference._table import InferenceTable
 
 __all__ = [
     "DDF_CHOICES",
+    "BootstrapResult",
     "InferenceTable",
     "anova",
     "anova_table",
+    "bootstrap",
     "coefficient_table",
+    "confint",
     "contrast",
+    "predict_with_se",
+    "profile",
     "ranova",
     "refit_ml",
+    "simulate",
     "summary_coefficients",
     "test_random_effect",
 ]

@@ -67,6 +67,7 @@ from scipy.optimize import brentq
 from scipy.stats import chi2
 
 from lmmpy._warnings import ProfileWarning
+from lmmpy.inference._lrt import refit_ml
 from lmmpy.inference._varpar import (
     ProfileCoordinates,
     is_correlation,
@@ -99,28 +100,6 @@ class ProfilePoint:
     params: np.ndarray
 
 
-def ml_fit(model: LinearMixedModel) -> LinearMixedModel:
-    """The ML fit of the model (lme4's ``refitML``): the model itself if it is ML.
-
-    The ML optimisation starts from the REML θ̂, as lme4's ``refitML`` does.
-
-    Examples
-    --------
-    >>> import lmmpy
-    >>> m = lmmpy.lmer("Reaction ~ Days + (Days | Subject)", lmmpy.datasets.load("sleepstudy"))
-    >>> round(ml_fit(m).deviance, 3)
-    1751.939
-    """
-    from lmmpy.results import LinearMixedModel
-
-    if not model.reml:
-        return model
-    objective = model.objective.with_crossprods(model.objective.crossprods, reml=False)
-    summary = optimize_theta(objective, model.theta, model.design.theta_lower_bounds())
-    return LinearMixedModel(model.design, objective, summary, objective.solve(summary.theta),
-                            reml=False, data_name=model.data_name)
-
-
 class Profiler:
     """ζ of any parameter of a model; traces profiles and finds interval ends.
 
@@ -139,7 +118,7 @@ class Profiler:
     """
 
     def __init__(self, model: LinearMixedModel):
-        self.ml = ml_fit(model)
+        self.ml = refit_ml(model)  # lme4's refitML: ML from the REML θ̂
         terms = self.ml.design.terms
         self.terms = term_shapes(terms)
         self.n_variance = sum(term.n_theta for term in terms) + 1
