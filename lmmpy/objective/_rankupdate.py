@@ -22,6 +22,8 @@ in its columns, so the update costs Σ_j n_j² k — MixedModels.jl's
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,9 +82,10 @@ def level_blocks(B: sp.spmatrix, k: int) -> LevelBlocks:
 class PairProducts:
     """G = P vec(Ω) with the θ-free products of B tabulated once (see module docstring).
 
-    P is stored by columns (c ≤ d, level j), each column holding level j's
-    pairs with their flat index a·|s| + b in G, so the product is one
-    compiled sparse scatter and the setup needs no sort.
+    P is assembled by columns (c ≤ d, level j), each holding level j's pairs
+    with their flat index a·|s| + b in G (no sort needed), then stored by rows
+    (one per entry of G), so the product gathers Ω and writes each entry of G
+    once.
     """
 
     def __init__(self, blocks: LevelBlocks):
@@ -99,7 +102,7 @@ class PairProducts:
              np.tile(flat.astype(index_type), len(self.c)),
              np.concatenate([[0], np.cumsum(per_level)])),
             shape=(blocks.size**2, len(self.c) * blocks.n_levels),
-        )
+        ).tocsr()  # by target: the product gathers Ω instead of scattering into G
         self.size = blocks.size
 
     @staticmethod
@@ -115,19 +118,17 @@ class PairProducts:
 
 
 class CompiledUpdate:
-    """G[R_j, R_j] += (B_j V_j)(B_j V_j)' in a compiled loop over the levels (one part a thread)."""
+    """G[R_j, R_j] += (B_j V_j)(B_j V_j)' in a compiled loop over the levels, in threads."""
 
     def __init__(self, blocks: LevelBlocks):
-        import numba
-
         from lmmpy.objective._kernels import lower_rank_update
 
         self.blocks = blocks
         self.level = blocks.level_of_entry
         n = np.diff(blocks.pointer).astype(np.int64)
         work = np.concatenate([[0], np.cumsum(n * (n + 1))])
-        parts = max(1, min(numba.get_num_threads(), blocks.n_levels))
-        self.bounds = np.searchsorted(work, np.linspace(0, work[-1], parts + 1)).astype(np.intp)
+        parts = max(1, min(os.cpu_count() or 1, 8, blocks.n_levels))
+        self.bounds = np.searchsorted(work, np.linspace(0, work[-1], parts + 1)).tolist()
         self.bounds[0], self.bounds[-1] = 0, blocks.n_levels
         self._kernel = lower_rank_update
 
@@ -138,9 +139,22 @@ class CompiledUpdate:
         for c in range(k):  # k² vector operations, no loop over levels
             for d in range(k):
                 Wt[d] += values[:, c] * V[:, c, d][self.level]
-        G = np.zeros((len(self.bounds) - 1, self.blocks.size, self.blocks.size))
-        self._kernel(self.blocks.pointer, self.blocks.rows, Wt, self.bounds, G)
-        return G[0] if len(G) == 1 else G.sum(axis=0)
+        parts = len(self.bounds) - 1
+        G = np.zeros((parts, self.blocks.size, self.blocks.size))
+        args = [(self.blocks.pointer, self.blocks.rows, Wt, self.bounds[i],
+                 self.bounds[i + 1], G[i]) for i in range(parts)]
+        if parts == 1:
+            self._kernel(*args[0])
+            return G[0]
+        list(_executor(parts).map(lambda a: self._kernel(*a), args))
+        return G.sum(axis=0)
+
+
+@functools.cache
+def _executor(workers: int):
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lmmpy-rank-update")
 
 
 def sparse_rank_update(blocks: LevelBlocks, pair_budget: int | None = None):

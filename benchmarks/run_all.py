@@ -1,0 +1,255 @@
+"""Issue 3's speed targets in one command: one table, each case in a fresh process.
+
+    .venv/bin/python benchmarks/run_all.py [--cases insteval sleepstudy ...] [--lme4]
+
+Cases (lmmpy time: median of 5 runs, 3 for the 1M model):
+
+* ``insteval``: ``lmer("y ~ 1 + service + (1|s) + (1|d) + (1|dept:service)", ML)``,
+  the whole call after loading the data; lme4's time from the reference case.
+* ``sleepstudy``: the whole ``lmer("Reaction ~ Days + (Days|Subject)")`` call, and
+  ``sleepstudy-fit``: the fit once the design is built (cross-products,
+  objective, optimizer, fitted model); median of 25.
+* ``sim-1m``: the simulated 1,000,000-row ``y ~ x1 + x2 + (1 + x1 | g1) + (1 | g2)``
+  (ML, 20,000 × 500 crossed levels, ``benchmarks/simulated.py``); lme4's time
+  from ``--lme4`` (R and lme4 timed on the same data in this run) or else the
+  one recorded in ``benchmarks/lme4_times.json``.
+* ``eval-n=1e4`` … ``1e6``: one evaluation of the profiled deviance for the
+  same random-effects structure (500 × 20 fully crossed cells) at growing n.
+* ``import``: ``import lmmpy`` (``python -X importtime``), target < 0.5 s.
+
+Peak memory is the child process's maximum resident set size
+(``resource.getrusage``), data generation included.  BLAS matters: CHOLMOD and
+numpy's LAPACK calls should run on OpenBLAS (``libopenblas0-pthread`` on
+Debian), not the reference BLAS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CASES_DIR = HERE.parent / "tests" / "data" / "cases"
+LME4_TIMES = HERE / "lme4_times.json"
+CASES = ["insteval", "sleepstudy", "sleepstudy-fit", "sim-1m",
+         "eval-n=1e4", "eval-n=1e5", "eval-n=1e6", "import"]
+
+
+def _quiet_lmer(formula, data, **kwargs):
+    import lmmpy
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lmmpy.LmmpyWarning)
+        return lmmpy.lmer(formula, data, **kwargs)
+
+
+def _median_time(function, repeats):
+    seconds, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds), result
+
+
+def _case_json(name):
+    return json.loads((CASES_DIR / f"{name}.json").read_text())
+
+
+def run_insteval(repeats, _args):
+    import lmmpy
+
+    case = _case_json("insteval_ml")
+    data = lmmpy.datasets.load("InstEval")
+    seconds, model = _median_time(lambda: _quiet_lmer(case["formula"], data, reml=False),
+                                  repeats)
+    return dict(seconds=seconds, lme4=case["lme4_time_s"], target=0.1,
+                evaluations=model.optimization.n_evaluations, path=model.objective.path)
+
+
+def run_sleepstudy(repeats, _args):
+    import lmmpy
+
+    case = _case_json("sleepstudy_slope_reml")
+    data = lmmpy.datasets.load("sleepstudy")
+    _quiet_lmer(case["formula"], data)
+    seconds, model = _median_time(lambda: _quiet_lmer(case["formula"], data), 5 * repeats)
+    return dict(seconds=seconds, lme4=case["lme4_time_s"], target=1.0,
+                evaluations=model.optimization.n_evaluations, path=model.objective.path)
+
+
+def run_sleepstudy_fit(repeats, _args):
+    import lmmpy
+    from lmmpy.design import build_design
+    from lmmpy.formula import parse_formula
+
+    case = _case_json("sleepstudy_slope_reml")
+    design = build_design(parse_formula(case["formula"]), lmmpy.datasets.load("sleepstudy"))
+    _fit_design(design)
+    seconds, model = _median_time(lambda: _fit_design(design), 5 * repeats)
+    return dict(seconds=seconds, lme4=None, target_seconds=0.005,
+                evaluations=model.optimization.n_evaluations, path=model.objective.path)
+
+
+def _fit_design(design, reml=True):
+    """lmer after build_design: cross-products, objective, optimizer, fitted model."""
+    from lmmpy.objective import ProfiledDeviance, cross_products
+    from lmmpy.optimize import optimize_theta
+    from lmmpy.results import LinearMixedModel
+
+    objective = ProfiledDeviance(cross_products(design), design.terms, reml=reml)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = optimize_theta(objective, design.theta_start(), design.theta_lower_bounds())
+    return LinearMixedModel(design=design, objective=objective, optimization=summary,
+                            solution=objective.solve(summary.theta), reml=reml,
+                            data_name=None)
+
+
+def run_sim_1m(repeats, args):
+    from simulated import FORMULA, crossed
+
+    data = crossed(1_000_000)
+    seconds, model = _median_time(lambda: _quiet_lmer(FORMULA, data, reml=False), repeats)
+    lme4 = _lme4_on(data, FORMULA) if args.lme4 else _recorded_lme4("sim-1m")
+    return dict(seconds=seconds, lme4=lme4, target=0.1,
+                evaluations=model.optimization.n_evaluations, path=model.objective.path,
+                deviance=model.deviance)
+
+
+def run_evaluation(n):
+    def run(repeats, _args):
+        import numpy as np
+        from simulated import FORMULA, crossed
+
+        from lmmpy.design import build_design
+        from lmmpy.formula import parse_formula
+        from lmmpy.objective import ProfiledDeviance, cross_products
+
+        design = build_design(parse_formula(FORMULA), crossed(n, 500, 20, layout="cells"))
+        objective = ProfiledDeviance(cross_products(design), design.terms, reml=False)
+        theta = np.array([0.8, 0.1, 0.3, 0.5])
+        objective(theta)
+        seconds, _ = _median_time(lambda: objective(theta), 20 * repeats)
+        return dict(seconds=seconds, lme4=None, evaluations=None, path=objective.path)
+    return run
+
+
+def run_import(repeats, _args):
+    command = [sys.executable, "-X", "importtime", "-c", "import lmmpy"]
+    seconds = []
+    for _ in range(repeats + 1):
+        stderr = subprocess.run(command, capture_output=True, text=True, check=True).stderr
+        top = [line for line in stderr.splitlines() if line.rstrip().endswith("| lmmpy")]
+        seconds.append(int(top[-1].split("|")[1]) / 1e6)
+    return dict(seconds=statistics.median(seconds[1:]), lme4=None, target_seconds=0.5,
+                evaluations=None, path="")
+
+
+RUNNERS = {
+    "insteval": run_insteval, "sleepstudy": run_sleepstudy,
+    "sleepstudy-fit": run_sleepstudy_fit, "sim-1m": run_sim_1m,
+    "eval-n=1e4": run_evaluation(10_000), "eval-n=1e5": run_evaluation(100_000),
+    "eval-n=1e6": run_evaluation(1_000_000), "import": run_import,
+}
+
+
+def _recorded_lme4(case):
+    if not LME4_TIMES.exists():
+        return None
+    return json.loads(LME4_TIMES.read_text()).get(case, {}).get("seconds")
+
+
+def _lme4_on(data, formula):
+    """lme4's lmer time (elapsed, ML) on the same data, run by Rscript; None without R."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "data.csv"
+        data.to_csv(path, index=False)
+        code = (f'suppressMessages(library(lme4)); d <- read.csv("{path}", '
+                f'stringsAsFactors = TRUE); t <- system.time(m <- lmer({formula}, d, '
+                f'REML = FALSE)); cat(t[["elapsed"]], m@optinfo$feval, "\\n")')
+        try:
+            out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True,
+                                 check=True).stdout
+        except (OSError, subprocess.CalledProcessError):
+            return None
+    return float(out.split()[0])
+
+
+def child(name, repeats, args):
+    sys.path.insert(0, str(HERE))
+    result = RUNNERS[name](repeats, args)
+    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def run_case(name, repeats, args):
+    command = [sys.executable, __file__, "--child", name, "--repeats", str(repeats)]
+    command += ["--lme4"] if args.lme4 else []
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def format_row(name, r):
+    lme4 = r.get("lme4")
+    ratio = f"{r['seconds'] / lme4:.3f}" if lme4 else "—"
+    if "target" in r:
+        target = f"ratio ≤ {r['target']:g}"
+    elif "target_seconds" in r:
+        target = f"< {r['target_seconds'] * 1e3:g} ms"
+    else:
+        target = "flat in n"
+    return (name, _seconds(r["seconds"]), _seconds(lme4) if lme4 else "—", ratio, target,
+            f"{r['peak_mb']:.0f}", str(r["evaluations"] or "—"), r.get("path", ""))
+
+
+def _seconds(value):
+    return f"{value * 1e3:.2f} ms" if value < 0.1 else f"{value:.3f} s"
+
+
+def format_table(rows):
+    header = ("case", "lmmpy", "lme4", "ratio", "target", "peak MB", "evals", "path")
+    rows = [header, *rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                               for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
+                     for row in rows)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", nargs="*", choices=CASES, default=CASES)
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="runs per case (median); default 5, 3 for sim-1m")
+    parser.add_argument("--lme4", action="store_true",
+                        help="time lme4 on the simulated data in this run (needs R + lme4)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child(args.child, args.repeats, args)
+    rows = []
+    for name in args.cases:
+        repeats = args.repeats or (3 if name == "sim-1m" else 5)
+        rows.append(format_row(name, run_case(name, repeats, args)))
+        print(f"  {name} done", file=sys.stderr, flush=True)
+    print(_machine())
+    print(format_table(rows))
+
+
+def _machine():
+    load = os.getloadavg()
+    return (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; nproc {os.cpu_count()}; "
+            f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
