@@ -237,7 +237,7 @@ def _collect(results: list[_Outcome], t0: pd.Series, sequence: np.random.SeedSeq
     if result.n_failed or result.n_convergence:
         warnings.warn(f"{result.n_failed} of {result.nsim} bootstrap refits failed and "
                       f"{result.n_convergence} gave convergence warnings", BootstrapWarning,
-                      stacklevel=3)
+                      stacklevel=user_stacklevel())
     return result
 
 
@@ -347,6 +347,18 @@ class _Progress:
         if done == self.total:
             sys.stderr.write("\n")
         sys.stderr.flush()
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that attributes a warning to the first caller outside lmmpy.
+
+    Call it in the function that calls ``warnings.warn``.
+    """
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _isatty() -> bool:

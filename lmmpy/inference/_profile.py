@@ -67,6 +67,7 @@ from scipy.optimize import brentq
 from scipy.stats import chi2
 
 from lmmpy._warnings import ProfileWarning
+from lmmpy.inference._bootstrap import user_stacklevel
 from lmmpy.inference._lrt import refit_ml
 from lmmpy.inference._varpar import (
     ProfileCoordinates,
@@ -151,7 +152,8 @@ class Profiler:
         if difference < -LOWER_DEVIANCE_TOL:
             warnings.warn(
                 f"profiling {self.names[index]} found a deviance {-difference:.3g} below the "
-                "ML fit's: the fit did not reach the optimum", ProfileWarning, stacklevel=3)
+                "ML fit's: the fit did not reach the optimum", ProfileWarning,
+                stacklevel=user_stacklevel())
         signed = np.sign(value - self.estimate[index]) * np.sqrt(max(difference, 0.0))
         return ProfilePoint(float(value), float(signed), params)
 
@@ -259,7 +261,7 @@ class Profiler:
         if last in (self.lower[index], self.upper[index]):
             return last
         warnings.warn(f"the profile of {self.names[index]} did not reach ζ = {direction * z:.3g}"
-                      f" in {MAX_POINTS} points", ProfileWarning, stacklevel=2)
+                      f" in {MAX_POINTS} points", ProfileWarning, stacklevel=user_stacklevel())
         return np.nan
 
     def _root(self, index: int, target: float, before: ProfilePoint,

@@ -100,8 +100,9 @@ def test_failed_refits_are_nan_and_counted():
             raise ValueError("boom")
         return fit.fixef
 
-    with pytest.warns(lmmpy.BootstrapWarning, match="1 of 4 bootstrap refits failed"):
+    with pytest.warns(lmmpy.BootstrapWarning, match="1 of 4 bootstrap refits failed") as caught:
         result = dyestuff().bootstrap(4, func=fragile, seed=1)
+    assert caught[0].filename == __file__  # attributed to the caller, not to lmmpy
     assert result.n_failed == 1
     assert result.replicates.iloc[1].isna().all() and result.replicates.drop(1).notna().all().all()
 
