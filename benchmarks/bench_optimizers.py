@@ -1,0 +1,87 @@
+"""Objective evaluations of candidate optimizers on every LMM reference case.
+
+For each case the profiled deviance is built once and minimised from lme4's
+start by
+
+* ``bobyqa``: NLopt's BOBYQA with lme4's settings (what ``lmmpy.optimize`` runs),
+* ``cobyqa``: SciPy's COBYQA (Ragonneau & Zhang), the successor of BOBYQA,
+* ``l-bfgs-b``: SciPy's L-BFGS-B with a finite-difference gradient (2-point,
+  step 1e-8: each gradient costs as many evaluations as θ has entries),
+
+counting the optimizer's own evaluations (lmmpy's boundary snap, restarts,
+convergence checks and Newton step come on top, the same for every method).
+The table shows the counts and each optimum's excess over the best objective
+of the three (0 = reached the best; more than ~1e-6 means a worse optimum).
+
+    python benchmarks/bench_optimizers.py
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import scipy.optimize as so
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from reference import case_files, load_case, load_case_data  # noqa: E402
+
+from lmmpy.design import build_design  # noqa: E402
+from lmmpy.formula import parse_formula  # noqa: E402
+from lmmpy.objective import ProfiledDeviance, cross_products  # noqa: E402
+from lmmpy.optimize import _bobyqa  # noqa: E402
+
+
+class Counted:
+    def __init__(self, objective):
+        self.objective, self.count = objective, 0
+
+    def __call__(self, theta, gradient=None):
+        self.count += 1
+        value = self.objective(np.asarray(theta, dtype=float))
+        return value if np.isfinite(value) else 1e300
+
+
+def run(method, objective, start, lower):
+    counted = Counted(objective)
+    bounds = so.Bounds(lower, np.full(len(lower), np.inf))
+    if method == "bobyqa":
+        _, value, _ = _bobyqa(counted, start, lower, 1e-8, 1e-8, 100_000)
+    elif method == "cobyqa":
+        result = so.minimize(counted, start, method="COBYQA", bounds=bounds,
+                             options={"f_target": -np.inf, "final_tr_radius": 1e-8})
+        value = result.fun
+    else:
+        result = so.minimize(counted, start, method="L-BFGS-B", bounds=bounds,
+                             options={"ftol": 1e-12, "gtol": 1e-6, "eps": 1e-8})
+        value = result.fun
+    return counted.count, value
+
+
+def main():
+    methods = ("bobyqa", "cobyqa", "l-bfgs-b")
+    print(f"{'case':28s}" + "".join(f"{m:>10s} evals  excess" for m in methods))
+    totals = dict.fromkeys(methods, 0)
+    for name in case_files("fit"):
+        case = load_case(name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            design = build_design(parse_formula(case["formula"]), load_case_data(case),
+                                  weights=case["weights"], offset=case["offset"])
+        objective = ProfiledDeviance(cross_products(design), design.terms, case["REML"])
+        start, lower = design.theta_start(), design.theta_lower_bounds()
+        results = {m: run(m, objective, start, lower) for m in methods}
+        best = min(value for _, value in results.values())
+        row = "".join(f"{count:16d} {value - best:7.1e}" for count, value in results.values())
+        print(f"{name:28s}{row}", flush=True)
+        for m in methods:
+            totals[m] += results[m][0]
+    print(f"{'total':28s}" + "".join(f"{totals[m]:16d}        " for m in methods))
+
+
+if __name__ == "__main__":
+    main()
