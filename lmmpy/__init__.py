@@ -7,7 +7,8 @@ Examples
 >>> print(m.summary())  # doctest: +SKIP
 """
 
-from lmmpy import datasets
+from typing import TYPE_CHECKING
+
 from lmmpy._warnings import (
     ApproximationWarning,
     BootstrapWarning,
@@ -18,11 +19,14 @@ from lmmpy._warnings import (
     RankDeficiencyWarning,
     SingularFitWarning,
 )
-from lmmpy.diagnostics import PoolingComparison, compare_pooling, within_between
-from lmmpy.fit import lmer
-from lmmpy.formula import FormulaError, parse_formula
-from lmmpy.inference import anova, test_random_effect
-from lmmpy.results import LinearMixedModel
+
+if TYPE_CHECKING:  # imported on first use (PEP 562, below): `import lmmpy` stays fast
+    from lmmpy import datasets
+    from lmmpy.diagnostics import PoolingComparison, compare_pooling, within_between
+    from lmmpy.fit import lmer
+    from lmmpy.formula import FormulaError, parse_formula
+    from lmmpy.inference import anova, test_random_effect
+    from lmmpy.results import LinearMixedModel
 
 __version__ = "0.1.0"
 
@@ -47,3 +51,34 @@ __all__ = [
     "test_random_effect",
     "within_between",
 ]
+
+# Public names from modules that import numpy, scipy, pandas or formulaic: each
+# is imported when first used.  A new export goes in __all__, in the
+# TYPE_CHECKING block and here.
+_LAZY = {
+    "datasets": "lmmpy.datasets",
+    "PoolingComparison": "lmmpy.diagnostics",
+    "compare_pooling": "lmmpy.diagnostics",
+    "within_between": "lmmpy.diagnostics",
+    "lmer": "lmmpy.fit",
+    "FormulaError": "lmmpy.formula",
+    "parse_formula": "lmmpy.formula",
+    "anova": "lmmpy.inference",
+    "test_random_effect": "lmmpy.inference",
+    "LinearMixedModel": "lmmpy.results",
+}
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name not in _LAZY:
+        raise AttributeError(f"module 'lmmpy' has no attribute {name!r}")
+    module = importlib.import_module(_LAZY[name])
+    value = module if _LAZY[name] == f"lmmpy.{name}" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
