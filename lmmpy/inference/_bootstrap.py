@@ -45,7 +45,12 @@ from scipy.stats import norm
 
 from lmmpy._warnings import BootstrapWarning, ConvergenceWarning, SingularFitWarning
 from lmmpy.inference._simulate import SeedLike, check_nsim, simulate_response
-from lmmpy.inference._varpar import model_sdcor, variance_parameter_names
+from lmmpy.inference._varpar import (
+    model_sdcor,
+    sdcor_from_theta,
+    term_shapes,
+    variance_parameter_names,
+)
 
 if TYPE_CHECKING:
     from lmmpy.results import LinearMixedModel
@@ -145,9 +150,12 @@ def bootstrap(model: LinearMixedModel, nsim: int, func: Statistic | None = None,
     """
     check_nsim(nsim)
     n_jobs = _check_n_jobs(n_jobs)
-    func = default_statistic if func is None else _check_func(func)
+    if func is None:
+        func = _DefaultStatistic(model)
+        t0 = func.t0
+    else:
+        t0 = _as_series(_check_func(func)(model), None)
     sequence = seed if isinstance(seed, np.random.SeedSequence) else _seed_sequence(seed)
-    t0 = _as_series(func(model), None)
     job = _Job(model, func, sequence.spawn(nsim), use_u, list(t0.index))
     results = _run(job, n_jobs, _Progress(nsim, progress))
     return _collect(results, t0, sequence, use_u)
@@ -158,6 +166,18 @@ def default_statistic(model: LinearMixedModel) -> pd.Series:
     names = variance_parameter_names(model.design.terms)
     values = np.concatenate([model_sdcor(model), model.solution.beta])
     return pd.Series(values, index=[*names, *model.fixef.index])
+
+
+class _DefaultStatistic:
+    """``default_statistic`` as an array, with the θ layout computed once (``t0`` named)."""
+
+    def __init__(self, model: LinearMixedModel):
+        self.shapes = term_shapes(model.design.terms)
+        self.t0 = default_statistic(model)
+
+    def __call__(self, model: LinearMixedModel) -> np.ndarray:
+        s = model.solution
+        return np.concatenate([sdcor_from_theta(self.shapes, s.theta, s.sigma), s.beta])
 
 
 # ---- running replicates ----------------------------------------------------------------
