@@ -332,6 +332,8 @@ def _seed_sequence(seed) -> np.random.SeedSequence:
 def _as_series(value, names: list[str] | None) -> pd.Series:
     if isinstance(value, pd.Series):
         series = value.astype(float)
+        if names is not None and list(series.index) != names and set(series.index) == set(names):
+            series = series.reindex(names)  # same statistics in another order
     else:
         array = np.atleast_1d(np.asarray(value, dtype=float))
         if array.ndim != 1:

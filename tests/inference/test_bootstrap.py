@@ -80,6 +80,15 @@ def test_custom_statistics():
     array = m.bootstrap(3, func=lambda fit: np.array([fit.sigma, fit.loglik]), seed=1)
     assert list(array.replicates.columns) == ["t1", "t2"]
     np.testing.assert_array_equal(array.replicates["t1"], scalar.replicates["t1"])
+    calls = {"n": 0}
+
+    def shuffled(fit):  # the refits name the same statistics in another order
+        calls["n"] += 1
+        series = pd.Series({"sigma": fit.sigma, "loglik": fit.loglik})
+        return series if calls["n"] == 1 else series[::-1]
+
+    named = m.bootstrap(3, func=shuffled, seed=1)
+    np.testing.assert_array_equal(named.replicates["sigma"], scalar.replicates["t1"])
 
 
 def test_use_u_simulates_conditionally():
