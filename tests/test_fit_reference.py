@@ -15,44 +15,12 @@ flat surface and only the lme4-θ model is held to lme4's digits.
 
 from __future__ import annotations
 
-import functools
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
-from reference import case_files, lme4_names, load_case, load_case_data
-
-import lmmpy
-from lmmpy.results import LinearMixedModel
+from reference import case_files, fitted, lme4_names, load_case, load_case_data, models
 
 CASES = case_files("fit")
-STRICTLY_BETTER = 1e-7  # objective units; numerical noise of the objective is ~1e-10
-
-
-@functools.cache
-def fitted(name: str) -> lmmpy.LinearMixedModel:
-    case = load_case(name)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", lmmpy.SingularFitWarning)
-        warnings.simplefilter("ignore", lmmpy.RankDeficiencyWarning)
-        return lmmpy.lmer(case["formula"], load_case_data(case), reml=case["REML"],
-                          weights=case["weights"], offset=case["offset"])
-
-
-@functools.cache
-def at_lme4_theta(name: str) -> LinearMixedModel:
-    m = fitted(name)
-    theta = np.array(list(load_case(name)["theta"].values()))
-    return LinearMixedModel(m.design, m.objective, m.optimization, m.objective.solve(theta),
-                            m.reml, m.data_name)
-
-
-def models(name: str) -> list[LinearMixedModel]:
-    ours, theirs = fitted(name), at_lme4_theta(name)
-    if ours.solution.deviance < theirs.solution.deviance - STRICTLY_BETTER:
-        return [theirs]
-    return [theirs, ours]
 
 
 def _rel(ours, theirs, tol, scale=None):

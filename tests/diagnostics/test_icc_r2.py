@@ -21,7 +21,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from reference import DATA, load_case
+import reference
+from reference import DATA
 
 import lmmpy
 from lmmpy.diagnostics import ICC, R2, design_effect, icc, r2, variance_components
@@ -40,13 +41,8 @@ def fit(formula: str, dataset: str, reml: bool = True) -> LinearMixedModel:
         return lmmpy.lmer(formula, lmmpy.datasets.load(dataset), reml=reml)
 
 
-@functools.cache
 def at_lme4_theta(name: str) -> LinearMixedModel:
-    case = REFERENCE[name]
-    m = fit(case["formula"], case["dataset"])
-    theta = np.array(list(load_case(THETA_CASES[name])["theta"].values()))
-    return LinearMixedModel(m.design, m.objective, m.optimization, m.objective.solve(theta),
-                            m.reml, m.data_name)
+    return reference.at_lme4_theta(THETA_CASES[name])
 
 
 def measures(m: LinearMixedModel) -> dict[str, float]:

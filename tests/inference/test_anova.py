@@ -14,8 +14,7 @@ import functools
 import numpy as np
 import pandas as pd
 import pytest
-from inference_cases import fitted
-from reference import load_case
+from reference import fitted, load_case
 
 import lmmpy
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from inference_cases import models, reml_cases_with
-from reference import lme4_names, load_case
+from reference import lme4_names, load_case, models, reml_cases_with
 
 import lmmpy
 from lmmpy.inference import _kenward_roger

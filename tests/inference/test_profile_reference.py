@@ -34,8 +34,7 @@ import os
 
 import numpy as np
 import pytest
-from inference_cases import at_lme4_theta, fitted
-from reference import case_files, lme4_names, load_case
+from reference import at_lme4_theta, case_files, fitted, lme4_names, load_case
 from scipy.stats import norm
 
 from lmmpy.inference._confint import confint, parameter_names

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from inference_cases import models, reml_cases_with
-from reference import lme4_names, load_case
+from reference import lme4_names, load_case, models, reml_cases_with
 
 P_RELATIVE = (1e-3, 1e-2)  # at lme4's θ, on our own fit (models() lists them in that order)
 
