@@ -172,20 +172,22 @@ class BlockedFactorization:
             a = T[0, 0] ** 2 * z.D[:, 0, 0] + 1.0
             root = np.sqrt(a)[:, None, None]
             return float(np.sum(np.log(a))), T[0, 0] / root, root
-        L1, L1_inverse = batched_cholesky(T.T @ z.D @ T + np.eye(z.k))
-        V = T @ L1_inverse.transpose(0, 2, 1)
+        A = np.einsum("ca,jcd,db->jab", T, z.D, T)  # T'D_jT: einsum, not a BLAS call a level
+        A[:, np.arange(z.k), np.arange(z.k)] += 1.0
+        L1, L1_inverse = batched_cholesky(A)
+        V = np.einsum("ac,jbc->jab", T, L1_inverse)  # T L_j'⁻¹
         logdet = 2 * float(np.sum(np.log(np.diagonal(L1, axis1=1, axis2=2))))
         return logdet, V, L1
 
     def _schur_complement(self, theta: np.ndarray, V: np.ndarray) -> np.ndarray:
         """Λ̃'(Sᵣᵣ − G)Λ̃ + diag(I, 0): lower triangle valid (all of it if Λ_s is not diagonal)."""
         z, qs = self.structure, self.structure.qs
-        F = V.transpose(0, 2, 1) @ self._S1d              # V_j' S_jd
+        F = np.einsum("jca,jcd->jad", V, self._S1d)       # V_j' S_jd
         M = self._S_rr.copy()
         flat = F.reshape(z.q1, -1)
         M[qs:, qs:] -= flat.T @ flat
         if qs:
-            G_sd = z.S_s1 @ (V @ F).reshape(z.q1, -1)
+            G_sd = z.S_s1 @ np.einsum("jac,jcd->jad", V, F).reshape(z.q1, -1)
             M[qs:, :qs] -= G_sd.T
             G_ss = z.update(V)
             if z.rest_theta is None:

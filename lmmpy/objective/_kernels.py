@@ -20,27 +20,36 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
-def lower_rank_update(pointer: np.ndarray, rows: np.ndarray, Wt: np.ndarray, first: int,
-                      last: int, G: np.ndarray) -> None:  # pragma: no cover - compiled
-    """G[rows[a], rows[b]] += Wt[:, a] · Wt[:, b], b ≤ a, for the levels first..last-1.
+def lower_rank_update(pointer: np.ndarray, rows: np.ndarray, values: np.ndarray,
+                      V: np.ndarray, first: int, last: int,
+                      G: np.ndarray) -> None:  # pragma: no cover - compiled
+    """G[rows[a], rows[b]] += W[a] · W[b], b ≤ a, for the levels first..last-1.
 
-    ``Wt`` is k × (entries); level j's entries are ``pointer[j]:pointer[j+1]``.
+    Level j's entries are ``pointer[j]:pointer[j+1]``, with rows ``rows`` and
+    values B_j (``values``, entries × k); W_j = B_j V_j is formed per level.
     """
-    k = Wt.shape[0]
+    k = values.shape[1]
     largest = 1
     for j in range(first, last):
         largest = max(largest, pointer[j + 1] - pointer[j])
+    W = np.empty((k, largest))
     buffer = np.empty(largest)
     for j in range(first, last):
-        start, stop = pointer[j], pointer[j + 1]
-        for a in range(start, stop):
-            w = Wt[0, a]
-            for b in range(start, a + 1):
-                buffer[b - start] = w * Wt[0, b]
+        start, n = pointer[j], pointer[j + 1] - pointer[j]
+        for a in range(n):
+            for d in range(k):
+                total = 0.0
+                for c in range(k):
+                    total += values[start + a, c] * V[j, c, d]
+                W[d, a] = total
+        for a in range(n):
+            w = W[0, a]
+            for b in range(a + 1):
+                buffer[b] = w * W[0, b]
             for c in range(1, k):
-                w = Wt[c, a]
-                for b in range(start, a + 1):
-                    buffer[b - start] += w * Wt[c, b]
-            row = G[rows[a]]
-            for b in range(start, a + 1):
-                row[rows[b]] += buffer[b - start]
+                w = W[c, a]
+                for b in range(a + 1):
+                    buffer[b] += w * W[c, b]
+            row = G[rows[start + a]]
+            for b in range(a + 1):
+                row[rows[start + b]] += buffer[b]

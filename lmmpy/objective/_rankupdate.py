@@ -124,7 +124,6 @@ class CompiledUpdate:
         from lmmpy.objective._kernels import lower_rank_update
 
         self.blocks = blocks
-        self.level = blocks.level_of_entry
         n = np.diff(blocks.pointer).astype(np.int64)
         work = np.concatenate([[0], np.cumsum(n * (n + 1))])
         parts = max(1, min(os.cpu_count() or 1, 8, blocks.n_levels))
@@ -134,14 +133,10 @@ class CompiledUpdate:
 
     def __call__(self, V: np.ndarray) -> np.ndarray:
         """Lower triangle of G (upper zero) for Ω_j = V_j V_j', V of shape (ℓ, k, k)."""
-        values, k = self.blocks.values, V.shape[1]
-        Wt = np.zeros((k, len(values)))
-        for c in range(k):  # k² vector operations, no loop over levels
-            for d in range(k):
-                Wt[d] += values[:, c] * V[:, c, d][self.level]
         parts = len(self.bounds) - 1
         G = np.zeros((parts, self.blocks.size, self.blocks.size))
-        args = [(self.blocks.pointer, self.blocks.rows, Wt, self.bounds[i],
+        V = np.ascontiguousarray(V)
+        args = [(self.blocks.pointer, self.blocks.rows, self.blocks.values, V, self.bounds[i],
                  self.bounds[i + 1], G[i]) for i in range(parts)]
         if parts == 1:
             self._kernel(*args[0])
