@@ -115,7 +115,13 @@ def assert_formulaic_pieces(parsed: ParsedFormula) -> None:
     for term in parsed.random:
         formulaic_parses(term.lhs)
         # lme4 parenthesises inner nested groups (``c:(b:a)``); the factors are the same
-        assert term.group_name.replace("(", "").replace(")", "") == ":".join(term.group)
+        if term.name:
+            def strip(text: str) -> str:
+                return text.replace("(", "").replace(")", "")
+
+            assert strip(term.name) == strip(":".join(term.group))
+        else:
+            assert term.group_name == ":".join(term.group)
 
 
 @cache
