@@ -145,6 +145,7 @@ class BlockedFactorization:
                                [crossprods.ZtXy[z.q1:].T, crossprods.XytXy]])
         self._n_theta1 = self.terms[0].n_theta
         self._state = None
+        self._pair_index = None
 
     def with_crossprods(self, crossprods: CrossProducts) -> BlockedFactorization:
         """Same Z'WZ (structure and rank update reused), other cross-products with [X y]."""
@@ -183,31 +184,51 @@ class BlockedFactorization:
         """Λ̃'(Sᵣᵣ − G)Λ̃ + diag(I, 0): lower triangle valid (all of it if Λ_s is not diagonal)."""
         z, qs = self.structure, self.structure.qs
         F = np.einsum("jca,jcd->jad", V, self._S1d)       # V_j' S_jd
-        M = self._S_rr.copy()
         flat = F.reshape(z.q1, -1)
+        if not qs:
+            return self._S_rr - flat.T @ flat
+        G_sd = z.S_s1 @ np.einsum("jac,jcd->jad", V, F).reshape(z.q1, -1)
+        if z.rest_theta is None:
+            return self._general_schur(theta, V, G_sd, flat)
+        lam = np.ones(len(self._S_rr))
+        lam[:qs] = theta[z.rest_theta]
+        scale = np.outer(lam, lam)
+        M = np.multiply(self._S_rr, scale)                 # Λ̃'SᵣᵣΛ̃, then minus Λ̃'GΛ̃
+        if hasattr(z.update, "values"):
+            index = self._pairs_in_M
+            M.ravel()[index] -= z.update.values(V) * scale.ravel()[index]
+        else:
+            M[:qs, :qs] -= z.update(V) * scale[:qs, :qs]
+        M[qs:, :qs] -= G_sd.T * lam[:qs]
         M[qs:, qs:] -= flat.T @ flat
-        if qs:
-            G_sd = z.S_s1 @ np.einsum("jac,jcd->jad", V, F).reshape(z.q1, -1)
-            M[qs:, :qs] -= G_sd.T
-            G_ss = z.update(V)
-            if z.rest_theta is None:
-                G_ss += np.tril(G_ss, -1).T
-                M[:qs, qs:] -= G_sd
-            M[:qs, :qs] -= G_ss
-            self._scale_rest(M, theta)
-            M[np.diag_indices(qs)] += 1.0
+        M[np.diag_indices(qs)] += 1.0
+        return M
+
+    @property
+    def _pairs_in_M(self) -> np.ndarray:
+        """Flat indices in M of the entries of G_ss that the tabulated update yields."""
+        if self._pair_index is None:
+            qs, targets = self.structure.qs, self.structure.update.targets
+            self._pair_index = (targets // qs) * len(self._S_rr) + targets % qs
+        return self._pair_index
+
+    def _general_schur(self, theta, V, G_sd, flat) -> np.ndarray:
+        """The Schur complement when Λ_s is not diagonal (vector-valued later terms)."""
+        z, qs = self.structure, self.structure.qs
+        M = self._S_rr.copy()
+        M[qs:, qs:] -= flat.T @ flat
+        M[qs:, :qs] -= G_sd.T
+        M[:qs, qs:] -= G_sd
+        G_ss = z.update(V)
+        M[:qs, :qs] -= G_ss + np.tril(G_ss, -1).T
+        self._scale_rest(M, theta)
+        M[np.diag_indices(qs)] += 1.0
         return M
 
     def _scale_rest(self, M: np.ndarray, theta: np.ndarray) -> None:
         """M ← Λ̃'MΛ̃ with Λ̃ = diag(Λ_s, I)."""
-        z, qs = self.structure, self.structure.qs
-        if z.rest_theta is not None:
-            lam = np.ones(len(M))
-            lam[:qs] = theta[z.rest_theta]
-            M *= lam[:, None]
-            M *= lam[None, :]
-            return
-        Lambda_s = self.layout.Lambda(theta)[z.q1:, z.q1:]
+        qs = self.structure.qs
+        Lambda_s = self.layout.Lambda(theta)[self.structure.q1:, self.structure.q1:]
         M[:, :qs] = (Lambda_s.T @ M[:, :qs].T).T
         M[:qs, :] = Lambda_s.T @ M[:qs, :]
 

@@ -83,9 +83,9 @@ class PairProducts:
     """G = P vec(Ω) with the θ-free products of B tabulated once (see module docstring).
 
     P is assembled by columns (c ≤ d, level j), each holding level j's pairs
-    with their flat index a·|s| + b in G (no sort needed), then stored by rows
-    (one per entry of G), so the product gathers Ω and writes each entry of G
-    once.
+    with their flat index a·|s| + b in G (no sort needed), then stored by rows,
+    keeping only the entries of G that some level reaches (``targets``), so
+    the product gathers Ω and yields each of those entries once.
     """
 
     def __init__(self, blocks: LevelBlocks):
@@ -96,13 +96,17 @@ class PairProducts:
         index_type = np.int32 if blocks.size**2 < 2**31 else np.int64
         n = np.diff(blocks.pointer).astype(np.int64)
         per_level = np.tile(n * (n + 1) // 2, len(self.c))
-        self.P = sp.csc_matrix(
+        by_row = sp.csc_matrix(
             (np.concatenate([self._products(blocks.values, first, second, c, d)
                              for c, d in zip(self.c, self.d, strict=True)]),
              np.tile(flat.astype(index_type), len(self.c)),
              np.concatenate([[0], np.cumsum(per_level)])),
             shape=(blocks.size**2, len(self.c) * blocks.n_levels),
-        ).tocsr()  # by target: the product gathers Ω instead of scattering into G
+        ).tocsr()
+        self.targets = np.flatnonzero(np.diff(by_row.indptr))
+        self.P = sp.csr_matrix(
+            (by_row.data, by_row.indices, np.concatenate([[0], by_row.indptr[1:][self.targets]])),
+            shape=(len(self.targets), by_row.shape[1]))
         self.size = blocks.size
 
     @staticmethod
@@ -111,10 +115,16 @@ class PairProducts:
             return values[first, c] * values[second, c]
         return values[first, c] * values[second, d] + values[first, d] * values[second, c]
 
+    def values(self, V: np.ndarray) -> np.ndarray:
+        """G at ``targets`` (flat indices a·|s| + b, a ≥ b; G is zero elsewhere)."""
+        Omega = V @ V.transpose(0, 2, 1)
+        return self.P @ Omega[:, self.c, self.d].T.ravel()
+
     def __call__(self, V: np.ndarray) -> np.ndarray:
         """Lower triangle of G (upper zero) for Ω_j = V_j V_j', V of shape (ℓ, k, k)."""
-        Omega = V @ V.transpose(0, 2, 1)
-        return (self.P @ Omega[:, self.c, self.d].T.ravel()).reshape(self.size, self.size)
+        G = np.zeros((self.size, self.size))
+        G.ravel()[self.targets] = self.values(V)
+        return G
 
 
 class CompiledUpdate:
