@@ -1,8 +1,10 @@
 """Stage 3: cross-products and the profiled deviance as a function of θ (lme4's ``mkLmerDevfun``).
 
 ``cross_products`` touches the n rows once; ``ProfiledDeviance`` evaluates
-the REML criterion or ML deviance at any θ from them on a CHOLMOD factor that
-is analysed once and refactored numerically per evaluation.
+the REML criterion or ML deviance at any θ from them, on the factorization the
+structure selects: one dense factor for small models (``_dense``), the blocked
+Cholesky by random-effects term (``_blocked``, with the sparse rank update of
+``_rankupdate``), or a CHOLMOD factor analysed once (``_cholmod``).
 """
 
 from lmmpy.objective._crossprod import CrossProducts, cross_products, random_effects_matrix
