@@ -292,11 +292,17 @@ class LinearMixedModel:
 
         return profile(self, parm)
 
-    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
-        """Responses simulated from the fit; see ``lmmpy.inference.simulate``."""
+    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False,
+                 use_re: bool | None = None) -> pd.DataFrame:
+        """Responses simulated from the fit; see ``lmmpy.inference.simulate``.
+
+        ``use_re`` is another name for ``use_u``, read as ``predict``'s ``re_form``:
+        True conditions on the estimated random effects (lme4's ``re.form = NULL``),
+        False draws new ones (``re.form = NA``, the default).
+        """
         from lmmpy.inference._simulate import simulate
 
-        return simulate(self, nsim, seed, use_u)
+        return simulate(self, nsim, seed, use_u if use_re is None else use_re)
 
     def bootstrap(self, nsim: int, func=None, seed=None, n_jobs: int = 1,
                   progress: bool | None = None, use_u: bool = False):

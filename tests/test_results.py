@@ -154,3 +154,13 @@ def test_no_convergence_warning_on_reference_models(sleep):
         warnings.simplefilter("error", lmmpy.ConvergenceWarning)
         m = lmmpy.lmer("Reaction ~ Days + (Days | Subject)", sleep)
     assert m.optimization.converged
+
+
+def test_simulate_use_re_is_use_u(slope_model):
+    for flag in (True, False):
+        a = slope_model.simulate(nsim=2, seed=5, use_re=flag)
+        b = slope_model.simulate(nsim=2, seed=5, use_u=flag)
+        assert a.equals(b)
+    conditional = slope_model.simulate(nsim=1, seed=5, use_re=True)
+    unconditional = slope_model.simulate(nsim=1, seed=5, use_re=False)
+    assert not conditional.equals(unconditional)
