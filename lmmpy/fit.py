@@ -17,7 +17,7 @@ from lmmpy.design import build_design
 from lmmpy.design._build import ArrayOrColumn
 from lmmpy.formula import parse_formula
 from lmmpy.objective import ProfiledDeviance, cross_products, random_effects_matrix
-from lmmpy.optimize import optimize_theta
+from lmmpy.optimize import minimize_deviance
 from lmmpy.results import LinearMixedModel
 
 __all__ = ["lmer"]
@@ -72,7 +72,7 @@ def lmer(
     design = build_design(parse_formula(formula), data, weights=weights, offset=offset)
     objective = ProfiledDeviance(cross_products(design), design.terms, reml=reml)
     theta_start = design.theta_start() if start is None else _checked_start(start, design)
-    summary = optimize_theta(objective, theta_start, design.theta_lower_bounds())
+    summary = minimize_deviance(objective, theta_start, design.theta_lower_bounds())
     model = LinearMixedModel(
         design=design,
         objective=objective,
@@ -107,7 +107,7 @@ def refit_response(model: LinearMixedModel, y: np.ndarray) -> LinearMixedModel:
         Z, design.X.values, y - design.offset, design.weights
     )
     objective = model.objective.with_crossprods(crossprods)
-    summary = optimize_theta(objective, design.theta_start(), design.theta_lower_bounds())
+    summary = minimize_deviance(objective, design.theta_start(), design.theta_lower_bounds())
     refitted = LinearMixedModel(replace(design, y=y), objective, summary,
                                 objective.solve(summary.theta), model.reml, model.data_name)
     _warn_if_singular(refitted)

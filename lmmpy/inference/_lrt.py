@@ -44,7 +44,7 @@ import scipy.stats as st
 
 from lmmpy.design._fixed import _rename
 from lmmpy.inference._table import InferenceTable
-from lmmpy.optimize import optimize_theta
+from lmmpy.optimize import minimize_deviance, optimize_theta
 
 if TYPE_CHECKING:
     from lmmpy.design import RandomEffectsTerm
@@ -65,7 +65,7 @@ def refit_ml(model: LinearMixedModel) -> LinearMixedModel:
     if not model.reml:
         return model
     objective = model.objective.with_crossprods(model.objective.crossprods, reml=False)
-    summary = optimize_theta(objective, model.theta, model.design.theta_lower_bounds())
+    summary = minimize_deviance(objective, model.theta, model.design.theta_lower_bounds())
     return LinearMixedModel(model.design, objective, summary, objective.solve(summary.theta),
                             reml=False, data_name=model.data_name)
 

@@ -93,8 +93,8 @@ def sdcor_from_theta(terms: tuple[RandomEffectsTerm, ...], theta: np.ndarray,
     --------
     >>> import lmmpy
     >>> m = lmmpy.lmer("Reaction ~ Days + (Days | Subject)", lmmpy.datasets.load("sleepstudy"))
-    >>> sdcor_from_theta(m.design.terms, m.theta, m.sigma).round(3)
-    array([24.741,  0.066,  5.922, 25.592])
+    >>> sdcor_from_theta(m.design.terms, m.theta, m.sigma).round(2)
+    array([24.74,  0.07,  5.92, 25.59])
     """
     values, start = [], 0
     for term in terms:

@@ -31,7 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as la
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
@@ -153,7 +152,7 @@ class BlockedFactorization:
 
     def update(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Factor at θ; return log|L|² and R (upper triangle valid; LinAlgError when not PD)."""
-        logdet1, V, L1 = self._first_term(theta)
+        logdet1, V, L1, L1_inverse = self._first_term(theta)
         M = self._schur_complement(theta, V)
         factor, info = lapack.dpotrf(M.T, lower=0, overwrite_a=1, clean=0)
         if info != 0:
@@ -163,22 +162,23 @@ class BlockedFactorization:
         diagonal = np.diagonal(L)
         logdet = logdet1 + 2 * float(np.sum(np.log(diagonal[:qs])))
         self._state = (theta.copy(), L1, L, logdet)
+        self._first = (V, L1_inverse)
         return logdet, factor[qs:, qs:]
 
     def _first_term(self, theta: np.ndarray):
-        """log|A₁₁|, V (ℓ, k, k) with Ω_j = V_jV_j', and the factors L_j."""
+        """log|A₁₁|, V (ℓ, k, k) with Ω_j = V_jV_j', the factors L_j and their inverses."""
         z = self.structure
         T = self.terms[0].template(theta[: self._n_theta1])
         if z.k == 1:
             a = T[0, 0] ** 2 * z.D[:, 0, 0] + 1.0
             root = np.sqrt(a)[:, None, None]
-            return float(np.sum(np.log(a))), T[0, 0] / root, root
+            return float(np.sum(np.log(a))), T[0, 0] / root, root, 1.0 / root
         A = np.einsum("ca,jcd,db->jab", T, z.D, T)  # T'D_jT: einsum, not a BLAS call a level
         A[:, np.arange(z.k), np.arange(z.k)] += 1.0
         L1, L1_inverse = batched_cholesky(A)
         V = np.einsum("ac,jbc->jab", T, L1_inverse)  # T L_j'⁻¹
         logdet = 2 * float(np.sum(np.log(np.diagonal(L1, axis1=1, axis2=2))))
-        return logdet, V, L1
+        return logdet, V, L1, L1_inverse
 
     def _schur_complement(self, theta: np.ndarray, V: np.ndarray) -> np.ndarray:
         """Λ̃'(Sᵣᵣ − G)Λ̃ + diag(I, 0): lower triangle valid (all of it if Λ_s is not diagonal)."""
@@ -196,9 +196,11 @@ class BlockedFactorization:
         M = np.multiply(self._S_rr, scale)                 # Λ̃'SᵣᵣΛ̃, then minus Λ̃'GΛ̃
         if hasattr(z.update, "values"):
             index = self._pairs_in_M
-            M.ravel()[index] -= z.update.values(V) * scale.ravel()[index]
+            self._rank_update = z.update.values(V)
+            M.ravel()[index] -= self._rank_update * scale.ravel()[index]
         else:
-            M[:qs, :qs] -= z.update(V) * scale[:qs, :qs]
+            self._rank_update = z.update(V)
+            M[:qs, :qs] -= self._rank_update * scale[:qs, :qs]
         M[qs:, :qs] -= G_sd.T * lam[:qs]
         M[qs:, qs:] -= flat.T @ flat
         M[np.diag_indices(qs)] += 1.0
@@ -219,7 +221,7 @@ class BlockedFactorization:
         M[qs:, qs:] -= flat.T @ flat
         M[qs:, :qs] -= G_sd.T
         M[:qs, qs:] -= G_sd
-        G_ss = z.update(V)
+        G_ss = self._rank_update = z.update(V)
         M[:qs, :qs] -= G_ss + np.tril(G_ss, -1).T
         self._scale_rest(M, theta)
         M[np.diag_indices(qs)] += 1.0
@@ -235,9 +237,92 @@ class BlockedFactorization:
     def logdet(self) -> float:
         return self._state[3]
 
+    def trace_terms(self) -> np.ndarray:
+        """Q[c, r] at each entry (r, c) of Λ, Q = A⁻¹Λ'Z'WZ, at the last θ (for the gradient).
+
+        With M the Schur complement on the other terms s and Ω_j = V_jV_j'
+        (module docstring), the block inverse of A gives Q's diagonal blocks:
+
+            first term, level j:  Q_jj = A₁₁,j⁻¹ T'[D_j − N_j(I − Ω_jD_j)],
+                                  N_j = B_j'Λ_sM⁻¹Λ_s'B_j   (B = Z_s'WZ₁),
+            other terms:          Q_ss = M⁻¹Λ_s'(S_ss − G),
+
+        no inverse of T needed (θ may sit on its bound).  M⁻¹ is one dense
+        inverse (``dpotri``) of the factor already computed; N_j is a gather
+        over the same pairs as the rank update.
+        """
+        theta = self._state[0]
+        V, L1_inverse = self._first
+        z, layout = self.structure, self.layout
+        rows, cols = layout.lambda_rows, layout.lambda_cols
+        terms = np.empty(len(rows))
+        first = rows < z.q1
+        N = np.zeros_like(z.D)
+        if z.qs:
+            M_inverse = self._schur_inverse()
+            terms[~first] = self._rest_trace_terms(theta, M_inverse, rows[~first] - z.q1,
+                                                   cols[~first] - z.q1)
+            N = self._level_forms(theta, M_inverse)
+        Omega_D = np.einsum("jab,jcb,jcd->jad", V, V, z.D)
+        inner = z.D - N + np.einsum("jab,jbc->jac", N, Omega_D)
+        Q1 = np.einsum("jba,jcb,jcd->jad", L1_inverse, V, inner)  # L_j'⁻¹V_j' = A₁₁,j⁻¹T'
+        k = z.k
+        terms[first] = Q1[rows[first] // k, cols[first] % k, rows[first] % k]
+        return terms
+
+    def _schur_inverse(self) -> np.ndarray:
+        """M⁻¹ on the other terms at the last θ: upper triangle valid, Fortran order."""
+        qs = self.structure.qs
+        M_inverse, info = lapack.dpotri(self._state[2][:qs, :qs].T, lower=0)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"Schur complement not invertible ({info})")
+        return M_inverse
+
+    def _rest_diagonal(self, theta: np.ndarray) -> np.ndarray | None:
+        """λ of the diagonal Λ_s, or None when Λ_s is not diagonal."""
+        z = self.structure
+        return None if z.rest_theta is None else theta[z.rest_theta]
+
+    def _rest_trace_terms(self, theta, M_inverse, rest_rows, rest_cols) -> np.ndarray:
+        """Q_ss[c, r] at Λ_s's entries (r, c).
+
+        Diagonal Λ_s = diag(λ) with no λ near 0: Q_ssΛ_s = I − M⁻¹ (as
+        M = Λ_s'(S_ss − G)Λ_s + I), so Q[a, a] = (1 − M⁻¹[a, a]) / λ_a.
+        Otherwise the product M⁻¹Λ_s'(S_ss − G) at the entries.
+        """
+        lam = self._rest_diagonal(theta)
+        if lam is not None and np.min(np.abs(lam)) > 1e-6:
+            return ((1.0 - np.diagonal(M_inverse)) / lam)[rest_rows]
+        z = self.structure
+        M_inverse = _symmetric_from_upper(M_inverse)
+        G = self._rank_update
+        if G.ndim == 1:
+            G = z.update.lower_from_values(G)
+        G = G + np.tril(G, -1).T
+        Lambda_s = self.layout.Lambda(theta)[z.q1:, z.q1:].tocsr()
+        U = np.asarray(Lambda_s.T @ (z.S_ss - G))
+        return np.einsum("em,me->e", M_inverse[rest_cols], U[:, rest_rows])
+
+    def _level_forms(self, theta, M_inverse) -> np.ndarray:
+        """N_j = B_j'(Λ_sM⁻¹Λ_s')B_j for every level j of the first term."""
+        z = self.structure
+        lam = self._rest_diagonal(theta)
+        if lam is not None and hasattr(z.update, "targets"):
+            targets = z.update.targets  # a·q_s + b, a ≥ b: M⁻¹[b, a] in M⁻¹'s upper triangle
+            weights = M_inverse.ravel(order="F")[targets]
+            weights *= lam[targets // z.qs] * lam[targets % z.qs]
+            return z.update.level_forms_at_targets(weights)
+        M_inverse = _symmetric_from_upper(M_inverse)
+        if lam is not None:
+            scaled = M_inverse * np.outer(lam, lam)
+        else:
+            Lambda_s = self.layout.Lambda(theta)[z.q1:, z.q1:].tocsr()
+            scaled = np.asarray(Lambda_s @ np.asarray(Lambda_s @ M_inverse).T)
+        return z.update.level_forms(scaled)
+
     def solve_A(self, B: np.ndarray | sp.spmatrix) -> np.ndarray:
         """A⁻¹B, A = Λ'Z'WZΛ + I at the θ of the last :meth:`update` (block substitution)."""
-        theta, L1, L, _ = self._state
+        theta, L1, _, _ = self._state
         z = self.structure
         B = B.toarray() if sp.issparse(B) else np.asarray(B, dtype=float)
         vector = B.ndim == 1
@@ -247,10 +332,24 @@ class BlockedFactorization:
             return z1.ravel() if vector else z1
         Lambda = self.layout.Lambda(theta)
         A_s1 = Lambda[z.q1:, z.q1:].T @ z.S_s1 @ Lambda[: z.q1, : z.q1]
-        x_s = la.cho_solve((L[: z.qs, : z.qs], True), B[z.q1:] - A_s1 @ z1)
+        x_s = self._solve_rest(B[z.q1:] - A_s1 @ z1)
         x1 = z1 - self._solve_first(L1, A_s1.T @ x_s)
         x = np.vstack([x1, x_s])
         return x.ravel() if vector else x
+
+    def _solve_rest(self, B: np.ndarray) -> np.ndarray:
+        """M⁻¹B on the other terms with the whole (contiguous) factor: no copy of its block.
+
+        M = L_ss L_ss' is the leading block of LL' = U'U; solving U'w = [B; 0]
+        and then U x = [w_s; 0] leaves M⁻¹B in x's first q_s rows.
+        """
+        qs, upper = self.structure.qs, self._state[2].T
+        padded = np.zeros((len(upper), B.shape[1]))
+        padded[:qs] = B
+        w, _ = lapack.dtrtrs(upper, padded, lower=0, trans=1)
+        w[qs:] = 0.0
+        x, _ = lapack.dtrtrs(upper, w, lower=0, trans=0)
+        return x[:qs]
 
     def _solve_first(self, L1: np.ndarray, B1: np.ndarray) -> np.ndarray:
         """A₁₁⁻¹B₁ level by level (batched)."""
@@ -260,6 +359,10 @@ class BlockedFactorization:
             return (blocks / L1**2).reshape(B1.shape)
         y = np.linalg.solve(L1, blocks)
         return np.linalg.solve(L1.transpose(0, 2, 1), y).reshape(B1.shape)
+
+
+def _symmetric_from_upper(upper: np.ndarray) -> np.ndarray:
+    return np.triu(upper) + np.triu(upper, 1).T
 
 
 def batched_cholesky(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

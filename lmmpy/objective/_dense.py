@@ -78,6 +78,17 @@ class DenseFactorization:
         self._state = (factor, logdet)
         return logdet, factor[q:, q:]
 
+    def trace_terms(self) -> np.ndarray:
+        """Q[c, r] at each entry (r, c) of Λ, Q = A⁻¹Λ'Z'WZ (:mod:`~lmmpy.objective._gradient`)."""
+        q, layout = self.layout.size, self.layout
+        A_inverse, info = lapack.dpotri(self._state[0][:q, :q], lower=0)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"A not invertible ({info})")
+        A_inverse = np.triu(A_inverse) + np.triu(A_inverse, 1).T
+        Lambda_S = self._Lambda[:q, :q].T @ self._S[:q, :q]
+        return np.einsum("em,me->e", A_inverse[layout.lambda_cols],
+                         Lambda_S[:, layout.lambda_rows])
+
     def logdet(self) -> float:
         return self._state[1]
 

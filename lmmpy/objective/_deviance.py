@@ -109,6 +109,27 @@ class ProfiledDeviance:
             return np.inf
         return self._deviance(logdet_L, R)
 
+    @property
+    def has_gradient(self) -> bool:
+        """Whether :meth:`value_and_gradient` is analytic on this factorization."""
+        return hasattr(self.factor, "trace_terms")
+
+    def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The objective and its analytic gradient at θ (:mod:`lmmpy.objective._gradient`).
+
+        The gradient is NaN where the factor is not positive definite (the
+        value is then inf).  Needs :attr:`has_gradient`.
+        """
+        from lmmpy.objective._gradient import profiled_gradient
+
+        self.n_evaluations += 1
+        theta = np.asarray(theta, dtype=float)
+        try:
+            logdet_L, R = self.factor.update(theta)
+        except la.LinAlgError:
+            return np.inf, np.full(len(theta), np.nan)
+        return self._deviance(logdet_L, R), profiled_gradient(self, theta, R)
+
     def solve(self, theta: np.ndarray) -> Solution:
         """β̂, û, σ̂ and the factors at θ."""
         theta = np.asarray(theta, dtype=float)

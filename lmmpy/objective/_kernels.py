@@ -53,3 +53,35 @@ def lower_rank_update(pointer: np.ndarray, rows: np.ndarray, values: np.ndarray,
             row = G[rows[start + a]]
             for b in range(a + 1):
                 row[rows[start + b]] += buffer[b]
+
+
+@numba.njit(cache=True, nogil=True)
+def level_quadratic_forms(pointer: np.ndarray, rows: np.ndarray, values: np.ndarray,
+                          N: np.ndarray, first: int, last: int,
+                          forms: np.ndarray) -> None:  # pragma: no cover - compiled
+    """forms[j] = B_j' N[R_j, R_j] B_j for the levels first..last-1 (the gradient's gather).
+
+    Σ_j n_j² k multiply-adds: Y = N[R_j, R_j] B_j row by row, then B_j'Y.
+    Levels write disjoint ``forms[j]``, so parts can run in threads.
+    """
+    k = values.shape[1]
+    largest = 1
+    for j in range(first, last):
+        largest = max(largest, pointer[j + 1] - pointer[j])
+    Y = np.empty((largest, k))
+    for j in range(first, last):
+        start, n = pointer[j], pointer[j + 1] - pointer[j]
+        for a in range(n):
+            row = N[rows[start + a]]
+            for c in range(k):
+                Y[a, c] = 0.0
+            for b in range(n):
+                weight = row[rows[start + b]]
+                for c in range(k):
+                    Y[a, c] += weight * values[start + b, c]
+        for c in range(k):
+            for d in range(k):
+                total = 0.0
+                for a in range(n):
+                    total += values[start + a, c] * Y[a, d]
+                forms[j, c, d] = total

@@ -108,6 +108,7 @@ class PairProducts:
             (by_row.data, by_row.indices, np.concatenate([[0], by_row.indptr[1:][self.targets]])),
             shape=(len(self.targets), by_row.shape[1]))
         self.size = blocks.size
+        self._diagonal_targets = self.targets // self.size == self.targets % self.size
 
     @staticmethod
     def _products(values, first, second, c, d):
@@ -122,9 +123,34 @@ class PairProducts:
 
     def __call__(self, V: np.ndarray) -> np.ndarray:
         """Lower triangle of G (upper zero) for Ω_j = V_j V_j', V of shape (ℓ, k, k)."""
+        return self.lower_from_values(self.values(V))
+
+    def lower_from_values(self, values: np.ndarray) -> np.ndarray:
+        """G's lower triangle (dense) from its :meth:`values`."""
         G = np.zeros((self.size, self.size))
-        G.ravel()[self.targets] = self.values(V)
+        G.ravel()[self.targets] = values
         return G
+
+    def level_forms(self, N: np.ndarray) -> np.ndarray:
+        """B_j'NB_j (ℓ, k, k) for a symmetric N over the rows s: P' applied to N's targets.
+
+        P's column (c ≤ d, j) holds Σ over pairs a ≥ b of level j of
+        B[a,c]B[b,d] + B[a,d]B[b,c] (c < d; pairs a = b counted twice) or
+        B[a,c]B[b,c] (c = d; each pair once), so halving N's diagonal gives
+        B_j'NB_j's off-diagonal entries and half its diagonal ones.
+        """
+        return self.level_forms_at_targets(N.ravel()[self.targets])
+
+    def level_forms_at_targets(self, weights: np.ndarray) -> np.ndarray:
+        """:meth:`level_forms` from N's entries at ``targets`` (overwritten)."""
+        weights[self._diagonal_targets] *= 0.5
+        sums = (self.P.T @ weights).reshape(len(self.c), -1)
+        k = int(self.d.max()) + 1
+        forms = np.empty((sums.shape[1], k, k))
+        forms[:, self.c, self.d] = sums.T
+        forms[:, self.d, self.c] = sums.T
+        forms[:, np.arange(k), np.arange(k)] *= 2.0
+        return forms
 
 
 class CompiledUpdate:
@@ -153,6 +179,19 @@ class CompiledUpdate:
             return G[0]
         list(_executor(parts).map(lambda a: self._kernel(*a), args))
         return G.sum(axis=0)
+
+
+    def level_forms(self, N: np.ndarray) -> np.ndarray:
+        """B_j'NB_j (ℓ, k, k) for a symmetric N over the rows s, compiled, in threads."""
+        from lmmpy.objective._kernels import level_quadratic_forms
+
+        k = self.blocks.values.shape[1]
+        forms = np.zeros((self.blocks.n_levels, k, k))
+        N = np.ascontiguousarray(N)
+        args = [(self.blocks.pointer, self.blocks.rows, self.blocks.values, N, self.bounds[i],
+                 self.bounds[i + 1], forms) for i in range(len(self.bounds) - 1)]
+        list(_executor(len(args)).map(lambda a: level_quadratic_forms(*a), args))
+        return forms
 
 
 @functools.cache
