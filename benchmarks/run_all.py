@@ -103,13 +103,13 @@ def run_sleepstudy_fit(repeats, _args):
 def _fit_design(design, reml=True):
     """lmer after build_design: cross-products, objective, optimizer, fitted model."""
     from lmmpy.objective import ProfiledDeviance, cross_products
-    from lmmpy.optimize import optimize_theta
+    from lmmpy.optimize import minimize_deviance
     from lmmpy.results import LinearMixedModel
 
     objective = ProfiledDeviance(cross_products(design), design.terms, reml=reml)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        summary = optimize_theta(objective, design.theta_start(), design.theta_lower_bounds())
+        summary = minimize_deviance(objective, design.theta_start(), design.theta_lower_bounds())
     return LinearMixedModel(design=design, objective=objective, optimization=summary,
                             solution=objective.solve(summary.theta), reml=reml,
                             data_name=None)

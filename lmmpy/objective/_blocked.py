@@ -173,21 +173,21 @@ class BlockedFactorization:
             a = T[0, 0] ** 2 * z.D[:, 0, 0] + 1.0
             root = np.sqrt(a)[:, None, None]
             return float(np.sum(np.log(a))), T[0, 0] / root, root, 1.0 / root
-        A = np.einsum("ca,jcd,db->jab", T, z.D, T)  # T'D_jT: einsum, not a BLAS call a level
+        A = T.T @ z.D @ T  # T'D_jT, stacked (numpy's batched matmul, not a BLAS call a level)
         A[:, np.arange(z.k), np.arange(z.k)] += 1.0
         L1, L1_inverse = batched_cholesky(A)
-        V = np.einsum("ac,jbc->jab", T, L1_inverse)  # T L_j'⁻¹
+        V = T @ L1_inverse.transpose(0, 2, 1)  # T L_j'⁻¹
         logdet = 2 * float(np.sum(np.log(np.diagonal(L1, axis1=1, axis2=2))))
         return logdet, V, L1, L1_inverse
 
     def _schur_complement(self, theta: np.ndarray, V: np.ndarray) -> np.ndarray:
         """Λ̃'(Sᵣᵣ − G)Λ̃ + diag(I, 0): lower triangle valid (all of it if Λ_s is not diagonal)."""
         z, qs = self.structure, self.structure.qs
-        F = np.einsum("jca,jcd->jad", V, self._S1d)       # V_j' S_jd
+        F = V.transpose(0, 2, 1) @ self._S1d               # V_j' S_jd
         flat = F.reshape(z.q1, -1)
         if not qs:
             return self._S_rr - flat.T @ flat
-        G_sd = z.S_s1 @ np.einsum("jac,jcd->jad", V, F).reshape(z.q1, -1)
+        G_sd = z.S_s1 @ (V @ F).reshape(z.q1, -1)
         if z.rest_theta is None:
             return self._general_schur(theta, V, G_sd, flat)
         lam = np.ones(len(self._S_rr))
@@ -237,6 +237,10 @@ class BlockedFactorization:
     def logdet(self) -> float:
         return self._state[3]
 
+    def gradient_operators(self) -> tuple[sp.csc_matrix, sp.csc_matrix]:
+        """Λ and Z'WZ at the last θ (sparse)."""
+        return self.layout.Lambda(self._state[0]), self.crossprods.ZtZ
+
     def trace_terms(self) -> np.ndarray:
         """Q[c, r] at each entry (r, c) of Λ, Q = A⁻¹Λ'Z'WZ, at the last θ (for the gradient).
 
@@ -263,9 +267,9 @@ class BlockedFactorization:
             terms[~first] = self._rest_trace_terms(theta, M_inverse, rows[~first] - z.q1,
                                                    cols[~first] - z.q1)
             N = self._level_forms(theta, M_inverse)
-        Omega_D = np.einsum("jab,jcb,jcd->jad", V, V, z.D)
-        inner = z.D - N + np.einsum("jab,jbc->jac", N, Omega_D)
-        Q1 = np.einsum("jba,jcb,jcd->jad", L1_inverse, V, inner)  # L_j'⁻¹V_j' = A₁₁,j⁻¹T'
+        V_t = V.transpose(0, 2, 1)
+        inner = z.D - N + N @ (V @ (V_t @ z.D))                       # D − N(I − ΩD)
+        Q1 = L1_inverse.transpose(0, 2, 1) @ (V_t @ inner)  # L_j'⁻¹V_j' = A₁₁,j⁻¹T'
         k = z.k
         terms[first] = Q1[rows[first] // k, cols[first] % k, rows[first] % k]
         return terms
@@ -322,18 +326,19 @@ class BlockedFactorization:
 
     def solve_A(self, B: np.ndarray | sp.spmatrix) -> np.ndarray:
         """A⁻¹B, A = Λ'Z'WZΛ + I at the θ of the last :meth:`update` (block substitution)."""
-        theta, L1, _, _ = self._state
+        theta = self._state[0]
         z = self.structure
         B = B.toarray() if sp.issparse(B) else np.asarray(B, dtype=float)
         vector = B.ndim == 1
         B = B.reshape(len(B), -1)
-        z1 = self._solve_first(L1, B[: z.q1])
+        z1 = self._solve_first(B[: z.q1])
         if not z.qs:
             return z1.ravel() if vector else z1
-        Lambda = self.layout.Lambda(theta)
-        A_s1 = Lambda[z.q1:, z.q1:].T @ z.S_s1 @ Lambda[: z.q1, : z.q1]
-        x_s = self._solve_rest(B[z.q1:] - A_s1 @ z1)
-        x1 = z1 - self._solve_first(L1, A_s1.T @ x_s)
+        # A_s1 = Λ_s'S_s1Λ₁ applied as three factors, never formed
+        x_s = self._solve_rest(B[z.q1:] - self._Lambda_rest(theta, z.S_s1 @ self._Lambda_first(
+            theta, z1), transpose=True))
+        x1 = z1 - self._solve_first(self._Lambda_first(
+            theta, z.S_s1.T @ self._Lambda_rest(theta, x_s), transpose=True))
         x = np.vstack([x1, x_s])
         return x.ravel() if vector else x
 
@@ -351,14 +356,30 @@ class BlockedFactorization:
         x, _ = lapack.dtrtrs(upper, w, lower=0, trans=0)
         return x[:qs]
 
-    def _solve_first(self, L1: np.ndarray, B1: np.ndarray) -> np.ndarray:
-        """A₁₁⁻¹B₁ level by level (batched)."""
+    def _solve_first(self, B1: np.ndarray) -> np.ndarray:
+        """A₁₁⁻¹B₁ = L_j'⁻¹L_j⁻¹B_j level by level (batched, with the stored inverses)."""
         z = self.structure
+        L1_inverse = self._first[1]
         blocks = B1.reshape(z.n_levels, z.k, -1)
         if z.k == 1:
-            return (blocks / L1**2).reshape(B1.shape)
-        y = np.linalg.solve(L1, blocks)
-        return np.linalg.solve(L1.transpose(0, 2, 1), y).reshape(B1.shape)
+            return (blocks * L1_inverse**2).reshape(B1.shape)
+        return (L1_inverse.transpose(0, 2, 1) @ (L1_inverse @ blocks)).reshape(B1.shape)
+
+    def _Lambda_first(self, theta, X: np.ndarray, transpose: bool = False) -> np.ndarray:
+        """Λ₁X (or Λ₁'X): the first term's template on every level's rows."""
+        z = self.structure
+        T = self.terms[0].template(theta[: self._n_theta1])
+        blocks = X.reshape(z.n_levels, z.k, -1)
+        return ((T.T if transpose else T) @ blocks).reshape(X.shape)
+
+    def _Lambda_rest(self, theta, X: np.ndarray, transpose: bool = False) -> np.ndarray:
+        """Λ_sX (or Λ_s'X) on the other terms."""
+        lam = self._rest_diagonal(theta)
+        if lam is not None:
+            return lam[:, None] * X
+        z = self.structure
+        Lambda_s = self.layout.Lambda(theta)[z.q1:, z.q1:]
+        return np.asarray((Lambda_s.T if transpose else Lambda_s) @ X)
 
 
 def _symmetric_from_upper(upper: np.ndarray) -> np.ndarray:

@@ -59,6 +59,7 @@ class DenseFactorization:
         self._Lambda = np.eye(len(self._S))
         self._Lambda_index = (layout.lambda_rows, layout.lambda_cols)
         self._diagonal_q = np.diag_indices(q)
+        self._strict_lower = np.tril_indices(q, -1)
         self._state = None
 
     def with_crossprods(self, crossprods: CrossProducts) -> DenseFactorization:
@@ -78,16 +79,20 @@ class DenseFactorization:
         self._state = (factor, logdet)
         return logdet, factor[q:, q:]
 
+    def gradient_operators(self) -> tuple[np.ndarray, np.ndarray]:
+        """Λ and Z'WZ at the last θ, dense (small: no sparse overhead per evaluation)."""
+        q = self.layout.size
+        return self._Lambda[:q, :q], self._S[:q, :q]
+
     def trace_terms(self) -> np.ndarray:
         """Q[c, r] at each entry (r, c) of Λ, Q = A⁻¹Λ'Z'WZ (:mod:`~lmmpy.objective._gradient`)."""
         q, layout = self.layout.size, self.layout
-        A_inverse, info = lapack.dpotri(self._state[0][:q, :q], lower=0)
+        upper_inverse, info = lapack.dtrtri(self._state[0][:q, :q], lower=0)
         if info != 0:
             raise np.linalg.LinAlgError(f"A not invertible ({info})")
-        A_inverse = np.triu(A_inverse) + np.triu(A_inverse, 1).T
-        Lambda_S = self._Lambda[:q, :q].T @ self._S[:q, :q]
-        return np.einsum("em,me->e", A_inverse[layout.lambda_cols],
-                         Lambda_S[:, layout.lambda_rows])
+        upper_inverse[self._strict_lower] = 0.0      # A⁻¹ = U⁻¹U⁻ᵀ (q is small here)
+        Q = upper_inverse @ (upper_inverse.T @ (self._Lambda[:q, :q].T @ self._S[:q, :q]))
+        return Q[layout.lambda_cols, layout.lambda_rows]
 
     def logdet(self) -> float:
         return self._state[1]

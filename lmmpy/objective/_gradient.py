@@ -27,7 +27,7 @@ inverse of the Schur complement dominates); it does not depend on n.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as la
+from scipy.linalg import lapack
 
 
 def profiled_gradient(deviance, theta: np.ndarray, R: np.ndarray) -> np.ndarray:
@@ -47,26 +47,23 @@ def profiled_gradient(deviance, theta: np.ndarray, R: np.ndarray) -> np.ndarray:
     """
     crossprods, layout, factor = deviance.crossprods, deviance.layout, deviance.factor
     p = crossprods.n_fixed
-    R = np.triu(R)
-    R_X = R[:p, :p]
-    beta = la.solve_triangular(R_X, R[:p, p]) if p else np.zeros(0)
+    R_X = R[:p, :p]  # upper triangles only are read (LAPACK, no checks: small models are fast)
+    beta = lapack.dtrtrs(R_X, R[:p, p])[0] if p else np.zeros(0)
     r2 = float(R[p, p]) ** 2
-    C, S = crossprods.ZtXy[:, :p], crossprods.ZtZ
-    rows, cols, index = layout.lambda_rows, layout.lambda_cols, layout.lambda_theta
-    Lambda = layout.Lambda(theta)
-    n_theta = len(theta)
+    C = crossprods.ZtXy[:, :p]
+    Lambda, S = factor.gradient_operators()
+    rows, cols = layout.lambda_rows, layout.lambda_cols
+    reml = deviance.reml and p
 
+    # One solve for û (first column) and, for REML, B = A⁻¹Λ'C; then g and H alike.
     residual = crossprods.ZtXy[:, p] - C @ beta
-    u = factor.solve_A(Lambda.T @ residual)
-    g = residual - S @ (Lambda @ u)
-    d_r2 = -2.0 * np.bincount(index, g[rows] * u[cols], minlength=n_theta)
-    d_logdet_A = 2.0 * np.bincount(index, factor.trace_terms(), minlength=n_theta)
+    W = np.column_stack([residual, C]) if reml else residual[:, None]
+    solution = factor.solve_A(Lambda.T @ W).reshape(len(W), -1)
+    fitted = W - S @ (Lambda @ solution)            # [g, H]
     dof = crossprods.n_obs - (p if deviance.reml else 0)
-    gradient = d_logdet_A + dof * d_r2 / r2
-    if deviance.reml and p:
-        B = factor.solve_A(Lambda.T @ C).reshape(-1, p)
-        H = C - S @ (Lambda @ B)
-        H_K = la.cho_solve((R_X, False), H.T).T        # H K⁻¹, K = R_X'R_X
-        terms = np.einsum("ij,ij->i", H_K[rows], B[cols])
-        gradient -= 2.0 * np.bincount(index, terms, minlength=n_theta)
-    return gradient
+    per_entry = 2.0 * factor.trace_terms()
+    per_entry -= (2.0 * dof / r2) * fitted[rows, 0] * solution[cols, 0]
+    if reml:
+        H_K = lapack.dpotrs(R_X, fitted[:, 1:].T, lower=0)[0].T   # H K⁻¹, K = R_X'R_X
+        per_entry -= 2.0 * np.einsum("ij,ij->i", H_K[rows], solution[cols, 1:])
+    return np.bincount(layout.lambda_theta, per_entry, minlength=len(theta))

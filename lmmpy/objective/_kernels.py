@@ -61,27 +61,38 @@ def level_quadratic_forms(pointer: np.ndarray, rows: np.ndarray, values: np.ndar
                           forms: np.ndarray) -> None:  # pragma: no cover - compiled
     """forms[j] = B_j' N[R_j, R_j] B_j for the levels first..last-1 (the gradient's gather).
 
-    Σ_j n_j² k multiply-adds: Y = N[R_j, R_j] B_j row by row, then B_j'Y.
-    Levels write disjoint ``forms[j]``, so parts can run in threads.
+    N is symmetric, so each pair b < a of level j's rows is read once:
+    t_a = Σ_{b<a} N[a, b] B_b (a gather into a contiguous buffer, then k
+    contiguous dot products) adds B_a t_a' + t_a B_a' + N[a, a] B_a B_a' to
+    the form: Σ_j n_j(n_j − 1)/2 · (1 + k) operations.  Levels write disjoint
+    ``forms[j]``, so parts can run in threads.
     """
     k = values.shape[1]
     largest = 1
     for j in range(first, last):
         largest = max(largest, pointer[j + 1] - pointer[j])
-    Y = np.empty((largest, k))
+    gathered = np.empty(largest)
+    B = np.empty((k, largest))
+    t = np.empty(k)
     for j in range(first, last):
         start, n = pointer[j], pointer[j + 1] - pointer[j]
         for a in range(n):
-            row = N[rows[start + a]]
             for c in range(k):
-                Y[a, c] = 0.0
-            for b in range(n):
-                weight = row[rows[start + b]]
-                for c in range(k):
-                    Y[a, c] += weight * values[start + b, c]
+                B[c, a] = values[start + a, c]
         for c in range(k):
             for d in range(k):
+                forms[j, c, d] = 0.0
+        for a in range(n):
+            row = N[rows[start + a]]
+            for b in range(a):
+                gathered[b] = row[rows[start + b]]
+            for c in range(k):
                 total = 0.0
-                for a in range(n):
-                    total += values[start + a, c] * Y[a, d]
-                forms[j, c, d] = total
+                for b in range(a):
+                    total += gathered[b] * B[c, b]
+                t[c] = total
+            diagonal = row[rows[start + a]]
+            for c in range(k):
+                for d in range(k):
+                    forms[j, c, d] += (B[c, a] * t[d] + B[d, a] * t[c]
+                                       + diagonal * B[c, a] * B[d, a])
