@@ -11,7 +11,7 @@ import pandas as pd
 
 from lmmpy._warnings import RankDeficiencyWarning
 from lmmpy.design import _checks
-from lmmpy.design._fixed import ModelMatrix, build_model_matrix
+from lmmpy.design._fixed import ModelMatrix, build_model_matrix, parsed_formula
 from lmmpy.design._random import RandomEffectsTerm, group_codes, lme4_term_order
 from lmmpy.formula import ParsedFormula
 
@@ -141,14 +141,14 @@ def _row_values(values: ArrayOrColumn, data: pd.DataFrame, what: str) -> np.ndar
 
 
 def _fixed_variables(formula: ParsedFormula) -> set[str]:
-    return set(formulaic.Formula(formula.fixed).required_variables)
+    return set(parsed_formula(formula.fixed).required_variables)
 
 
 def _required_columns(formula: ParsedFormula) -> list[str]:
     pieces = [formula.fixed, *formula.offsets, *(term.lhs for term in formula.random)]
     if formula.response is not None:
         pieces.append(formula.response)
-    columns = set().union(*(formulaic.Formula(piece).required_variables for piece in pieces))
+    columns = set().union(*(parsed_formula(piece).required_variables for piece in pieces))
     columns.update(column for term in formula.random for column in term.group)
     return sorted(columns)
 

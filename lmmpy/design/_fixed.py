@@ -15,6 +15,7 @@ The intercept column is named ``(Intercept)``, as in lme4's output.
 
 from __future__ import annotations
 
+import functools
 import keyword
 from dataclasses import dataclass
 
@@ -59,6 +60,18 @@ class ModelMatrix:
         return np.asarray(matrix, dtype=float)[:, list(self.kept)]
 
 
+@functools.lru_cache(maxsize=512)
+def parsed_formula(text: str) -> formulaic.Formula:
+    """formulaic's parse of ``text``, cached: a fit reads the same few pieces several times.
+
+    Examples
+    --------
+    >>> parsed_formula("x + g") is parsed_formula("x + g")
+    True
+    """
+    return formulaic.Formula(text)
+
+
 def polynomial_contrast_formula(rhs: str, data: pd.DataFrame) -> formulaic.Formula:
     """Rewrite a right-hand side so that ordered categoricals use ``contr.poly``.
 
@@ -72,13 +85,13 @@ def polynomial_contrast_formula(rhs: str, data: pd.DataFrame) -> formulaic.Formu
         name for name in data.columns
         if isinstance(data[name].dtype, pd.CategoricalDtype) and data[name].cat.ordered
     }
-    formula = formulaic.Formula(rhs)
+    formula = parsed_formula(rhs)
     if not ordered & set(formula.required_variables):
         return formula
     terms = [":".join(_factor_text(f.expr, ordered) for f in term.factors) for term in formula]
     if "1" not in terms:
         terms.insert(0, "0")
-    return formulaic.Formula(" + ".join(terms))
+    return parsed_formula(" + ".join(terms))
 
 
 def _factor_text(expr: str, ordered: set[str]) -> str:

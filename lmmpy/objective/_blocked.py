@@ -237,10 +237,6 @@ class BlockedFactorization:
     def logdet(self) -> float:
         return self._state[3]
 
-    def gradient_operators(self) -> tuple[sp.csc_matrix, sp.csc_matrix]:
-        """Λ and Z'WZ at the last θ (sparse)."""
-        return self.layout.Lambda(self._state[0]), self.crossprods.ZtZ
-
     def trace_terms(self) -> np.ndarray:
         """Q[c, r] at each entry (r, c) of Λ, Q = A⁻¹Λ'Z'WZ, at the last θ (for the gradient).
 

@@ -59,7 +59,7 @@ class DenseFactorization:
         self._Lambda = np.eye(len(self._S))
         self._Lambda_index = (layout.lambda_rows, layout.lambda_cols)
         self._diagonal_q = np.diag_indices(q)
-        self._strict_lower = np.tril_indices(q, -1)
+        self._strict_lower = np.tril_indices(len(self._S), -1)
         self._state = None
 
     def with_crossprods(self, crossprods: CrossProducts) -> DenseFactorization:
@@ -79,20 +79,35 @@ class DenseFactorization:
         self._state = (factor, logdet)
         return logdet, factor[q:, q:]
 
-    def gradient_operators(self) -> tuple[np.ndarray, np.ndarray]:
-        """Λ and Z'WZ at the last θ, dense (small: no sparse overhead per evaluation)."""
-        q = self.layout.size
-        return self._Lambda[:q, :q], self._S[:q, :q]
+    def augmented_gradient(self, n_theta: int, reml: bool, n_obs: int) -> np.ndarray:
+        """The objective's gradient from one triangular inverse of the whole augmented factor.
 
-    def trace_terms(self) -> np.ndarray:
-        """Q[c, r] at each entry (r, c) of Λ, Q = A⁻¹Λ'Z'WZ (:mod:`~lmmpy.objective._gradient`)."""
+        With M = U'U the augmented matrix and ℓ_k = log|M[:k, :k]|, the ML
+        deviance is ℓ_q + n(ℓ_m − ℓ_{m−1}) and the REML criterion
+        ℓ_{q+p} + (n − p)(ℓ_m − ℓ_{q+p}), up to constants (m = q + p + 1).
+        As ∂M = Ẽ'SΛ̃ + Λ̃'SẼ only touches Λ's columns,
+
+            ∂ℓ_k/∂θ_i = 2 Σ_{(r,c) ∈ E_i} Σ_{j<k} X[c, j] Y[j, r],
+            X = U⁻¹,  Y = X'(Λ̃'S)[:, :q]
+
+        (M[:k, :k]⁻¹ = X[:k, :k]X[:k, :k]' as U is triangular), so one table of
+        the products X[c, j]Y[j, r] summed over three ranges of j gives all
+        three derivatives: a handful of small dense operations.
+        """
         q, layout = self.layout.size, self.layout
-        upper_inverse, info = lapack.dtrtri(self._state[0][:q, :q], lower=0)
+        p = len(self._S) - q - 1
+        X, info = lapack.dtrtri(self._state[0], lower=0)
         if info != 0:
-            raise np.linalg.LinAlgError(f"A not invertible ({info})")
-        upper_inverse[self._strict_lower] = 0.0      # A⁻¹ = U⁻¹U⁻ᵀ (q is small here)
-        Q = upper_inverse @ (upper_inverse.T @ (self._Lambda[:q, :q].T @ self._S[:q, :q]))
-        return Q[layout.lambda_cols, layout.lambda_rows]
+            raise np.linalg.LinAlgError(f"augmented factor singular ({info})")
+        X[self._strict_lower] = 0.0
+        Y = X.T @ (self._Lambda.T @ self._S[:, :q])
+        products = X[layout.lambda_cols] * Y[:, layout.lambda_rows].T
+        per_entry = products[:, :q].sum(axis=1)
+        if reml:
+            per_entry += products[:, q:q + p].sum(axis=1) + (n_obs - p) * products[:, -1]
+        else:
+            per_entry += n_obs * products[:, -1]
+        return 2.0 * np.bincount(layout.lambda_theta, per_entry, minlength=n_theta)
 
     def logdet(self) -> float:
         return self._state[1]

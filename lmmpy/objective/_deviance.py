@@ -112,7 +112,7 @@ class ProfiledDeviance:
     @property
     def has_gradient(self) -> bool:
         """Whether :meth:`value_and_gradient` is analytic on this factorization."""
-        return hasattr(self.factor, "trace_terms")
+        return hasattr(self.factor, "trace_terms") or hasattr(self.factor, "augmented_gradient")
 
     def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """The objective and its analytic gradient at θ (:mod:`lmmpy.objective._gradient`).

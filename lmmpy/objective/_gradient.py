@@ -6,7 +6,10 @@ With S = Z'WZ, A = Λ'SΛ + I, C = Z'WX, c = Z'Wy, Λ = Σ_i θ_i E_i (E_i the
 
 * ``∂ log|A| / ∂θ_i = 2 tr(A⁻¹Λ'S E_i) = 2 Σ_{(r,c) ∈ E_i} Q[c, r]``,
   Q = A⁻¹Λ'S.  Only Q's entries at Λ's pattern are needed, i.e. its
-  diagonal k×k blocks; each factorization supplies them (``trace_terms``).
+  diagonal k×k blocks; the blocked factorization supplies them
+  (``trace_terms``).  The dense path instead differentiates the log-determinants
+  of the leading blocks of the whole augmented factor (``augmented_gradient``),
+  which gives the same three terms at once.
 * ``∂ r² / ∂θ_i = −2 g'E_i û`` with g = Z'W(y − Xβ̂ − ZΛû) = c − Cβ̂ − SΛû
   (the envelope theorem: (β̂, û) minimise r², so only Λ's explicit
   dependence on θ counts).
@@ -47,11 +50,13 @@ def profiled_gradient(deviance, theta: np.ndarray, R: np.ndarray) -> np.ndarray:
     """
     crossprods, layout, factor = deviance.crossprods, deviance.layout, deviance.factor
     p = crossprods.n_fixed
+    if hasattr(factor, "augmented_gradient"):  # the dense path: all from one factor
+        return factor.augmented_gradient(len(theta), deviance.reml and p > 0, crossprods.n_obs)
     R_X = R[:p, :p]  # upper triangles only are read (LAPACK, no checks: small models are fast)
     beta = lapack.dtrtrs(R_X, R[:p, p])[0] if p else np.zeros(0)
     r2 = float(R[p, p]) ** 2
     C = crossprods.ZtXy[:, :p]
-    Lambda, S = factor.gradient_operators()
+    Lambda, S = layout.Lambda(theta), crossprods.ZtZ
     rows, cols = layout.lambda_rows, layout.lambda_cols
     reml = deviance.reml and p
 
