@@ -3,15 +3,19 @@
 For each case the profiled deviance is built once and minimised from lme4's
 start by
 
-* ``bobyqa``: NLopt's BOBYQA with lme4's settings (what ``lmmpy.optimize`` runs),
+* ``bobyqa``: NLopt's BOBYQA with lme4's settings (what ``lmmpy.optimize`` runs
+  without a gradient: the CHOLMOD path),
 * ``cobyqa``: SciPy's COBYQA (Ragonneau & Zhang), the successor of BOBYQA,
-* ``l-bfgs-b``: SciPy's L-BFGS-B with a finite-difference gradient (2-point,
+* ``l-bfgs-b fd``: SciPy's L-BFGS-B with a finite-difference gradient (2-point,
   step 1e-8: each gradient costs as many evaluations as θ has entries),
+* ``l-bfgs-b``: SciPy's L-BFGS-B on the analytic gradient (what
+  ``lmmpy.optimize`` runs on the dense and blocked paths; one evaluation here is
+  a value and its gradient),
 
-counting the optimizer's own evaluations (lmmpy's boundary snap, restarts,
-convergence checks and Newton step come on top, the same for every method).
-The table shows the counts and each optimum's excess over the best objective
-of the three (0 = reached the best; more than ~1e-6 means a worse optimum).
+counting the optimizer's own evaluations and timing it (lmmpy's boundary snap,
+restarts, convergence checks and Newton step come on top). The table shows, per
+method, the evaluations, the milliseconds and the optimum's excess over the best
+objective of the four (0 = reached the best; more than ~1e-6 means a worse optimum).
 
     python benchmarks/bench_optimizers.py
 """
@@ -19,6 +23,7 @@ of the three (0 = reached the best; more than ~1e-6 means a worse optimum).
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -33,7 +38,7 @@ from reference import case_files, load_case, load_case_data  # noqa: E402
 from lmmpy.design import build_design  # noqa: E402
 from lmmpy.formula import parse_formula  # noqa: E402
 from lmmpy.objective import ProfiledDeviance, cross_products  # noqa: E402
-from lmmpy.optimize import _bobyqa  # noqa: E402
+from lmmpy.optimize import LBFGSB_FTOL, LBFGSB_GTOL, _bobyqa  # noqa: E402
 
 
 class Counted:
@@ -45,27 +50,34 @@ class Counted:
         value = self.objective(np.asarray(theta, dtype=float))
         return value if np.isfinite(value) else 1e300
 
+    def with_gradient(self, theta):
+        self.count += 1
+        return self.objective.value_and_gradient(np.asarray(theta, dtype=float))
+
 
 def run(method, objective, start, lower):
     counted = Counted(objective)
     bounds = so.Bounds(lower, np.full(len(lower), np.inf))
+    began = time.perf_counter()
     if method == "bobyqa":
-        _, value, _ = _bobyqa(counted, start, lower, 1e-8, 1e-8, 100_000)
+        _, value, _ = _bobyqa(counted, start, lower, 1e-8, 1e-8, 1e-4, 100_000)
     elif method == "cobyqa":
-        result = so.minimize(counted, start, method="COBYQA", bounds=bounds,
-                             options={"f_target": -np.inf, "final_tr_radius": 1e-8})
-        value = result.fun
+        value = so.minimize(counted, start, method="COBYQA", bounds=bounds,
+                            options={"f_target": -np.inf, "final_tr_radius": 1e-8}).fun
+    elif method == "l-bfgs-b fd":
+        value = so.minimize(counted, start, method="L-BFGS-B", bounds=bounds,
+                            options={"ftol": 1e-12, "gtol": 1e-6, "eps": 1e-8}).fun
     else:
-        result = so.minimize(counted, start, method="L-BFGS-B", bounds=bounds,
-                             options={"ftol": 1e-12, "gtol": 1e-6, "eps": 1e-8})
-        value = result.fun
-    return counted.count, value
+        value = so.minimize(counted.with_gradient, start, jac=True, method="L-BFGS-B",
+                            bounds=bounds,
+                            options={"ftol": LBFGSB_FTOL, "gtol": LBFGSB_GTOL}).fun
+    return counted.count, 1e3 * (time.perf_counter() - began), value
 
 
 def main():
-    methods = ("bobyqa", "cobyqa", "l-bfgs-b")
-    print(f"{'case':28s}" + "".join(f"{m:>10s} evals  excess" for m in methods))
-    totals = dict.fromkeys(methods, 0)
+    methods = ("bobyqa", "cobyqa", "l-bfgs-b fd", "l-bfgs-b")
+    print(f"{'case':26s}" + "".join(f"{m:>13s} n    ms  excess" for m in methods))
+    totals = {m: [0, 0.0] for m in methods}
     for name in case_files("fit"):
         case = load_case(name)
         with warnings.catch_warnings():
@@ -75,12 +87,15 @@ def main():
         objective = ProfiledDeviance(cross_products(design), design.terms, case["REML"])
         start, lower = design.theta_start(), design.theta_lower_bounds()
         results = {m: run(m, objective, start, lower) for m in methods}
-        best = min(value for _, value in results.values())
-        row = "".join(f"{count:16d} {value - best:7.1e}" for count, value in results.values())
-        print(f"{name:28s}{row}", flush=True)
+        best = min(value for _, _, value in results.values())
+        row = "".join(f"{count:15d} {ms:5.0f} {value - best:7.1e}"
+                      for count, ms, value in results.values())
+        print(f"{name:26s}{row}", flush=True)
         for m in methods:
-            totals[m] += results[m][0]
-    print(f"{'total':28s}" + "".join(f"{totals[m]:16d}        " for m in methods))
+            totals[m][0] += results[m][0]
+            totals[m][1] += results[m][1]
+    print(f"{'total':26s}" + "".join(f"{n:15d} {ms:5.0f}        "
+                                     for n, ms in totals.values()))
 
 
 if __name__ == "__main__":

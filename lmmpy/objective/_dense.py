@@ -53,12 +53,10 @@ class DenseFactorization:
 
     def __init__(self, crossprods: CrossProducts, layout: ThetaLayout):
         self.crossprods, self.layout = crossprods, layout
-        q = layout.size
         self._S = np.block([[crossprods.ZtZ.toarray(), crossprods.ZtXy],
                             [crossprods.ZtXy.T, crossprods.XytXy]])
         self._Lambda = np.eye(len(self._S))
         self._Lambda_index = (layout.lambda_rows, layout.lambda_cols)
-        self._diagonal_q = np.diag_indices(q)
         self._strict_lower = np.tril_indices(len(self._S), -1)
         self._state = None
 
@@ -70,13 +68,14 @@ class DenseFactorization:
         q = self.layout.size
         Lambda = self._Lambda
         Lambda[self._Lambda_index] = theta[self.layout.lambda_theta]
-        M = Lambda.T @ self._S @ Lambda
-        M[self._diagonal_q] += 1.0
+        Lambda_S = Lambda.T @ self._S
+        M = Lambda_S @ Lambda
+        M.ravel()[: q * (len(M) + 1): len(M) + 1] += 1.0  # the diagonal of the q block
         factor, info = lapack.dpotrf(M.T, lower=0, overwrite_a=1, clean=0)
         if info != 0:
             raise np.linalg.LinAlgError(f"augmented matrix not positive definite ({info})")
         logdet = 2.0 * float(np.sum(np.log(np.diagonal(factor)[:q])))
-        self._state = (factor, logdet)
+        self._state = (factor, logdet, Lambda_S)
         return logdet, factor[q:, q:]
 
     def augmented_gradient(self, n_theta: int, reml: bool, n_obs: int) -> np.ndarray:
@@ -100,7 +99,7 @@ class DenseFactorization:
         if info != 0:
             raise np.linalg.LinAlgError(f"augmented factor singular ({info})")
         X[self._strict_lower] = 0.0
-        Y = X.T @ (self._Lambda.T @ self._S[:, :q])
+        Y = X.T @ self._state[2][:, :q]
         products = X[layout.lambda_cols] * Y[:, layout.lambda_rows].T
         per_entry = products[:, :q].sum(axis=1)
         if reml:
