@@ -102,7 +102,7 @@ class _CountingObjective:
         self.objective = objective
         self.value_and_gradient = value_and_gradient
         self.count = 0
-        self._last = (None, 0.0, None)  # the optimizer's last point is where the checks start
+        self._last = (b"", 0.0, None)  # the optimizer's last point is where the checks start
 
     def __call__(self, theta: np.ndarray, gradient: np.ndarray | None = None) -> float:
         self.count += 1
@@ -111,14 +111,14 @@ class _CountingObjective:
 
     def with_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         theta = np.asarray(theta, dtype=float)
-        last_theta, last_value, last_gradient = self._last
-        if last_theta is not None and np.array_equal(theta, last_theta):
-            return last_value, last_gradient.copy()
+        key = theta.tobytes()
+        if key == self._last[0]:
+            return self._last[1], self._last[2].copy()
         self.count += 1
         value, gradient = self.value_and_gradient(theta)
         if not np.isfinite(value):
             value, gradient = np.finfo(float).max, np.zeros(len(theta))
-        self._last = (theta.copy(), float(value), np.asarray(gradient, dtype=float))
+        self._last = (key, float(value), np.asarray(gradient, dtype=float))
         return float(value), self._last[2].copy()
 
 

@@ -192,26 +192,27 @@ class BlockedFactorization:
             return self._general_schur(theta, V, G_sd, flat)
         lam = np.ones(len(self._S_rr))
         lam[:qs] = theta[z.rest_theta]
-        scale = np.outer(lam, lam)
-        M = np.multiply(self._S_rr, scale)                 # Λ̃'SᵣᵣΛ̃, then minus Λ̃'GΛ̃
+        M = np.multiply(self._S_rr, lam[:, None])         # Λ̃'SᵣᵣΛ̃, then minus Λ̃'GΛ̃
+        M *= lam                                           # (no outer product: two passes)
         if hasattr(z.update, "values"):
-            index = self._pairs_in_M
+            index, rows, cols = self._pairs_in_M
             self._rank_update = z.update.values(V)
-            M.ravel()[index] -= self._rank_update * scale.ravel()[index]
+            M.ravel()[index] -= self._rank_update * (lam[rows] * lam[cols])
         else:
             self._rank_update = z.update(V)
-            M[:qs, :qs] -= self._rank_update * scale[:qs, :qs]
+            M[:qs, :qs] -= self._rank_update * np.outer(lam[:qs], lam[:qs])
         M[qs:, :qs] -= G_sd.T * lam[:qs]
         M[qs:, qs:] -= flat.T @ flat
-        M[np.diag_indices(qs)] += 1.0
+        M.ravel()[: qs * (len(M) + 1): len(M) + 1] += 1.0
         return M
 
     @property
-    def _pairs_in_M(self) -> np.ndarray:
-        """Flat indices in M of the entries of G_ss that the tabulated update yields."""
+    def _pairs_in_M(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flat indices in M of the entries of G_ss the tabulated update yields, and their (a, b)."""
         if self._pair_index is None:
             qs, targets = self.structure.qs, self.structure.update.targets
-            self._pair_index = (targets // qs) * len(self._S_rr) + targets % qs
+            rows, cols = targets // qs, targets % qs
+            self._pair_index = (rows * len(self._S_rr) + cols, rows, cols)
         return self._pair_index
 
     def _general_schur(self, theta, V, G_sd, flat) -> np.ndarray:
