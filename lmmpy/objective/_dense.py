@@ -57,7 +57,6 @@ class DenseFactorization:
                             [crossprods.ZtXy.T, crossprods.XytXy]])
         self._Lambda = np.eye(len(self._S))
         self._Lambda_index = (layout.lambda_rows, layout.lambda_cols)
-        self._strict_lower = np.tril_indices(len(self._S), -1)
         self._state = None
 
     def with_crossprods(self, crossprods: CrossProducts) -> DenseFactorization:
@@ -71,8 +70,8 @@ class DenseFactorization:
         Lambda_S = Lambda.T @ self._S
         M = Lambda_S @ Lambda
         M.ravel()[: q * (len(M) + 1): len(M) + 1] += 1.0  # the diagonal of the q block
-        factor, info = lapack.dpotrf(M.T, lower=0, overwrite_a=1, clean=0)
-        if info != 0:
+        factor, info = lapack.dpotrf(M.T, lower=0, overwrite_a=1, clean=1)  # zero below:
+        if info != 0:                                   # U⁻¹ is then clean for the gradient
             raise np.linalg.LinAlgError(f"augmented matrix not positive definite ({info})")
         logdet = 2.0 * float(np.sum(np.log(np.diagonal(factor)[:q])))
         self._state = (factor, logdet, Lambda_S)
@@ -89,23 +88,23 @@ class DenseFactorization:
             ∂ℓ_k/∂θ_i = 2 Σ_{(r,c) ∈ E_i} Σ_{j<k} X[c, j] Y[j, r],
             X = U⁻¹,  Y = X'(Λ̃'S)[:, :q]
 
-        (M[:k, :k]⁻¹ = X[:k, :k]X[:k, :k]' as U is triangular), so one table of
-        the products X[c, j]Y[j, r] summed over three ranges of j gives all
-        three derivatives: a handful of small dense operations.
+        (M[:k, :k]⁻¹ = X[:k, :k]X[:k, :k]' as U is triangular), so the
+        objective's combination of the three is X diag(w) Y at Λ's entries,
+        with w_j the weight of the range j falls in: a handful of small dense
+        operations.
         """
         q, layout = self.layout.size, self.layout
         p = len(self._S) - q - 1
         X, info = lapack.dtrtri(self._state[0], lower=0)
         if info != 0:
             raise np.linalg.LinAlgError(f"augmented factor singular ({info})")
-        X[self._strict_lower] = 0.0
         Y = X.T @ self._state[2][:, :q]
-        products = X[layout.lambda_cols] * Y[:, layout.lambda_rows].T
-        per_entry = products[:, :q].sum(axis=1)
-        if reml:
-            per_entry += products[:, q:q + p].sum(axis=1) + (n_obs - p) * products[:, -1]
-        else:
-            per_entry += n_obs * products[:, -1]
+        # Σ_j X[c, j] w_j Y[j, r]: w_j = 1 for j < q, the REML weight on X's columns,
+        # and n (ML) or n − p (REML) on y's: one product gives all three derivatives.
+        weights = np.ones(len(X))
+        weights[q:q + p] = 1.0 if reml else 0.0
+        weights[-1] = n_obs - p if reml else n_obs
+        per_entry = ((X * weights) @ Y)[layout.lambda_cols, layout.lambda_rows]
         return 2.0 * np.bincount(layout.lambda_theta, per_entry, minlength=n_theta)
 
     def logdet(self) -> float:
