@@ -13,6 +13,7 @@ levels, and left as written when already in that order.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -73,11 +74,7 @@ class RandomEffectsTerm:
         return cols
 
     def _theta_positions(self) -> tuple[np.ndarray, np.ndarray]:
-        k = self.n_columns
-        if not self.correlated:
-            return np.arange(k), np.arange(k)
-        cols, rows = np.triu_indices(k)  # upper triangle of T' row-major = lower of T col-major
-        return rows, cols
+        return _theta_positions(self.n_columns, self.correlated)
 
     @property
     def n_theta(self) -> int:
@@ -111,6 +108,18 @@ class RandomEffectsTerm:
         return sp.csc_matrix(
             (self.model_matrix.values.ravel(), (rows, cols)), shape=(n, self.n_random_effects)
         )
+
+
+@functools.cache
+def _theta_positions(k: int, correlated: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) in T of a term's θ, read-only and shared (asked for at every evaluation)."""
+    if correlated:
+        cols, rows = np.triu_indices(k)  # upper triangle of T' row-major = lower of T col-major
+    else:
+        rows = cols = np.arange(k)
+    for positions in (rows, cols):
+        positions.flags.writeable = False
+    return rows, cols
 
 
 def group_codes(data: pd.DataFrame, columns: tuple[str, ...]) -> tuple[pd.Index, np.ndarray]:
