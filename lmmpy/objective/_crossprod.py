@@ -50,7 +50,8 @@ class CrossProducts:
 
 def random_effects_matrix(design: Design) -> sp.csc_matrix:
     """``Z = [Z_1 Z_2 ...]`` for the terms in the design's order."""
-    return sp.hstack([term.Z() for term in design.terms], format="csc")
+    blocks = [term.Z() for term in design.terms]
+    return blocks[0] if len(blocks) == 1 else sp.hstack(blocks, format="csc")
 
 
 def cross_products(design: Design, Z: sp.csc_matrix | None = None) -> CrossProducts:

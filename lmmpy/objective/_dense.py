@@ -107,6 +107,13 @@ class DenseFactorization:
         per_entry = ((X * weights) @ Y)[layout.lambda_cols, layout.lambda_rows]
         return 2.0 * np.bincount(layout.lambda_theta, per_entry, minlength=n_theta)
 
+    def Lambda(self, theta: np.ndarray) -> np.ndarray:
+        """Λ_θ as a dense q×q array (the small models of this path: no sparse overhead)."""
+        q = self.layout.size
+        Lambda = np.zeros((q, q))
+        Lambda[self._Lambda_index] = theta[self.layout.lambda_theta]
+        return Lambda
+
     def logdet(self) -> float:
         return self._state[1]
 

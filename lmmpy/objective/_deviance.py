@@ -138,7 +138,8 @@ class ProfiledDeviance:
         p = self.crossprods.n_fixed
         R_X = R[:p, :p]
         beta = la.solve_triangular(R_X, R[:p, p]) if p else np.zeros(0)
-        Lambda = self.layout.Lambda(theta)
+        Lambda = self.factor.Lambda(theta) if hasattr(self.factor, "Lambda") else \
+            self.layout.Lambda(theta)
         ZtXy = self.crossprods.ZtXy
         u = self.factor.solve_A(Lambda.T @ (ZtXy[:, p] - ZtXy[:, :p] @ beta))
         pwrss = R[p, p] ** 2
