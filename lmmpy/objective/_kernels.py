@@ -20,6 +20,15 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
+def _largest_level(pointer: np.ndarray, first: int, last: int) -> int:  # pragma: no cover
+    """The most entries any of the levels first..last-1 has (the size of the work buffers)."""
+    largest = 1
+    for j in range(first, last):
+        largest = max(largest, pointer[j + 1] - pointer[j])
+    return largest
+
+
+@numba.njit(cache=True, nogil=True)
 def lower_rank_update(pointer: np.ndarray, rows: np.ndarray, values: np.ndarray,
                       V: np.ndarray, first: int, last: int,
                       G: np.ndarray) -> None:  # pragma: no cover - compiled
@@ -29,9 +38,7 @@ def lower_rank_update(pointer: np.ndarray, rows: np.ndarray, values: np.ndarray,
     values B_j (``values``, entries × k); W_j = B_j V_j is formed per level.
     """
     k = values.shape[1]
-    largest = 1
-    for j in range(first, last):
-        largest = max(largest, pointer[j + 1] - pointer[j])
+    largest = _largest_level(pointer, first, last)
     W = np.empty((k, largest))
     buffer = np.empty(largest)
     for j in range(first, last):
@@ -68,9 +75,7 @@ def level_quadratic_forms(pointer: np.ndarray, rows: np.ndarray, values: np.ndar
     ``forms[j]``, so parts can run in threads.
     """
     k = values.shape[1]
-    largest = 1
-    for j in range(first, last):
-        largest = max(largest, pointer[j + 1] - pointer[j])
+    largest = _largest_level(pointer, first, last)
     gathered = np.empty(largest)
     B = np.empty((k, largest))
     t = np.empty(k)
