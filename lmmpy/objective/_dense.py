@@ -58,6 +58,7 @@ class DenseFactorization:
         self._Lambda = np.eye(len(self._S))
         self._Lambda_index = (layout.lambda_rows, layout.lambda_cols)
         self._state = None
+        self._gradient_weights: dict[tuple[bool, int], np.ndarray] = {}
 
     def with_crossprods(self, crossprods: CrossProducts) -> DenseFactorization:
         return DenseFactorization(crossprods, self.layout)
@@ -101,9 +102,12 @@ class DenseFactorization:
         Y = X.T @ self._state[2][:, :q]
         # Σ_j X[c, j] w_j Y[j, r]: w_j = 1 for j < q, the REML weight on X's columns,
         # and n (ML) or n − p (REML) on y's: one product gives all three derivatives.
-        weights = np.ones(len(X))
-        weights[q:q + p] = 1.0 if reml else 0.0
-        weights[-1] = n_obs - p if reml else n_obs
+        weights = self._gradient_weights.get((reml, n_obs))
+        if weights is None:
+            weights = np.ones(len(X))
+            weights[q:q + p] = 1.0 if reml else 0.0
+            weights[-1] = n_obs - p if reml else n_obs
+            self._gradient_weights[reml, n_obs] = weights
         per_entry = ((X * weights) @ Y)[layout.lambda_cols, layout.lambda_rows]
         return 2.0 * np.bincount(layout.lambda_theta, per_entry, minlength=n_theta)
 

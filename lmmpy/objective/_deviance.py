@@ -29,6 +29,7 @@ import scipy.linalg as la
 import scipy.sparse as sp
 
 from lmmpy.objective._crossprod import CrossProducts
+from lmmpy.objective._gradient import profiled_gradient
 from lmmpy.objective._lambda import ThetaLayout, theta_layout
 
 
@@ -120,8 +121,6 @@ class ProfiledDeviance:
         The gradient is NaN where the factor is not positive definite (the
         value is then inf).  Needs :attr:`has_gradient`.
         """
-        from lmmpy.objective._gradient import profiled_gradient
-
         self.n_evaluations += 1
         theta = np.asarray(theta, dtype=float)
         try:
@@ -169,8 +168,8 @@ class ProfiledDeviance:
         pwrss = float(R[p, p]) ** 2
         dof = self._dof()
         value = logdet_L + dof * (1 + math.log(2 * math.pi * pwrss / dof))
-        if self.reml and p:
-            value += 2 * float(np.sum(np.log(np.abs(np.diagonal(R)[:p]))))
+        if self.reml and p:  # p is small: scalar logs beat array calls here
+            value += 2 * sum(math.log(abs(R[i, i])) for i in range(p))
         return value - self.crossprods.sum_log_weights
 
 
