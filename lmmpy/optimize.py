@@ -1,14 +1,16 @@
 """Stage 4: minimise the profiled deviance over θ (lme4's ``optimizeLmer`` and ``checkConv``).
 
-With the analytic gradient of the profiled deviance
-(:mod:`lmmpy.objective._gradient`, available on the dense and blocked
-factorizations): L-BFGS-B (scipy), bounded quasi-Newton.  It needs 7-36
-evaluations of value and gradient on the reference cases where BOBYQA
-needs 12-300 evaluations, and a gradient costs about 1.5 evaluations
-(``benchmarks/bench_optimizers.py``); tolerances ``ftol = 1e-11`` (relative)
-and ``gtol = 1e-6`` (projected gradient).
+Three methods, the first the objective supports:
 
-Without it (the CHOLMOD path, or an objective of the caller's): BOBYQA
+* with the analytic Hessian (the dense path of small models): a projected
+  Newton method (``_projected_newton``), 4-23 evaluations of value, gradient
+  and Hessian on the reference cases, to a Newton decrement below 1e-10;
+* with the analytic gradient (:mod:`lmmpy.objective._gradient`, the blocked
+  path): L-BFGS-B (scipy), bounded quasi-Newton, 7-36 evaluations of value and
+  gradient where BOBYQA needs 12-300 evaluations, a gradient costing about 1.5
+  evaluations (``benchmarks/bench_optimizers.py``); tolerances
+  ``ftol = 1e-11`` (relative) and ``gtol = 1e-6`` (projected gradient);
+* otherwise (the CHOLMOD path, or an objective of the caller's): BOBYQA
 (Powell 2009), the bounded derivative-free quadratic-model method
 lme4 (``nloptwrap``) and MixedModels.jl use, through NLopt, with lme4's
 settings (``xtol_abs = ftol_abs = 1e-8``, at most 1e5 evaluations, and nloptr's
@@ -18,18 +20,18 @@ optimizer stops we do what lme4 does:
 * *boundary snap* (``boundary.tol = 1e-5``): a θ within 1e-5 of its bound is
   put on the bound when that does not raise the deviance;
 * *edge restart* (``restart_edge``): a θ on its bound whose one-sided
-  derivative points into the feasible region restarts the optimizer
-  (BOBYQA, which, unlike a gradient method, also leaves a diagonal θ of 0,
-  where the deviance is even in it and its derivative vanishes);
+  derivative points into the feasible region restarts the optimizer — BOBYQA
+  where it stopped, a derivative method from that lower point off the bound
+  (a diagonal θ of 0 is a stationary point: the deviance is even in it);
 * *convergence checks* (``checkConv``): the gradient and Hessian of the
   deviance at θ̂ (θ's on their bound excluded) — lme4's central finite
-  differences of the deviance, or, with the analytic gradient, that gradient
-  and forward differences of it; the gradient scaled by the Hessian over
-  2e-3, or a Hessian with negative eigenvalues, gives a
-  :class:`~lmmpy.ConvergenceWarning`.
+  differences of the deviance for BOBYQA, the analytic gradient and forward
+  differences of it for L-BFGS-B, both analytic for Newton; the gradient
+  scaled by the Hessian over 2e-3, or a Hessian with negative eigenvalues,
+  gives a :class:`~lmmpy.ConvergenceWarning`.
 
-One step beyond lme4: the derivatives computed for the checks also give a
-Newton step θ̂ − H⁻¹g (clipped to the bounds), taken when it lowers the
+One step beyond lme4, for BOBYQA and L-BFGS-B: the derivatives computed for
+the checks also give a Newton step θ̂ − H⁻¹g (clipped to the bounds), taken when it lowers the
 deviance by more than ``NEWTON_MIN_GAIN`` (1e-6).  BOBYQA stops on
 ``ftol_abs`` while its quadratic model is still coarse; this step reaches an
 optimum at least as good as lme4's at the cost of one evaluation.  Smaller
@@ -59,6 +61,9 @@ _DERIVATIVE_STEP = 1e-4
 
 Objective = Callable[[np.ndarray], float]
 ValueAndGradient = Callable[[np.ndarray], tuple[float, np.ndarray]]
+ValueGradientHessian = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
+NEWTON_DECREMENT_TOL = 1e-10   # stop when g'H⁻¹g, twice the predicted gain, is below it
+NEWTON_MAX_ITERATIONS = 100
 LBFGSB_FTOL = 1e-11
 LBFGSB_GTOL = 1e-6
 
@@ -98,9 +103,11 @@ class OptSummary:
 
 
 class _CountingObjective:
-    def __init__(self, objective: Objective, value_and_gradient: ValueAndGradient | None = None):
+    def __init__(self, objective: Objective, value_and_gradient: ValueAndGradient | None = None,
+                 value_gradient_hessian: ValueGradientHessian | None = None):
         self.objective = objective
         self.value_and_gradient = value_and_gradient
+        self.value_gradient_hessian = value_gradient_hessian
         self.count = 0
         self._last = (b"", 0.0, None)  # the optimizer's last point is where the checks start
 
@@ -108,6 +115,13 @@ class _CountingObjective:
         self.count += 1
         value = float(self.objective(np.asarray(theta, dtype=float)))
         return value if np.isfinite(value) else np.finfo(float).max
+
+    def with_hessian(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        self.count += 1
+        value, gradient, hessian = self.value_gradient_hessian(np.asarray(theta, dtype=float))
+        if not np.isfinite(value):
+            return np.finfo(float).max, np.zeros(len(theta)), np.eye(len(theta))
+        return float(value), np.asarray(gradient, dtype=float), np.asarray(hessian, dtype=float)
 
     def with_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         theta = np.asarray(theta, dtype=float)
@@ -133,11 +147,14 @@ def optimize_theta(
     max_evaluations: int = 100_000,
     check_convergence: bool = True,
     value_and_gradient: ValueAndGradient | None = None,
+    value_gradient_hessian: ValueGradientHessian | None = None,
 ) -> OptSummary:
     """Minimise ``objective`` over θ ≥ ``lower`` from ``start``.
 
-    ``value_and_gradient`` (θ → (value, gradient)), when given, selects
-    L-BFGS-B; the tolerances are then BOBYQA's for its restarts only.
+    ``value_gradient_hessian`` (θ → (value, gradient, Hessian)), when given,
+    selects a projected Newton method; else ``value_and_gradient``
+    (θ → (value, gradient)) selects L-BFGS-B; else BOBYQA, whose tolerances
+    these are.
 
     Examples
     --------
@@ -146,35 +163,32 @@ def optimize_theta(
     >>> round(float(summary.theta[0]), 5)
     2.0
     """
-    counted = _CountingObjective(objective, value_and_gradient)
+    counted = _CountingObjective(objective, value_and_gradient, value_gradient_hessian)
+    method = ("newton" if value_gradient_hessian is not None
+              else "l-bfgs-b" if value_and_gradient is not None else "bobyqa")
     start = np.asarray(start, dtype=float)
     lower = np.asarray(lower, dtype=float)
     tolerances = (xtol_abs, ftol_abs, xtol_rel, max_evaluations)
-    if value_and_gradient is None:
-        theta, value, message = _bobyqa(counted, start, lower, *tolerances)
-    else:
-        theta, value, message = _lbfgsb(counted, start, lower, max_evaluations)
+    theta, value, message = _minimize(method, counted, start, lower, tolerances)
     theta, value = _snap_to_boundary(counted, theta, value, lower)
     restarts = 0
     while restarts < 3 and (inside := _edge_restart_point(counted, theta, value, lower)) is not None:
         restarts += 1
-        if value_and_gradient is None:
-            theta, value, message = _bobyqa(counted, theta, lower, *tolerances)
-        else:  # from the lower point off the bound, where the derivative does not vanish
-            theta, value, message = _lbfgsb(counted, inside, lower, max_evaluations)
+        # BOBYQA restarts where it stopped, as lme4; a derivative method from the lower
+        # point off the bound, as its derivative vanishes on it (see the module docstring)
+        theta, value, message = _minimize(method, counted, theta if method == "bobyqa"
+                                          else inside, lower, tolerances)
         theta, value = _snap_to_boundary(counted, theta, value, lower)
     gradient, hessian, messages = np.zeros(0), np.zeros((0, 0)), ()
     if check_convergence:
-        if value_and_gradient is None:
-            gradient, hessian = _derivatives(counted, theta, value, lower)
-        else:
-            gradient, hessian = _derivatives_from_gradient(counted, theta, lower)
+        gradient, hessian = _derivatives_for(method, counted, theta, value, lower)
         messages = _convergence_messages(gradient, hessian)
-        theta, value = _newton_polish(counted, theta, value, lower, gradient, hessian)
+        if method != "newton":
+            theta, value = _newton_polish(counted, theta, value, lower, gradient, hessian)
         for text in messages:
             warnings.warn(text, ConvergenceWarning, stacklevel=3)
     return OptSummary(
-        optimizer="bobyqa (NLopt)" if value_and_gradient is None else "L-BFGS-B (scipy)",
+        optimizer=_OPTIMIZER_NAMES[method],
         theta_start=start,
         lower=lower,
         theta=theta,
@@ -186,6 +200,28 @@ def optimize_theta(
         hessian=hessian,
         convergence_messages=messages,
     )
+
+
+_OPTIMIZER_NAMES = {"bobyqa": "bobyqa (NLopt)", "l-bfgs-b": "L-BFGS-B (scipy)",
+                    "newton": "projected Newton (analytic Hessian)"}
+
+
+def _minimize(method, counted, start, lower, tolerances):
+    if method == "bobyqa":
+        return _bobyqa(counted, start, lower, *tolerances)
+    if method == "l-bfgs-b":
+        return _lbfgsb(counted, start, lower, tolerances[-1])
+    return _projected_newton(counted, start, lower)
+
+
+def _derivatives_for(method, counted, theta, value, lower):
+    if method == "bobyqa":
+        return _derivatives(counted, theta, value, lower)
+    if method == "l-bfgs-b":
+        return _derivatives_from_gradient(counted, theta, lower)
+    free = np.flatnonzero(~_on_boundary(theta, lower))
+    _, gradient, hessian = counted.with_hessian(theta)
+    return gradient[free], hessian[np.ix_(free, free)]
 
 
 def _bobyqa(objective, start, lower, xtol_abs, ftol_abs, xtol_rel, max_evaluations):
@@ -217,7 +253,50 @@ def minimize_deviance(deviance, start: np.ndarray, lower: np.ndarray) -> OptSumm
     ('L-BFGS-B (scipy)', 0.7526)
     """
     gradient = deviance.value_and_gradient if deviance.has_gradient else None
-    return optimize_theta(deviance, start, lower, value_and_gradient=gradient)
+    hessian = deviance.value_gradient_hessian if deviance.has_hessian else None
+    return optimize_theta(deviance, start, lower, value_and_gradient=gradient,
+                          value_gradient_hessian=hessian)
+
+
+def _projected_newton(objective: _CountingObjective, start, lower):
+    """Newton's method on the analytic Hessian, projected onto θ ≥ lower (Bertsekas 1982).
+
+    A θ on its bound whose derivative points outward stays there; the others
+    take the Newton step, the Hessian's eigenvalues replaced by their absolute
+    values (and at least 1e-8 of the largest) where it is not positive
+    definite, halved until the objective falls by a tenth of what the
+    projected step promises (Armijo).  Stops when the Newton decrement
+    g'H⁻¹g is below ``NEWTON_DECREMENT_TOL`` or no step lowers the objective.
+    """
+    theta = np.maximum(start, lower)
+    value, gradient, hessian = objective.with_hessian(theta)
+    message = "maximum number of Newton iterations reached"
+    for _ in range(NEWTON_MAX_ITERATIONS):
+        held = np.isfinite(lower) & (theta <= lower) & (gradient > 0)
+        step = np.zeros_like(theta)
+        step[~held] = _newton_step(hessian[np.ix_(~held, ~held)], gradient[~held])
+        if -float(gradient @ step) < NEWTON_DECREMENT_TOL:
+            message = "newton decrement below tolerance"
+            break
+        for halving in range(40):
+            candidate = np.maximum(theta + 0.5**halving * step, lower)
+            new = objective.with_hessian(candidate)
+            if new[0] <= value + 1e-4 * float(gradient @ (candidate - theta)):
+                break
+        else:
+            message = "no step lowers the objective"
+            break
+        theta, (value, gradient, hessian) = candidate, new
+    return theta, value, message
+
+
+def _newton_step(hessian: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+    """−H⁻¹g with H's eigenvalues made positive (|λ|, at least 1e-8 of the largest)."""
+    if not len(gradient):
+        return gradient
+    eigenvalues, vectors = np.linalg.eigh(hessian)
+    floor = 1e-8 * max(float(np.max(np.abs(eigenvalues))), 1e-300)
+    return -vectors @ ((vectors.T @ gradient) / np.maximum(np.abs(eigenvalues), floor))
 
 
 def _lbfgsb(objective: _CountingObjective, start, lower, max_evaluations):

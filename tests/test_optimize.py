@@ -70,13 +70,55 @@ def _design(formula="Reaction ~ Days + (Days | Subject)"):
     return build_design(parse_formula(formula), lmmpy.datasets.load("sleepstudy"))
 
 
-@pytest.mark.parametrize("path", ["dense", "blocked"])
-def test_dense_and_blocked_fits_use_the_gradient(path):
+@pytest.mark.parametrize(("path", "optimizer"), [
+    ("dense", "projected Newton (analytic Hessian)"), ("blocked", "L-BFGS-B (scipy)")])
+def test_dense_fits_use_newton_and_blocked_fits_lbfgsb(path, optimizer):
     design = _design()
     f = ProfiledDeviance(cross_products(design), design.terms, True, _path=path)
     summary = minimize_deviance(f, design.theta_start(), design.theta_lower_bounds())
-    assert summary.optimizer == "L-BFGS-B (scipy)"
+    assert summary.optimizer == optimizer
     assert summary.objective == pytest.approx(1743.6282719585, abs=1e-7)
+    assert summary.converged
+
+
+def _with_hessian(theta):
+    value, gradient = _quadratic_with_gradient(theta)
+    return value, gradient, np.diag([2.0, 20.0])
+
+
+def test_newton_finds_the_bounded_minimum_in_one_step():
+    summary = optimize_theta(_quadratic, np.array([1.0, 1.0]), np.array([0.0, 0.0]),
+                             value_gradient_hessian=_with_hessian)
+    assert summary.optimizer == "projected Newton (analytic Hessian)"
+    assert summary.theta == pytest.approx([2.0, 0.0], abs=1e-12)
+    assert summary.n_evaluations <= 4   # start, one projected step, the check
+
+
+def _double_well(theta):
+    """(t² − 1)² + u²: an indefinite Hessian between the wells; minima at t = ±1."""
+    t, u = theta
+    value = (t * t - 1.0) ** 2 + u * u
+    gradient = np.array([4 * t * (t * t - 1.0), 2 * u])
+    hessian = np.diag([12 * t * t - 4.0, 2.0])
+    return value, gradient, hessian
+
+
+def test_newton_descends_where_the_hessian_is_indefinite():
+    summary = optimize_theta(lambda t: _double_well(t)[0], np.array([0.3, 1.0]),
+                             np.array([-np.inf, -np.inf]), value_gradient_hessian=_double_well)
+    assert summary.theta == pytest.approx([1.0, 0.0], abs=1e-8)
+    assert summary.converged
+
+
+def test_newton_edge_restart_leaves_a_stationary_boundary_point():
+    def even(theta):
+        value, gradient = _even(theta)
+        return value, gradient, np.array([[12 * theta[0] ** 2 - 4.0]])
+
+    summary = optimize_theta(lambda t: _even(t)[0], np.array([0.0]), np.array([0.0]),
+                             value_gradient_hessian=even)
+    assert summary.n_restarts == 1
+    assert summary.theta == pytest.approx([1.0], abs=1e-8)
 
 
 def test_the_cholmod_path_uses_bobyqa_and_reaches_the_same_optimum():

@@ -58,7 +58,7 @@ class DenseFactorization:
         self._Lambda = np.eye(len(self._S))
         self._Lambda_index = (layout.lambda_rows, layout.lambda_cols)
         self._state = None
-        self._gradient_weights: dict[tuple[bool, int], np.ndarray] = {}
+        self._gradient_weights: dict[tuple, object] = {}
 
     def with_crossprods(self, crossprods: CrossProducts) -> DenseFactorization:
         return DenseFactorization(crossprods, self.layout)
@@ -110,6 +110,49 @@ class DenseFactorization:
             self._gradient_weights[reml, n_obs] = weights
         per_entry = ((X * weights) @ Y)[layout.lambda_cols, layout.lambda_rows]
         return 2.0 * np.bincount(layout.lambda_theta, per_entry, minlength=n_theta)
+
+    def augmented_hessian(self, n_theta: int, reml: bool,
+                          n_obs: int) -> tuple[np.ndarray, np.ndarray]:
+        """The objective's gradient and Hessian at the last θ, from U⁻¹ as the gradient is.
+
+        With w̃_a the weight of index a (see :meth:`augmented_gradient`),
+        P_i = E_iX, K = SΛ̃X and F_i = P_i'K + K'P_i = X'(∂_iM)X,
+
+            g_i  = Σ_a w̃_a F_i[a, a],
+            H_ij = 2 Σ_{r,a} w̃_a P_i[r, a] (SP_j)[r, a]  −  Σ_{a,b} w̃_max(a,b) F_i[a, b] F_j[a, b],
+
+        the two terms of ∂²log|M_k| = tr(M_k⁻¹∂²M_k) − tr(M_k⁻¹∂_iM_kM_k⁻¹∂_jM_k)
+        (∂²M = E_i'SE_j + E_j'SE_i) summed over k with the objective's weights.
+        A few batched products of m×m matrices: cheap on this path's small m.
+        """
+        X, info = lapack.dtrtri(self._state[0], lower=0)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"augmented factor singular ({info})")
+        weights, pair_weights = self._hessian_tables(reml, n_obs)
+        m, layout = len(X), self.layout
+        P = np.zeros((n_theta, m, m))                  # P_i = E_iX: rows of X moved
+        P[layout.lambda_theta, layout.lambda_rows] = X[layout.lambda_cols]
+        side_by_side = P.transpose(1, 0, 2).reshape(m, n_theta * m)   # [P_1 P_2 ...]
+        KtP = ((X.T @ self._state[2]) @ side_by_side).reshape(m, n_theta, m).transpose(1, 0, 2)
+        F = KtP + KtP.transpose(0, 2, 1)               # K'P_i + P_i'K
+        SP = (self._S @ side_by_side).reshape(m, n_theta, m).transpose(1, 0, 2)
+        gradient = np.einsum("iaa,a->i", F, weights)
+        first = (P * weights).reshape(n_theta, -1) @ SP.reshape(n_theta, -1).T
+        second = (F * pair_weights).reshape(n_theta, -1) @ F.reshape(n_theta, -1).T
+        hessian = 2.0 * first - second
+        return gradient, (hessian + hessian.T) / 2
+
+    def _hessian_tables(self, reml: bool, n_obs: int) -> tuple[np.ndarray, np.ndarray]:
+        """w̃ and w̃_max(a,b) for this objective (made once)."""
+        key = ("hessian", reml, n_obs)
+        if key not in self._gradient_weights:
+            m, q = len(self._S), self.layout.size
+            weights = np.ones(m)
+            weights[q:m - 1] = 1.0 if reml else 0.0
+            weights[-1] = n_obs - (m - 1 - q) if reml else n_obs
+            index = np.arange(m)
+            self._gradient_weights[key] = (weights, weights[np.maximum.outer(index, index)])
+        return self._gradient_weights[key]
 
     def Lambda(self, theta: np.ndarray) -> np.ndarray:
         """Λ_θ as a dense q×q array (the small models of this path: no sparse overhead)."""

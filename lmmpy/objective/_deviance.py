@@ -129,6 +129,23 @@ class ProfiledDeviance:
             return np.inf, np.full(len(theta), np.nan)
         return self._deviance(logdet_L, R), profiled_gradient(self, theta, R)
 
+    @property
+    def has_hessian(self) -> bool:
+        """Whether :meth:`value_gradient_hessian` is available (the dense path)."""
+        return hasattr(self.factor, "augmented_hessian")
+
+    def value_gradient_hessian(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """The objective, its gradient and its Hessian at θ (analytic; the dense path only)."""
+        self.n_evaluations += 1
+        theta = np.asarray(theta, dtype=float)
+        try:
+            logdet_L, R = self.factor.update(theta)
+        except la.LinAlgError:
+            return np.inf, np.full(len(theta), np.nan), np.full((len(theta),) * 2, np.nan)
+        reml = self.reml and self.crossprods.n_fixed > 0
+        gradient, hessian = self.factor.augmented_hessian(len(theta), reml, self.crossprods.n_obs)
+        return self._deviance(logdet_L, R), gradient, hessian
+
     def solve(self, theta: np.ndarray) -> Solution:
         """β̂, û, σ̂ and the factors at θ."""
         theta = np.asarray(theta, dtype=float)

@@ -92,3 +92,42 @@ def test_cholmod_path_has_no_gradient():
     design = _vector_terms(FORMULAS[0])
     f = ProfiledDeviance(cross_products(design), design.terms, True, _path="cholmod")
     assert not f.has_gradient
+
+
+@pytest.mark.parametrize("name", [n for n in case_files() if "insteval" not in n])
+def test_dense_hessian_matches_differences_of_the_gradient(name):
+    case, design = _case_design(name)
+    f = _deviance(design, case["REML"], "dense")
+    assert f.has_hessian
+    for theta in _thetas(case, design):
+        value, gradient, hessian = f.value_gradient_hessian(theta)
+        assert value == pytest.approx(f(theta), rel=1e-13)
+        assert gradient == pytest.approx(f.value_and_gradient(theta)[1], rel=1e-9, abs=1e-9)
+        h = 1e-5
+        expected = np.array([(f.value_and_gradient(theta + h * e)[1]
+                              - f.value_and_gradient(theta - h * e)[1]) / (2 * h)
+                             for e in np.eye(len(theta))])
+        scale = max(1.0, np.max(np.abs(expected)))
+        assert np.max(np.abs(hessian - expected)) <= 1e-6 * scale
+        assert hessian == pytest.approx(hessian.T)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_dense_hessian_with_vector_terms_and_zero_diagonals(formula, reml):
+    design = _vector_terms(formula, seed=5)
+    f = _deviance(design, reml, "dense")
+    lower = design.theta_lower_bounds()
+    for theta in (_random_theta(design, 3), np.where(lower == 0, 0.0, _random_theta(design, 4))):
+        hessian = f.value_gradient_hessian(theta)[2]
+        h = 1e-5
+        expected = np.array([(f.value_and_gradient(theta + h * e)[1]
+                              - f.value_and_gradient(theta - h * e)[1]) / (2 * h)
+                             for e in np.eye(len(theta))])
+        assert np.max(np.abs(hessian - expected)) <= 1e-6 * max(1.0, np.max(np.abs(expected)))
+
+
+def test_only_the_dense_path_has_a_hessian():
+    design = _vector_terms(FORMULAS[0])
+    f = ProfiledDeviance(cross_products(design), design.terms, True, _path="blocked")
+    assert f.has_gradient and not f.has_hessian
