@@ -110,6 +110,7 @@ class _CountingObjective:
         self.value_gradient_hessian = value_gradient_hessian
         self.count = 0
         self._last = (b"", 0.0, None)  # the optimizer's last point is where the checks start
+        self._last_hessian = (b"", None)
 
     def __call__(self, theta: np.ndarray, gradient: np.ndarray | None = None) -> float:
         self.count += 1
@@ -117,11 +118,17 @@ class _CountingObjective:
         return value if np.isfinite(value) else np.finfo(float).max
 
     def with_hessian(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        theta = np.asarray(theta, dtype=float)
+        key = theta.tobytes()
+        if key == self._last_hessian[0]:
+            return self._last_hessian[1]
         self.count += 1
-        value, gradient, hessian = self.value_gradient_hessian(np.asarray(theta, dtype=float))
+        value, gradient, hessian = self.value_gradient_hessian(theta)
         if not np.isfinite(value):
-            return np.finfo(float).max, np.zeros(len(theta)), np.eye(len(theta))
-        return float(value), np.asarray(gradient, dtype=float), np.asarray(hessian, dtype=float)
+            value, gradient, hessian = np.finfo(float).max, np.zeros(len(theta)), np.eye(len(theta))
+        result = (float(value), np.asarray(gradient, dtype=float), np.asarray(hessian, dtype=float))
+        self._last_hessian = (key, result)
+        return result
 
     def with_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         theta = np.asarray(theta, dtype=float)
@@ -264,8 +271,10 @@ def _projected_newton(objective: _CountingObjective, start, lower):
     A θ on its bound whose derivative points outward stays there; the others
     take the Newton step, the Hessian's eigenvalues replaced by their absolute
     values (and at least 1e-8 of the largest) where it is not positive
-    definite, halved until the objective falls by a tenth of what the
-    projected step promises (Armijo).  Stops when the Newton decrement
+    definite, halved until the objective falls by 1e-4 of what the projected
+    step promises (Armijo).  Trial points cost a value only: the deviance
+    keeps the factor of the last one, from which the accepted point's
+    derivatives come.  Stops when the Newton decrement
     g'H⁻¹g is below ``NEWTON_DECREMENT_TOL`` or no step lowers the objective.
     """
     theta = np.maximum(start, lower)
@@ -278,15 +287,15 @@ def _projected_newton(objective: _CountingObjective, start, lower):
         if -float(gradient @ step) < NEWTON_DECREMENT_TOL:
             message = "newton decrement below tolerance"
             break
-        for halving in range(40):
+        for halving in range(40):  # trial values only; derivatives where one is accepted
             candidate = np.maximum(theta + 0.5**halving * step, lower)
-            new = objective.with_hessian(candidate)
-            if new[0] <= value + 1e-4 * float(gradient @ (candidate - theta)):
+            if objective(candidate) <= value + 1e-4 * float(gradient @ (candidate - theta)):
                 break
         else:
             message = "no step lowers the objective"
             break
-        theta, (value, gradient, hessian) = candidate, new
+        theta = candidate
+        value, gradient, hessian = objective.with_hessian(theta)
     return theta, value, message
 
 

@@ -88,6 +88,7 @@ class ProfiledDeviance:
         self.factor = _factor if _factor is not None else _make_factor(
             crossprods, self.layout, self.terms, _path)
         self.n_evaluations = 0
+        self._last_update = None
 
     @property
     def path(self) -> str:
@@ -105,10 +106,21 @@ class ProfiledDeviance:
         if not isinstance(theta, np.ndarray) or theta.dtype != np.float64:
             theta = np.asarray(theta, dtype=float)
         try:
-            logdet_L, R = self.factor.update(theta)
+            logdet_L, R = self._update(theta)
         except la.LinAlgError:
             return np.inf
         return self._deviance(logdet_L, R)
+
+    def _update(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The factor at θ, refactored unless it already is (a line search's accepted
+        point is asked again for its derivatives)."""
+        key = theta.tobytes()
+        if self._last_update is not None and self._last_update[0] == key:
+            return self._last_update[1], self._last_update[2]
+        self._last_update = None  # the factor's state is θ's only once update returns
+        logdet_L, R = self.factor.update(theta)
+        self._last_update = (key, logdet_L, R)
+        return logdet_L, R
 
     @property
     def has_gradient(self) -> bool:
@@ -124,7 +136,7 @@ class ProfiledDeviance:
         self.n_evaluations += 1
         theta = np.asarray(theta, dtype=float)
         try:
-            logdet_L, R = self.factor.update(theta)
+            logdet_L, R = self._update(theta)
         except la.LinAlgError:
             return np.inf, np.full(len(theta), np.nan)
         return self._deviance(logdet_L, R), profiled_gradient(self, theta, R)
@@ -139,7 +151,7 @@ class ProfiledDeviance:
         self.n_evaluations += 1
         theta = np.asarray(theta, dtype=float)
         try:
-            logdet_L, R = self.factor.update(theta)
+            logdet_L, R = self._update(theta)
         except la.LinAlgError:
             return np.inf, np.full(len(theta), np.nan), np.full((len(theta),) * 2, np.nan)
         reml = self.reml and self.crossprods.n_fixed > 0
@@ -149,7 +161,7 @@ class ProfiledDeviance:
     def solve(self, theta: np.ndarray) -> Solution:
         """β̂, û, σ̂ and the factors at θ."""
         theta = np.asarray(theta, dtype=float)
-        logdet_L, R = self.factor.update(theta)
+        logdet_L, R = self._update(theta)
         R = np.triu(R)
         p = self.crossprods.n_fixed
         R_X = R[:p, :p]
@@ -174,7 +186,7 @@ class ProfiledDeviance:
 
     def _factorize(self, theta: np.ndarray) -> None:
         """Refactor at θ, leaving ``self.factor`` ready for ``solve_A``."""
-        self.factor.update(np.asarray(theta, dtype=float))
+        self._update(np.asarray(theta, dtype=float))
 
     def _dof(self) -> int:
         return self.crossprods.n_obs - (self.crossprods.n_fixed if self.reml else 0)
