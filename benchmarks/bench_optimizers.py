@@ -9,13 +9,17 @@ start by
 * ``l-bfgs-b fd``: SciPy's L-BFGS-B with a finite-difference gradient (2-point,
   step 1e-8: each gradient costs as many evaluations as θ has entries),
 * ``l-bfgs-b``: SciPy's L-BFGS-B on the analytic gradient (what
-  ``lmmpy.optimize`` runs on the dense and blocked paths; one evaluation here is
-  a value and its gradient),
+  ``lmmpy.optimize`` runs on the blocked path; one evaluation here is a value and
+  its gradient),
+* ``newton``: lmmpy's projected Newton method on the analytic Hessian (what
+  ``lmmpy.optimize`` runs on the dense path, so timed there; an evaluation is a
+  value, or a value with its gradient and Hessian),
 
 counting the optimizer's own evaluations and timing it (lmmpy's boundary snap,
 restarts, convergence checks and Newton step come on top). The table shows, per
 method, the evaluations, the milliseconds and the optimum's excess over the best
-objective of the four (0 = reached the best; more than ~1e-6 means a worse optimum).
+objective of the five (0 = reached the best; more than ~1e-6 means a worse optimum).
+The total of ``newton`` is over the cases the dense path takes (all but InstEval).
 
     python benchmarks/bench_optimizers.py
 """
@@ -38,7 +42,14 @@ from reference import case_files, load_case, load_case_data  # noqa: E402
 from lmmpy.design import build_design  # noqa: E402
 from lmmpy.formula import parse_formula  # noqa: E402
 from lmmpy.objective import ProfiledDeviance, cross_products  # noqa: E402
-from lmmpy.optimize import LBFGSB_FTOL, LBFGSB_GTOL, _bobyqa  # noqa: E402
+from lmmpy.objective._dense import MAX_DENSE_SIZE  # noqa: E402
+from lmmpy.optimize import (  # noqa: E402
+    LBFGSB_FTOL,
+    LBFGSB_GTOL,
+    _bobyqa,
+    _CountingObjective,
+    _projected_newton,
+)
 
 
 class Counted:
@@ -67,15 +78,26 @@ def run(method, objective, start, lower):
     elif method == "l-bfgs-b fd":
         value = so.minimize(counted, start, method="L-BFGS-B", bounds=bounds,
                             options={"ftol": 1e-12, "gtol": 1e-6, "eps": 1e-8}).fun
-    else:
+    elif method == "l-bfgs-b":
         value = so.minimize(counted.with_gradient, start, jac=True, method="L-BFGS-B",
                             bounds=bounds,
                             options={"ftol": LBFGSB_FTOL, "gtol": LBFGSB_GTOL}).fun
+    else:
+        dense = ProfiledDeviance(objective.crossprods, objective.terms, objective.reml,
+                                 _path="dense")
+        newton = _CountingObjective(dense, None, dense.value_gradient_hessian)
+        began = time.perf_counter()
+        value = _projected_newton(newton, start, lower)[1]
+        return newton.count, 1e3 * (time.perf_counter() - began), value
     return counted.count, 1e3 * (time.perf_counter() - began), value
 
 
+def dense_applies(objective) -> bool:
+    return objective.layout.size + objective.crossprods.n_fixed + 1 <= MAX_DENSE_SIZE
+
+
 def main():
-    methods = ("bobyqa", "cobyqa", "l-bfgs-b fd", "l-bfgs-b")
+    methods = ("bobyqa", "cobyqa", "l-bfgs-b fd", "l-bfgs-b", "newton")
     print(f"{'case':26s}" + "".join(f"{m:>13s} n    ms  excess" for m in methods))
     totals = {m: [0, 0.0] for m in methods}
     for name in case_files("fit"):
@@ -86,12 +108,14 @@ def main():
                                   weights=case["weights"], offset=case["offset"])
         objective = ProfiledDeviance(cross_products(design), design.terms, case["REML"])
         start, lower = design.theta_start(), design.theta_lower_bounds()
-        results = {m: run(m, objective, start, lower) for m in methods}
+        results = {m: run(m, objective, start, lower) for m in methods
+                   if m != "newton" or dense_applies(objective)}
         best = min(value for _, _, value in results.values())
         row = "".join(f"{count:15d} {ms:5.0f} {value - best:7.1e}"
                       for count, ms, value in results.values())
+        row += "" if "newton" in results else f"{'—':>15s}"
         print(f"{name:26s}{row}", flush=True)
-        for m in methods:
+        for m in results:
             totals[m][0] += results[m][0]
             totals[m][1] += results[m][1]
     print(f"{'total':26s}" + "".join(f"{n:15d} {ms:5.0f}        "

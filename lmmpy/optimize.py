@@ -285,11 +285,16 @@ def _projected_newton(objective: _CountingObjective, start, lower):
         step = np.zeros_like(theta)
         step[~held] = _newton_step(hessian[np.ix_(~held, ~held)], gradient[~held])
         if -float(gradient @ step) < NEWTON_DECREMENT_TOL:
-            message = "newton decrement below tolerance"
-            break
+            # a saddle, typically a diagonal θ projected onto 0 where the objective
+            # is even in it: leave along the negative curvature, if there is any
+            step = _negative_curvature_step(hessian, held, theta, lower)
+            if step is None:
+                message = "newton decrement below tolerance"
+                break
         for halving in range(40):  # trial values only; derivatives where one is accepted
             candidate = np.maximum(theta + 0.5**halving * step, lower)
-            if objective(candidate) <= value + 1e-4 * float(gradient @ (candidate - theta)):
+            if objective(candidate) <= value + 1e-4 * min(
+                    float(gradient @ (candidate - theta)), -1e-12):
                 break
         else:
             message = "no step lowers the objective"
@@ -297,6 +302,23 @@ def _projected_newton(objective: _CountingObjective, start, lower):
         theta = candidate
         value, gradient, hessian = objective.with_hessian(theta)
     return theta, value, message
+
+
+def _negative_curvature_step(hessian, held, theta, lower) -> np.ndarray | None:
+    """The eigenvector of the free Hessian's most negative eigenvalue, pointing off the
+    bounds (None when the free Hessian is positive semi-definite)."""
+    free = ~held
+    if not free.any():
+        return None
+    eigenvalues, vectors = np.linalg.eigh(hessian[np.ix_(free, free)])
+    if eigenvalues[0] >= -1e-8 * max(float(np.max(np.abs(eigenvalues))), 1e-300):
+        return None
+    direction = np.zeros_like(theta)
+    direction[free] = vectors[:, 0]
+    on_bound = np.isfinite(lower) & (theta <= lower)
+    if np.sum(direction[on_bound]) < 0:
+        direction = -direction
+    return direction / max(float(np.max(np.abs(direction))), 1e-300)
 
 
 def _newton_step(hessian: np.ndarray, gradient: np.ndarray) -> np.ndarray:
