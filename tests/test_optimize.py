@@ -110,15 +110,25 @@ def test_newton_descends_where_the_hessian_is_indefinite():
     assert summary.converged
 
 
-def test_newton_edge_restart_leaves_a_stationary_boundary_point():
+def test_newton_leaves_a_stationary_boundary_point_along_negative_curvature():
+    """On the bound with a zero gradient and H < 0, Newton itself moves off (no restart)."""
     def even(theta):
         value, gradient = _even(theta)
         return value, gradient, np.array([[12 * theta[0] ** 2 - 4.0]])
 
     summary = optimize_theta(lambda t: _even(t)[0], np.array([0.0]), np.array([0.0]),
                              value_gradient_hessian=even)
-    assert summary.n_restarts == 1
+    assert summary.n_restarts == 0
     assert summary.theta == pytest.approx([1.0], abs=1e-8)
+
+
+def test_newton_stops_on_a_bound_that_is_a_minimum():
+    def bowl(theta):
+        return float(theta[0] ** 2), np.array([2 * theta[0]]), np.array([[2.0]])
+
+    summary = optimize_theta(lambda t: bowl(t)[0], np.array([0.0]), np.array([0.0]),
+                             value_gradient_hessian=bowl)
+    assert summary.theta == pytest.approx([0.0]) and summary.n_evaluations <= 3
 
 
 def test_the_cholmod_path_uses_bobyqa_and_reaches_the_same_optimum():
