@@ -3,8 +3,9 @@
 Three methods, the first the objective supports:
 
 * with the analytic Hessian (the dense path of small models): a projected
-  Newton method (``_projected_newton``), 4-23 evaluations of value, gradient
-  and Hessian on the reference cases, to a Newton decrement below 1e-10;
+  Newton method (``_projected_newton``), 4-39 evaluations (trial values and
+  value-gradient-Hessian triples) on the reference cases, to a Newton
+  decrement below 1e-10, leaving saddles along negative curvature;
 * with the analytic gradient (:mod:`lmmpy.objective._gradient`, the blocked
   path): L-BFGS-B (scipy), bounded quasi-Newton, 7-36 evaluations of value and
   gradient where BOBYQA needs 12-300 evaluations, a gradient costing about 1.5
