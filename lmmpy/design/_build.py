@@ -111,7 +111,7 @@ def build_design(
         formula=formula,
         y=y,
         X=X,
-        terms=tuple(lme4_term_order(_random_terms(formula, frame))),
+        terms=tuple(lme4_term_order(_random_terms(formula, frame, X))),
         weights=None if weights is None else weights[keep],
         offset=_offset(formula, frame, None if offset is None else offset[keep]),
         row_index=frame.index,
@@ -196,7 +196,8 @@ def _fixed_matrix(formula: ParsedFormula, frame: pd.DataFrame) -> ModelMatrix:
     return X
 
 
-def _random_terms(formula: ParsedFormula, frame: pd.DataFrame) -> list[RandomEffectsTerm]:
+def _random_terms(formula: ParsedFormula, frame: pd.DataFrame,
+                  X: ModelMatrix) -> list[RandomEffectsTerm]:
     if not formula.random:
         raise ValueError(
             f"formula {formula.formula!r} has no random-effects terms such as (1 | group); "
@@ -206,8 +207,11 @@ def _random_terms(formula: ParsedFormula, frame: pd.DataFrame) -> list[RandomEff
     for spec in formula.random:
         levels, codes = group_codes(frame, spec.group)
         _checks.check_grouping_factor(spec.group_name, len(levels), len(frame))
-        matrix = build_model_matrix(spec.lhs, frame, drop_aliased=False,
-                                    what=f"random-effects term of {spec.group_name}")
+        if spec.lhs == formula.fixed and not X.aliased:  # (x | g) beside ~ x: X itself
+            matrix = X
+        else:
+            matrix = build_model_matrix(spec.lhs, frame, drop_aliased=False,
+                                        what=f"random-effects term of {spec.group_name}")
         if matrix.values.shape[1] == 0:
             raise ValueError(f"random-effects term ({spec.lhs} | {spec.group_name}) has no columns")
         term = RandomEffectsTerm(spec.group_name, spec.group, levels, codes, matrix)

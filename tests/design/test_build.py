@@ -1,0 +1,29 @@
+"""build_design: sharing the fixed-effects matrix with a random term of the same formula."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lmmpy
+from lmmpy.design import build_design
+from lmmpy.design._fixed import build_model_matrix
+from lmmpy.formula import parse_formula
+
+
+def test_a_random_term_with_the_fixed_formula_shares_its_matrix():
+    sleep = lmmpy.datasets.load("sleepstudy")
+    design = build_design(parse_formula("Reaction ~ Days + (Days | Subject)"), sleep)
+    own = build_model_matrix("Days", sleep, drop_aliased=False)
+    term = design.terms[0].model_matrix
+    assert term is design.X
+    assert term.names == own.names and np.array_equal(term.values, own.values)
+
+
+def test_with_aliased_fixed_columns_the_random_term_keeps_all_of_its_own():
+    sleep = lmmpy.datasets.load("sleepstudy").assign(Days2=lambda d: 2 * d.Days)
+    with pytest.warns(lmmpy.RankDeficiencyWarning):
+        design = build_design(parse_formula("Reaction ~ Days + Days2 + (Days + Days2 | Subject)"),
+                              sleep)
+    assert design.X.names == ("(Intercept)", "Days")
+    assert design.terms[0].model_matrix.names == ("(Intercept)", "Days", "Days2")
