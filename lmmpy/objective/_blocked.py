@@ -145,6 +145,7 @@ class BlockedFactorization:
         self._n_theta1 = self.terms[0].n_theta
         self._state = None
         self._pair_index = None
+        self._rest_lambda = None
 
     def with_crossprods(self, crossprods: CrossProducts) -> BlockedFactorization:
         """Same Z'WZ (structure and rank update reused), other cross-products with [X y]."""
@@ -231,7 +232,7 @@ class BlockedFactorization:
     def _scale_rest(self, M: np.ndarray, theta: np.ndarray) -> None:
         """M ← Λ̃'MΛ̃ with Λ̃ = diag(Λ_s, I)."""
         qs = self.structure.qs
-        Lambda_s = self.layout.Lambda(theta)[self.structure.q1:, self.structure.q1:]
+        Lambda_s = self._Lambda_s(theta)
         M[:, :qs] = (Lambda_s.T @ M[:, :qs].T).T
         M[:qs, :] = Lambda_s.T @ M[:qs, :]
 
@@ -300,7 +301,7 @@ class BlockedFactorization:
         if G.ndim == 1:
             G = z.update.lower_from_values(G)
         G = G + np.tril(G, -1).T
-        Lambda_s = self.layout.Lambda(theta)[z.q1:, z.q1:].tocsr()
+        Lambda_s = self._Lambda_s(theta)
         U = np.asarray(Lambda_s.T @ (z.S_ss - G))
         return np.einsum("em,me->e", M_inverse[rest_cols], U[:, rest_rows])
 
@@ -317,7 +318,7 @@ class BlockedFactorization:
         if lam is not None:
             scaled = M_inverse * np.outer(lam, lam)
         else:
-            Lambda_s = self.layout.Lambda(theta)[z.q1:, z.q1:].tocsr()
+            Lambda_s = self._Lambda_s(theta)
             scaled = np.asarray(Lambda_s @ np.asarray(Lambda_s @ M_inverse).T)
         return z.update.level_forms(scaled)
 
@@ -369,13 +370,24 @@ class BlockedFactorization:
         blocks = X.reshape(z.n_levels, z.k, -1)
         return ((T.T if transpose else T) @ blocks).reshape(X.shape)
 
+    def _Lambda_s(self, theta: np.ndarray) -> sp.csr_matrix:
+        """Λ on the other terms at θ, built once per θ from its own entries (no slicing of Λ)."""
+        key = theta.tobytes()
+        if self._rest_lambda is None or self._rest_lambda[0] != key:
+            layout, q1, qs = self.layout, self.structure.q1, self.structure.qs
+            rest = layout.lambda_rows >= q1
+            matrix = sp.csr_matrix((theta[layout.lambda_theta[rest]],
+                                    (layout.lambda_rows[rest] - q1, layout.lambda_cols[rest] - q1)),
+                                   shape=(qs, qs))
+            self._rest_lambda = (key, matrix)
+        return self._rest_lambda[1]
+
     def _Lambda_rest(self, theta, X: np.ndarray, transpose: bool = False) -> np.ndarray:
         """Λ_sX (or Λ_s'X) on the other terms."""
         lam = self._rest_diagonal(theta)
         if lam is not None:
             return lam[:, None] * X
-        z = self.structure
-        Lambda_s = self.layout.Lambda(theta)[z.q1:, z.q1:]
+        Lambda_s = self._Lambda_s(theta)
         return np.asarray((Lambda_s.T if transpose else Lambda_s) @ X)
 
 
