@@ -292,8 +292,8 @@ def _projected_newton(objective: _CountingObjective, start, lower):
             if step is None:
                 message = "newton decrement below tolerance"
                 break
-        for halving in range(40):  # trial values only; derivatives where one is accepted
-            candidate = np.maximum(theta + 0.5**halving * step, lower)
+        for length in _step_lengths(theta, step, lower):  # trial values only
+            candidate = np.maximum(theta + length * step, lower)
             if objective(candidate) <= value + 1e-4 * min(
                     float(gradient @ (candidate - theta)), -1e-12):
                 break
@@ -303,6 +303,18 @@ def _projected_newton(objective: _CountingObjective, start, lower):
         theta = candidate
         value, gradient, hessian = objective.with_hessian(theta)
     return theta, value, message
+
+
+def _step_lengths(theta, step, lower):
+    """The whole projected step first (it may put θ's on their bounds, as singular fits
+    need); then, if it crossed a bound, halves of the step cut where it first reaches a
+    bound, else halves of the whole step."""
+    yield 1.0
+    crossing = (step < 0) & np.isfinite(lower) & (theta > lower)
+    to_bound = (lower[crossing] - theta[crossing]) / step[crossing]
+    longest = min(1.0, float(np.min(to_bound))) if to_bound.size else 1.0
+    for halving in range(1, 40):
+        yield longest * 0.5**halving
 
 
 def _negative_curvature_step(hessian, held, theta, lower) -> np.ndarray | None:
