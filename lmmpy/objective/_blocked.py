@@ -143,6 +143,7 @@ class BlockedFactorization:
         self._S_rr = np.block([[z.S_ss, crossprods.ZtXy[z.q1:]],
                                [crossprods.ZtXy[z.q1:].T, crossprods.XytXy]])
         self._n_theta1 = self.terms[0].n_theta
+        self._S_rr_entries = _sparse_entries(np.tril(self._S_rr))
         self._state = None
         self._pair_index = None
         self._rest_lambda = None
@@ -193,8 +194,7 @@ class BlockedFactorization:
             return self._general_schur(theta, V, G_sd, flat)
         lam = np.ones(len(self._S_rr))
         lam[:qs] = theta[z.rest_theta]
-        M = np.multiply(self._S_rr, lam[:, None])         # Λ̃'SᵣᵣΛ̃, then minus Λ̃'GΛ̃
-        M *= lam                                           # (no outer product: two passes)
+        M = self._scaled_S_rr(lam)                         # Λ̃'SᵣᵣΛ̃, then minus Λ̃'GΛ̃
         if hasattr(z.update, "values"):
             index, rows, cols = self._pairs_in_M
             self._rank_update = z.update.values(V)
@@ -205,6 +205,19 @@ class BlockedFactorization:
         M[qs:, :qs] -= G_sd.T * lam[:qs]
         M[qs:, qs:] -= flat.T @ flat
         M.ravel()[: qs * (len(M) + 1): len(M) + 1] += 1.0
+        return M
+
+    def _scaled_S_rr(self, lam: np.ndarray) -> np.ndarray:
+        """diag(λ) Sᵣᵣ diag(λ), lower triangle: Sᵣᵣ's few entries when it is sparse (a
+        single scalar term's block is diagonal), else the dense product."""
+        entries = self._S_rr_entries
+        if entries is None:
+            M = np.multiply(self._S_rr, lam[:, None])
+            M *= lam
+            return M
+        index, rows, cols, values = entries
+        M = np.zeros_like(self._S_rr)
+        M.ravel()[index] = values * (lam[rows] * lam[cols])
         return M
 
     @property
@@ -389,6 +402,16 @@ class BlockedFactorization:
             return lam[:, None] * X
         Lambda_s = self._Lambda_s(theta)
         return np.asarray((Lambda_s.T if transpose else Lambda_s) @ X)
+
+
+def _sparse_entries(matrix: np.ndarray, most: float = 0.2):
+    """(flat index, row, column, value) of the nonzeros of ``matrix``, or None when more
+    than ``most`` of it is nonzero (the dense product is then as cheap)."""
+    index = np.flatnonzero(matrix)
+    if len(index) > most * matrix.size:
+        return None
+    rows, cols = np.divmod(index, matrix.shape[1])
+    return index, rows, cols, matrix.ravel()[index]
 
 
 def _symmetric_from_upper(upper: np.ndarray) -> np.ndarray:
