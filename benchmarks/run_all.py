@@ -5,8 +5,11 @@
 Cases (lmmpy time: median of 5 runs, 3 for the 1M model):
 
 * ``insteval``: ``lmer("y ~ 1 + service + (1|s) + (1|d) + (1|dept:service)", ML)``,
-  the whole call after loading the data; lme4's time from the reference case.
-* ``sleepstudy``: the whole ``lmer("Reaction ~ Days + (Days|Subject)")`` call, and
+  the whole call after loading the data; lme4's time from the reference case, or
+  with ``--lme4`` lme4's median on the same data in this run (a shared machine's
+  load then weighs on both sides).
+* ``sleepstudy``: the whole ``lmer("Reaction ~ Days + (Days|Subject)")`` call (lme4 as
+  for ``insteval``), and
   ``sleepstudy-fit``: the fit once the design is built (cross-products,
   objective, optimizer, fitted model); median of 25.
 * ``sim-1m``: the simulated 1,000,000-row ``y ~ x1 + x2 + (1 + x1 | g1) + (1 | g2)``
@@ -65,25 +68,29 @@ def _case_json(name):
     return json.loads((CASES_DIR / f"{name}.json").read_text())
 
 
-def run_insteval(repeats, _args):
+def run_insteval(repeats, args):
     import lmmpy
 
     case = _case_json("insteval_ml")
     data = lmmpy.datasets.load("InstEval")
     seconds, model = _median_time(lambda: _quiet_lmer(case["formula"], data, reml=False),
                                   repeats)
-    return dict(seconds=seconds, lme4=case["lme4_time_s"], target=0.1,
+    lme4 = (_lme4_on(data, case["formula"], reml=False, repeats=repeats) if args.lme4
+            else case["lme4_time_s"])
+    return dict(seconds=seconds, lme4=lme4, target=0.1,
                 evaluations=model.optimization.n_evaluations, path=model.objective.path)
 
 
-def run_sleepstudy(repeats, _args):
+def run_sleepstudy(repeats, args):
     import lmmpy
 
     case = _case_json("sleepstudy_slope_reml")
     data = lmmpy.datasets.load("sleepstudy")
     _quiet_lmer(case["formula"], data)
     seconds, model = _median_time(lambda: _quiet_lmer(case["formula"], data), 5 * repeats)
-    return dict(seconds=seconds, lme4=case["lme4_time_s"], target=1.0,
+    lme4 = (_lme4_on(data, case["formula"], reml=True, repeats=5 * repeats) if args.lme4
+            else case["lme4_time_s"])
+    return dict(seconds=seconds, lme4=lme4, target=1.0,
                 evaluations=model.optimization.n_evaluations, path=model.objective.path)
 
 
@@ -171,14 +178,21 @@ def _recorded_lme4(case):
     return json.loads(LME4_TIMES.read_text()).get(case, {}).get("seconds")
 
 
-def _lme4_on(data, formula):
-    """lme4's lmer time (elapsed, ML) on the same data, run by Rscript; None without R."""
+def _lme4_on(data, formula, reml=False, repeats=1):
+    """lme4's lmer time on the same data, run by Rscript (elapsed seconds; the median of
+    ``repeats`` fits after one unrecorded fit when ``repeats`` > 1); None without R."""
+    from pandas.api.types import is_numeric_dtype
+
+    factors = [name for name in data.columns if not is_numeric_dtype(data[name])]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "data.csv"
         data.to_csv(path, index=False)
-        code = (f'suppressMessages(library(lme4)); d <- read.csv("{path}", '
-                f'stringsAsFactors = TRUE); t <- system.time(m <- lmer({formula}, d, '
-                f'REML = FALSE)); cat(t[["elapsed"]], m@optinfo$feval, "\\n")')
+        fit = f"lmer({formula}, d, REML = {'TRUE' if reml else 'FALSE'})"
+        code = (f'suppressMessages(library(lme4)); d <- read.csv("{path}"); '
+                f'for (v in c({", ".join(repr(name) for name in factors)})) '
+                f'd[[v]] <- factor(d[[v]]); '
+                + (f"invisible({fit}); " if repeats > 1 else "")
+                + f'cat(median(replicate({repeats}, system.time({fit})[["elapsed"]])), "\\n")')
         try:
             out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True,
                                  check=True).stdout
