@@ -95,19 +95,10 @@ class DenseFactorization:
         operations.
         """
         q, layout = self.layout.size, self.layout
-        p = len(self._S) - q - 1
-        X, info = lapack.dtrtri(self._state[0], lower=0)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"augmented factor singular ({info})")
+        X = self._inverse_factor()
         Y = X.T @ self._state[2][:, :q]
-        # Σ_j X[c, j] w_j Y[j, r]: w_j = 1 for j < q, the REML weight on X's columns,
-        # and n (ML) or n − p (REML) on y's: one product gives all three derivatives.
-        weights = self._gradient_weights.get((reml, n_obs))
-        if weights is None:
-            weights = np.ones(len(X))
-            weights[q:q + p] = 1.0 if reml else 0.0
-            weights[-1] = n_obs - p if reml else n_obs
-            self._gradient_weights[reml, n_obs] = weights
+        # Σ_j X[c, j] w_j Y[j, r]: one product gives all three derivatives
+        weights = self._weights(reml, n_obs)[0]
         per_entry = ((X * weights) @ Y)[layout.lambda_cols, layout.lambda_rows]
         return 2.0 * np.bincount(layout.lambda_theta, per_entry, minlength=n_theta)
 
@@ -125,10 +116,8 @@ class DenseFactorization:
         (∂²M = E_i'SE_j + E_j'SE_i) summed over k with the objective's weights.
         A few batched products of m×m matrices: cheap on this path's small m.
         """
-        X, info = lapack.dtrtri(self._state[0], lower=0)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"augmented factor singular ({info})")
-        weights, pair_weights = self._hessian_tables(reml, n_obs)
+        X = self._inverse_factor()
+        weights, pair_weights = self._weights(reml, n_obs)
         m, layout = len(X), self.layout
         P = np.zeros((n_theta, m, m))                  # P_i = E_iX: rows of X moved
         P[layout.lambda_theta, layout.lambda_rows] = X[layout.lambda_cols]
@@ -142,9 +131,17 @@ class DenseFactorization:
         hessian = 2.0 * first - second
         return gradient, (hessian + hessian.T) / 2
 
-    def _hessian_tables(self, reml: bool, n_obs: int) -> tuple[np.ndarray, np.ndarray]:
-        """w̃ and w̃_max(a,b) for this objective (made once)."""
-        key = ("hessian", reml, n_obs)
+    def _inverse_factor(self) -> np.ndarray:
+        """U⁻¹ of the last update's factor (upper; the factor's lower part is clean)."""
+        X, info = lapack.dtrtri(self._state[0], lower=0)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"augmented factor singular ({info})")
+        return X
+
+    def _weights(self, reml: bool, n_obs: int) -> tuple[np.ndarray, np.ndarray]:
+        """w̃ (1 on Λ's columns, 1 or 0 on X's for REML or ML, n − p or n on y's) and
+        w̃_max(a,b), for this objective (made once)."""
+        key = (reml, n_obs)
         if key not in self._gradient_weights:
             m, q = len(self._S), self.layout.size
             weights = np.ones(m)
