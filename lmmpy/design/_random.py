@@ -133,7 +133,7 @@ def group_codes(data: pd.DataFrame, columns: tuple[str, ...]) -> tuple[pd.Index,
     --------
     >>> df = pd.DataFrame({"a": ["x", "y", "x"], "b": ["1", "1", "2"]})
     >>> levels, codes = group_codes(df, ("a", "b"))
-    >>> list(levels), list(codes)
+    >>> list(levels), codes.tolist()
     (['x:1', 'x:2', 'y:1'], [0, 2, 1])
     """
     per_column = [_factor_codes(data[column]) for column in columns]

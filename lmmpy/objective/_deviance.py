@@ -74,9 +74,9 @@ class ProfiledDeviance:
     >>> from lmmpy.formula import parse_formula
     >>> from lmmpy.objective import cross_products
     >>> d = build_design(parse_formula("Yield ~ 1 + (1 | Batch)"), load("Dyestuff"))
-    >>> f = ProfiledDeviance(cross_products(d), d.terms, reml=True)
-    >>> round(f(np.array([0.7525807])), 4)
-    319.6543
+    >>> f = ProfiledDeviance(cross_products(d), d.terms, reml=False)
+    >>> round(f(np.array([0.7525807])), 4)   # lme4's ML θ̂ and deviance
+    327.3271
     """
 
     def __init__(self, crossprods: CrossProducts, terms, reml: bool = True, *,

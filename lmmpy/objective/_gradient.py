@@ -43,9 +43,9 @@ def profiled_gradient(deviance, theta: np.ndarray, R: np.ndarray) -> np.ndarray:
     >>> from lmmpy.formula import parse_formula
     >>> from lmmpy.objective import ProfiledDeviance, cross_products
     >>> d = build_design(parse_formula("Yield ~ 1 + (1 | Batch)"), load("Dyestuff"))
-    >>> f = ProfiledDeviance(cross_products(d), d.terms, reml=True)
+    >>> f = ProfiledDeviance(cross_products(d), d.terms, reml=False)
     >>> value, gradient = f.value_and_gradient(np.array([0.7525807]))
-    >>> abs(float(gradient[0])) < 1e-4   # θ̂ of lme4: a stationary point
+    >>> abs(float(gradient[0])) < 1e-4   # lme4's ML θ̂: a stationary point
     True
     """
     crossprods, layout, factor = deviance.crossprods, deviance.layout, deviance.factor
