@@ -282,7 +282,7 @@ def _projected_newton(objective: _CountingObjective, start, lower):
     value, gradient, hessian = objective.with_hessian(theta)
     message = "maximum number of Newton iterations reached"
     for _ in range(NEWTON_MAX_ITERATIONS):
-        held = np.isfinite(lower) & (theta <= lower) & (gradient > 0)
+        held = _on_boundary(theta, lower) & (gradient > 0)
         step = np.zeros_like(theta)
         step[~held] = _newton_step(hessian[np.ix_(~held, ~held)], gradient[~held])
         if -float(gradient @ step) < NEWTON_DECREMENT_TOL:
@@ -328,8 +328,7 @@ def _negative_curvature_step(hessian, held, theta, lower) -> np.ndarray | None:
         return None
     direction = np.zeros_like(theta)
     direction[free] = vectors[:, 0]
-    on_bound = np.isfinite(lower) & (theta <= lower)
-    if np.sum(direction[on_bound]) < 0:
+    if np.sum(direction[_on_boundary(theta, lower)]) < 0:
         direction = -direction
     return direction / max(float(np.max(np.abs(direction))), 1e-300)
 

@@ -102,14 +102,18 @@ class ProfiledDeviance:
                                 _factor=self.factor.with_crossprods(crossprods))
 
     def __call__(self, theta: np.ndarray) -> float:
+        theta, factored = self._evaluate(theta)
+        return np.inf if factored is None else self._deviance(*factored)
+
+    def _evaluate(self, theta) -> tuple[np.ndarray, tuple[float, np.ndarray] | None]:
+        """Count an evaluation and factor at θ: (θ as floats, (log|L|², R) or None when
+        the factor is not positive definite)."""
         self.n_evaluations += 1
-        if not isinstance(theta, np.ndarray) or theta.dtype != np.float64:
-            theta = np.asarray(theta, dtype=float)
+        theta = np.asarray(theta, dtype=float)
         try:
-            logdet_L, R = self._update(theta)
+            return theta, self._update(theta)
         except la.LinAlgError:
-            return np.inf
-        return self._deviance(logdet_L, R)
+            return theta, None
 
     def _update(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """The factor at θ, refactored unless it already is (a line search's accepted
@@ -133,13 +137,10 @@ class ProfiledDeviance:
         The gradient is NaN where the factor is not positive definite (the
         value is then inf).  Needs :attr:`has_gradient`.
         """
-        self.n_evaluations += 1
-        theta = np.asarray(theta, dtype=float)
-        try:
-            logdet_L, R = self._update(theta)
-        except la.LinAlgError:
+        theta, factored = self._evaluate(theta)
+        if factored is None:
             return np.inf, np.full(len(theta), np.nan)
-        return self._deviance(logdet_L, R), profiled_gradient(self, theta, R)
+        return self._deviance(*factored), profiled_gradient(self, theta, factored[1])
 
     @property
     def has_hessian(self) -> bool:
@@ -148,15 +149,12 @@ class ProfiledDeviance:
 
     def value_gradient_hessian(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """The objective, its gradient and its Hessian at θ (analytic; the dense path only)."""
-        self.n_evaluations += 1
-        theta = np.asarray(theta, dtype=float)
-        try:
-            logdet_L, R = self._update(theta)
-        except la.LinAlgError:
+        theta, factored = self._evaluate(theta)
+        if factored is None:
             return np.inf, np.full(len(theta), np.nan), np.full((len(theta),) * 2, np.nan)
         reml = self.reml and self.crossprods.n_fixed > 0
         gradient, hessian = self.factor.augmented_hessian(len(theta), reml, self.crossprods.n_obs)
-        return self._deviance(logdet_L, R), gradient, hessian
+        return self._deviance(*factored), gradient, hessian
 
     def solve(self, theta: np.ndarray) -> Solution:
         """β̂, û, σ̂ and the factors at θ."""

@@ -180,7 +180,6 @@ class CompiledUpdate:
         list(_executor(parts).map(lambda a: self._kernel(*a), args))
         return G.sum(axis=0)
 
-
     def level_forms(self, N: np.ndarray) -> np.ndarray:
         """B_j'NB_j (ℓ, k, k) for a symmetric N over the rows s, compiled, in threads."""
         from lmmpy.objective._kernels import level_quadratic_forms
