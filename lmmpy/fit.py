@@ -72,7 +72,8 @@ def lmer(
     design = build_design(parse_formula(formula), data, weights=weights, offset=offset)
     objective = ProfiledDeviance(cross_products(design), design.terms, reml=reml)
     theta_start = design.theta_start() if start is None else _checked_start(start, design)
-    summary = minimize_deviance(objective, theta_start, design.theta_lower_bounds())
+    summary = minimize_deviance(objective, theta_start, design.theta_lower_bounds(),
+                                em_start=start is None)
     model = LinearMixedModel(
         design=design,
         objective=objective,

@@ -139,3 +139,30 @@ def test_the_cholmod_path_uses_bobyqa_and_reaches_the_same_optimum():
         summary = minimize_deviance(f, design.theta_start(), design.theta_lower_bounds())
     assert summary.optimizer == "bobyqa (NLopt)"
     assert summary.objective == pytest.approx(1743.6282719585, abs=1e-6)
+
+
+def test_em_steps_start_lbfgsb_closer_and_reach_the_same_optimum():
+    """From lme4's start L-BFGS-B spends evaluations finding each term's scale; EM finds it."""
+    design = _design()
+    summaries = []
+    for em_start in (True, False):
+        f = ProfiledDeviance(cross_products(design), design.terms, True, _path="blocked")
+        summaries.append(minimize_deviance(f, design.theta_start(), design.theta_lower_bounds(),
+                                           em_start=em_start))
+    with_em, without = summaries
+    assert with_em.objective == pytest.approx(without.objective, abs=1e-8)
+    assert with_em.theta_start == pytest.approx(design.theta_start())
+    assert with_em.n_evaluations < without.n_evaluations
+
+
+def test_an_em_step_that_does_not_descend_is_not_taken():
+    taken = []
+
+    def uphill(theta, gradient):
+        taken.append(theta.copy())
+        return theta + 5.0
+
+    summary = optimize_theta(_quadratic, np.array([1.0, 1.0]), np.array([0.0, 0.0]),
+                             value_and_gradient=_quadratic_with_gradient, em_update=uphill)
+    assert len(taken) == 1
+    assert summary.theta == pytest.approx([2.0, 0.0], abs=1e-7)

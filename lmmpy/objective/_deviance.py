@@ -29,7 +29,7 @@ import scipy.linalg as la
 import scipy.sparse as sp
 
 from lmmpy.objective._crossprod import CrossProducts
-from lmmpy.objective._gradient import profiled_gradient
+from lmmpy.objective._gradient import em_update, profiled_gradient
 from lmmpy.objective._lambda import ThetaLayout, theta_layout
 
 
@@ -141,6 +141,10 @@ class ProfiledDeviance:
         if factored is None:
             return np.inf, np.full(len(theta), np.nan)
         return self._deviance(*factored), profiled_gradient(self, theta, factored[1])
+
+    def em_update(self, theta: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+        """One EM step from θ given the gradient there (``_gradient.em_update``)."""
+        return em_update(self.terms, theta, gradient)
 
     @property
     def has_hessian(self) -> bool:
