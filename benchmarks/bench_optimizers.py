@@ -8,9 +8,12 @@ start by
 * ``cobyqa``: SciPy's COBYQA (Ragonneau & Zhang), the successor of BOBYQA,
 * ``l-bfgs-b fd``: SciPy's L-BFGS-B with a finite-difference gradient (2-point,
   step 1e-8: each gradient costs as many evaluations as θ has entries),
-* ``l-bfgs-b``: SciPy's L-BFGS-B on the analytic gradient (what
-  ``lmmpy.optimize`` runs on the blocked path; one evaluation here is a value and
-  its gradient),
+* ``l-bfgs-b``: SciPy's L-BFGS-B on the analytic gradient (``ftol = 1e-11``,
+  ``gtol = 1e-6``; what ``lmmpy.optimize`` ran on the blocked path until
+  session 3; one evaluation here is a value and its gradient),
+* ``em+bfgs``: what ``lmmpy.optimize`` runs on the blocked path: EM steps from
+  lme4's start, then projected BFGS from the curvature EM assumes (an
+  evaluation is a value, or a value and its gradient),
 * ``newton``: lmmpy's projected Newton method on the analytic Hessian (what
   ``lmmpy.optimize`` runs on the dense path, so timed there; an evaluation is a
   value, or a value with its gradient and Hessian),
@@ -39,17 +42,12 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from reference import case_files, load_case, load_case_data  # noqa: E402
 
+from lmmpy._descent import em_metric, projected_bfgs, projected_newton  # noqa: E402
 from lmmpy.design import build_design  # noqa: E402
 from lmmpy.formula import parse_formula  # noqa: E402
 from lmmpy.objective import ProfiledDeviance, cross_products  # noqa: E402
 from lmmpy.objective._dense import MAX_DENSE_SIZE  # noqa: E402
-from lmmpy.optimize import (  # noqa: E402
-    LBFGSB_FTOL,
-    LBFGSB_GTOL,
-    _bobyqa,
-    _CountingObjective,
-    _projected_newton,
-)
+from lmmpy.optimize import _bobyqa, _CountingObjective, _em_steps  # noqa: E402
 
 
 class Counted:
@@ -81,13 +79,18 @@ def run(method, objective, start, lower):
     elif method == "l-bfgs-b":
         value = so.minimize(counted.with_gradient, start, jac=True, method="L-BFGS-B",
                             bounds=bounds,
-                            options={"ftol": LBFGSB_FTOL, "gtol": LBFGSB_GTOL}).fun
+                            options={"ftol": 1e-11, "gtol": 1e-6}).fun
+    elif method == "em+bfgs":
+        counted = _CountingObjective(objective, objective.value_and_gradient)
+        first = _em_steps(counted, start, lower, objective.em_update)
+        metric = lambda theta: em_metric(objective.em_update, theta)  # noqa: E731
+        value = projected_bfgs(counted, first, lower, metric)[1]
     else:
         dense = ProfiledDeviance(objective.crossprods, objective.terms, objective.reml,
                                  _path="dense")
         newton = _CountingObjective(dense, None, dense.value_gradient_hessian)
         began = time.perf_counter()
-        value = _projected_newton(newton, start, lower)[1]
+        value = projected_newton(newton, start, lower)[1]
         return newton.count, 1e3 * (time.perf_counter() - began), value
     return counted.count, 1e3 * (time.perf_counter() - began), value
 
@@ -97,7 +100,7 @@ def dense_applies(objective) -> bool:
 
 
 def main():
-    methods = ("bobyqa", "cobyqa", "l-bfgs-b fd", "l-bfgs-b", "newton")
+    methods = ("bobyqa", "cobyqa", "l-bfgs-b fd", "l-bfgs-b", "em+bfgs", "newton")
     print(f"{'case':26s}" + "".join(f"{m:>13s} n    ms  excess" for m in methods))
     totals = {m: [0, 0.0] for m in methods}
     for name in case_files("fit"):

@@ -3,16 +3,17 @@
 Three methods, the first the objective supports:
 
 * with the analytic Hessian (the dense path of small models): a projected
-  Newton method (``_projected_newton``), 4-39 evaluations (trial values and
-  value-gradient-Hessian triples) on the reference cases, to a Newton
-  decrement below 1e-10, leaving saddles along negative curvature;
+  Newton method (:func:`lmmpy._descent.projected_newton`), 3-44 evaluations
+  (trial values and value-gradient-Hessian triples) on the reference cases,
+  to a Newton decrement below 1e-10, leaving saddles along negative curvature;
 * with the analytic gradient (:mod:`lmmpy.objective._gradient`, the blocked
-  path): L-BFGS-B (scipy), bounded quasi-Newton, 7-36 evaluations of value and
-  gradient where BOBYQA needs 12-300 evaluations, a gradient costing about 1.5
-  evaluations (``benchmarks/bench_optimizers.py``); tolerances
-  ``ftol = 1e-11`` (relative) and ``gtol = 1e-6`` (projected gradient);
-  started after up to three EM steps from lme4's start (``_em_steps``), which
-  find each term's scale at one gradient a step;
+  path): up to three EM steps from lme4's start (``_em_steps``), which find
+  each term's scale at one gradient a step, then projected BFGS
+  (:func:`lmmpy._descent.projected_bfgs`) from the curvature EM assumes there,
+  4-18 evaluations in all where BOBYQA needs 9-321 and scipy's L-BFGS-B from
+  lme4's start 2-32 (``benchmarks/bench_optimizers.py``); it stops when the
+  projected gradient is below 1e-6 or a step gains less than 1e-11 of the
+  objective;
 * otherwise (the CHOLMOD path, or an objective of the caller's): BOBYQA
 (Powell 2009), the bounded derivative-free quadratic-model method
 lme4 (``nloptwrap``) and MixedModels.jl use, through NLopt, with lme4's
@@ -29,11 +30,11 @@ optimizer stops we do what lme4 does:
 * *convergence checks* (``checkConv``): the gradient and Hessian of the
   deviance at θ̂ (θ's on their bound excluded) — lme4's central finite
   differences of the deviance for BOBYQA, the analytic gradient and forward
-  differences of it for L-BFGS-B, both analytic for Newton; the gradient
+  differences of it for BFGS, both analytic for Newton; the gradient
   scaled by the Hessian over 2e-3, or a Hessian with negative eigenvalues,
   gives a :class:`~lmmpy.ConvergenceWarning`.
 
-One step beyond lme4, for BOBYQA and L-BFGS-B: the derivatives computed for
+One step beyond lme4, for BOBYQA and BFGS: the derivatives computed for
 the checks also give a Newton step θ̂ − H⁻¹g (clipped to the bounds), taken
 when it lowers the deviance by more than ``NEWTON_MIN_GAIN`` (1e-6).  BOBYQA stops on
 ``ftol_abs`` while its quadratic model is still coarse; this step reaches an
@@ -46,14 +47,15 @@ reported derivatives and checks are those of the point before the step
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import nlopt
 import numpy as np
-import scipy.optimize
 
+from lmmpy._descent import em_metric, on_boundary, projected_bfgs, projected_newton
 from lmmpy._warnings import ConvergenceWarning
 
 BOUNDARY_TOL = 1e-5
@@ -65,11 +67,7 @@ _DERIVATIVE_STEP = 1e-4
 Objective = Callable[[np.ndarray], float]
 ValueAndGradient = Callable[[np.ndarray], tuple[float, np.ndarray]]
 ValueGradientHessian = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
-NEWTON_DECREMENT_TOL = 1e-10   # stop when g'H⁻¹g, twice the predicted gain, is below it
-NEWTON_MAX_ITERATIONS = 100
-LBFGSB_FTOL = 1e-11
-LBFGSB_GTOL = 1e-6
-EM_MAX_STEPS = 3       # EM steps before L-BFGS-B, while each gains more than EM_MIN_GAIN
+EM_MAX_STEPS = 3       # EM steps before BFGS, while each gains more than EM_MIN_GAIN
 EM_MIN_GAIN = 10.0     # deviance units: a likelihood-ratio statistic no χ² quantile reaches
 EmUpdate = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -167,10 +165,10 @@ def optimize_theta(
 
     ``value_gradient_hessian`` (θ → (value, gradient, Hessian)), when given,
     selects a projected Newton method; else ``value_and_gradient``
-    (θ → (value, gradient)) selects L-BFGS-B; else BOBYQA, whose tolerances
-    these are.  ``em_update`` ((θ, gradient) → θ, an EM step) lets L-BFGS-B
-    start after up to ``EM_MAX_STEPS`` EM steps from ``start`` (see
-    :func:`_em_steps`).
+    (θ → (value, gradient)) selects projected BFGS; else BOBYQA, whose
+    tolerances these are.  ``em_update`` ((θ, gradient) → θ, an EM step) lets
+    BFGS start after up to ``EM_MAX_STEPS`` EM steps from ``start`` (see
+    :func:`_em_steps`), from the curvature EM assumes there.
 
     Examples
     --------
@@ -181,14 +179,15 @@ def optimize_theta(
     """
     counted = _CountingObjective(objective, value_and_gradient, value_gradient_hessian)
     method = ("newton" if value_gradient_hessian is not None
-              else "l-bfgs-b" if value_and_gradient is not None else "bobyqa")
+              else "bfgs" if value_and_gradient is not None else "bobyqa")
     start = np.asarray(start, dtype=float)
     lower = np.asarray(lower, dtype=float)
     tolerances = (xtol_abs, ftol_abs, xtol_rel, max_evaluations)
-    first = start
-    if em_update is not None and method == "l-bfgs-b":
+    first, metric = start, None
+    if em_update is not None and method == "bfgs":
         first = _em_steps(counted, np.maximum(start, lower), lower, em_update)
-    theta, value, message = _minimize(method, counted, first, lower, tolerances)
+        metric = functools.partial(em_metric, em_update)
+    theta, value, message = _minimize(method, counted, first, lower, tolerances, metric)
     theta, value = _snap_to_boundary(counted, theta, value, lower)
     restarts = 0
     while restarts < 3 and (inside := _edge_restart_point(counted, theta, value, lower)) is not None:
@@ -196,7 +195,7 @@ def optimize_theta(
         # BOBYQA restarts where it stopped, as lme4; a derivative method from the lower
         # point off the bound, as its derivative vanishes on it (see the module docstring)
         theta, value, message = _minimize(method, counted, theta if method == "bobyqa"
-                                          else inside, lower, tolerances)
+                                          else inside, lower, tolerances, metric)
         theta, value = _snap_to_boundary(counted, theta, value, lower)
     gradient, hessian, messages = np.zeros(0), np.zeros((0, 0)), ()
     if check_convergence:
@@ -221,35 +220,35 @@ def optimize_theta(
     )
 
 
-_OPTIMIZER_NAMES = {"bobyqa": "bobyqa (NLopt)", "l-bfgs-b": "L-BFGS-B (scipy)",
+_OPTIMIZER_NAMES = {"bobyqa": "bobyqa (NLopt)", "bfgs": "projected BFGS (analytic gradient)",
                     "newton": "projected Newton (analytic Hessian)"}
 
 
-def _minimize(method, counted, start, lower, tolerances):
+def _minimize(method, counted, start, lower, tolerances, metric):
     if method == "bobyqa":
         return _bobyqa(counted, start, lower, *tolerances)
-    if method == "l-bfgs-b":
-        return _lbfgsb(counted, start, lower, tolerances[-1])
-    return _projected_newton(counted, start, lower)
+    if method == "bfgs":
+        return projected_bfgs(counted, start, lower, metric)
+    return projected_newton(counted, start, lower)
 
 
 def _derivatives_for(method, counted, theta, value, lower):
     if method == "bobyqa":
         return _derivatives(counted, theta, value, lower)
-    if method == "l-bfgs-b":
+    if method == "bfgs":
         return _derivatives_from_gradient(counted, theta, lower)
-    free = np.flatnonzero(~_on_boundary(theta, lower))
+    free = np.flatnonzero(~on_boundary(theta, lower))
     _, gradient, hessian = counted.with_hessian(theta)
     return gradient[free], hessian[np.ix_(free, free)]
 
 
 def _em_steps(objective: _CountingObjective, theta, lower, em_update: EmUpdate) -> np.ndarray:
-    """Where L-BFGS-B starts: EM steps from θ while each lowers the objective by more
+    """Where BFGS starts: EM steps from θ while each lowers the objective by more
     than ``EM_MIN_GAIN`` (at most ``EM_MAX_STEPS``).
 
     From lme4's start (θ = 1, each random effect as variable as the noise) a
     quasi-Newton method has no curvature and the terms' scales differ by
-    orders of magnitude: L-BFGS-B spends most of its evaluations finding them
+    orders of magnitude: scipy's L-BFGS-B spent most of its evaluations finding them
     (InstEval: 20 of them).  An EM step rescales every term at once at the
     price of a gradient (:func:`lmmpy.objective._gradient.em_update`), and far
     from the optimum it gains more than a quasi-Newton step; near it EM
@@ -286,7 +285,7 @@ def minimize_deviance(deviance, start: np.ndarray, lower: np.ndarray, *,
                       em_start: bool = True) -> OptSummary:
     """:func:`optimize_theta` on a ``ProfiledDeviance``, with its analytic gradient when it has one.
 
-    With the gradient but no Hessian (L-BFGS-B), EM steps from ``start``
+    With the gradient but no Hessian (BFGS), EM steps from ``start``
     come first unless ``em_start`` is False (a start the caller chose).
 
     Examples
@@ -308,93 +307,6 @@ def minimize_deviance(deviance, start: np.ndarray, lower: np.ndarray, *,
                           value_gradient_hessian=hessian, em_update=em_update)
 
 
-def _projected_newton(objective: _CountingObjective, start, lower):
-    """Newton's method on the analytic Hessian, projected onto θ ≥ lower (Bertsekas 1982).
-
-    A θ on its bound whose derivative points outward stays there; the others
-    take the Newton step, the Hessian's eigenvalues replaced by their absolute
-    values (and at least 1e-8 of the largest) where it is not positive
-    definite, halved until the objective falls by 1e-4 of what the projected
-    step promises (Armijo).  Trial points cost a value only: the deviance
-    keeps the factor of the last one, from which the accepted point's
-    derivatives come.  Stops when the Newton decrement
-    g'H⁻¹g is below ``NEWTON_DECREMENT_TOL`` or no step lowers the objective.
-    """
-    theta = np.maximum(start, lower)
-    value, gradient, hessian = objective.with_hessian(theta)
-    message = "maximum number of Newton iterations reached"
-    for _ in range(NEWTON_MAX_ITERATIONS):
-        held = _on_boundary(theta, lower) & (gradient > 0)
-        step = np.zeros_like(theta)
-        step[~held] = _newton_step(hessian[np.ix_(~held, ~held)], gradient[~held])
-        if -float(gradient @ step) < NEWTON_DECREMENT_TOL:
-            # a saddle, typically a diagonal θ projected onto 0 where the objective
-            # is even in it: leave along the negative curvature, if there is any
-            step = _negative_curvature_step(hessian, held, theta, lower)
-            if step is None:
-                message = "newton decrement below tolerance"
-                break
-        for length in _step_lengths(theta, step, lower):  # trial values only
-            candidate = np.maximum(theta + length * step, lower)
-            if objective(candidate) <= value + 1e-4 * min(
-                    float(gradient @ (candidate - theta)), -1e-12):
-                break
-        else:
-            message = "no step lowers the objective"
-            break
-        theta = candidate
-        value, gradient, hessian = objective.with_hessian(theta)
-    return theta, value, message
-
-
-def _step_lengths(theta, step, lower):
-    """The whole projected step first (it may put θ's on their bounds, as singular fits
-    need); then, if it crossed a bound, halves of the step cut where it first reaches a
-    bound, else halves of the whole step."""
-    yield 1.0
-    crossing = (step < 0) & np.isfinite(lower) & (theta > lower)
-    to_bound = (lower[crossing] - theta[crossing]) / step[crossing]
-    longest = min(1.0, float(np.min(to_bound))) if to_bound.size else 1.0
-    for halving in range(1, 40):
-        yield longest * 0.5**halving
-
-
-def _negative_curvature_step(hessian, held, theta, lower) -> np.ndarray | None:
-    """The eigenvector of the free Hessian's most negative eigenvalue, pointing off the
-    bounds (None when the free Hessian is positive semi-definite)."""
-    free = ~held
-    if not free.any():
-        return None
-    eigenvalues, vectors = np.linalg.eigh(hessian[np.ix_(free, free)])
-    if eigenvalues[0] >= -1e-8 * max(float(np.max(np.abs(eigenvalues))), 1e-300):
-        return None
-    direction = np.zeros_like(theta)
-    direction[free] = vectors[:, 0]
-    if np.sum(direction[_on_boundary(theta, lower)]) < 0:
-        direction = -direction
-    return direction / max(float(np.max(np.abs(direction))), 1e-300)
-
-
-def _newton_step(hessian: np.ndarray, gradient: np.ndarray) -> np.ndarray:
-    """−H⁻¹g with H's eigenvalues made positive (|λ|, at least 1e-8 of the largest)."""
-    if not len(gradient):
-        return gradient
-    eigenvalues, vectors = np.linalg.eigh(hessian)
-    floor = 1e-8 * max(float(np.max(np.abs(eigenvalues))), 1e-300)
-    return -vectors @ ((vectors.T @ gradient) / np.maximum(np.abs(eigenvalues), floor))
-
-
-def _lbfgsb(objective: _CountingObjective, start, lower, max_evaluations):
-    bounds = [(bound if np.isfinite(bound) else None, None) for bound in lower]
-    result = scipy.optimize.minimize(
-        objective.with_gradient, np.maximum(start, lower), jac=True, method="L-BFGS-B",
-        bounds=bounds,
-        options={"ftol": LBFGSB_FTOL, "gtol": LBFGSB_GTOL, "maxfun": max_evaluations,
-                 "maxiter": max_evaluations},
-    )
-    return np.maximum(result.x, lower), float(result.fun), str(result.message).lower()
-
-
 _NLOPT_MESSAGES = {
     nlopt.SUCCESS: "success",
     nlopt.STOPVAL_REACHED: "stopval reached",
@@ -403,10 +315,6 @@ _NLOPT_MESSAGES = {
     nlopt.MAXEVAL_REACHED: "maximum number of evaluations reached",
     nlopt.MAXTIME_REACHED: "maximum time reached",
 }
-
-
-def _on_boundary(theta: np.ndarray, lower: np.ndarray) -> np.ndarray:
-    return np.isfinite(lower) & (theta <= lower)
 
 
 def _snap_to_boundary(objective, theta, value, lower):
@@ -420,7 +328,7 @@ def _snap_to_boundary(objective, theta, value, lower):
 
 def _edge_restart_point(objective, theta, value, lower) -> np.ndarray | None:
     """lme4's restart_edge: a step off the boundary that lowers the deviance, if any."""
-    for i in np.flatnonzero(_on_boundary(theta, lower)):
+    for i in np.flatnonzero(on_boundary(theta, lower)):
         step = theta.copy()
         step[i] += _DERIVATIVE_STEP
         if objective(step) < value - 1e-10:
@@ -431,7 +339,7 @@ def _edge_restart_point(objective, theta, value, lower) -> np.ndarray | None:
 def _derivatives_from_gradient(objective: _CountingObjective, theta,
                                lower) -> tuple[np.ndarray, np.ndarray]:
     """The analytic gradient and forward differences of it over the θ's off their bound."""
-    free = np.flatnonzero(~_on_boundary(theta, lower))
+    free = np.flatnonzero(~on_boundary(theta, lower))
     gradient = objective.with_gradient(theta)[1][free]
     hessian = np.empty((len(free), len(free)))
     for a, i in enumerate(free):
@@ -442,7 +350,7 @@ def _derivatives_from_gradient(objective: _CountingObjective, theta,
 
 def _derivatives(objective, theta, f0, lower) -> tuple[np.ndarray, np.ndarray]:
     """Central-difference gradient and Hessian over the θ's off their bound (lme4's deriv12)."""
-    free = np.flatnonzero(~_on_boundary(theta, lower))
+    free = np.flatnonzero(~on_boundary(theta, lower))
     h = _DERIVATIVE_STEP
     gradient = np.zeros(len(free))
     hessian = np.zeros((len(free), len(free)))
@@ -460,7 +368,7 @@ def _derivatives(objective, theta, f0, lower) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _newton_polish(objective, theta, value, lower, gradient, hessian):
-    free = np.flatnonzero(~_on_boundary(theta, lower))
+    free = np.flatnonzero(~on_boundary(theta, lower))
     try:
         step = np.linalg.solve(np.linalg.cholesky(hessian).T,
                                np.linalg.solve(np.linalg.cholesky(hessian), gradient))

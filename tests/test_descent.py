@@ -1,0 +1,51 @@
+"""The derivative methods: projected BFGS, its EM metric and damped update, Newton's saddles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lmmpy
+from lmmpy._descent import _damped_bfgs_update, em_metric, projected_bfgs
+from lmmpy.design import build_design
+from lmmpy.formula import parse_formula
+from lmmpy.objective import ProfiledDeviance, cross_products
+from lmmpy.optimize import _CountingObjective
+
+
+def _rosenbrock(theta):
+    x, y = theta
+    value = (1 - x) ** 2 + 100 * (y - x * x) ** 2
+    gradient = np.array([-2 * (1 - x) - 400 * x * (y - x * x), 200 * (y - x * x)])
+    return float(value), gradient
+
+
+@pytest.mark.parametrize(("lower", "expected"), [
+    ([-np.inf, -np.inf], [1.0, 1.0]),   # the valley's end
+    ([1.2, -np.inf], [1.2, 1.44]),      # held on x's bound, y free along the valley
+])
+def test_projected_bfgs_minimises_rosenbrock(lower, expected):
+    objective = _CountingObjective(lambda t: _rosenbrock(t)[0], _rosenbrock)
+    theta, _, message = projected_bfgs(objective, np.array([-1.2, 1.0]), np.array(lower))
+    assert theta == pytest.approx(expected, abs=1e-5), message
+    assert objective.count < 200
+
+
+def test_damped_update_stays_positive_definite_on_negative_curvature():
+    B = np.eye(2)
+    updated = _damped_bfgs_update(B, np.array([1.0, 0.0]), np.array([-3.0, 0.5]))  # s'y < 0
+    assert np.all(np.linalg.eigvalsh(updated) > 0)
+    assert updated @ np.array([1.0, 0.0]) != pytest.approx(B @ np.array([1.0, 0.0]))
+
+
+def test_em_metric_of_a_scalar_term_is_four_levels_over_theta_squared():
+    design = build_design(parse_formula("Yield ~ 1 + (1 | Batch)"),
+                          lmmpy.datasets.load("Dyestuff"))
+    f = ProfiledDeviance(cross_products(design), design.terms, reml=False)
+    for theta in (0.3, 1.0, 2.5):
+        metric = em_metric(f.em_update, np.array([theta]))
+        assert metric == pytest.approx(np.array([[4 * 6 / theta**2]]), rel=1e-6)
+
+
+def test_em_metric_is_none_where_em_cannot_move():
+    assert em_metric(lambda theta, gradient: theta, np.array([0.5, 1.0])) is None
