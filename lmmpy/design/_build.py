@@ -165,10 +165,17 @@ def _complete_rows(formula, data, weights, offset) -> np.ndarray:
 
 
 def _drop_unused_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with the categories no row uses dropped (counted, as pandas' own
+    ``remove_unused_categories`` sorts the codes: half of a large design's build)."""
     frame = frame.copy()
     for column in frame.columns:
-        if isinstance(frame[column].dtype, pd.CategoricalDtype):
-            frame[column] = frame[column].cat.remove_unused_categories()
+        values = frame[column]
+        if not isinstance(values.dtype, pd.CategoricalDtype):
+            continue
+        codes = values.cat.codes.to_numpy()
+        counts = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories))
+        if np.any(counts == 0):
+            frame[column] = values.cat.remove_unused_categories()
     return frame
 
 

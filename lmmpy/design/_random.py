@@ -141,10 +141,10 @@ def group_codes(data: pd.DataFrame, columns: tuple[str, ...]) -> tuple[pd.Index,
     combined = np.ravel_multi_index([codes for _, codes in per_column], sizes) if sizes else None
     used, codes = np.unique(combined, return_inverse=True)
     label_codes = np.unravel_index(used, sizes)
-    labels = [
-        ":".join(str(per_column[j][0][label_codes[j][i]]) for j in range(len(columns)))
-        for i in range(len(used))
-    ]
+    parts = [np.asarray(labels, dtype=object)[code]   # one take per column, no loop by level
+             for (labels, _), code in zip(per_column, label_codes, strict=True)]
+    labels = (parts[0] if len(parts) == 1
+              else [":".join(level) for level in zip(*parts, strict=True)])
     return pd.Index(labels, dtype=object), codes.astype(np.intp)
 
 

@@ -83,9 +83,11 @@ class PairProducts:
     """G = P vec(Ω) with the θ-free products of B tabulated once (see module docstring).
 
     P is assembled by columns (c ≤ d, level j), each holding level j's pairs
-    with their flat index a·|s| + b in G (no sort needed), then stored by rows,
-    keeping only the entries of G that some level reaches (``targets``), so
-    the product gathers Ω and yields each of those entries once.
+    (no sort needed), its rows the entries of G that some level reaches
+    (``targets``, flat indices a·|s| + b), numbered by a table over G's flat
+    indices: no conversion to rows, which took half of the set-up.  The product
+    scatters into those entries (P vec(Ω)); the gradient's gathers read them
+    (P'w).
     """
 
     def __init__(self, blocks: LevelBlocks):
@@ -94,19 +96,20 @@ class PairProducts:
         self.c, self.d = np.triu_indices(k)
         flat = blocks.rows[first].astype(np.int64) * blocks.size + blocks.rows[second]
         index_type = np.int32 if blocks.size**2 < 2**31 else np.int64
+        reached = np.zeros(blocks.size**2, dtype=bool)
+        reached[flat] = True
+        self.targets = np.flatnonzero(reached)
+        row_of_flat = np.empty(blocks.size**2, dtype=index_type)
+        row_of_flat[self.targets] = np.arange(len(self.targets), dtype=index_type)
         n = np.diff(blocks.pointer).astype(np.int64)
         per_level = np.tile(n * (n + 1) // 2, len(self.c))
-        by_row = sp.csc_matrix(
+        self.P = sp.csc_matrix(
             (np.concatenate([self._products(blocks.values, first, second, c, d)
                              for c, d in zip(self.c, self.d, strict=True)]),
-             np.tile(flat.astype(index_type), len(self.c)),
+             np.tile(row_of_flat[flat], len(self.c)),
              np.concatenate([[0], np.cumsum(per_level)])),
-            shape=(blocks.size**2, len(self.c) * blocks.n_levels),
-        ).tocsr()
-        self.targets = np.flatnonzero(np.diff(by_row.indptr))
-        self.P = sp.csr_matrix(
-            (by_row.data, by_row.indices, np.concatenate([[0], by_row.indptr[1:][self.targets]])),
-            shape=(len(self.targets), by_row.shape[1]))
+            shape=(len(self.targets), len(self.c) * blocks.n_levels),
+        )
         self.size = blocks.size
         self._diagonal_targets = self.targets // self.size == self.targets % self.size
 
