@@ -30,7 +30,8 @@ optimizer stops we do what lme4 does:
 * *convergence checks* (``checkConv``): the gradient and Hessian of the
   deviance at θ̂ (θ's on their bound excluded) — lme4's central finite
   differences of the deviance for BOBYQA, the analytic gradient and forward
-  differences of it for BFGS, both analytic for Newton; the gradient
+  differences of it for BFGS (reusing the gradients BFGS left near θ̂), both
+  analytic for Newton; the gradient
   scaled by the Hessian over 2e-3, or a Hessian with negative eigenvalues,
   gives a :class:`~lmmpy.ConvergenceWarning`.
 
@@ -47,6 +48,7 @@ reported derivatives and checks are those of the point before the step
 
 from __future__ import annotations
 
+import collections
 import functools
 import warnings
 from collections.abc import Callable
@@ -63,6 +65,8 @@ GRADIENT_TOL = 2e-3
 HESSIAN_TOL = 1e-6
 NEWTON_MIN_GAIN = 1e-6
 _DERIVATIVE_STEP = 1e-4
+_NEARBY = 2e-4          # gradients evaluated this close to θ̂ are its finite differences too
+_GRADIENT_MEMORY = 16   # the last gradients a _CountingObjective keeps for that
 
 Objective = Callable[[np.ndarray], float]
 ValueAndGradient = Callable[[np.ndarray], tuple[float, np.ndarray]]
@@ -115,6 +119,7 @@ class _CountingObjective:
         self.count = 0
         self._last = (b"", 0.0, None)  # the optimizer's last point is where the checks start
         self._last_hessian = (b"", None)
+        self.gradients = collections.deque(maxlen=_GRADIENT_MEMORY)  # (θ, gradient), latest last
 
     def __call__(self, theta: np.ndarray, gradient: np.ndarray | None = None) -> float:
         self.count += 1
@@ -144,6 +149,7 @@ class _CountingObjective:
         if not np.isfinite(value):
             value, gradient = np.finfo(float).max, np.zeros(len(theta))
         self._last = (key, float(value), np.asarray(gradient, dtype=float))
+        self.gradients.append((theta.copy(), self._last[2]))
         return float(value), self._last[2].copy()
 
 
@@ -338,14 +344,58 @@ def _edge_restart_point(objective, theta, value, lower) -> np.ndarray | None:
 
 def _derivatives_from_gradient(objective: _CountingObjective, theta,
                                lower) -> tuple[np.ndarray, np.ndarray]:
-    """The analytic gradient and forward differences of it over the θ's off their bound."""
+    """The analytic gradient at θ̂ and forward differences of it over the free θ's.
+
+    A difference needs a gradient near θ̂; each g_k evaluated within
+    ``_NEARBY`` of it already gives H(θ_k − θ̂) ≈ g_k − ĝ, a forward difference
+    along its own direction, as accurate as lme4's steps of 1e-4.  The
+    optimizer's last steps usually left some (near convergence a BFGS step is
+    ~1e-5).  Those along new directions (at least 30° from the span of the
+    others) are kept; coordinate steps of 1e-4 cover the rest, the coordinates
+    the kept steps cover least first.  H solves H S = Y over all of them,
+    symmetrised.
+    """
     free = np.flatnonzero(~on_boundary(theta, lower))
-    gradient = objective.with_gradient(theta)[1][free]
-    hessian = np.empty((len(free), len(free)))
-    for a, i in enumerate(free):
-        hessian[:, a] = (objective.with_gradient(_shift(theta, i, _DERIVATIVE_STEP))[1][free]
-                         - gradient) / _DERIVATIVE_STEP
-    return gradient, (hessian + hessian.T) / 2
+    gradient = objective.with_gradient(theta)[1]
+    steps, differences = _nearby_differences(objective.gradients, theta, gradient, free)
+    basis = np.linalg.qr(np.array(steps).T)[0] if steps else np.zeros((len(free), 0))
+    while len(steps) < len(free):
+        i = int(np.argmax(1.0 - np.sum(basis**2, axis=1)))  # least covered coordinate
+        step = np.zeros(len(free))
+        step[i] = _DERIVATIVE_STEP
+        shifted = objective.with_gradient(_shift(theta, free[i], _DERIVATIVE_STEP))[1]
+        steps.append(step)
+        differences.append((shifted - gradient)[free])
+        basis = np.linalg.qr(np.array(steps).T)[0]
+    if not steps:
+        return gradient[free], np.zeros((0, 0))
+    hessian = np.linalg.solve(np.array(steps), np.array(differences)).T   # rows: S H' = Y
+    return gradient[free], (hessian + hessian.T) / 2
+
+
+def _nearby_differences(recorded, theta, gradient, free):
+    """Steps θ_k − θ̂ (free part) and gradient differences of the recorded gradients within
+    ``_NEARBY`` of θ̂ that differ only in free θ's, latest first, each at least 30° from
+    the span of those before it (so the steps stay well conditioned)."""
+    fixed = np.ones(len(theta), dtype=bool)
+    fixed[free] = False
+    steps, differences = [], []
+    basis = np.zeros((len(free), 0))
+    for point, point_gradient in reversed(recorded):
+        step = point - theta
+        size = float(np.max(np.abs(step), initial=0.0))
+        if size == 0.0 or size > _NEARBY or np.any(step[fixed] != 0):
+            continue
+        step = step[free]
+        residual = step - basis @ (basis.T @ step)
+        if np.linalg.norm(residual) < 0.5 * np.linalg.norm(step):
+            continue
+        basis = np.column_stack([basis, residual / np.linalg.norm(residual)])
+        steps.append(step)
+        differences.append((point_gradient - gradient)[free])
+        if len(steps) == len(free):
+            break
+    return steps, differences
 
 
 def _derivatives(objective, theta, f0, lower) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,12 @@ import lmmpy
 from lmmpy.design import build_design
 from lmmpy.formula import parse_formula
 from lmmpy.objective import ProfiledDeviance, cross_products
-from lmmpy.optimize import minimize_deviance, optimize_theta
+from lmmpy.optimize import (
+    _CountingObjective,
+    _derivatives_from_gradient,
+    minimize_deviance,
+    optimize_theta,
+)
 
 
 def _quadratic(theta):
@@ -170,3 +175,30 @@ def test_an_em_step_that_does_not_descend_is_not_taken():
     assert [list(t) for t in evaluated[:2]] == [[1.0, 1.0], [6.0, 6.0]]   # tried, uphill
     assert not any(np.array_equal(t, [6.0, 6.0]) for t in evaluated[2:])
     assert summary.theta == pytest.approx([2.0, 0.0], abs=1e-7)
+
+
+def test_hessian_check_reuses_gradients_near_the_optimum():
+    """BFGS's last steps are forward differences too: fewer new gradients, the same Hessian
+    as coordinate steps of 1e-4 (to their own accuracy)."""
+    design = _design()
+    f = ProfiledDeviance(cross_products(design), design.terms, True, _path="blocked")
+    summary = minimize_deviance(f, design.theta_start(), design.theta_lower_bounds())
+    theta, h = summary.theta, 1e-4
+    gradient = f.value_and_gradient(theta)[1]
+    coordinate = np.column_stack([(f.value_and_gradient(theta + h * e)[1] - gradient) / h
+                                  for e in np.eye(len(theta))])
+    coordinate = (coordinate + coordinate.T) / 2
+    scale = np.max(np.abs(coordinate))
+    assert np.max(np.abs(summary.hessian - coordinate)) < 1e-2 * scale
+
+
+def test_nearby_gradients_give_the_exact_hessian_of_a_quadratic():
+    A = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+    counted = _CountingObjective(lambda t: 0.5 * t @ A @ t, lambda t: (0.5 * t @ A @ t, A @ t))
+    theta = np.array([0.3, 0.2, 0.1])
+    for step in ([1e-5, 2e-5, 0.0], [2e-5, 1e-5, 0.0], [0.0, 0.0, 5e-3]):  # 2 near, 1 far
+        counted.with_gradient(theta + np.array(step))
+    before = counted.count
+    _, hessian = _derivatives_from_gradient(counted, theta, np.full(3, -np.inf))
+    assert hessian == pytest.approx(A, rel=1e-7)
+    assert counted.count - before == 2   # ĝ and one coordinate step (θ₃, uncovered)

@@ -145,6 +145,7 @@ class BlockedFactorization:
         self._n_theta1 = self.terms[0].n_theta
         self._S_rr_entries = _sparse_entries(np.tril(self._S_rr))
         self._state = None
+        self._target_scale = None
         self._pair_index = None
         self._rest_lambda = None
 
@@ -198,7 +199,8 @@ class BlockedFactorization:
         if hasattr(z.update, "values"):
             index, rows, cols = self._pairs_in_M
             self._rank_update = z.update.values(V)
-            M.ravel()[index] -= self._rank_update * (lam[rows] * lam[cols])
+            self._target_scale = lam[rows] * lam[cols]   # the gradient's gather reuses it
+            M.ravel()[index] -= self._rank_update * self._target_scale
         else:
             self._rank_update = z.update(V)
             M[:qs, :qs] -= self._rank_update * np.outer(lam[:qs], lam[:qs])
@@ -325,7 +327,7 @@ class BlockedFactorization:
         if lam is not None and hasattr(z.update, "targets"):
             targets = z.update.targets  # a·q_s + b, a ≥ b: M⁻¹[b, a] in M⁻¹'s upper triangle
             weights = M_inverse.ravel(order="F")[targets]
-            weights *= lam[targets // z.qs] * lam[targets % z.qs]
+            weights *= self._target_scale   # λ_aλ_b, from this θ's Schur complement
             return z.update.level_forms_at_targets(weights)
         M_inverse = _symmetric_from_upper(M_inverse)
         if lam is not None:
