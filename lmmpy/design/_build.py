@@ -157,7 +157,9 @@ def _complete_rows(formula, data, weights, offset) -> np.ndarray:
     """lme4's na.omit over every column the model uses (and weights, offset)."""
     columns = _required_columns(formula)
     _checks.check_columns_exist(columns, data, f"formula {formula.formula!r}")
-    keep = data[columns].notna().all(axis=1).to_numpy().copy()
+    keep = np.ones(len(data), dtype=bool)
+    for column in columns:  # column by column: a sub-frame's notna costs twice as much
+        keep &= data[column].notna().to_numpy()
     for values in (weights, offset):
         if values is not None:
             keep &= ~np.isnan(values)
