@@ -144,8 +144,7 @@ class BlockedFactorization:
                                [crossprods.ZtXy[z.q1:].T, crossprods.XytXy]])
         self._n_theta1 = self.terms[0].n_theta
         self._S_rr_entries = _sparse_entries(np.tril(self._S_rr))
-        self._state = None
-        self._target_scale = None
+        self._state = self._first = self._rank_update = self._target_scale = None
         self._pair_index = None
         self._rest_lambda = None
 
@@ -167,6 +166,14 @@ class BlockedFactorization:
         self._state = (theta.copy(), L1, L, logdet)
         self._first = (V, L1_inverse)
         return logdet, factor[qs:, qs:]
+
+    def snapshot(self) -> tuple:
+        """The state :meth:`update` left (references: every update allocates anew)."""
+        return self._state, self._first, self._rank_update, self._target_scale
+
+    def restore(self, snapshot: tuple) -> None:
+        """Return to a state :meth:`snapshot` took."""
+        self._state, self._first, self._rank_update, self._target_scale = snapshot
 
     def _first_term(self, theta: np.ndarray):
         """log|A₁₁|, V (ℓ, k, k) with Ω_j = V_jV_j', the factors L_j and their inverses."""

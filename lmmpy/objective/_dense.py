@@ -78,6 +78,14 @@ class DenseFactorization:
         self._state = (factor, logdet, Lambda_S)
         return logdet, factor[q:, q:]
 
+    def snapshot(self) -> tuple:
+        """The state :meth:`update` left (references: every update allocates anew)."""
+        return self._state
+
+    def restore(self, snapshot: tuple) -> None:
+        """Return to a state :meth:`snapshot` took."""
+        self._state = snapshot
+
     def augmented_gradient(self, n_theta: int, reml: bool, n_obs: int) -> np.ndarray:
         """The objective's gradient from one triangular inverse of the whole augmented factor.
 

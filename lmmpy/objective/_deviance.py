@@ -88,7 +88,7 @@ class ProfiledDeviance:
         self.factor = _factor if _factor is not None else _make_factor(
             crossprods, self.layout, self.terms, _path)
         self.n_evaluations = 0
-        self._last_update = None
+        self._recent: list[tuple] = []   # (θ bytes, log|L|², R, factor snapshot), latest first
 
     @property
     def path(self) -> str:
@@ -116,14 +116,26 @@ class ProfiledDeviance:
             return theta, None
 
     def _update(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """The factor at θ, refactored unless it already is (a line search's accepted
-        point is asked again for its derivatives)."""
+        """The factor at θ, refactored unless it is one of the last two θ's.
+
+        A line search's accepted point is asked again for its derivatives, and
+        the fit's solution at θ̂ comes after the convergence check's steps away
+        from it: factors that can (dense, blocked) keep the previous state, as
+        each update allocates new arrays, and switch back to it for free.
+        """
         key = theta.tobytes()
-        if self._last_update is not None and self._last_update[0] == key:
-            return self._last_update[1], self._last_update[2]
-        self._last_update = None  # the factor's state is θ's only once update returns
+        for position, (cached, logdet_L, R, snapshot) in enumerate(self._recent):
+            if cached == key:
+                if position:
+                    self.factor.restore(snapshot)
+                    self._recent.insert(0, self._recent.pop(position))
+                return logdet_L, R
+        keeps_states = hasattr(self.factor, "snapshot")
+        kept = self._recent[:1] if keeps_states else []
+        self._recent = []  # the factor's state is θ's only once update returns
         logdet_L, R = self.factor.update(theta)
-        self._last_update = (key, logdet_L, R)
+        snapshot = self.factor.snapshot() if keeps_states else None
+        self._recent = [(key, logdet_L, R, snapshot), *kept]
         return logdet_L, R
 
     @property

@@ -116,3 +116,27 @@ def test_refit_reuses_the_factor_and_matches_a_fresh_fit():
     assert refitted.objective.factor is not m.objective.factor
     assert refitted.loglik == pytest.approx(fresh.loglik, abs=1e-6)
     assert refitted.fixef.to_numpy() == pytest.approx(fresh.fixef.to_numpy(), rel=1e-5)
+
+
+@pytest.mark.parametrize("path", ["dense", "blocked"])
+def test_the_previous_theta_is_kept_and_restored_without_refactoring(path):
+    design = build_design(parse_formula("Reaction ~ Days + (Days | Subject)"),
+                          lmmpy.datasets.load("sleepstudy"))
+    f = ProfiledDeviance(cross_products(design), design.terms, True, _path=path)
+    first, second = np.array([0.9, 0.02, 0.25]), np.array([1.1, -0.1, 0.3])
+    expected = f.value_and_gradient(first)
+    f.value_and_gradient(second)
+    updates = []
+    original = f.factor.update
+    f.factor.update = lambda theta: updates.append(theta) or original(theta)
+    value, gradient = f.value_and_gradient(first)         # restored, not refactored
+    assert not updates
+    assert value == expected[0]
+    np.testing.assert_array_equal(gradient, expected[1])
+    assert f.solve(second).deviance == pytest.approx(f(second), rel=1e-14)
+    assert not updates
+    f(np.array([1.0, 0.0, 0.2]))                          # a third θ evicts the older one
+    f(second)
+    assert len(updates) == 1
+    f(first)
+    assert len(updates) == 2
