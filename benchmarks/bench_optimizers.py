@@ -21,8 +21,9 @@ start by
 counting the optimizer's own evaluations and timing it (lmmpy's boundary snap,
 restarts, convergence checks and Newton step come on top). The table shows, per
 method, the evaluations, the milliseconds and the optimum's excess over the best
-objective of the five (0 = reached the best; more than ~1e-6 means a worse optimum).
-The total of ``newton`` is over the cases the dense path takes (all but InstEval).
+objective of the six (0 = reached the best; more than ~1e-6 means a worse optimum).
+The total of ``newton`` is over the cases the dense path takes (all but InstEval,
+sim_schools and pastes_three_level).
 
     python benchmarks/bench_optimizers.py
 """
