@@ -11,7 +11,7 @@ import pandas as pd
 
 from lmmpy._warnings import RankDeficiencyWarning
 from lmmpy.design import _checks
-from lmmpy.design._fixed import ModelMatrix, build_model_matrix, parsed_formula
+from lmmpy.design._fixed import ModelMatrix, build_model_matrix, formula_columns, parsed_formula
 from lmmpy.design._random import RandomEffectsTerm, group_codes, lme4_term_order
 from lmmpy.formula import ParsedFormula
 
@@ -144,18 +144,18 @@ def _fixed_variables(formula: ParsedFormula) -> set[str]:
     return set(parsed_formula(formula.fixed).required_variables)
 
 
-def _required_columns(formula: ParsedFormula) -> list[str]:
+def _required_columns(formula: ParsedFormula, data: pd.DataFrame) -> list[str]:
     pieces = [formula.fixed, *formula.offsets, *(term.lhs for term in formula.random)]
     if formula.response is not None:
         pieces.append(formula.response)
-    columns = set().union(*(parsed_formula(piece).required_variables for piece in pieces))
+    columns = set().union(*(formula_columns(piece, data.columns) for piece in pieces))
     columns.update(column for term in formula.random for column in term.group)
     return sorted(columns)
 
 
 def _complete_rows(formula, data, weights, offset) -> np.ndarray:
     """lme4's na.omit over every column the model uses (and weights, offset)."""
-    columns = _required_columns(formula)
+    columns = _required_columns(formula, data)
     _checks.check_columns_exist(columns, data, f"formula {formula.formula!r}")
     keep = np.ones(len(data), dtype=bool)
     for column in columns:  # column by column: a sub-frame's notna costs twice as much

@@ -15,6 +15,7 @@ The intercept column is named ``(Intercept)``, as in lme4's output.
 
 from __future__ import annotations
 
+import ast
 import functools
 import keyword
 from dataclasses import dataclass
@@ -70,6 +71,31 @@ def parsed_formula(text: str) -> formulaic.Formula:
     True
     """
     return formulaic.Formula(text)
+
+
+def formula_columns(text: str, columns) -> set[str]:
+    """The data columns a formula piece reads.
+
+    formulaic's ``required_variables`` leaves out the arguments of its stateful
+    transforms (``scale(x)``, ``center(x)``, ``poly(x, 2)``), so the names in
+    every Python-evaluated factor that are columns of the data are added: lme4
+    drops the rows where any of them is missing.
+
+    Examples
+    --------
+    >>> sorted(formula_columns("a + scale(b) + poly(c, 2):d", ["a", "b", "c", "d", "e"]))
+    ['a', 'b', 'c', 'd']
+    """
+    formula = parsed_formula(text)
+    names = set(formula.required_variables)
+    available = set(columns)
+    for term in formula:
+        for factor in term.factors:
+            if factor.eval_method.value != "python":
+                continue
+            tree = ast.parse(factor.expr, mode="eval")
+            names |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} & available
+    return names
 
 
 def polynomial_contrast_formula(rhs: str, data: pd.DataFrame) -> formulaic.Formula:

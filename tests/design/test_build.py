@@ -1,4 +1,4 @@
-"""build_design: sharing the fixed-effects matrix with a random term of the same formula."""
+"""build_design: the shared fixed-effects matrix, rows dropped for missing values."""
 
 from __future__ import annotations
 
@@ -27,3 +27,17 @@ def test_with_aliased_fixed_columns_the_random_term_keeps_all_of_its_own():
                               sleep)
     assert design.X.names == ("(Intercept)", "Days")
     assert design.terms[0].model_matrix.names == ("(Intercept)", "Days", "Days2")
+
+
+@pytest.mark.parametrize("transform", ["center(temp)", "scale(temp)", "poly(temp, 2)"])
+def test_missing_values_inside_a_stateful_transform_drop_the_row(transform):
+    """formulaic's required_variables misses scale(x)'s x; lme4's na.omit does not."""
+    data = lmmpy.datasets.load("cake").copy()
+    data["temp"] = data["temp"].astype(float)
+    data.loc[3, "temp"] = np.nan
+    formula = parse_formula(f"angle ~ {transform} + (1 | recipe:replicate)")
+    design = build_design(formula, data)
+    complete = build_design(formula, data.drop(index=3))
+    assert design.n_obs == complete.n_obs == len(data) - 1
+    assert design.n_dropped == 1
+    np.testing.assert_allclose(design.X.values, complete.X.values)
