@@ -32,6 +32,7 @@ BFGS_FTOL = 1e-11              # stop when the relative decrease of a step is be
 BFGS_GTOL = 1e-6               # ... or the largest free derivative
 BFGS_MAX_ITERATIONS = 500
 ARMIJO = 1e-4
+ROUNDING = 1e-14   # BFGS: a promised decrease below this much of the objective is noise
 
 
 def on_boundary(theta: np.ndarray, lower: np.ndarray) -> np.ndarray:
@@ -120,8 +121,9 @@ def projected_bfgs(objective, start: np.ndarray, lower: np.ndarray,
             return theta, value, "projected gradient below gtol"
         step = np.zeros_like(theta)
         step[free] = -np.linalg.solve(B[np.ix_(free, free)], gradient[free])
-        candidate, candidate_value = _armijo_search(objective, theta, value, gradient, step,
-                                                    lower, value_with_gradient)
+        candidate, candidate_value = _armijo_search(
+            objective, theta, value, gradient, step, lower, value_with_gradient,
+            give_up_below=ROUNDING * max(abs(value), 1.0))
         if candidate is None:
             return theta, value, "no step lowers the objective"
         _, candidate_gradient = objective.with_gradient(candidate)
@@ -163,14 +165,20 @@ def em_metric(em_update: Callable[[np.ndarray, np.ndarray], np.ndarray],
     return (vectors / np.maximum(eigenvalues, 1e-6 * largest)) @ vectors.T
 
 
-def _armijo_search(objective, theta, value, gradient, step, lower, evaluate_first):
+def _armijo_search(objective, theta, value, gradient, step, lower, evaluate_first,
+                   give_up_below: float = -np.inf):
     """The first of :func:`_step_lengths` that lowers the objective by 1e-4 of what the
-    projected step promises: (θ, value), or (None, None)."""
+    projected step promises: (θ, value), or (None, None) — also once the promise falls
+    below ``give_up_below`` (BFGS: where rounding hides any decrease, and halving on would
+    spend dozens of evaluations on a flat optimum; Newton's steps along negative
+    curvature promise nothing to first order and must still be tried)."""
     for trial, length in enumerate(_step_lengths(theta, step, lower)):
         candidate = np.maximum(theta + length * step, lower)
+        promised = float(gradient @ (candidate - theta))
+        if -promised < give_up_below:
+            return None, None
         candidate_value = (evaluate_first if trial == 0 else objective)(candidate)
-        promised = min(float(gradient @ (candidate - theta)), -1e-12)
-        if candidate_value <= value + ARMIJO * promised:
+        if candidate_value <= value + ARMIJO * min(promised, -1e-12):
             return candidate, candidate_value
     return None, None
 

@@ -49,3 +49,20 @@ def test_em_metric_of_a_scalar_term_is_four_levels_over_theta_squared():
 
 def test_em_metric_is_none_where_em_cannot_move():
     assert em_metric(lambda theta, gradient: theta, np.array([0.5, 1.0])) is None
+
+
+def test_the_line_search_gives_up_once_the_promised_decrease_is_rounding():
+    """A flat optimum: halving on would spend dozens of evaluations that cannot decrease."""
+    calls = []
+
+    def flat(theta):
+        calls.append(theta)
+        return 215.0, np.array([1e-3, -1e-3])   # above gtol, but the curvature is huge
+
+    objective = _CountingObjective(lambda t: flat(t)[0], flat)
+    theta, value, message = projected_bfgs(objective, np.array([3.0, 4.0]),
+                                           np.array([0.0, 0.0]),
+                                           metric=lambda t: 1e12 * np.eye(2))
+    assert message == "no step lowers the objective"
+    assert len(calls) <= 2
+    assert list(theta) == [3.0, 4.0] and value == 215.0
