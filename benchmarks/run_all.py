@@ -16,6 +16,10 @@ Cases (lmmpy time: median of 5 runs, 3 for the 1M model):
   (ML, 20,000 × 500 crossed levels, ``benchmarks/simulated.py``); lme4's time
   from ``--lme4`` (R and lme4 timed on the same data in this run) or else the
   one recorded in ``benchmarks/lme4_times.json``.
+* ``slope-200k``: ``y ~ x1 + x2 + (1 + x1 | g1)`` on 200,000 simulated rows (10,000
+  levels of g1; ML; median of 5): the issue's comparison with mixedlm (a Rust core),
+  which takes 1/7 of lme4's time on such a model; lme4 from ``--lme4`` or
+  ``benchmarks/lme4_times.json``.
 * ``eval-n=1e4`` … ``1e6``: one evaluation of the profiled deviance for the
   same random-effects structure (500 × 20 fully crossed cells) at growing n.
 * ``import``: ``import lmmpy`` (``python -X importtime``), target < 0.5 s.
@@ -43,7 +47,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CASES_DIR = HERE.parent / "tests" / "data" / "cases"
 LME4_TIMES = HERE / "lme4_times.json"
-CASES = ["insteval", "sleepstudy", "sleepstudy-fit", "sim-1m",
+CASES = ["insteval", "sleepstudy", "sleepstudy-fit", "sim-1m", "slope-200k",
          "eval-n=1e4", "eval-n=1e5", "eval-n=1e6", "import"]
 
 
@@ -133,6 +137,22 @@ def run_sim_1m(repeats, args):
                 deviance=model.deviance)
 
 
+SLOPE_FORMULA = "y ~ x1 + x2 + (1 + x1 | g1)"
+
+
+def run_slope_200k(repeats, args):
+    """A 200,000-row random-slope model (10,000 levels of g1): the issue's comparison with
+    mixedlm, which fits such a model in 1/7 of lme4's time."""
+    from simulated import crossed
+
+    data = crossed(200_000, 10_000, 500)
+    seconds, model = _median_time(lambda: _quiet_lmer(SLOPE_FORMULA, data, reml=False), repeats)
+    lme4 = (_lme4_on(data, SLOPE_FORMULA, repeats=repeats) if args.lme4
+            else _recorded_lme4("slope-200k"))
+    return dict(seconds=seconds, lme4=lme4, target=0.14,
+                evaluations=model.optimization.n_evaluations, path=model.objective.path)
+
+
 def run_evaluation(n):
     def run(repeats, _args):
         import numpy as np
@@ -166,7 +186,7 @@ def run_import(repeats, _args):
 
 RUNNERS = {
     "insteval": run_insteval, "sleepstudy": run_sleepstudy,
-    "sleepstudy-fit": run_sleepstudy_fit, "sim-1m": run_sim_1m,
+    "sleepstudy-fit": run_sleepstudy_fit, "sim-1m": run_sim_1m, "slope-200k": run_slope_200k,
     "eval-n=1e4": run_evaluation(10_000), "eval-n=1e5": run_evaluation(100_000),
     "eval-n=1e6": run_evaluation(1_000_000), "import": run_import,
 }
