@@ -77,6 +77,19 @@ def reml_cases_with(key: str) -> list[str]:
             if load_case(name)["REML"] and load_case(name).get(key)]
 
 
+def case_design(name: str):
+    """(case, design) of a reference case: its formula, data, weights and offset."""
+    from lmmpy.design import build_design
+    from lmmpy.formula import parse_formula
+
+    case = load_case(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        design = build_design(parse_formula(case["formula"]), load_case_data(case),
+                              weights=case["weights"], offset=case["offset"])
+    return case, design
+
+
 @functools.cache
 def fitted(name: str) -> LinearMixedModel:
     """Our fit of a reference case (made once per test session)."""

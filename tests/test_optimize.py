@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from reference import case_files, load_case, load_case_data
+from reference import case_design, case_files
 
 import lmmpy
 from lmmpy.design import build_design
@@ -208,11 +208,7 @@ def test_nearby_gradients_give_the_exact_hessian_of_a_quadratic():
 @pytest.mark.parametrize("name", case_files("fit"))
 def test_em_and_bfgs_reach_lme4s_optimum_or_better_on_every_reference_case(name):
     """The blocked path's optimizer on every case (the fits take it only for the large ones)."""
-    case = load_case(name)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        design = build_design(parse_formula(case["formula"]), load_case_data(case),
-                              weights=case["weights"], offset=case["offset"])
+    case, design = case_design(name)
     f = ProfiledDeviance(cross_products(design), design.terms, case["REML"], _path="blocked")
     summary = minimize_deviance(f, design.theta_start(), design.theta_lower_bounds())
     assert summary.optimizer == "projected BFGS (analytic gradient)"

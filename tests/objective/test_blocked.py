@@ -7,13 +7,11 @@ lme4's θ, at a perturbed θ and with θ on its boundary.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from reference import case_files, load_case, load_case_data
+from reference import case_design, case_files
 
 from lmmpy.design import build_design
 from lmmpy.formula import parse_formula
@@ -26,15 +24,6 @@ from lmmpy.objective import (
     cross_products,
 )
 from lmmpy.objective._rankupdate import PairProducts, level_blocks, sparse_rank_update
-
-
-def _case_design(name):
-    case = load_case(name)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        design = build_design(parse_formula(case["formula"]), load_case_data(case),
-                              weights=case["weights"], offset=case["offset"])
-    return case, design
 
 
 def _both_paths(design, reml):
@@ -70,7 +59,7 @@ def _thetas(case, design):
 
 @pytest.mark.parametrize("name", case_files("fit"))
 def test_all_paths_agree_on_every_reference_case(name):
-    case, design = _case_design(name)
+    case, design = case_design(name)
     blocked, cholmod = _both_paths(design, case["REML"])
     dense = _dense_path(design, case["REML"])
     assert blocked.path == "blocked"
@@ -171,19 +160,19 @@ def test_level_blocks_groups_columns_by_level_with_sorted_rows():
 
 
 def test_small_models_take_the_dense_path():
-    _, design = _case_design("sleepstudy_slope_reml")
+    _, design = case_design("sleepstudy_slope_reml")
     assert ProfiledDeviance(cross_products(design), design.terms, True).path == "dense"
 
 
 def test_insteval_takes_the_blocked_path():
-    _, design = _case_design("insteval_ml")
+    _, design = case_design("insteval_ml")
     deviance = ProfiledDeviance(cross_products(design), design.terms, False)
     assert deviance.path == "blocked"
     assert type(deviance.factor.structure.update).__name__ == "PairProducts"
 
 
 def test_large_rest_takes_the_cholmod_path(monkeypatch):
-    _, design = _case_design("penicillin_reml")
+    _, design = case_design("penicillin_reml")
     monkeypatch.setattr(_dense, "MAX_DENSE_SIZE", 0)
     monkeypatch.setattr(_blocked, "MAX_DENSE_REST", 3)
     deviance = ProfiledDeviance(cross_products(design), design.terms, True)
@@ -191,7 +180,7 @@ def test_large_rest_takes_the_cholmod_path(monkeypatch):
 
 
 def test_without_numba_a_large_update_takes_the_cholmod_path(monkeypatch):
-    _, design = _case_design("penicillin_reml")
+    _, design = case_design("penicillin_reml")
     monkeypatch.setattr(_dense, "MAX_DENSE_SIZE", 0)
     monkeypatch.setattr(_rankupdate, "PAIR_BUDGET", 0)
     monkeypatch.setattr(_rankupdate, "numba_available", lambda: False)
@@ -202,14 +191,14 @@ def test_without_numba_a_large_update_takes_the_cholmod_path(monkeypatch):
 
 
 def test_unknown_path_is_rejected():
-    _, design = _case_design("dyestuff_reml")
+    _, design = case_design("dyestuff_reml")
     with pytest.raises(ValueError, match="path must be one of 'dense', 'blocked', 'cholmod', "
                                          "not 'sparse'"):
         ProfiledDeviance(cross_products(design), design.terms, True, _path="sparse")
 
 
 def test_refit_keeps_the_structure_and_path():
-    _, design = _case_design("penicillin_reml")
+    _, design = case_design("penicillin_reml")
     deviance = ProfiledDeviance(cross_products(design), design.terms, True, _path="blocked")
     other = deviance.with_crossprods(deviance.crossprods, reml=False)
     assert other.path == "blocked" and not other.reml

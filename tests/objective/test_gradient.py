@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from reference import case_files
-from test_blocked import FORMULAS, _case_design, _random_theta, _thetas, _vector_terms
+from reference import case_design, case_files
+from test_blocked import FORMULAS, _random_theta, _thetas, _vector_terms
 
 from lmmpy.objective import ProfiledDeviance, _rankupdate, cross_products
 
@@ -45,7 +45,7 @@ def _deviance(design, reml, path):
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("name", [n for n in case_files() if "insteval" not in n])
 def test_gradient_matches_finite_differences_on_reference_cases(name, path):
-    case, design = _case_design(name)
+    case, design = case_design(name)
     f = _deviance(design, case["REML"], path)
     assert f.has_gradient
     for theta in _thetas(case, design):
@@ -55,7 +55,7 @@ def test_gradient_matches_finite_differences_on_reference_cases(name, path):
 @pytest.mark.parametrize("name", [n for n in case_files() if "insteval" not in n])
 def test_blocked_and_dense_gradients_agree(name):
     """Two different algebras for the same derivative: agree to rounding, even at θ̂."""
-    case, design = _case_design(name)
+    case, design = case_design(name)
     dense = _deviance(design, case["REML"], "dense")
     blocked = _deviance(design, case["REML"], "blocked")
     for theta in _thetas(case, design):
@@ -96,7 +96,7 @@ def test_cholmod_path_has_no_gradient():
 
 @pytest.mark.parametrize("name", [n for n in case_files() if "insteval" not in n])
 def test_dense_hessian_matches_differences_of_the_gradient(name):
-    case, design = _case_design(name)
+    case, design = case_design(name)
     f = _deviance(design, case["REML"], "dense")
     assert f.has_hessian
     for theta in _thetas(case, design):
