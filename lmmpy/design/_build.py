@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
 import formulaic
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from lmmpy._warnings import RankDeficiencyWarning
 from lmmpy.design import _checks
@@ -48,6 +50,13 @@ class Design:
     @property
     def n_obs(self) -> int:
         return len(self.y)
+
+    @functools.cached_property
+    def Z(self) -> sp.csc_matrix:
+        """``Z = [Z_1 Z_2 ...]`` for the terms in order, built once: a fit, its refits to
+        other responses (the bootstrap) and its predictions share it."""
+        blocks = [term.Z() for term in self.terms]
+        return blocks[0] if len(blocks) == 1 else sp.hstack(blocks, format="csc")
 
     @property
     def aliased(self) -> tuple[str, ...]:

@@ -49,9 +49,8 @@ class CrossProducts:
 
 
 def random_effects_matrix(design: Design) -> sp.csc_matrix:
-    """``Z = [Z_1 Z_2 ...]`` for the terms in the design's order."""
-    blocks = [term.Z() for term in design.terms]
-    return blocks[0] if len(blocks) == 1 else sp.hstack(blocks, format="csc")
+    """``Z = [Z_1 Z_2 ...]`` for the terms in the design's order (``Design.Z``, built once)."""
+    return design.Z
 
 
 def cross_products(design: Design, Z: sp.csc_matrix | None = None) -> CrossProducts:

@@ -41,3 +41,15 @@ def test_missing_values_inside_a_stateful_transform_drop_the_row(transform):
     assert design.n_obs == complete.n_obs == len(data) - 1
     assert design.n_dropped == 1
     np.testing.assert_allclose(design.X.values, complete.X.values)
+
+
+def test_z_is_built_once_and_shared_by_the_cross_products():
+    from lmmpy.objective import cross_products, random_effects_matrix
+
+    design = build_design(parse_formula("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)"),
+                          lmmpy.datasets.load("sleepstudy"))
+    assert random_effects_matrix(design) is design.Z
+    assert design.Z.shape == (180, 36)
+    expected = np.hstack([term.Z().toarray() for term in design.terms])
+    np.testing.assert_array_equal(design.Z.toarray(), expected)
+    np.testing.assert_allclose(cross_products(design).ZtZ.toarray(), expected.T @ expected)
