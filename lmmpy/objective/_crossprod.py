@@ -48,6 +48,10 @@ class CrossProducts:
         return CrossProducts(self.ZtZ, ZtXy, XytXy, self.n_obs, self.n_fixed, self.sum_log_weights)
 
 
+DENSE_PRODUCT_COLUMNS = 128        # q up to the dense path's size ...
+DENSE_PRODUCT_ENTRIES = 2_000_000  # ... and a dense Z of at most 16 MB
+
+
 def random_effects_matrix(design: Design) -> sp.csc_matrix:
     """``Z = [Z_1 Z_2 ...]`` for the terms in the design's order (``Design.Z``, built once)."""
     return design.Z
@@ -67,13 +71,16 @@ def cross_products(design: Design, Z: sp.csc_matrix | None = None) -> CrossProdu
     """
     Z = random_effects_matrix(design) if Z is None else Z
     Xy = np.column_stack([design.X.values, design.y - design.offset])
+    if Z.shape[1] <= DENSE_PRODUCT_COLUMNS and Z.shape[0] * Z.shape[1] <= DENSE_PRODUCT_ENTRIES:
+        Z = Z.toarray()  # a small model: dense products cost a tenth of the sparse ones
     if design.weights is None:
         WZ, WXy, sum_log_weights = Z, Xy, 0.0
     else:
-        WZ = sp.diags(design.weights) @ Z
+        WZ = design.weights[:, None] * Z if isinstance(Z, np.ndarray) else \
+            sp.diags(design.weights) @ Z
         WXy = design.weights[:, None] * Xy
         sum_log_weights = float(np.sum(np.log(design.weights)))
-    ZtZ = (Z.T @ WZ).tocsc()
+    ZtZ = sp.csc_matrix(Z.T @ WZ)
     ZtZ.sort_indices()
     return CrossProducts(
         ZtZ=ZtZ,

@@ -140,3 +140,20 @@ def test_the_previous_theta_is_kept_and_restored_without_refactoring(path):
     assert len(updates) == 1
     f(first)
     assert len(updates) == 2
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_small_models_form_the_cross_products_densely_with_the_same_result(weighted, monkeypatch):
+    from lmmpy.objective import _crossprod
+
+    data = lmmpy.datasets.load("sleepstudy")
+    weights = np.linspace(0.5, 2.0, len(data)) if weighted else None
+    design = build_design(parse_formula("Reaction ~ Days + (Days | Subject)"), data,
+                          weights=weights)
+    dense = cross_products(design)
+    monkeypatch.setattr(_crossprod, "DENSE_PRODUCT_COLUMNS", 0)   # the sparse products
+    sparse = cross_products(design)
+    np.testing.assert_allclose(dense.ZtZ.toarray(), sparse.ZtZ.toarray(), rtol=1e-13)
+    np.testing.assert_allclose(dense.ZtXy, sparse.ZtXy, rtol=1e-13)
+    np.testing.assert_allclose(dense.XytXy, sparse.XytXy, rtol=1e-13)
+    assert dense.ZtZ.format == "csc" and dense.ZtZ.has_sorted_indices
