@@ -64,13 +64,15 @@ def projected_newton(objective, start: np.ndarray, lower: np.ndarray):
     theta = np.maximum(start, lower)
     value, gradient, hessian = objective.with_hessian(theta)
     for _ in range(NEWTON_MAX_ITERATIONS):
-        held = on_boundary(theta, lower) & (gradient > 0)
+        free = ~(on_boundary(theta, lower) & (gradient > 0))
+        # one eigendecomposition of the free Hessian serves the step and the saddle test
+        eigen = np.linalg.eigh(hessian if free.all() else hessian[np.ix_(free, free)])
         step = np.zeros_like(theta)
-        step[~held] = _positive_definite_solve(hessian[np.ix_(~held, ~held)], gradient[~held])
+        step[free] = _positive_definite_solve(eigen, gradient[free])
         if -float(gradient @ step) < NEWTON_DECREMENT_TOL:
             # a saddle, typically a diagonal θ projected onto 0 where the objective
             # is even in it: leave along the negative curvature, if there is any
-            step = _negative_curvature_step(hessian, held, theta, lower)
+            step = _negative_curvature_step(eigen, free, theta, lower)
             if step is None:
                 return theta, value, "newton decrement below tolerance"
         candidate, _ = _armijo_search(objective, theta, value, gradient, step, lower, objective)
@@ -207,14 +209,13 @@ def _damped_bfgs_update(B: np.ndarray, s: np.ndarray, y: np.ndarray) -> np.ndarr
     return B - np.outer(Bs, Bs) / sBs + np.outer(r, r) / float(s @ r)
 
 
-def _negative_curvature_step(hessian, held, theta, lower) -> np.ndarray | None:
-    """The eigenvector of the free Hessian's most negative eigenvalue, pointing off the
-    bounds (None when the free Hessian is positive semi-definite)."""
-    free = ~held
-    if not free.any():
-        return None
-    eigenvalues, vectors = np.linalg.eigh(hessian[np.ix_(free, free)])
-    if eigenvalues[0] >= -1e-8 * max(float(np.max(np.abs(eigenvalues))), 1e-300):
+def _negative_curvature_step(eigen, free, theta, lower) -> np.ndarray | None:
+    """The eigenvector of the free Hessian's most negative eigenvalue (``eigen``: its
+    eigendecomposition), pointing off the bounds (None when the free Hessian is positive
+    semi-definite)."""
+    eigenvalues, vectors = eigen
+    if not len(eigenvalues) or \
+            eigenvalues[0] >= -1e-8 * max(float(np.max(np.abs(eigenvalues))), 1e-300):
         return None
     direction = np.zeros_like(theta)
     direction[free] = vectors[:, 0]
@@ -223,10 +224,11 @@ def _negative_curvature_step(hessian, held, theta, lower) -> np.ndarray | None:
     return direction / max(float(np.max(np.abs(direction))), 1e-300)
 
 
-def _positive_definite_solve(hessian: np.ndarray, gradient: np.ndarray) -> np.ndarray:
-    """−H⁻¹g with H's eigenvalues made positive (|λ|, at least 1e-8 of the largest)."""
+def _positive_definite_solve(eigen, gradient: np.ndarray) -> np.ndarray:
+    """−H⁻¹g with H's eigenvalues (``eigen``: H's eigendecomposition) made positive
+    (|λ|, at least 1e-8 of the largest)."""
     if not len(gradient):
         return gradient
-    eigenvalues, vectors = np.linalg.eigh(hessian)
+    eigenvalues, vectors = eigen
     floor = 1e-8 * max(float(np.max(np.abs(eigenvalues))), 1e-300)
     return -vectors @ ((vectors.T @ gradient) / np.maximum(np.abs(eigenvalues), floor))
