@@ -357,8 +357,7 @@ def _derivatives_from_gradient(objective: _CountingObjective, theta,
     """
     free = np.flatnonzero(~on_boundary(theta, lower))
     gradient = objective.with_gradient(theta)[1]
-    steps, differences = _nearby_differences(objective.gradients, theta, gradient, free)
-    basis = np.linalg.qr(np.array(steps).T)[0] if steps else np.zeros((len(free), 0))
+    steps, differences, basis = _nearby_differences(objective.gradients, theta, gradient, free)
     while len(steps) < len(free):
         i = int(np.argmax(1.0 - np.sum(basis**2, axis=1)))  # least covered coordinate
         step = np.zeros(len(free))
@@ -366,7 +365,7 @@ def _derivatives_from_gradient(objective: _CountingObjective, theta,
         shifted = objective.with_gradient(_shift(theta, free[i], _DERIVATIVE_STEP))[1]
         steps.append(step)
         differences.append((shifted - gradient)[free])
-        basis = np.linalg.qr(np.array(steps).T)[0]
+        basis = _extended(basis, _residual(basis, step))
     if not steps:
         return gradient[free], np.zeros((0, 0))
     hessian = np.linalg.solve(np.array(steps), np.array(differences)).T   # rows: S H' = Y
@@ -376,7 +375,8 @@ def _derivatives_from_gradient(objective: _CountingObjective, theta,
 def _nearby_differences(recorded, theta, gradient, free):
     """Steps θ_k − θ̂ (free part) and gradient differences of the recorded gradients within
     ``_NEARBY`` of θ̂ that differ only in free θ's, latest first, each at least 30° from
-    the span of those before it (so the steps stay well conditioned)."""
+    the span of those before it (so the steps stay well conditioned); and an orthonormal
+    basis of that span."""
     fixed = np.ones(len(theta), dtype=bool)
     fixed[free] = False
     steps, differences = [], []
@@ -387,15 +387,25 @@ def _nearby_differences(recorded, theta, gradient, free):
         if size == 0.0 or size > _NEARBY or np.any(step[fixed] != 0):
             continue
         step = step[free]
-        residual = step - basis @ (basis.T @ step)
+        residual = _residual(basis, step)
         if np.linalg.norm(residual) < 0.5 * np.linalg.norm(step):
             continue
-        basis = np.column_stack([basis, residual / np.linalg.norm(residual)])
+        basis = _extended(basis, residual)
         steps.append(step)
         differences.append((point_gradient - gradient)[free])
         if len(steps) == len(free):
             break
-    return steps, differences
+    return steps, differences, basis
+
+
+def _residual(basis: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """``vector`` minus its projection on the span of the orthonormal ``basis``."""
+    return vector - basis @ (basis.T @ vector)
+
+
+def _extended(basis: np.ndarray, residual: np.ndarray) -> np.ndarray:
+    """The orthonormal ``basis`` with the normalised ``residual`` as one more column."""
+    return np.column_stack([basis, residual / np.linalg.norm(residual)])
 
 
 def _derivatives(objective, theta, f0, lower) -> tuple[np.ndarray, np.ndarray]:
