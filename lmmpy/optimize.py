@@ -308,7 +308,8 @@ def minimize_deviance(deviance, start: np.ndarray, lower: np.ndarray, *,
     """
     gradient = deviance.value_and_gradient if deviance.has_gradient else None
     hessian = deviance.value_gradient_hessian if deviance.has_hessian else None
-    em_update = deviance.em_update if em_start and gradient is not None else None
+    em_update = deviance.em_update if em_start and gradient is not None and hessian is None \
+        else None  # only BFGS starts with EM steps
     return optimize_theta(deviance, start, lower, value_and_gradient=gradient,
                           value_gradient_hessian=hessian, em_update=em_update)
 
