@@ -14,6 +14,9 @@ as fast as lme4's compiled code.
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
@@ -74,7 +77,7 @@ class DenseFactorization:
         factor, info = lapack.dpotrf(M.T, lower=0, overwrite_a=1, clean=1)  # zero below:
         if info != 0:                                   # U⁻¹ is then clean for the gradient
             raise np.linalg.LinAlgError(f"augmented matrix not positive definite ({info})")
-        logdet = 2.0 * float(np.sum(np.log(np.diagonal(factor)[:q])))
+        logdet = 2.0 * float(np.log(factor.diagonal()[:q]).sum())
         self._state = (factor, logdet, Lambda_S)
         return logdet, factor[q:, q:]
 
@@ -115,29 +118,36 @@ class DenseFactorization:
         """The objective's gradient and Hessian at the last θ, from U⁻¹ as the gradient is.
 
         With w̃_a the weight of index a (see :meth:`augmented_gradient`),
-        P_i = E_iX, K = SΛ̃X and F_i = P_i'K + K'P_i = X'(∂_iM)X,
+        X = U⁻¹, K' = X'Λ̃'S and, for θ_i's entries s = (r_s, c_s) of Λ,
+        A_i = Σ_s K'[:, r_s] X[c_s, :] and F_i = A_i + A_i' = X'(∂_iM)X,
 
             g_i  = Σ_a w̃_a F_i[a, a],
-            H_ij = 2 Σ_{r,a} w̃_a P_i[r, a] (SP_j)[r, a]  −  Σ_{a,b} w̃_max(a,b) F_i[a, b] F_j[a, b],
+            H_ij = 2 Σ_{s∈i, t∈j} S[r_s, r_t] G[c_s, c_t] − Σ_{a,b} w̃_max(a,b) F_i[a,b] F_j[a,b],
 
-        the two terms of ∂²log|M_k| = tr(M_k⁻¹∂²M_k) − tr(M_k⁻¹∂_iM_kM_k⁻¹∂_jM_k)
-        (∂²M = E_i'SE_j + E_j'SE_i) summed over k with the objective's weights.
-        A few batched products of m×m matrices: cheap on this path's small m.
+        G = X diag(w̃) X', the two terms of ∂²log|M_k| = tr(M_k⁻¹∂²M_k) −
+        tr(M_k⁻¹∂_iM_kM_k⁻¹∂_jM_k) (∂²M = E_i'SE_j + E_j'SE_i) summed over k
+        with the objective's weights.  The first term only reads Λ's entries
+        (|Λ| × |Λ|, S's part fixed); A_i is one batched product over θ's
+        entries, padded to the longest θ.  A few small dense products: cheap on
+        this path's small m.
         """
         X = self._inverse_factor()
         weights, pair_weights = self._weights(reml, n_obs)
-        m, layout = len(X), self.layout
-        P = np.zeros((n_theta, m, m))                  # P_i = E_iX: rows of X moved
-        P[layout.lambda_theta, layout.lambda_rows] = X[layout.lambda_cols]
-        side_by_side = P.transpose(1, 0, 2).reshape(m, n_theta * m)   # [P_1 P_2 ...]
-        KtP = ((X.T @ self._state[2]) @ side_by_side).reshape(m, n_theta, m).transpose(1, 0, 2)
-        F = KtP + KtP.transpose(0, 2, 1)               # K'P_i + P_i'K
-        SP = (self._S @ side_by_side).reshape(m, n_theta, m).transpose(1, 0, 2)
-        gradient = np.einsum("iaa,a->i", F, weights)
-        first = (P * weights).reshape(n_theta, -1) @ SP.reshape(n_theta, -1).T
+        entries = self._entries
+        Kt = X.T @ self._state[2]
+        G = (X * weights) @ X.T
+        first = np.bincount(entries.theta_pairs, entries.S * G.take(entries.col_pairs),
+                            minlength=n_theta * n_theta).reshape(n_theta, n_theta)
+        A = Kt[:, entries.padded_rows].transpose(1, 0, 2) @ (X[entries.padded_cols] * entries.mask)
+        F = A + A.transpose(0, 2, 1)
+        gradient = 2.0 * np.einsum("iaa,a->i", A, weights)
         second = (F * pair_weights).reshape(n_theta, -1) @ F.reshape(n_theta, -1).T
         hessian = 2.0 * first - second
         return gradient, (hessian + hessian.T) / 2
+
+    @functools.cached_property
+    def _entries(self) -> _LambdaEntries:
+        return _LambdaEntries.of(self.layout, self._S)
 
     def _inverse_factor(self) -> np.ndarray:
         """U⁻¹ of the last update's factor (upper; the factor's lower part is clean)."""
@@ -175,3 +185,39 @@ class DenseFactorization:
         B = B.toarray() if sp.issparse(B) else np.asarray(B, dtype=float)
         x, _ = lapack.dpotrs(self._state[0][:q, :q], B, lower=0)
         return x
+
+
+@dataclass(frozen=True)
+class _LambdaEntries:
+    """Λ's entries s = (r_s, c_s) as :meth:`DenseFactorization.augmented_hessian` reads them.
+
+    For the pairs (s, t) of entries, flattened: ``theta_pairs`` is the pair of θ's
+    (θ_s n_θ + θ_t), ``S`` the fixed S[r_s, r_t] and ``col_pairs`` the flat index
+    of G[c_s, c_t] in an m × m G.  ``padded_rows`` and
+    ``padded_cols`` list each θ's entries in a row of an n_θ × (most entries)
+    array, the gaps masked by ``mask`` (n_θ × most × 1).
+    """
+
+    theta_pairs: np.ndarray
+    S: np.ndarray
+    col_pairs: np.ndarray
+    padded_rows: np.ndarray
+    padded_cols: np.ndarray
+    mask: np.ndarray
+
+    @classmethod
+    def of(cls, layout: ThetaLayout, S: np.ndarray) -> _LambdaEntries:
+        rows, cols, thetas = layout.lambda_rows, layout.lambda_cols, layout.lambda_theta
+        n_theta = int(thetas.max()) + 1
+        order = np.argsort(thetas, kind="stable")
+        counts = np.bincount(thetas, minlength=n_theta)
+        slot = np.arange(len(thetas)) - np.repeat(np.cumsum(counts) - counts, counts)
+        padded_rows = np.zeros((n_theta, counts.max()), dtype=np.intp)
+        padded_cols = np.zeros_like(padded_rows)
+        mask = np.zeros((*padded_rows.shape, 1))
+        padded_rows[thetas[order], slot] = rows[order]
+        padded_cols[thetas[order], slot] = cols[order]
+        mask[thetas[order], slot] = 1.0
+        return cls((thetas[:, None] * n_theta + thetas[None, :]).ravel(),
+                   S[np.ix_(rows, rows)].ravel(), (cols[:, None] * len(S) + cols[None, :]).ravel(),
+                   padded_rows, padded_cols, mask)
