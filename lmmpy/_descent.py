@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy.linalg import lapack
 
 NEWTON_DECREMENT_TOL = 1e-10   # stop when g'H⁻¹g, twice the predicted gain, is below it
 NEWTON_MAX_ITERATIONS = 100
@@ -38,6 +39,20 @@ ROUNDING = 1e-14   # BFGS: a promised decrease below this much of the objective 
 def on_boundary(theta: np.ndarray, lower: np.ndarray) -> np.ndarray:
     """Which θ sit on their (finite) lower bound."""
     return np.isfinite(lower) & (theta <= lower)
+
+
+def symmetric_eigen(matrix: np.ndarray, vectors: bool = True):
+    """Eigenvalues (ascending) and, if asked, eigenvectors of a symmetric matrix.
+
+    LAPACK's ``dsyevd`` called directly: on the few-by-few matrices of θ
+    numpy's ``eigh`` spends most of its time on argument checks.
+    """
+    if not matrix.size:
+        return (np.zeros(0), np.zeros((0, 0))) if vectors else np.zeros(0)
+    eigenvalues, eigenvectors, info = lapack.dsyevd(matrix, compute_v=int(vectors))
+    if info != 0:
+        raise np.linalg.LinAlgError(f"eigenvalues did not converge ({info})")
+    return (eigenvalues, eigenvectors) if vectors else eigenvalues
 
 
 def projected_newton(objective, start: np.ndarray, lower: np.ndarray):
@@ -66,7 +81,7 @@ def projected_newton(objective, start: np.ndarray, lower: np.ndarray):
     for _ in range(NEWTON_MAX_ITERATIONS):
         free = ~(on_boundary(theta, lower) & (gradient > 0))
         # one eigendecomposition of the free Hessian serves the step and the saddle test
-        eigen = np.linalg.eigh(hessian if free.all() else hessian[np.ix_(free, free)])
+        eigen = symmetric_eigen(hessian if free.all() else hessian[np.ix_(free, free)])
         step = np.zeros_like(theta)
         step[free] = _positive_definite_solve(eigen, gradient[free])
         if -float(gradient @ step) < NEWTON_DECREMENT_TOL:
@@ -230,5 +245,6 @@ def _positive_definite_solve(eigen, gradient: np.ndarray) -> np.ndarray:
     if not len(gradient):
         return gradient
     eigenvalues, vectors = eigen
-    floor = 1e-8 * max(float(np.max(np.abs(eigenvalues))), 1e-300)
-    return -vectors @ ((vectors.T @ gradient) / np.maximum(np.abs(eigenvalues), floor))
+    magnitudes = np.abs(eigenvalues)
+    floor = 1e-8 * max(float(magnitudes.max()), 1e-300)
+    return -vectors @ ((vectors.T @ gradient) / np.maximum(magnitudes, floor))

@@ -50,14 +50,16 @@ from __future__ import annotations
 
 import collections
 import functools
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import nlopt
 import numpy as np
+from scipy.linalg import lapack
 
-from lmmpy._descent import em_metric, on_boundary, projected_bfgs, projected_newton
+from lmmpy._descent import em_metric, on_boundary, projected_bfgs, projected_newton, symmetric_eigen
 from lmmpy._warnings import ConvergenceWarning
 
 BOUNDARY_TOL = 1e-5
@@ -67,6 +69,7 @@ NEWTON_MIN_GAIN = 1e-6
 _DERIVATIVE_STEP = 1e-4
 _NEARBY = 2e-4          # gradients evaluated this close to θ̂ are its finite differences too
 _GRADIENT_MEMORY = 16   # the last gradients a _CountingObjective keeps for that
+_LARGEST = float(np.finfo(float).max)  # an optimizer's stand-in for inf
 
 Objective = Callable[[np.ndarray], float]
 ValueAndGradient = Callable[[np.ndarray], tuple[float, np.ndarray]]
@@ -124,7 +127,7 @@ class _CountingObjective:
     def __call__(self, theta: np.ndarray, gradient: np.ndarray | None = None) -> float:
         self.count += 1
         value = float(self.objective(np.asarray(theta, dtype=float)))
-        return value if np.isfinite(value) else np.finfo(float).max
+        return value if math.isfinite(value) else _LARGEST
 
     def with_hessian(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         theta = np.asarray(theta, dtype=float)
@@ -133,8 +136,8 @@ class _CountingObjective:
             return self._last_hessian[1]
         self.count += 1
         value, gradient, hessian = self.value_gradient_hessian(theta)
-        if not np.isfinite(value):
-            value, gradient, hessian = np.finfo(float).max, np.zeros(len(theta)), np.eye(len(theta))
+        if not math.isfinite(value):
+            value, gradient, hessian = _LARGEST, np.zeros(len(theta)), np.eye(len(theta))
         result = (float(value), np.asarray(gradient, dtype=float), np.asarray(hessian, dtype=float))
         self._last_hessian = (key, result)
         return result
@@ -146,8 +149,8 @@ class _CountingObjective:
             return self._last[1], self._last[2].copy()
         self.count += 1
         value, gradient = self.value_and_gradient(theta)
-        if not np.isfinite(value):
-            value, gradient = np.finfo(float).max, np.zeros(len(theta))
+        if not math.isfinite(value):
+            value, gradient = _LARGEST, np.zeros(len(theta))
         self._last = (key, float(value), np.asarray(gradient, dtype=float))
         self.gradients.append((theta.copy(), self._last[2]))
         return float(value), self._last[2].copy()
@@ -452,20 +455,23 @@ def _shift(theta: np.ndarray, i: int, h: float) -> np.ndarray:
 
 
 def _convergence_messages(gradient: np.ndarray, hessian: np.ndarray) -> tuple[str, ...]:
+    """lme4's checkConv: the gradient scaled by the Hessian's Cholesky factor, and the
+    Hessian's eigenvalues (LAPACK directly: these are few-by-few matrices)."""
     if len(gradient) == 0:
         return ()
     messages = []
-    try:
-        scaled = np.linalg.solve(np.linalg.cholesky(hessian), gradient)
+    factor, info = lapack.dpotrf(hessian, lower=1)
+    if info == 0:
+        scaled, _ = lapack.dtrtrs(factor, gradient, lower=1)
         largest = float(np.max(np.minimum(np.abs(scaled), np.abs(gradient))))
-    except np.linalg.LinAlgError:
-        scaled, largest = None, float(np.max(np.abs(gradient)))
+    else:
+        largest = float(np.max(np.abs(gradient)))
         messages.append("unable to evaluate scaled gradient")
     if largest > GRADIENT_TOL:
         messages.append(
             f"Model failed to converge with max|grad| = {largest:.6g} (tol = {GRADIENT_TOL})"
         )
-    negative = int(np.sum(np.linalg.eigvalsh(hessian) < -HESSIAN_TOL))
+    negative = int(np.sum(symmetric_eigen(hessian, vectors=False) < -HESSIAN_TOL))
     if negative:
         messages.append(
             f"Model failed to converge: degenerate Hessian with {negative} negative eigenvalues"

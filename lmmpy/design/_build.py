@@ -110,7 +110,7 @@ def build_design(
     weights = _row_values(weights, data, "weights")
     offset = _row_values(offset, data, "offset")
     keep = _complete_rows(formula, data, weights, offset)
-    frame = _drop_unused_categories(data.loc[keep])
+    frame = _model_frame(data, keep)
     if len(frame) == 0:
         raise ValueError("no rows are left after dropping rows with missing values")
     _checks.check_not_constant(frame, _fixed_variables(formula), "the fixed effects")
@@ -168,25 +168,50 @@ def _complete_rows(formula, data, weights, offset) -> np.ndarray:
     _checks.check_columns_exist(columns, data, f"formula {formula.formula!r}")
     keep = np.ones(len(data), dtype=bool)
     for column in columns:  # column by column: a sub-frame's notna costs twice as much
-        keep &= data[column].notna().to_numpy()
+        missing = _missing(data[column])
+        if missing is not None:
+            keep &= ~missing
     for values in (weights, offset):
         if values is not None:
             keep &= ~np.isnan(values)
     return keep
 
 
-def _drop_unused_categories(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with the categories no row uses dropped (counted, as pandas' own
-    ``remove_unused_categories`` sorts the codes: half of a large design's build)."""
+def _missing(values: pd.Series) -> np.ndarray | None:
+    """Where a column's values are missing; None for a column that cannot miss any
+    (numpy integers and booleans).  pandas' ``notna`` costs more than the rest of a
+    small model's design."""
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        return None
+    if isinstance(dtype, np.dtype) and dtype.kind in "fc":
+        return np.isnan(values.to_numpy())
+    if isinstance(dtype, pd.CategoricalDtype):
+        return values.array.codes < 0
+    return values.isna().to_numpy()
+
+
+def _model_frame(data: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """The rows kept, with the categories no row uses dropped.
+
+    ``data`` itself when nothing is dropped (nothing in a design refers to its
+    arrays: the response is copied); the unused categories are counted, as
+    pandas' own ``remove_unused_categories`` sorts the codes: half of a large
+    design's build.
+    """
+    frame = data if keep.all() else data.loc[keep]
+    unused = []
+    for column, dtype in frame.dtypes.items():
+        if isinstance(dtype, pd.CategoricalDtype):
+            codes = frame[column].array.codes
+            counts = np.bincount(codes[codes >= 0], minlength=len(dtype.categories))
+            if np.any(counts == 0):
+                unused.append(column)
+    if not unused:
+        return frame
     frame = frame.copy()
-    for column in frame.columns:
-        values = frame[column]
-        if not isinstance(values.dtype, pd.CategoricalDtype):
-            continue
-        codes = values.cat.codes.to_numpy()
-        counts = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories))
-        if np.any(counts == 0):
-            frame[column] = values.cat.remove_unused_categories()
+    for column in unused:
+        frame[column] = frame[column].cat.remove_unused_categories()
     return frame
 
 

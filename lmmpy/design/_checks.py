@@ -33,10 +33,8 @@ def check_columns_exist(columns: Iterable[str], data: pd.DataFrame, where: str) 
 def check_numeric_response(values: pd.Series | np.ndarray, name: str) -> np.ndarray:
     if isinstance(values, pd.Series) and not pd.api.types.is_numeric_dtype(values.dtype):
         raise TypeError(f"response {name!r} must be numeric, not {values.dtype}")
-    if pd.api.types.is_bool_dtype(np.asarray(values).dtype):
-        return np.asarray(values, dtype=float)
-    try:
-        return np.asarray(values, dtype=float)
+    try:  # a copy: the design must not share the caller's data
+        return np.array(values, dtype=float)
     except (TypeError, ValueError) as error:
         raise TypeError(f"response {name!r} must be numeric") from error
 
@@ -86,11 +84,22 @@ def check_random_effects_count(term: str, n_random_effects: int, n_obs: int) -> 
         )
 
 
+def _single_value(values: pd.Series) -> bool:
+    """Whether the non-missing values are all one value (numeric columns without
+    missing values, as the model's are by now, by one comparison, not pandas' hashing)."""
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iuf":
+        array = values.to_numpy()
+        missing = np.isnan(array) if values.dtype.kind == "f" else None
+        if missing is None or not missing.any():
+            return bool(np.all(array == array[0]))
+    return values.nunique(dropna=True) == 1
+
+
 def check_not_constant(data: pd.DataFrame, columns: Iterable[str], where: str) -> None:
     """A predictor with one value over the data cannot be told apart from the intercept."""
     for column in columns:
         values = data[column]
-        if values.nunique(dropna=True) != 1 or len(values) < 2:
+        if len(values) < 2 or not _single_value(values):
             continue
         if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(
             values.dtype

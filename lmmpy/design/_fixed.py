@@ -18,11 +18,13 @@ from __future__ import annotations
 import ast
 import functools
 import keyword
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import formulaic
 import numpy as np
 import pandas as pd
+from scipy.linalg import lapack
 
 from lmmpy.design._checks import check_finite
 
@@ -40,15 +42,22 @@ class ModelMatrix:
     values : ndarray (n, p)
     names : tuple of column names (formulaic's, the intercept as ``(Intercept)``)
     spec : formulaic ModelSpec that made it (before renaming and dropping)
+    spec_source : makes ``spec`` (a fit does not need it: made on first use)
     kept : indices of formulaic's columns that were kept (aliased ones dropped)
     renames : formulaic column name -> our column name
     """
 
     values: np.ndarray
     names: tuple[str, ...]
-    spec: formulaic.ModelSpec
+    spec_source: Callable[[], formulaic.ModelSpec] = field(repr=False)
     kept: tuple[int, ...]
     renames: dict[str, str]
+
+    @functools.cached_property
+    def spec(self) -> formulaic.ModelSpec:
+        """formulaic's ModelSpec of the matrix: made when first asked for on the
+        numeric-columns path (:func:`build_model_matrix`)."""
+        return self.spec_source()
 
     @property
     def aliased(self) -> tuple[str, ...]:
@@ -107,12 +116,13 @@ def polynomial_contrast_formula(rhs: str, data: pd.DataFrame) -> formulaic.Formu
     >>> [str(term) for term in polynomial_contrast_formula("t", df)]
     ['1', 'C(t, contr.poly)']
     """
-    ordered = {
-        name for name in data.columns
-        if isinstance(data[name].dtype, pd.CategoricalDtype) and data[name].cat.ordered
-    }
     formula = parsed_formula(rhs)
-    if not ordered & set(formula.required_variables):
+    ordered = {
+        name for name in formula.required_variables
+        if name in data.columns and isinstance(dtype := data[name].dtype, pd.CategoricalDtype)
+        and dtype.ordered
+    }
+    if not ordered:
         return formula
     terms = [":".join(_factor_text(f.expr, ordered) for f in term.factors) for term in formula]
     if "1" not in terms:
@@ -152,6 +162,12 @@ def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
                        what: str = "the fixed-effects model matrix") -> ModelMatrix:
     """Materialise ``rhs`` on ``data`` with R's contrasts and aliasing rules.
 
+    A formula of numeric columns, their products and the intercept is
+    materialised here (:func:`numeric_model_matrix`, formulaic's columns and
+    names; formulaic's fixed cost is a fifth of a small model's whole fit),
+    its ModelSpec made by formulaic when first asked for; anything else
+    (categoricals, transforms, expressions) by formulaic.
+
     Examples
     --------
     >>> df = pd.DataFrame({"x": [1.0, 2.0, 3.0], "g": ["a", "b", "a"]})
@@ -159,24 +175,79 @@ def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
     ('(Intercept)', 'x', 'g[T.b]')
     """
     formula = polynomial_contrast_formula(rhs, data)
-    matrix = formulaic.model_matrix(formula, data, na_action="ignore")
-    values = np.asarray(matrix, dtype=float)
-    renames = {column: _rename(column) for column in matrix.columns}
-    names = [renames[column] for column in matrix.columns]
+    numeric = numeric_model_matrix(formula, data)
+    if numeric is None:
+        matrix = formulaic.model_matrix(formula, data, na_action="ignore")
+        values, columns = np.asarray(matrix, dtype=float), list(matrix.columns)
+        spec = matrix.model_spec
+
+        def spec_source():
+            return spec
+    else:
+        values, columns = numeric
+        spec_columns = {name: data[name].to_numpy() for name in formula.required_variables}
+
+        def spec_source():
+            return formulaic.model_matrix(formula, pd.DataFrame(spec_columns),
+                                          na_action="ignore").model_spec
+    renames = {column: _rename(column) for column in columns}
+    names = [renames[column] for column in columns]
     check_finite(values, what, names)
     all_columns = tuple(range(values.shape[1]))
     kept = _unaliased_columns(values) if drop_aliased and values.shape[0] else all_columns
     return ModelMatrix(
         values=values[:, list(kept)],
         names=tuple(names[j] for j in kept),
-        spec=matrix.model_spec,
+        spec_source=spec_source,
         kept=kept,
         renames=renames,
     )
 
 
+def numeric_model_matrix(formula: formulaic.Formula,
+                         data: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
+    """formulaic's model matrix and column names of a formula whose factors are all the
+    intercept or numeric (not boolean) columns of ``data``; None for any other formula.
+
+    Each term's column is the product of its factors' columns, named as
+    formulaic names it (``x:z``; the intercept ``Intercept``), in the formula's
+    order.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"x": [1.0, 2.0], "z": [3, 4]})
+    >>> values, names = numeric_model_matrix(parsed_formula("x * z"), df)
+    >>> names, values[1].tolist()
+    (['Intercept', 'x', 'z', 'x:z'], [1.0, 2.0, 4.0, 8.0])
+    """
+    columns: dict[str, np.ndarray] = {}
+    terms = []
+    for term in formula:
+        if any(factor.eval_method.value == "python" for factor in term.factors):
+            return None
+        factors = [factor.expr for factor in term.factors if factor.expr != "1"]
+        for name in factors:
+            if name not in columns:
+                if name not in data.columns or not _plain_number(data[name].dtype):
+                    return None
+                columns[name] = data[name].to_numpy(dtype=float)
+        terms.append((_FORMULAIC_INTERCEPT if not factors else str(term), factors))
+    values = np.ones((len(data), len(terms)))
+    for j, (_, factors) in enumerate(terms):
+        for name in factors:
+            values[:, j] *= columns[name]
+    return values, [name for name, _ in terms]
+
+
+def _plain_number(dtype) -> bool:
+    """A numpy integer or floating dtype (formulaic's numerical encoding)."""
+    return isinstance(dtype, np.dtype) and dtype.kind in "iuf"
+
+
 def _unaliased_columns(values: np.ndarray) -> tuple[int, ...]:
     """Indices of the columns R's ``qr(X)$pivot[seq_len(rank)]`` keeps, in order."""
+    if _clearly_full_rank(values):
+        return tuple(range(values.shape[1]))
     kept: list[int] = []
     basis = np.empty((values.shape[0], 0))
     for j in range(values.shape[1]):
@@ -188,3 +259,16 @@ def _unaliased_columns(values: np.ndarray) -> tuple[int, ...]:
             kept.append(j)
             basis = np.column_stack([basis, residual / np.linalg.norm(residual)])
     return tuple(kept)
+
+
+def _clearly_full_rank(values: np.ndarray) -> bool:
+    """Whether every column keeps more than 1e-4 of its norm after projecting out the
+    columns before it, by a Cholesky factor of the scaled cross-product: far from the
+    1e-7 at which :func:`_unaliased_columns` drops one, where that factor's rounding
+    (1e-8 relative) cannot matter.  A few small products instead of a loop by column."""
+    norms = np.sqrt(np.einsum("ij,ij->j", values, values))
+    if not values.shape[1] or not np.all(norms > 0):
+        return not values.shape[1]
+    scaled = values / norms
+    factor, info = lapack.dpotrf(scaled.T @ scaled)
+    return info == 0 and bool(np.all(np.abs(np.diagonal(factor)) > 1e-4))

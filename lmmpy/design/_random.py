@@ -137,6 +137,10 @@ def group_codes(data: pd.DataFrame, columns: tuple[str, ...]) -> tuple[pd.Index,
     (['x:1', 'x:2', 'y:1'], [0, 2, 1])
     """
     per_column = [_factor_codes(data[column]) for column in columns]
+    if len(per_column) == 1:
+        labels, codes = per_column[0]
+        if np.all(np.bincount(codes, minlength=len(labels)) > 0):  # every level used
+            return pd.Index(labels, dtype=object), codes.astype(np.intp)
     sizes = [len(labels) for labels, _ in per_column]
     combined = np.ravel_multi_index([codes for _, codes in per_column], sizes) if sizes else None
     used, codes = np.unique(combined, return_inverse=True)
@@ -150,7 +154,7 @@ def group_codes(data: pd.DataFrame, columns: tuple[str, ...]) -> tuple[pd.Index,
 
 def _factor_codes(values: pd.Series) -> tuple[pd.Index, np.ndarray]:
     if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.categories.astype(str), values.cat.codes.to_numpy()
+        return values.cat.categories.astype(str), values.array.codes
     codes, labels = pd.factorize(values, sort=True)
     return pd.Index(labels).astype(str), codes
 

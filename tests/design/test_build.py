@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 
 import lmmpy
@@ -53,3 +56,70 @@ def test_z_is_built_once_and_shared_by_the_cross_products():
     expected = np.hstack([term.Z().toarray() for term in design.terms])
     np.testing.assert_array_equal(design.Z.toarray(), expected)
     np.testing.assert_allclose(cross_products(design).ZtZ.toarray(), expected.T @ expected)
+
+
+def _with_missing(kind: str):
+    """sleepstudy with a column `m` of the given kind, missing at rows 4 and 7."""
+    data = lmmpy.datasets.load("sleepstudy").copy()
+    values = np.arange(len(data)) % 5
+    missing = np.isin(np.arange(len(data)), [4, 7])
+    if kind == "float":
+        column = pd.Series(np.where(missing, np.nan, values + 0.5))
+    elif kind == "nullable integer":
+        column = pd.Series(values, dtype="Int64").mask(missing)
+    elif kind == "categorical":
+        column = pd.Series(pd.Categorical(values)).mask(missing)
+    else:  # strings with None
+        column = pd.Series([f"v{v}" for v in values], dtype=object).mask(missing)
+    return data.assign(m=column.array)
+
+
+@pytest.mark.parametrize("kind", ["float", "nullable integer", "categorical", "strings"])
+def test_a_missing_value_of_any_kind_of_column_drops_its_row(kind):
+    data = _with_missing(kind)
+    design = build_design(parse_formula("Reaction ~ Days + m + (1 | Subject)"), data)
+    assert design.n_dropped == 2
+    assert 4 not in design.row_index and 7 not in design.row_index
+    assert design.n_obs == len(data) - 2
+
+
+def test_integer_and_boolean_columns_have_no_missing_values_to_drop():
+    data = lmmpy.datasets.load("sleepstudy").assign(flag=lambda d: d.Days > 4)
+    design = build_design(parse_formula("Reaction ~ Days + flag + (1 | Subject)"), data)
+    assert design.n_dropped == 0 and design.n_obs == len(data)
+
+
+def test_the_design_does_not_share_the_callers_data():
+    data = lmmpy.datasets.load("sleepstudy").copy()
+    design = build_design(parse_formula("Reaction ~ Days + (Days | Subject)"), data)
+    y, X = design.y.copy(), design.X.values.copy()
+    data["Reaction"] = 0.0
+    data.loc[:, "Days"] = 99
+    np.testing.assert_array_equal(design.y, y)
+    np.testing.assert_array_equal(design.X.values, X)
+
+
+def test_unused_categories_of_the_kept_rows_are_dropped_from_the_levels():
+    data = lmmpy.datasets.load("sleepstudy").copy()
+    data["Reaction"] = data["Reaction"].where(data["Subject"] != data["Subject"].iloc[0])
+    design = build_design(parse_formula("Reaction ~ Days + (1 | Subject)"), data)
+    assert design.terms[0].n_levels == 17
+    assert str(data["Subject"].iloc[0]) not in design.terms[0].levels
+    assert len(data["Subject"].cat.categories) == 18   # the caller's frame is untouched
+
+
+@pytest.mark.parametrize("residual, kept", [(1e-3, 3), (1e-6, 3), (1e-9, 2)])
+def test_nearly_aliased_columns_follow_the_1e_7_rule(residual, kept):
+    """Columns far from aliased take the quick check; near it, R's rule decides."""
+    rng = np.random.default_rng(3)
+    data = lmmpy.datasets.load("sleepstudy").copy()
+    noise = rng.normal(size=len(data))
+    noise -= noise.mean()
+    centred = data.Days - data.Days.mean()
+    noise -= centred * (noise @ centred) / (centred @ centred)   # orthogonal to 1 and Days
+    scale = residual * np.linalg.norm(2 * data.Days) / np.linalg.norm(noise)
+    data["near"] = 2 * data.Days + scale * noise
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lmmpy.RankDeficiencyWarning)
+        design = build_design(parse_formula("Reaction ~ Days + near + (1 | Subject)"), data)
+    assert len(design.X.names) == kept
