@@ -74,7 +74,7 @@ class RandomEffectsTerm:
         return cols
 
     def _theta_positions(self) -> tuple[np.ndarray, np.ndarray]:
-        return _theta_positions(self.n_columns, self.correlated)
+        return theta_positions(self.n_columns, self.correlated)
 
     @property
     def n_theta(self) -> int:
@@ -111,7 +111,7 @@ class RandomEffectsTerm:
 
 
 @functools.cache
-def _theta_positions(k: int, correlated: bool) -> tuple[np.ndarray, np.ndarray]:
+def theta_positions(k: int, correlated: bool) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) in T of a term's θ, read-only and shared (asked for at every evaluation)."""
     if correlated:
         cols, rows = np.triu_indices(k)  # upper triangle of T' row-major = lower of T col-major

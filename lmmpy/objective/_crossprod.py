@@ -8,7 +8,8 @@ independent of the number of observations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,19 +23,35 @@ class CrossProducts:
 
     Attributes
     ----------
-    ZtZ : sparse (q, q), ``Z'WZ`` in CSC form
+    ZtZ : sparse (q, q), ``Z'WZ`` in CSC form (sorted indices)
     ZtXy : ndarray (q, p + 1), ``Z'W[X y]``
     XytXy : ndarray (p + 1, p + 1), ``[X y]'W[X y]``
     n_obs, n_fixed : n and p
     sum_log_weights : Σ log w_i (0 without weights)
+    ZtZ_product : ``Z'WZ`` as it was formed: dense for a small model
+        (:data:`DENSE_PRODUCT_COLUMNS`), else CSC; ``ZtZ`` and :meth:`ZtZ_dense`
+        convert on first use (the dense path never needs the CSC form)
     """
 
-    ZtZ: sp.csc_matrix
     ZtXy: np.ndarray
     XytXy: np.ndarray
     n_obs: int
     n_fixed: int
     sum_log_weights: float
+    ZtZ_product: sp.csc_matrix | np.ndarray = field(repr=False)
+
+    @functools.cached_property
+    def ZtZ(self) -> sp.csc_matrix:
+        if sp.issparse(self.ZtZ_product):
+            return self.ZtZ_product
+        ZtZ = sp.csc_matrix(self.ZtZ_product)
+        ZtZ.sort_indices()
+        return ZtZ
+
+    def ZtZ_dense(self) -> np.ndarray:
+        """``Z'WZ`` as a dense array (do not modify: it may be the stored product)."""
+        product = self.ZtZ_product
+        return product.toarray() if sp.issparse(product) else product
 
     def with_response(self, Z: sp.spmatrix, X: np.ndarray, y: np.ndarray,
                       weights: np.ndarray | None) -> CrossProducts:
@@ -45,7 +62,8 @@ class CrossProducts:
         XytXy = self.XytXy.copy()
         XytXy[:-1, -1] = XytXy[-1, :-1] = X.T @ wy
         XytXy[-1, -1] = y @ wy
-        return CrossProducts(self.ZtZ, ZtXy, XytXy, self.n_obs, self.n_fixed, self.sum_log_weights)
+        return CrossProducts(ZtXy, XytXy, self.n_obs, self.n_fixed, self.sum_log_weights,
+                             self.ZtZ_product)
 
 
 DENSE_PRODUCT_COLUMNS = 128        # q up to the dense path's size ...
@@ -69,10 +87,13 @@ def cross_products(design: Design, Z: sp.csc_matrix | None = None) -> CrossProdu
     >>> cross_products(d).ZtZ.diagonal()
     array([5., 5., 5., 5., 5., 5.])
     """
-    Z = random_effects_matrix(design) if Z is None else Z
     Xy = np.column_stack([design.X.values, design.y - design.offset])
-    if Z.shape[1] <= DENSE_PRODUCT_COLUMNS and Z.shape[0] * Z.shape[1] <= DENSE_PRODUCT_ENTRIES:
-        Z = Z.toarray()  # a small model: dense products cost a tenth of the sparse ones
+    q = sum(term.n_random_effects for term in design.terms)
+    if q <= DENSE_PRODUCT_COLUMNS and design.n_obs * q <= DENSE_PRODUCT_ENTRIES:
+        # a small model: dense products cost a tenth of the sparse ones
+        Z = _dense_random_effects_matrix(design) if Z is None else Z.toarray()
+    elif Z is None:
+        Z = random_effects_matrix(design)
     if design.weights is None:
         WZ, WXy, sum_log_weights = Z, Xy, 0.0
     else:
@@ -80,13 +101,28 @@ def cross_products(design: Design, Z: sp.csc_matrix | None = None) -> CrossProdu
             sp.diags(design.weights) @ Z
         WXy = design.weights[:, None] * Xy
         sum_log_weights = float(np.sum(np.log(design.weights)))
-    ZtZ = sp.csc_matrix(Z.T @ WZ)
-    ZtZ.sort_indices()
+    ZtZ = Z.T @ WZ
+    if sp.issparse(ZtZ):
+        ZtZ = sp.csc_matrix(ZtZ)
+        ZtZ.sort_indices()
     return CrossProducts(
-        ZtZ=ZtZ,
         ZtXy=np.asarray(WZ.T @ Xy),
         XytXy=Xy.T @ WXy,
         n_obs=design.n_obs,
         n_fixed=design.X.values.shape[1],
         sum_log_weights=sum_log_weights,
+        ZtZ_product=ZtZ,
     )
+
+
+def _dense_random_effects_matrix(design: Design) -> np.ndarray:
+    """Z as a dense array, straight from the terms' codes and model matrices (a
+    small model's fit needs no sparse Z; ``Design.Z`` is built when asked for)."""
+    rows = np.arange(design.n_obs)[:, None]
+    Z = np.zeros((design.n_obs, sum(term.n_random_effects for term in design.terms)))
+    start = 0
+    for term in design.terms:
+        k = term.n_columns
+        Z[rows, start + term.codes[:, None] * k + np.arange(k)] = term.model_matrix.values
+        start += term.n_random_effects
+    return Z

@@ -56,7 +56,7 @@ class DenseFactorization:
 
     def __init__(self, crossprods: CrossProducts, layout: ThetaLayout):
         self.crossprods, self.layout = crossprods, layout
-        self._S = np.block([[crossprods.ZtZ.toarray(), crossprods.ZtXy],
+        self._S = np.block([[crossprods.ZtZ_dense(), crossprods.ZtXy],
                             [crossprods.ZtXy.T, crossprods.XytXy]])
         self._Lambda = np.eye(len(self._S))
         self._Lambda_index = (layout.lambda_rows, layout.lambda_cols)

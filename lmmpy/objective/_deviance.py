@@ -21,11 +21,13 @@ rounding error.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as la
+from scipy.linalg import lapack
 import scipy.sparse as sp
 
 from lmmpy.objective._crossprod import CrossProducts
@@ -176,10 +178,10 @@ class ProfiledDeviance:
         """β̂, û, σ̂ and the factors at θ."""
         theta = np.asarray(theta, dtype=float)
         logdet_L, R = self._update(theta)
-        R = np.triu(R)
+        R = np.where(_upper_triangle(len(R)), R, 0.0)
         p = self.crossprods.n_fixed
         R_X = R[:p, :p]
-        beta = la.solve_triangular(R_X, R[:p, p]) if p else np.zeros(0)
+        beta = lapack.dtrtrs(R_X, R[:p, p])[0] if p else np.zeros(0)
         Lambda = self.factor.Lambda(theta) if hasattr(self.factor, "Lambda") else \
             self.layout.Lambda(theta)
         ZtXy = self.crossprods.ZtXy
@@ -194,7 +196,7 @@ class ProfiledDeviance:
             sigma=float(np.sqrt(pwrss / self._dof())),
             pwrss=float(pwrss),
             logdet_L=float(logdet_L),
-            logdet_RX=float(2 * np.sum(np.log(np.abs(np.diag(R_X))))),
+            logdet_RX=2.0 * sum(math.log(abs(R_X[i, i])) for i in range(p)),
             deviance=self._deviance(logdet_L, R),
         )
 
@@ -214,6 +216,12 @@ class ProfiledDeviance:
         if self.reml and p:  # p is small: scalar logs beat array calls here
             value += 2 * sum(math.log(abs(R[i, i])) for i in range(p))
         return value - self.crossprods.sum_log_weights
+
+
+@functools.cache
+def _upper_triangle(size: int) -> np.ndarray:
+    """The mask of a size × size upper triangle (``np.triu`` rebuilds it at every call)."""
+    return np.triu(np.ones((size, size), dtype=bool))
 
 
 _PATHS = ("dense", "blocked", "cholmod")

@@ -16,12 +16,14 @@ algebra, and nothing that depends on n.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from lmmpy.design import RandomEffectsTerm
+from lmmpy.design._random import theta_positions
 
 
 @dataclass(frozen=True)
@@ -54,26 +56,31 @@ class ThetaLayout:
 
 
 def theta_layout(terms: tuple[RandomEffectsTerm, ...]) -> ThetaLayout:
+    """Where θ sits in Λ for these terms (shared between designs of the same shape:
+    its arrays are read-only)."""
+    return _layout(tuple((term.n_levels, term.n_columns, term.correlated) for term in terms))
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(shape: tuple[tuple[int, int, bool], ...]) -> ThetaLayout:
+    """The layout of terms of these (levels, k, correlated): nothing else of a term
+    matters, and a bootstrap or a simulation fits the same shape again and again."""
     starts, positions, rows, cols, thetas = [], [], [], [], []
     offset_q, offset_theta = 0, 0
-    for term in terms:
-        k, levels = term.n_columns, term.n_levels
+    for levels, k, correlated in shape:
+        theta_rows, theta_cols = theta_positions(k, correlated)
         block = offset_q + k * np.arange(levels)
         starts.append(np.repeat(block, k))
         positions.append(np.tile(np.arange(k), levels))
-        rows.append((block[:, None] + term.theta_rows[None, :]).ravel())
-        cols.append((block[:, None] + term.theta_cols[None, :]).ravel())
-        thetas.append(np.tile(offset_theta + np.arange(term.n_theta), levels))
-        offset_q += term.n_random_effects
-        offset_theta += term.n_theta
-    return ThetaLayout(
-        block_start=np.concatenate(starts),
-        position=np.concatenate(positions),
-        lambda_rows=np.concatenate(rows),
-        lambda_cols=np.concatenate(cols),
-        lambda_theta=np.concatenate(thetas),
-        size=offset_q,
-    )
+        rows.append((block[:, None] + theta_rows[None, :]).ravel())
+        cols.append((block[:, None] + theta_cols[None, :]).ravel())
+        thetas.append(np.tile(offset_theta + np.arange(len(theta_rows)), levels))
+        offset_q += levels * k
+        offset_theta += len(theta_rows)
+    arrays = [np.concatenate(parts) for parts in (starts, positions, rows, cols, thetas)]
+    for array in arrays:
+        array.flags.writeable = False
+    return ThetaLayout(*arrays, size=offset_q)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ computed here with dense n×n algebra, independently of the sparse code.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import pytest
 
 import lmmpy
@@ -142,18 +143,42 @@ def test_the_previous_theta_is_kept_and_restored_without_refactoring(path):
     assert len(updates) == 2
 
 
+@pytest.mark.parametrize("formula", ["Reaction ~ Days + (Days | Subject)",
+                                     "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)",
+                                     "Reaction ~ Days + (Days || Subject) + (1 | Days)"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_small_models_form_the_cross_products_densely_with_the_same_result(weighted, monkeypatch):
+def test_small_models_form_the_cross_products_densely_with_the_same_result(weighted, formula,
+                                                                           monkeypatch):
     from lmmpy.objective import _crossprod
 
-    data = lmmpy.datasets.load("sleepstudy")
+    data = lmmpy.datasets.load("sleepstudy").assign(g=lambda d: d.Days % 3)
     weights = np.linspace(0.5, 2.0, len(data)) if weighted else None
-    design = build_design(parse_formula("Reaction ~ Days + (Days | Subject)"), data,
-                          weights=weights)
+    design = build_design(parse_formula(formula), data, weights=weights)
     dense = cross_products(design)
+    assert isinstance(dense.ZtZ_product, np.ndarray)
+    assert "Z" not in vars(design)   # the sparse Z was not built for the dense products
     monkeypatch.setattr(_crossprod, "DENSE_PRODUCT_COLUMNS", 0)   # the sparse products
     sparse = cross_products(design)
+    assert sp.issparse(sparse.ZtZ_product)
+    np.testing.assert_array_equal(_crossprod._dense_random_effects_matrix(design),
+                                  design.Z.toarray())
+    np.testing.assert_allclose(dense.ZtZ_dense(), sparse.ZtZ_dense(), rtol=1e-13)
     np.testing.assert_allclose(dense.ZtZ.toarray(), sparse.ZtZ.toarray(), rtol=1e-13)
     np.testing.assert_allclose(dense.ZtXy, sparse.ZtXy, rtol=1e-13)
     np.testing.assert_allclose(dense.XytXy, sparse.XytXy, rtol=1e-13)
     assert dense.ZtZ.format == "csc" and dense.ZtZ.has_sorted_indices
+
+
+def test_designs_of_one_shape_share_a_read_only_theta_layout():
+    from lmmpy.objective._lambda import theta_layout
+
+    sleep = lmmpy.datasets.load("sleepstudy")
+    first = build_design(parse_formula("Reaction ~ Days + (Days | Subject)"), sleep)
+    again = build_design(parse_formula("Reaction ~ 1 + (Days | Subject)"), sleep)
+    other = build_design(parse_formula("Reaction ~ Days + (Days || Subject)"), sleep)
+    layout = theta_layout(first.terms)
+    assert theta_layout(again.terms) is layout
+    assert theta_layout(other.terms) is not layout
+    assert layout.size == 36 and layout.lambda_theta.tolist()[:3] == [0, 1, 2]
+    with pytest.raises(ValueError, match="read-only"):
+        layout.lambda_rows[0] = 1
