@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as la
-from scipy.linalg import lapack
 import scipy.sparse as sp
+from scipy.linalg import lapack
 
 from lmmpy.objective._crossprod import CrossProducts
 from lmmpy.objective._gradient import em_update, profiled_gradient

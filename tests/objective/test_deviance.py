@@ -12,8 +12,8 @@ computed here with dense n×n algebra, independently of the sparse code.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 import pytest
+import scipy.sparse as sp
 
 import lmmpy
 from lmmpy.design import build_design
