@@ -126,10 +126,10 @@ class DenseFactorization:
 
         G = X diag(w̃) X', the two terms of ∂²log|M_k| = tr(M_k⁻¹∂²M_k) −
         tr(M_k⁻¹∂_iM_kM_k⁻¹∂_jM_k) (∂²M = E_i'SE_j + E_j'SE_i) summed over k
-        with the objective's weights.  The first term only reads Λ's entries
-        (|Λ| × |Λ|, S's part fixed); A_i is one batched product over θ's
-        entries, padded to the longest θ.  A few small dense products: cheap on
-        this path's small m.
+        with the objective's weights.  The first term only reads the pairs of
+        Λ's entries whose S[r_s, r_t] is not zero (those of one level, for a
+        single term); A_i is one batched product over θ's entries, padded to the
+        longest θ.  A few small dense products: cheap on this path's small m.
         """
         X = self._inverse_factor()
         weights, pair_weights = self._weights(reml, n_obs)
@@ -138,9 +138,12 @@ class DenseFactorization:
         G = (X * weights) @ X.T
         first = np.bincount(entries.theta_pairs, entries.S * G.take(entries.col_pairs),
                             minlength=n_theta * n_theta).reshape(n_theta, n_theta)
-        A = Kt[:, entries.padded_rows].transpose(1, 0, 2) @ (X[entries.padded_cols] * entries.mask)
+        rows_of_X = X[entries.padded_cols]
+        if entries.mask is not None:
+            rows_of_X *= entries.mask
+        A = Kt[:, entries.padded_rows].transpose(1, 0, 2) @ rows_of_X
         F = A + A.transpose(0, 2, 1)
-        gradient = 2.0 * np.einsum("iaa,a->i", A, weights)
+        gradient = 2.0 * (A.reshape(n_theta, -1)[:, ::len(X) + 1] @ weights)   # w̃·diag(A_i)
         second = (F * pair_weights).reshape(n_theta, -1) @ F.reshape(n_theta, -1).T
         hessian = 2.0 * first - second
         return gradient, (hessian + hessian.T) / 2
@@ -191,11 +194,11 @@ class DenseFactorization:
 class _LambdaEntries:
     """Λ's entries s = (r_s, c_s) as :meth:`DenseFactorization.augmented_hessian` reads them.
 
-    For the pairs (s, t) of entries, flattened: ``theta_pairs`` is the pair of θ's
-    (θ_s n_θ + θ_t), ``S`` the fixed S[r_s, r_t] and ``col_pairs`` the flat index
-    of G[c_s, c_t] in an m × m G.  ``padded_rows`` and
+    For the pairs (s, t) of entries with S[r_s, r_t] ≠ 0: ``theta_pairs`` is the
+    pair of θ's (θ_s n_θ + θ_t), ``S`` the fixed S[r_s, r_t] and ``col_pairs``
+    the flat index of G[c_s, c_t] in an m × m G.  ``padded_rows`` and
     ``padded_cols`` list each θ's entries in a row of an n_θ × (most entries)
-    array, the gaps masked by ``mask`` (n_θ × most × 1).
+    array, the gaps masked by ``mask`` (n_θ × most × 1; None without gaps).
     """
 
     theta_pairs: np.ndarray
@@ -203,7 +206,7 @@ class _LambdaEntries:
     col_pairs: np.ndarray
     padded_rows: np.ndarray
     padded_cols: np.ndarray
-    mask: np.ndarray
+    mask: np.ndarray | None
 
     @classmethod
     def of(cls, layout: ThetaLayout, S: np.ndarray) -> _LambdaEntries:
@@ -218,6 +221,9 @@ class _LambdaEntries:
         padded_rows[thetas[order], slot] = rows[order]
         padded_cols[thetas[order], slot] = cols[order]
         mask[thetas[order], slot] = 1.0
-        return cls((thetas[:, None] * n_theta + thetas[None, :]).ravel(),
-                   S[np.ix_(rows, rows)].ravel(), (cols[:, None] * len(S) + cols[None, :]).ravel(),
-                   padded_rows, padded_cols, mask)
+        pair_S = S[np.ix_(rows, rows)].ravel()
+        nonzero = pair_S != 0
+        theta_pairs = (thetas[:, None] * n_theta + thetas[None, :]).ravel()[nonzero]
+        col_pairs = (cols[:, None] * len(S) + cols[None, :]).ravel()[nonzero]
+        return cls(theta_pairs, pair_S[nonzero], col_pairs, padded_rows, padded_cols,
+                   None if np.all(counts == counts.max()) else mask)
