@@ -210,11 +210,12 @@ class ProfiledDeviance:
     def _deviance(self, logdet_L: float, R: np.ndarray) -> float:
         """The objective from log|L|² and R (only R's diagonal is read)."""
         p = self.crossprods.n_fixed
-        pwrss = float(R[p, p]) ** 2
+        diagonal = R.diagonal().tolist()   # p is small: scalar logs beat array calls here
+        pwrss = diagonal[p] ** 2
         dof = self._dof()
         value = logdet_L + dof * (1 + math.log(2 * math.pi * pwrss / dof))
-        if self.reml and p:  # p is small: scalar logs beat array calls here
-            value += 2 * sum(math.log(abs(R[i, i])) for i in range(p))
+        if self.reml and p:
+            value += 2 * math.fsum(math.log(abs(d)) for d in diagonal[:p])
         return value - self.crossprods.sum_log_weights
 
 
