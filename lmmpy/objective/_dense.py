@@ -211,19 +211,9 @@ class _LambdaEntries:
     @classmethod
     def of(cls, layout: ThetaLayout, S: np.ndarray) -> _LambdaEntries:
         rows, cols, thetas = layout.lambda_rows, layout.lambda_cols, layout.lambda_theta
-        n_theta = int(thetas.max()) + 1
-        order = np.argsort(thetas, kind="stable")
-        counts = np.bincount(thetas, minlength=n_theta)
-        slot = np.arange(len(thetas)) - np.repeat(np.cumsum(counts) - counts, counts)
-        padded_rows = np.zeros((n_theta, counts.max()), dtype=np.intp)
-        padded_cols = np.zeros_like(padded_rows)
-        mask = np.zeros((*padded_rows.shape, 1))
-        padded_rows[thetas[order], slot] = rows[order]
-        padded_cols[thetas[order], slot] = cols[order]
-        mask[thetas[order], slot] = 1.0
-        pair_S = S[np.ix_(rows, rows)].ravel()
-        nonzero = pair_S != 0
-        theta_pairs = (thetas[:, None] * n_theta + thetas[None, :]).ravel()[nonzero]
-        col_pairs = (cols[:, None] * len(S) + cols[None, :]).ravel()[nonzero]
-        return cls(theta_pairs, pair_S[nonzero], col_pairs, padded_rows, padded_cols,
-                   None if np.all(counts == counts.max()) else mask)
+        n_theta = int(thetas[-1]) + 1 if len(thetas) else 0
+        pair_S = S.take(rows, axis=0).take(rows, axis=1)
+        first, second = np.nonzero(pair_S)
+        padded_rows, padded_cols, mask = layout.entries_by_theta
+        return cls(thetas[first] * n_theta + thetas[second], pair_S[first, second],
+                   cols[first] * len(S) + cols[second], padded_rows, padded_cols, mask)

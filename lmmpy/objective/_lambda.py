@@ -47,6 +47,26 @@ class ThetaLayout:
     lambda_theta: np.ndarray
     size: int
 
+    @functools.cached_property
+    def entries_by_theta(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Λ's entries grouped by θ: their rows and columns as n_θ × (most entries)
+        arrays, padded, and a mask (n_θ × most × 1) of the real ones (None when
+        every θ has as many).  Read-only, made once per layout."""
+        thetas = self.lambda_theta
+        n_theta = int(thetas.max()) + 1
+        order = np.argsort(thetas, kind="stable")
+        counts = np.bincount(thetas, minlength=n_theta)
+        slot = np.arange(len(thetas)) - np.repeat(np.cumsum(counts) - counts, counts)
+        padded_rows = np.zeros((n_theta, counts.max()), dtype=np.intp)
+        padded_cols = np.zeros_like(padded_rows)
+        mask = np.zeros((*padded_rows.shape, 1))
+        padded_rows[thetas[order], slot] = self.lambda_rows[order]
+        padded_cols[thetas[order], slot] = self.lambda_cols[order]
+        mask[thetas[order], slot] = 1.0
+        for array in (padded_rows, padded_cols, mask):
+            array.flags.writeable = False
+        return padded_rows, padded_cols, None if np.all(counts == counts.max()) else mask
+
     def Lambda(self, theta: np.ndarray) -> sp.csc_matrix:
         """Λ_θ as a CSC matrix (explicit zeros kept)."""
         return sp.csc_matrix(
