@@ -18,7 +18,6 @@ from __future__ import annotations
 import ast
 import functools
 import keyword
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import formulaic
@@ -42,14 +41,14 @@ class ModelMatrix:
     values : ndarray (n, p)
     names : tuple of column names (formulaic's, the intercept as ``(Intercept)``)
     spec : formulaic ModelSpec that made it (before renaming and dropping)
-    spec_source : makes ``spec`` (a fit does not need it: made on first use)
+    spec_source : ``spec``, or what makes it on first use (a fit does not need it)
     kept : indices of formulaic's columns that were kept (aliased ones dropped)
     renames : formulaic column name -> our column name
     """
 
     values: np.ndarray
     names: tuple[str, ...]
-    spec_source: Callable[[], formulaic.ModelSpec] = field(repr=False)
+    spec_source: formulaic.ModelSpec | DeferredSpec = field(repr=False)
     kept: tuple[int, ...]
     renames: dict[str, str]
 
@@ -57,7 +56,8 @@ class ModelMatrix:
     def spec(self) -> formulaic.ModelSpec:
         """formulaic's ModelSpec of the matrix: made when first asked for on the
         numeric-columns path (:func:`build_model_matrix`)."""
-        return self.spec_source()
+        source = self.spec_source
+        return source.model_spec() if isinstance(source, DeferredSpec) else source
 
     @property
     def aliased(self) -> tuple[str, ...]:
@@ -179,17 +179,11 @@ def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
     if numeric is None:
         matrix = formulaic.model_matrix(formula, data, na_action="ignore")
         values, columns = np.asarray(matrix, dtype=float), list(matrix.columns)
-        spec = matrix.model_spec
-
-        def spec_source():
-            return spec
+        spec_source = matrix.model_spec
     else:
         values, columns = numeric
-        spec_columns = {name: data[name].to_numpy() for name in formula.required_variables}
-
-        def spec_source():
-            return formulaic.model_matrix(formula, pd.DataFrame(spec_columns),
-                                          na_action="ignore").model_spec
+        spec_source = DeferredSpec(formula, {name: data[name].to_numpy()
+                                             for name in formula.required_variables})
     renames = {column: _rename(column) for column in columns}
     names = [renames[column] for column in columns]
     check_finite(values, what, names)
@@ -202,6 +196,19 @@ def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
         kept=kept,
         renames=renames,
     )
+
+
+@dataclass(frozen=True)
+class DeferredSpec:
+    """What formulaic needs to make a numeric formula's ModelSpec: the formula and its
+    columns (a plain object, so that a fitted model pickles)."""
+
+    formula: formulaic.Formula
+    columns: dict[str, np.ndarray]
+
+    def model_spec(self) -> formulaic.ModelSpec:
+        return formulaic.model_matrix(self.formula, pd.DataFrame(self.columns),
+                                      na_action="ignore").model_spec
 
 
 def numeric_model_matrix(formula: formulaic.Formula,

@@ -67,3 +67,22 @@ def test_the_numeric_path_makes_the_spec_formulaic_makes():
     np.testing.assert_array_equal(
         matrix.rebuild(new), np.asarray(expected.model_spec.get_model_matrix(new), dtype=float))
     assert matrix.names == ("(Intercept)", "x", "k", "my col", "x:k")
+
+
+@pytest.mark.parametrize("dataset, formula", [
+    ("sleepstudy", "Reaction ~ Days + (Days | Subject)"),           # the numeric path
+    ("cake", "angle ~ recipe * temperature + (1 | recipe:replicate)"),  # formulaic's
+])
+def test_a_fitted_model_pickles_and_predicts_as_before(dataset, formula):
+    import pickle
+    import warnings
+
+    import lmmpy
+
+    data = lmmpy.datasets.load(dataset)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lmmpy.LmmpyWarning)
+        model = lmmpy.lmer(formula, data)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.fixef, model.fixef)
+    np.testing.assert_allclose(restored.predict(data.head(5)), model.predict(data.head(5)))
