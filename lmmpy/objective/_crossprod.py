@@ -78,6 +78,11 @@ def random_effects_matrix(design: Design) -> sp.csc_matrix:
 def cross_products(design: Design, Z: sp.csc_matrix | None = None) -> CrossProducts:
     """Compute the cross-products of a design.
 
+    A small model (q ≤ ``DENSE_PRODUCT_COLUMNS``) forms them with dense
+    products of a dense Z; a larger one term pair by term pair from the
+    grouping codes (:func:`_term_pair_products`), with no Z at all.  A ``Z``
+    given by the caller is multiplied out as it is.
+
     Examples
     --------
     >>> from lmmpy.datasets import load
@@ -88,31 +93,103 @@ def cross_products(design: Design, Z: sp.csc_matrix | None = None) -> CrossProdu
     array([5., 5., 5., 5., 5., 5.])
     """
     Xy = np.column_stack([design.X.values, design.y - design.offset])
+    weights = design.weights
+    WXy = Xy if weights is None else weights[:, None] * Xy
     q = sum(term.n_random_effects for term in design.terms)
-    if q <= DENSE_PRODUCT_COLUMNS and design.n_obs * q <= DENSE_PRODUCT_ENTRIES:
-        # a small model: dense products cost a tenth of the sparse ones
-        Z = _dense_random_effects_matrix(design) if Z is None else Z.toarray()
-    elif Z is None:
-        Z = random_effects_matrix(design)
-    if design.weights is None:
-        WZ, WXy, sum_log_weights = Z, Xy, 0.0
+    if Z is None and not (q <= DENSE_PRODUCT_COLUMNS
+                          and design.n_obs * q <= DENSE_PRODUCT_ENTRIES):
+        ZtZ, ZtXy = _term_pair_products(design.terms, WXy, weights)
     else:
-        WZ = design.weights[:, None] * Z if isinstance(Z, np.ndarray) else \
-            sp.diags(design.weights) @ Z
-        WXy = design.weights[:, None] * Xy
-        sum_log_weights = float(np.sum(np.log(design.weights)))
-    ZtZ = Z.T @ WZ
-    if sp.issparse(ZtZ):
-        ZtZ = sp.csc_matrix(ZtZ)
-        ZtZ.sort_indices()
+        if Z is None:   # a small model: dense products cost a tenth of the sparse ones
+            Z = _dense_random_effects_matrix(design)
+        if weights is None:
+            WZ = Z
+        else:
+            WZ = weights[:, None] * Z if isinstance(Z, np.ndarray) else sp.diags(weights) @ Z
+        ZtZ, ZtXy = Z.T @ WZ, np.asarray(WZ.T @ Xy)
+        if sp.issparse(ZtZ):
+            ZtZ = sp.csc_matrix(ZtZ)
+            ZtZ.sort_indices()
     return CrossProducts(
-        ZtXy=np.asarray(WZ.T @ Xy),
+        ZtXy=ZtXy,
         XytXy=Xy.T @ WXy,
         n_obs=design.n_obs,
         n_fixed=design.X.values.shape[1],
-        sum_log_weights=sum_log_weights,
+        sum_log_weights=0.0 if weights is None else float(np.sum(np.log(weights))),
         ZtZ_product=ZtZ,
     )
+
+
+def _term_pair_products(terms, WXy: np.ndarray,
+                        weights: np.ndarray | None) -> tuple[sp.csc_matrix, np.ndarray]:
+    """Z'WZ (CSC, sorted) and Z'W[X y] block by block (MixedModels.jl's blocks of A).
+
+    A term with itself and with [X y]: sums by level (``bincount``), the
+    diagonal block being block diagonal.  Two terms: the sparse product of
+    their own Z's, each built row by row in CSR form without sorting.  The
+    blocks are stacked by rows (CSR), which for the symmetric Z'WZ is its CSC
+    form.  Building all of Z and multiplying it out, whose conversions sort,
+    took a quarter of a 1,000,000-row fit.
+    """
+    starts = np.cumsum([0] + [term.n_random_effects for term in terms])
+    ZtXy = np.zeros((starts[-1], WXy.shape[1]))
+    diagonal, by_rows = [], []
+    for term in terms:
+        V, codes, k = term.model_matrix.values, term.codes, term.n_columns
+        for a in range(k):
+            for j in range(WXy.shape[1]):
+                ZtXy[starts[len(diagonal)] + a: starts[len(diagonal) + 1]: k, j] = np.bincount(
+                    codes, V[:, a] * WXy[:, j], minlength=term.n_levels)
+        diagonal.append(_level_blocks(term, weights))
+        by_rows.append(_term_rows(term, weights))
+    cross = {(t, u): _cross_block(by_rows[t], by_rows[u])
+             for t in range(len(terms)) for u in range(t + 1, len(terms))}
+    row_blocks = []
+    for t in range(len(terms)):
+        pieces = [cross[s, t].T.tocsr() for s in range(t)]   # sorted by the conversion
+        pieces.append(diagonal[t])
+        pieces += [cross[t, u] for u in range(t + 1, len(terms))]
+        row_blocks.append(pieces[0] if len(pieces) == 1 else sp.hstack(pieces, format="csr"))
+    stacked = row_blocks[0] if len(row_blocks) == 1 else sp.vstack(row_blocks, format="csr")
+    # sorted pieces side by side: sorted rows (the check is one pass, no sort)
+    stacked.sort_indices()
+    ZtZ = sp.csc_matrix((stacked.data, stacked.indices, stacked.indptr), shape=stacked.shape)
+    return ZtZ, ZtXy
+
+
+def _level_blocks(term, weights: np.ndarray | None) -> sp.csr_matrix:
+    """Z_t'WZ_t: k×k blocks by level, summed with ``bincount`` (CSR, sorted)."""
+    V, codes, k, levels = term.model_matrix.values, term.codes, term.n_columns, term.n_levels
+    WV = V if weights is None else V * weights[:, None]
+    blocks = np.empty((levels, k, k))
+    for a in range(k):
+        for b in range(a, k):
+            blocks[:, a, b] = blocks[:, b, a] = np.bincount(codes, WV[:, a] * V[:, b],
+                                                            minlength=levels)
+    columns = (k * np.arange(levels)[:, None, None] + np.arange(k)).repeat(k, axis=1)
+    return sp.csr_matrix((blocks.ravel(), columns.ravel(), np.arange(0, levels * k * k + 1, k)),
+                         shape=(levels * k, levels * k))
+
+
+def _term_rows(term, weights: np.ndarray | None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Z_t by rows (CSR: row i's k entries at its level, no sort) and W Z_t."""
+    V, k = term.model_matrix.values, term.n_columns
+    n = len(term.codes)
+    index = np.int32 if n * k < 2**31 and term.n_random_effects < 2**31 else np.int64
+    columns = (term.codes[:, None] * k + np.arange(k)).ravel().astype(index)
+    pointer = np.arange(0, n * k + 1, k, dtype=index)
+    shape = (n, term.n_random_effects)
+    Z = sp.csr_matrix((V.ravel(), columns, pointer), shape=shape)
+    WZ = Z if weights is None else sp.csr_matrix(((V * weights[:, None]).ravel(), columns,
+                                                  pointer), shape=shape)
+    return Z, WZ
+
+
+def _cross_block(rows_t, rows_u) -> sp.csr_matrix:
+    """Z_t'WZ_u (CSR, sorted) from the two terms' rows."""
+    block = (rows_t[0].T.tocsr() @ rows_u[1]).tocsr()
+    block.sort_indices()
+    return block
 
 
 def _dense_random_effects_matrix(design: Design) -> np.ndarray:

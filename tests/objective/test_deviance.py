@@ -12,6 +12,7 @@ computed here with dense n×n algebra, independently of the sparse code.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
@@ -182,3 +183,28 @@ def test_designs_of_one_shape_share_a_read_only_theta_layout():
     assert layout.size == 36 and layout.lambda_theta.tolist()[:3] == [0, 1, 2]
     with pytest.raises(ValueError, match="read-only"):
         layout.lambda_rows[0] = 1
+
+
+@pytest.mark.parametrize("formula", [
+    "y ~ x + (1 + x | g) + (1 | h)",              # a vector term crossed with a scalar one
+    "y ~ x + (1 | g) + (0 + x | g) + (1 | g:h)",  # two terms on one factor, and an interaction
+    "y ~ 1 + (x || h) + (1 | g)",                  # uncorrelated terms, levels in lme4's order
+])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_large_models_form_the_cross_products_by_term_pair_as_z_would(formula, weighted):
+    rng = np.random.default_rng(11)
+    n = 3000
+    data = pd.DataFrame({"y": rng.normal(size=n), "x": rng.normal(size=n),
+                         "g": rng.integers(0, 120, n).astype(str),
+                         "h": rng.integers(0, 40, n).astype(str)})
+    weights = rng.uniform(0.5, 2.0, n) if weighted else None
+    design = build_design(parse_formula(formula), data, weights=weights)
+    assert sum(term.n_random_effects for term in design.terms) > 128   # not the dense products
+    by_pairs = cross_products(design)
+    through_z = cross_products(design, Z=design.Z)
+    assert by_pairs.ZtZ.format == "csc" and by_pairs.ZtZ.has_sorted_indices
+    np.testing.assert_allclose(by_pairs.ZtZ.toarray(), through_z.ZtZ.toarray(),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(by_pairs.ZtXy, through_z.ZtXy, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(by_pairs.XytXy, through_z.XytXy, rtol=1e-13)
+    assert by_pairs.sum_log_weights == pytest.approx(through_z.sum_log_weights)
