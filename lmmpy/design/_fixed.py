@@ -26,9 +26,9 @@ import pandas as pd
 from scipy.linalg import lapack
 
 from lmmpy.design._checks import check_finite
+from lmmpy.design._direct import FORMULAIC_INTERCEPT, DeferredSpec, direct_model_matrix
 
 INTERCEPT = "(Intercept)"
-_FORMULAIC_INTERCEPT = "Intercept"
 _RANK_TOLERANCE = 1e-7
 
 
@@ -148,7 +148,7 @@ def _quoted(name: str) -> str:
 
 
 def _rename(column: str) -> str:
-    if column == _FORMULAIC_INTERCEPT:
+    if column == FORMULAIC_INTERCEPT:
         return INTERCEPT
     # "C(temperature, contr.poly)[.L]" reads as "temperature[.L]"
     while "C(" in column and ", contr.poly)" in column:
@@ -162,11 +162,12 @@ def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
                        what: str = "the fixed-effects model matrix") -> ModelMatrix:
     """Materialise ``rhs`` on ``data`` with R's contrasts and aliasing rules.
 
-    A formula of numeric columns, their products and the intercept is
-    materialised here (:func:`numeric_model_matrix`, formulaic's columns and
-    names; formulaic's fixed cost is a fifth of a small model's whole fit),
-    its ModelSpec made by formulaic when first asked for; anything else
-    (categoricals, transforms, expressions) by formulaic.
+    A formula of numeric columns, their products, the intercept and
+    categorical main effects is materialised by :mod:`lmmpy.design._direct`
+    (formulaic's columns and names; formulaic's fixed cost is a fifth to a
+    half of a small model's whole fit), its ModelSpec made by formulaic when
+    first asked for; anything else (interactions with categoricals,
+    transforms, expressions, ordered factors) by formulaic.
 
     Examples
     --------
@@ -175,14 +176,14 @@ def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
     ('(Intercept)', 'x', 'g[T.b]')
     """
     formula = polynomial_contrast_formula(rhs, data)
-    numeric = numeric_model_matrix(formula, data)
-    if numeric is None:
+    direct = direct_model_matrix(formula, data)
+    if direct is None:
         matrix = formulaic.model_matrix(formula, data, na_action="ignore")
         values, columns = np.asarray(matrix, dtype=float), list(matrix.columns)
         spec_source = matrix.model_spec
     else:
-        values, columns = numeric
-        spec_source = DeferredSpec(formula, {name: data[name].to_numpy()
+        values, columns = direct
+        spec_source = DeferredSpec(formula, {name: data[name].array
                                              for name in formula.required_variables})
     renames = {column: _rename(column) for column in columns}
     names = [renames[column] for column in columns]
@@ -196,59 +197,6 @@ def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
         kept=kept,
         renames=renames,
     )
-
-
-@dataclass(frozen=True)
-class DeferredSpec:
-    """What formulaic needs to make a numeric formula's ModelSpec: the formula and its
-    columns (a plain object, so that a fitted model pickles)."""
-
-    formula: formulaic.Formula
-    columns: dict[str, np.ndarray]
-
-    def model_spec(self) -> formulaic.ModelSpec:
-        return formulaic.model_matrix(self.formula, pd.DataFrame(self.columns),
-                                      na_action="ignore").model_spec
-
-
-def numeric_model_matrix(formula: formulaic.Formula,
-                         data: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
-    """formulaic's model matrix and column names of a formula whose factors are all the
-    intercept or numeric (not boolean) columns of ``data``; None for any other formula.
-
-    Each term's column is the product of its factors' columns, named as
-    formulaic names it (``x:z``; the intercept ``Intercept``), in the formula's
-    order.
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"x": [1.0, 2.0], "z": [3, 4]})
-    >>> values, names = numeric_model_matrix(parsed_formula("x * z"), df)
-    >>> names, values[1].tolist()
-    (['Intercept', 'x', 'z', 'x:z'], [1.0, 2.0, 4.0, 8.0])
-    """
-    columns: dict[str, np.ndarray] = {}
-    terms = []
-    for term in formula:
-        if any(factor.eval_method.value == "python" for factor in term.factors):
-            return None
-        factors = [factor.expr for factor in term.factors if factor.expr != "1"]
-        for name in factors:
-            if name not in columns:
-                if name not in data.columns or not _plain_number(data[name].dtype):
-                    return None
-                columns[name] = data[name].to_numpy(dtype=float)
-        terms.append((_FORMULAIC_INTERCEPT if not factors else str(term), factors))
-    values = np.ones((len(data), len(terms)))
-    for j, (_, factors) in enumerate(terms):
-        for name in factors:
-            values[:, j] *= columns[name]
-    return values, [name for name, _ in terms]
-
-
-def _plain_number(dtype) -> bool:
-    """A numpy integer or floating dtype (formulaic's numerical encoding)."""
-    return isinstance(dtype, np.dtype) and dtype.kind in "iuf"
 
 
 def _unaliased_columns(values: np.ndarray) -> tuple[int, ...]:
