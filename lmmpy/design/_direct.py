@@ -60,25 +60,28 @@ def direct_model_matrix(formula: formulaic.Formula,
     if any(factor.eval_method.value == "python" for term in terms for factor in term.factors):
         return None
     intercept = any(all(factor.expr == "1" for factor in term.factors) for term in terms)
+    series: dict[str, pd.Series] = {}   # each column taken once: pandas' [] is slow
     columns, names = [], []
     for term in terms:
         factors = [factor.expr for factor in term.factors if factor.expr != "1"]
-        if not all(name in data.columns for name in factors):
-            return None
-        if len(factors) == 1 and _is_categorical(data[factors[0]]):
-            if not intercept:
-                return None
-            indicators = _treatment_columns(factors[0], data[factors[0]])
+        for name in factors:
+            if name not in series:
+                if name not in data.columns:
+                    return None
+                series[name] = data[name]
+        if len(factors) == 1 and _is_categorical(series[factors[0]]):
+            indicators = _treatment_columns(factors[0], series[factors[0]]) if intercept \
+                else None
             if indicators is None:
                 return None
             columns += indicators[0]
             names += indicators[1]
             continue
-        if not all(_is_number(data[name]) for name in factors):
+        if not all(_is_number(series[name]) for name in factors):
             return None
         column = np.ones(len(data))
         for name in factors:
-            column = column * data[name].to_numpy(dtype=float)
+            column = column * series[name].to_numpy(dtype=float)
         columns.append(column)
         names.append(str(term) if factors else FORMULAIC_INTERCEPT)
     values = np.column_stack(columns) if columns else np.empty((len(data), 0))
