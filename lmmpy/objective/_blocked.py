@@ -38,7 +38,9 @@ from lmmpy.objective._crossprod import CrossProducts
 from lmmpy.objective._lambda import ThetaLayout
 from lmmpy.objective._rankupdate import level_blocks, sparse_rank_update
 
-MAX_DENSE_REST = 2500  # largest Schur complement (other terms + p + 1) factored densely
+MAX_DENSE_REST = 2500   # largest Schur complement (other terms + p + 1) always factored densely,
+MAX_FILLED_REST = 5000  # ... and the largest when it is itself dense: its off-diagonal
+FILLED_DENSITY = 0.1    # entries at least this share (crossed factors; a nested one's are 0)
 
 
 @dataclass(frozen=True)
@@ -67,18 +69,38 @@ def blocked_factorization(crossprods: CrossProducts, layout: ThetaLayout,
     """The blocked factorization when the structure allows it, else None.
 
     It applies when the Schur complement on the other terms and [X y] is
-    small enough to factor densely and the rank update fits in memory (or
-    numba is installed); the first term's block is always block diagonal.
+    small enough to factor densely (``MAX_DENSE_REST``; up to
+    ``MAX_FILLED_REST`` when the complement is dense anyway, as for two large
+    crossed factors, where a sparse factor fills in and CHOLMOD would take
+    three times as long) and the rank update fits in memory (or numba is
+    installed); the first term's block is always block diagonal.
     """
     terms = tuple(terms)
     q1 = terms[0].n_random_effects
     m = layout.size - q1 + crossprods.n_fixed + 1
-    if m > MAX_DENSE_REST:
+    if m > MAX_FILLED_REST:
         return None
     structure = _z_structure(crossprods.ZtZ, layout, terms[0])
     if structure is None:
         return None
+    if m > MAX_DENSE_REST and _off_diagonal_density(structure) < FILLED_DENSITY:
+        return None
     return BlockedFactorization(crossprods, layout, terms, structure)
+
+
+def _off_diagonal_density(structure: _ZStructure) -> float:
+    """The share of the Schur complement's off-diagonal entries (on the other terms) that
+    are not zero: those of Z_s'WZ_s and of the rank update's targets (0 when the update is
+    compiled, whose targets are not listed: the caller then keeps to the sparse factor)."""
+    qs = structure.qs
+    if qs < 2:
+        return 1.0
+    targets = getattr(structure.update, "targets", None)
+    if targets is None:
+        return 0.0
+    from_update = int(np.count_nonzero(targets // qs != targets % qs))
+    from_rest = (np.count_nonzero(structure.S_ss) - np.count_nonzero(np.diagonal(structure.S_ss)))
+    return max(from_update, from_rest // 2) / (qs * (qs - 1) / 2)
 
 
 def _z_structure(ZtZ: sp.csc_matrix, layout: ThetaLayout, first) -> _ZStructure | None:

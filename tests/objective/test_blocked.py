@@ -175,8 +175,35 @@ def test_large_rest_takes_the_cholmod_path(monkeypatch):
     _, design = case_design("penicillin_reml")
     monkeypatch.setattr(_dense, "MAX_DENSE_SIZE", 0)
     monkeypatch.setattr(_blocked, "MAX_DENSE_REST", 3)
+    monkeypatch.setattr(_blocked, "MAX_FILLED_REST", 3)
     deviance = ProfiledDeviance(cross_products(design), design.terms, True)
     assert deviance.path == "cholmod"
+
+
+def test_a_larger_rest_that_is_dense_anyway_stays_blocked(monkeypatch):
+    """penicillin's plates and samples are fully crossed: the Schur complement on the
+    samples is dense, so past MAX_DENSE_REST it is still factored densely."""
+    case, design = case_design("penicillin_reml")
+    monkeypatch.setattr(_dense, "MAX_DENSE_SIZE", 0)
+    monkeypatch.setattr(_blocked, "MAX_DENSE_REST", 3)
+    deviance = ProfiledDeviance(cross_products(design), design.terms, True)
+    assert deviance.path == "blocked"
+    assert _blocked._off_diagonal_density(deviance.factor.structure) == 1.0
+    cholmod = ProfiledDeviance(cross_products(design), design.terms, True, _path="cholmod")
+    theta = np.array(list(case["theta"].values()))
+    assert deviance(theta) == pytest.approx(cholmod(theta), rel=1e-12)
+
+
+def test_a_larger_nested_rest_takes_the_cholmod_path(monkeypatch):
+    """pastes' casks are nested in batches: the complement on the batches is diagonal,
+    which a sparse factor handles without fill."""
+    _, design = case_design("pastes_reml")
+    monkeypatch.setattr(_dense, "MAX_DENSE_SIZE", 0)
+    blocked = ProfiledDeviance(cross_products(design), design.terms, True)
+    assert blocked.path == "blocked"
+    assert _blocked._off_diagonal_density(blocked.factor.structure) == 0.0
+    monkeypatch.setattr(_blocked, "MAX_DENSE_REST", 3)
+    assert ProfiledDeviance(cross_products(design), design.terms, True).path == "cholmod"
 
 
 def test_without_numba_a_large_update_takes_the_cholmod_path(monkeypatch):
