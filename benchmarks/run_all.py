@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/run_all.py [--cases insteval sleepstudy ...] [--lme4]
 
-Cases (lmmpy time: median of 5 runs, 3 for the 1M model):
+Cases (lmmpy time: median of 5 runs, 3 for the 1M and the crossed-100k models):
 
 * ``insteval``: ``lmer("y ~ 1 + service + (1|s) + (1|d) + (1|dept:service)", ML)``,
   the whole call after loading the data; lme4's time from the reference case, or
@@ -20,6 +20,10 @@ Cases (lmmpy time: median of 5 runs, 3 for the 1M model):
   levels of g1; ML; median of 5): the issue's comparison with mixedlm (a Rust core),
   which takes 1/7 of lme4's time on such a model; lme4 from ``--lme4`` or
   ``benchmarks/lme4_times.json``.
+* ``crossed-100k``: ``y ~ x1 + x2 + (1 | g1) + (1 | g2)`` with 4,000 × 3,000 crossed
+  levels on 100,000 rows (ML; median of 3): a Schur complement past 2,500 that is dense
+  anyway, so still factored densely (CHOLMOD took three times as long); no target of
+  issue 3, compared with lme4 as for ``sim-1m``.
 * ``eval-n=1e4`` … ``1e6``: one evaluation of the profiled deviance for the
   same random-effects structure (500 × 20 fully crossed cells) at growing n.
 * ``import``: ``import lmmpy`` (``python -X importtime``), target < 0.5 s.
@@ -47,7 +51,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CASES_DIR = HERE.parent / "tests" / "data" / "cases"
 LME4_TIMES = HERE / "lme4_times.json"
-CASES = ["insteval", "sleepstudy", "sleepstudy-fit", "sim-1m", "slope-200k",
+CASES = ["insteval", "sleepstudy", "sleepstudy-fit", "sim-1m", "slope-200k", "crossed-100k",
          "eval-n=1e4", "eval-n=1e5", "eval-n=1e6", "import"]
 
 
@@ -153,6 +157,24 @@ def run_slope_200k(repeats, args):
                 evaluations=model.optimization.n_evaluations, path=model.objective.path)
 
 
+CROSSED_FORMULA = "y ~ x1 + x2 + (1 | g1) + (1 | g2)"
+
+
+def run_crossed_100k(repeats, args):
+    """Two large crossed factors (4,000 × 3,000 levels, 100,000 rows): the Schur
+    complement on g2 (3,000 levels) is past the blocked path's 2,500 but dense, so it is
+    still factored densely rather than by CHOLMOD."""
+    from simulated import crossed
+
+    data = crossed(100_000, 4_000, 3_000)
+    seconds, model = _median_time(lambda: _quiet_lmer(CROSSED_FORMULA, data, reml=False),
+                                  repeats)
+    lme4 = (_lme4_on(data, CROSSED_FORMULA, repeats=repeats) if args.lme4
+            else _recorded_lme4("crossed-100k"))
+    return dict(seconds=seconds, lme4=lme4, target=1.0,
+                evaluations=model.optimization.n_evaluations, path=model.objective.path)
+
+
 def run_evaluation(n):
     def run(repeats, _args):
         import numpy as np
@@ -187,6 +209,7 @@ def run_import(repeats, _args):
 RUNNERS = {
     "insteval": run_insteval, "sleepstudy": run_sleepstudy,
     "sleepstudy-fit": run_sleepstudy_fit, "sim-1m": run_sim_1m, "slope-200k": run_slope_200k,
+    "crossed-100k": run_crossed_100k,
     "eval-n=1e4": run_evaluation(10_000), "eval-n=1e5": run_evaluation(100_000),
     "eval-n=1e6": run_evaluation(1_000_000), "import": run_import,
 }
@@ -265,7 +288,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", nargs="*", choices=CASES, default=CASES)
     parser.add_argument("--repeats", type=int, default=None,
-                        help="runs per case (median); default 5, 3 for sim-1m")
+                        help="runs per case (median); default 5, 3 for sim-1m and crossed-100k")
     parser.add_argument("--lme4", action="store_true",
                         help="time lme4 on the simulated data in this run (needs R + lme4)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -274,7 +297,7 @@ def main(argv=None):
         return child(args.child, args.repeats, args)
     rows = []
     for name in args.cases:
-        repeats = args.repeats or (3 if name == "sim-1m" else 5)
+        repeats = args.repeats or (3 if name in ("sim-1m", "crossed-100k") else 5)
         rows.append(format_row(name, run_case(name, repeats, args)))
         print(f"  {name} done", file=sys.stderr, flush=True)
     print(_machine())
