@@ -133,15 +133,14 @@ def _term_pair_products(terms, WXy: np.ndarray,
     """
     starts = np.cumsum([0] + [term.n_random_effects for term in terms])
     ZtXy = np.zeros((starts[-1], WXy.shape[1]))
-    diagonal, by_rows = [], []
-    for term in terms:
-        V, codes, k = term.model_matrix.values, term.codes, term.n_columns
-        for a in range(k):
+    for t, term in enumerate(terms):
+        V, k = term.model_matrix.values, term.n_columns
+        for a in range(k):   # Z_t'W[X y], row (level, a): a sum by level
             for j in range(WXy.shape[1]):
-                ZtXy[starts[len(diagonal)] + a: starts[len(diagonal) + 1]: k, j] = np.bincount(
-                    codes, V[:, a] * WXy[:, j], minlength=term.n_levels)
-        diagonal.append(_level_blocks(term, weights))
-        by_rows.append(_term_rows(term, weights))
+                ZtXy[starts[t] + a: starts[t + 1]: k, j] = np.bincount(
+                    term.codes, V[:, a] * WXy[:, j], minlength=term.n_levels)
+    diagonal = [_level_blocks(term, weights) for term in terms]
+    by_rows = [_term_rows(term, weights) for term in terms]
     cross = {(t, u): _cross_block(by_rows[t], by_rows[u])
              for t in range(len(terms)) for u in range(t + 1, len(terms))}
     row_blocks = []
