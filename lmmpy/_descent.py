@@ -41,11 +41,17 @@ def on_boundary(theta: np.ndarray, lower: np.ndarray) -> np.ndarray:
     return np.isfinite(lower) & (theta <= lower)
 
 
-def symmetric_eigen(matrix: np.ndarray, vectors: bool = True):
+def symmetric_eigen(matrix: np.ndarray,
+                    vectors: bool = True) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
     """Eigenvalues (ascending) and, if asked, eigenvectors of a symmetric matrix.
 
     LAPACK's ``dsyevd`` called directly: on the few-by-few matrices of θ
     numpy's ``eigh`` spends most of its time on argument checks.
+
+    Examples
+    --------
+    >>> symmetric_eigen(np.array([[2.0, 1.0], [1.0, 2.0]]), vectors=False).tolist()
+    [1.0, 3.0]
     """
     if not matrix.size:
         return (np.zeros(0), np.zeros((0, 0))) if vectors else np.zeros(0)
