@@ -211,7 +211,7 @@ class _LambdaEntries:
     @classmethod
     def of(cls, layout: ThetaLayout, S: np.ndarray) -> _LambdaEntries:
         rows, cols, thetas = layout.lambda_rows, layout.lambda_cols, layout.lambda_theta
-        n_theta = int(thetas[-1]) + 1 if len(thetas) else 0
+        n_theta = int(thetas.max()) + 1
         pair_S = S.take(rows, axis=0).take(rows, axis=1)
         first, second = np.nonzero(pair_S)
         padded_rows, padded_cols, mask = layout.entries_by_theta

@@ -196,7 +196,7 @@ class ProfiledDeviance:
             sigma=float(np.sqrt(pwrss / self._dof())),
             pwrss=float(pwrss),
             logdet_L=float(logdet_L),
-            logdet_RX=2.0 * sum(math.log(abs(R_X[i, i])) for i in range(p)),
+            logdet_RX=_logdet_RX(R.diagonal().tolist(), p),
             deviance=self._deviance(logdet_L, R),
         )
 
@@ -210,13 +210,18 @@ class ProfiledDeviance:
     def _deviance(self, logdet_L: float, R: np.ndarray) -> float:
         """The objective from log|L|² and R (only R's diagonal is read)."""
         p = self.crossprods.n_fixed
-        diagonal = R.diagonal().tolist()   # p is small: scalar logs beat array calls here
+        diagonal = R.diagonal().tolist()
         pwrss = diagonal[p] ** 2
         dof = self._dof()
         value = logdet_L + dof * (1 + math.log(2 * math.pi * pwrss / dof))
         if self.reml and p:
-            value += 2 * math.fsum(math.log(abs(d)) for d in diagonal[:p])
+            value += _logdet_RX(diagonal, p)
         return value - self.crossprods.sum_log_weights
+
+
+def _logdet_RX(diagonal: list[float], p: int) -> float:
+    """log|R_X|² from R's diagonal (a list: p is small, scalar logs beat array calls)."""
+    return 2.0 * math.fsum(math.log(abs(d)) for d in diagonal[:p])
 
 
 @functools.cache
