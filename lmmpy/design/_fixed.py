@@ -55,7 +55,7 @@ class ModelMatrix:
     @functools.cached_property
     def spec(self) -> formulaic.ModelSpec:
         """formulaic's ModelSpec of the matrix: made when first asked for on the
-        numeric-columns path (:func:`build_model_matrix`)."""
+        direct path (:mod:`lmmpy.design._direct`)."""
         source = self.spec_source
         return source.model_spec() if isinstance(source, DeferredSpec) else source
 
