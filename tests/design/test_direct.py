@@ -121,3 +121,29 @@ def test_a_fitted_model_pickles_and_predicts_as_before(dataset, formula):
 def test_categoricals_with_missing_values_are_left_to_formulaic():
     data = _frame().assign(g=lambda d: d.g.where(d.x > 0))
     assert direct_model_matrix(parsed_formula("x + g"), data) is None
+
+
+def _reference_cases() -> list[str]:
+    from reference import case_files
+
+    return case_files("fit")   # the linear mixed models (the GLMMs' cbind responses aside)
+
+
+@pytest.mark.parametrize("name", _reference_cases())
+def test_every_reference_design_is_formulaics_where_the_direct_path_applies(name):
+    """The fixed part and every random term's left side of each reference case, on its
+    data after lme4's na.omit: the direct path, where it applies, is formulaic's matrix."""
+    from reference import case_design, load_case_data
+
+    from lmmpy.design._fixed import polynomial_contrast_formula
+
+    case, design = case_design(name)
+    data = load_case_data(case).loc[design.row_index]
+    for piece in [design.formula.fixed] + [term.lhs for term in design.formula.random]:
+        formula = polynomial_contrast_formula(piece, data)
+        direct = direct_model_matrix(formula, data)
+        if direct is None:
+            continue
+        expected = formulaic.model_matrix(formula, data, na_action="ignore")
+        assert direct[1] == list(expected.columns), piece
+        np.testing.assert_array_equal(direct[0], np.asarray(expected, dtype=float))
