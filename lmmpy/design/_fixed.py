@@ -183,7 +183,8 @@ def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
         spec_source = matrix.model_spec
     else:
         values, columns = direct
-        spec_source = DeferredSpec(formula, {name: data[name].array
+        # copies: the caller may change its data frame in place before the spec is made
+        spec_source = DeferredSpec(formula, {name: data[name].array.copy()
                                              for name in formula.required_variables})
     renames = {column: _rename(column) for column in columns}
     names = [renames[column] for column in columns]

@@ -147,3 +147,13 @@ def test_every_reference_design_is_formulaics_where_the_direct_path_applies(name
         expected = formulaic.model_matrix(formula, data, na_action="ignore")
         assert direct[1] == list(expected.columns), piece
         np.testing.assert_array_equal(direct[0], np.asarray(expected, dtype=float))
+
+
+def test_the_deferred_spec_does_not_see_later_changes_to_the_callers_data():
+    data = _frame()
+    matrix = build_model_matrix("x + t", data)
+    data.loc[:, "t"] = "zz"   # in place, before anything asked for the spec
+    new = _frame(rows=5, seed=2)
+    expected = formulaic.model_matrix("x + t", _frame(), na_action="ignore").model_spec
+    np.testing.assert_array_equal(matrix.rebuild(new),
+                                  np.asarray(expected.get_model_matrix(new), dtype=float))
