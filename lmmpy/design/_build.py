@@ -109,8 +109,9 @@ def build_design(
     offset_argument = offset
     weights = _row_values(weights, data, "weights")
     offset = _row_values(offset, data, "offset")
-    keep = _complete_rows(formula, data, weights, offset)
-    frame = _model_frame(data, keep)
+    columns = _required_columns(formula, data)
+    keep = _complete_rows(formula, columns, data, weights, offset)
+    frame = _model_frame(data, keep, columns)
     if len(frame) == 0:
         raise ValueError("no rows are left after dropping rows with missing values")
     _checks.check_not_constant(frame, _fixed_variables(formula), "the fixed effects")
@@ -162,9 +163,8 @@ def _required_columns(formula: ParsedFormula, data: pd.DataFrame) -> list[str]:
     return sorted(columns)
 
 
-def _complete_rows(formula, data, weights, offset) -> np.ndarray:
+def _complete_rows(formula, columns, data, weights, offset) -> np.ndarray:
     """lme4's na.omit over every column the model uses (and weights, offset)."""
-    columns = _required_columns(formula, data)
     _checks.check_columns_exist(columns, data, f"formula {formula.formula!r}")
     keep = np.ones(len(data), dtype=bool)
     for column in columns:  # column by column: a sub-frame's notna costs twice as much
@@ -191,20 +191,22 @@ def _missing(values: pd.Series) -> np.ndarray | None:
     return values.isna().to_numpy()
 
 
-def _model_frame(data: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
-    """The rows kept, with the categories no row uses dropped.
+def _model_frame(data: pd.DataFrame, keep: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """The rows kept, with the categories no row uses dropped from the model's ``columns``.
 
     ``data`` itself when nothing is dropped (nothing in a design refers to its
     arrays: the response is copied); the unused categories are counted, as
     pandas' own ``remove_unused_categories`` sorts the codes: half of a large
-    design's build.
+    design's build.  The other columns are left as they are (a wide frame's
+    columns cost a look each).
     """
     frame = data if keep.all() else data.loc[keep]
     unused = []
-    for column, dtype in frame.dtypes.items():
-        if isinstance(dtype, pd.CategoricalDtype):
-            codes = frame[column].array.codes
-            counts = np.bincount(codes[codes >= 0], minlength=len(dtype.categories))
+    for column in columns:
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            codes = values.array.codes
+            counts = np.bincount(codes[codes >= 0], minlength=len(values.dtype.categories))
             if np.any(counts == 0):
                 unused.append(column)
     if not unused:

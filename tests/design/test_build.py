@@ -123,3 +123,15 @@ def test_nearly_aliased_columns_follow_the_1e_7_rule(residual, kept):
         warnings.simplefilter("ignore", lmmpy.RankDeficiencyWarning)
         design = build_design(parse_formula("Reaction ~ Days + near + (1 | Subject)"), data)
     assert len(design.X.names) == kept
+
+
+def test_the_model_frame_is_the_callers_own_when_the_model_drops_nothing():
+    from lmmpy.design._build import _model_frame
+
+    data = lmmpy.datasets.load("sleepstudy").assign(
+        other=pd.Categorical(["a"] * 180, categories=["a", "unused"]))
+    keep = np.ones(len(data), dtype=bool)
+    assert _model_frame(data, keep, ["Reaction", "Days", "Subject"]) is data
+    dropped = _model_frame(data, keep, ["Reaction", "other"])   # a model column's unused level
+    assert dropped is not data and list(dropped["other"].cat.categories) == ["a"]
+    assert list(data["other"].cat.categories) == ["a", "unused"]
