@@ -141,7 +141,9 @@ def _term_pair_products(terms, WXy: np.ndarray,
                     term.codes, V[:, a] * WXy[:, j], minlength=term.n_levels)
     diagonal = [_level_blocks(term, weights) for term in terms]
     by_rows = [_term_rows(term, weights) for term in terms]
-    cross = {(t, u): _cross_block(by_rows[t], by_rows[u])
+    # Z_t' by rows, once per term that is ever the left factor (all but the last)
+    transposed = [Z.T.tocsr() for Z, _ in by_rows[:-1]]
+    cross = {(t, u): _cross_block(transposed[t], by_rows[u][1])
              for t in range(len(terms)) for u in range(t + 1, len(terms))}
     row_blocks = []
     for t in range(len(terms)):
@@ -184,9 +186,9 @@ def _term_rows(term, weights: np.ndarray | None) -> tuple[sp.csr_matrix, sp.csr_
     return Z, WZ
 
 
-def _cross_block(rows_t, rows_u) -> sp.csr_matrix:
-    """Z_t'WZ_u (CSR, sorted) from the two terms' rows."""
-    block = (rows_t[0].T.tocsr() @ rows_u[1]).tocsr()
+def _cross_block(Zt_t: sp.csr_matrix, WZ_u: sp.csr_matrix) -> sp.csr_matrix:
+    """Z_t'WZ_u (CSR, sorted) from Z_t' and W Z_u."""
+    block = (Zt_t @ WZ_u).tocsr()
     block.sort_indices()
     return block
 
