@@ -259,6 +259,21 @@ class LinearMixedModel:
 
         return coefficient_table(self, ddf)
 
+    def tidy(self, effects: str | tuple[str, ...] = ("fixed", "ran_pars"), *,
+             conf_int: bool = False, conf_level: float = 0.95, conf_method: str = "wald",
+             ddf: str = "satterthwaite", **confint_options) -> pd.DataFrame:
+        """One row per parameter, as broom.mixed's ``tidy``; see ``lmmpy.report.tidy``."""
+        from lmmpy.report import tidy
+
+        return tidy(self, effects, conf_int=conf_int, conf_level=conf_level,
+                    conf_method=conf_method, ddf=ddf, **confint_options)
+
+    def glance(self) -> pd.DataFrame:
+        """One row of model statistics, as broom.mixed's ``glance``; see ``lmmpy.report.glance``."""
+        from lmmpy.report import glance
+
+        return glance(self)
+
     def anova(self, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
         """F tests of the fixed-effect terms; see ``lmmpy.inference.anova_table``."""
         from lmmpy.inference import anova_table
