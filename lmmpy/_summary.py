@@ -46,7 +46,25 @@ class ModelSummary:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(str(self))}</pre>"
+        """The same blocks as HTML tables (a notebook shows ``<pre>`` text in a proportional
+        font in some front ends, and its columns then do not line up)."""
+        m = self.model
+        parts = [_html_lines(self._header()),
+                 _html_lines(f"REML criterion at convergence: {m.reml_criterion:.1f}")
+                 if m.reml else _html_table(_criterion_rows(m)),
+                 "<p>Scaled residuals:</p>" + _html_table(_scaled_residual_rows(m)),
+                 "<p>Random effects:</p>" + _html_table(_random_effects_rows(m))
+                 + _html_lines(_group_counts(m)),
+                 f"<p>{html.escape(_fixed_effects_title(self.coefficients))}</p>"
+                 + _html_table(_fixed_effects_rows(self.coefficients), row_names=True)]
+        correlation = _correlation_rows(m)
+        if correlation:
+            parts.append("<p>Correlation of Fixed Effects:</p>"
+                         + _html_table(correlation, row_names=True))
+        elif len(m.fixef) > _MAX_CORRELATION_P:
+            parts.append(_html_lines(_correlation_block(m)))
+        parts.append(_html_lines(_notes_block(m)))
+        return '<div class="lmmpy-summary">' + "".join(p for p in parts if p) + "</div>"
 
     def _header(self) -> str:
         m = self.model
@@ -62,12 +80,17 @@ class ModelSummary:
         m = self.model
         if m.reml:
             return f"REML criterion at convergence: {m.reml_criterion:.1f}"
-        cells = {"AIC": f"{m.aic:.1f}", "BIC": f"{m.bic:.1f}", "logLik": f"{m.loglik:.1f}",
-                 "deviance": f"{m.deviance:.1f}", "df.resid": f"{m.df_resid:d}"}
-        width = max(len(text) for pair in cells.items() for text in pair) + 1
-        header = "".join(f"{name:>{width}}" for name in cells)
-        row = "".join(f"{text:>{width}}" for text in cells.values())
-        return f"{header}\n{row}"
+        header, row = _criterion_rows(m)
+        width = max(len(text) for text in header + row) + 1
+        return "".join(f"{name:>{width}}" for name in header) + "\n" + "".join(
+            f"{text:>{width}}" for text in row)
+
+
+def _criterion_rows(m: LinearMixedModel) -> list[list[str]]:
+    """ML fits' AIC, BIC, logLik, deviance, df.resid: a header and a row."""
+    return [["AIC", "BIC", "logLik", "deviance", "df.resid"],
+            [f"{m.aic:.1f}", f"{m.bic:.1f}", f"{m.loglik:.1f}", f"{m.deviance:.1f}",
+             f"{m.df_resid:d}"]]
 
 
 def _coefficient_table(model: LinearMixedModel) -> pd.DataFrame:
@@ -76,19 +99,34 @@ def _coefficient_table(model: LinearMixedModel) -> pd.DataFrame:
     return pd.DataFrame({"Estimate": estimate, "Std. Error": se, "t value": estimate / se})
 
 
-def _scaled_residual_block(model: LinearMixedModel) -> str:
+def _scaled_residual_rows(model: LinearMixedModel) -> list[list[str]]:
+    """The quantiles of the Pearson residuals over σ̂: a header and a row."""
     residuals = model.residuals.to_numpy()
     if model.design.weights is not None:
         residuals = residuals * np.sqrt(model.design.weights)
     quantiles = np.quantile(residuals / model.sigma, [0, 0.25, 0.5, 0.75, 1])
-    names = ["Min", "1Q", "Median", "3Q", "Max"]
-    cells = [f"{q:.4f}" for q in quantiles]
+    return [["Min", "1Q", "Median", "3Q", "Max"], [f"{q:.4f}" for q in quantiles]]
+
+
+def _scaled_residual_block(model: LinearMixedModel) -> str:
+    names, cells = _scaled_residual_rows(model)
     width = max(len(c) for c in cells + names)
     return ("Scaled residuals: \n" + " ".join(f"{n:>{width}}" for n in names) + " \n"
             + " ".join(f"{c:>{width}}" for c in cells) + " ")
 
 
 def _random_effects_block(model: LinearMixedModel) -> str:
+    table = _align(_random_effects_rows(model), right=[False] * 5, indent=" ")
+    return "Random effects:\n" + table + "\n" + _group_counts(model)
+
+
+def _group_counts(model: LinearMixedModel) -> str:
+    counts = "; ".join(f"{name}, {count}" for name, count in model.ngroups.items())
+    return f"Number of obs: {model.nobs}, groups:  {counts}"
+
+
+def _random_effects_rows(model: LinearMixedModel) -> list[list[str]]:
+    """Groups, Name, Variance, Std.Dev., Corr: a header and a row per variance."""
     groups, names, variances, sds, correlations = [], [], [], [], []
     for group, covariance in model.covariance_matrices().items():
         matrix = covariance.to_numpy()
@@ -109,13 +147,22 @@ def _random_effects_block(model: LinearMixedModel) -> str:
     columns = [groups, names, _same_decimals(np.array(variances)),
                _same_decimals(np.array(sds)), correlations]
     header = ["Groups", "Name", "Variance", "Std.Dev.", "Corr"]
-    rows = [header, *map(list, zip(*columns, strict=True))]
-    table = _align(rows, right=[False] * 5, indent=" ")
-    counts = "; ".join(f"{name}, {count}" for name, count in model.ngroups.items())
-    return "Random effects:\n" + table + f"\nNumber of obs: {model.nobs}, groups:  {counts}"
+    return [header, *map(list, zip(*columns, strict=True))]
 
 
 def _fixed_effects_block(coefficients: pd.DataFrame) -> str:
+    rows = _fixed_effects_rows(coefficients)
+    return (_fixed_effects_title(coefficients) + "\n"
+            + _align(rows, right=[False] + [True] * len(coefficients.columns)))
+
+
+def _fixed_effects_title(coefficients: pd.DataFrame) -> str:
+    method = coefficients.attrs.get("ddf_method")
+    return f"Fixed effects (tests use {method}):" if method else "Fixed effects:"
+
+
+def _fixed_effects_rows(coefficients: pd.DataFrame) -> list[list[str]]:
+    """A header and a row per coefficient, formatted as lme4 prints them."""
     formatted = {column: _format_column(column, coefficients[column])
                  for column in coefficients.columns}
     joint = [c for c in ("Estimate", "Std. Error") if c in coefficients.columns]
@@ -126,9 +173,7 @@ def _fixed_effects_block(coefficients: pd.DataFrame) -> str:
     rows = [["", *coefficients.columns]]
     rows += [[name, *(formatted[c][i] for c in coefficients.columns)]
              for i, name in enumerate(coefficients.index)]
-    method = coefficients.attrs.get("ddf_method")
-    title = f"Fixed effects (tests use {method}):" if method else "Fixed effects:"
-    return title + "\n" + _align(rows, right=[False] + [True] * len(coefficients.columns))
+    return rows
 
 
 def _format_column(name: str, values: pd.Series) -> list[str]:
@@ -154,17 +199,26 @@ def _format_p(value: float) -> str:
 
 def _correlation_block(model: LinearMixedModel) -> str:
     p = len(model.fixef)
-    if p < 2:
-        return ""
     if p > _MAX_CORRELATION_P:
         return (f"Correlation matrix not shown by default, as p = {p} > {_MAX_CORRELATION_P}.")
+    rows = _correlation_rows(model)
+    if not rows:
+        return ""
+    return "Correlation of Fixed Effects:\n" + _align(rows, right=[False] + [True] * (p - 1))
+
+
+def _correlation_rows(model: LinearMixedModel) -> list[list[str]]:
+    """The lower triangle of the fixed effects' correlations (none for p < 2 or p > 12)."""
+    p = len(model.fixef)
+    if p < 2 or p > _MAX_CORRELATION_P:
+        return []
     sd = np.sqrt(np.diag(model.vcov.to_numpy()))
     corr = model.vcov.to_numpy() / np.outer(sd, sd)
     short = [_abbreviate(name) for name in model.fixef.index]
     rows = [["", *short[:-1]]]
     for i, name in enumerate(model.fixef.index[1:], start=1):
         rows.append([name, *[f"{corr[i, j]:.3f}" for j in range(i)], *[""] * (p - 1 - i)])
-    return "Correlation of Fixed Effects:\n" + _align(rows, right=[False] + [True] * (p - 1))
+    return rows
 
 
 def _notes_block(model: LinearMixedModel) -> str:
@@ -207,3 +261,22 @@ def _align(rows: list[list[str]], right: list[bool], indent: str = "") -> str:
                  for c, w, r in zip(row, widths, right, strict=True)]
         lines.append(indent + " ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def _html_lines(text: str) -> str:
+    """Each line of ``text`` as a paragraph (empty for no text)."""
+    return "".join(f"<p>{html.escape(line)}</p>" for line in text.splitlines() if line)
+
+
+def _html_table(rows: list[list[str]], row_names: bool = False) -> str:
+    """A header row and body rows as an HTML table; numbers right-aligned by the CSS
+    class, the first column as row headings when ``row_names``."""
+    def cell(tag: str, text: str, first: bool) -> str:
+        tag = "th" if first and row_names else tag
+        return f"<{tag}>{html.escape(str(text))}</{tag}>"
+
+    head = "".join(f"<th>{html.escape(str(text))}</th>" for text in rows[0])
+    body = "".join("<tr>" + "".join(cell("td", text, j == 0) for j, text in enumerate(row))
+                   + "</tr>" for row in rows[1:])
+    return (f'<table class="dataframe"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>")

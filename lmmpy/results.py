@@ -344,6 +344,10 @@ class LinearMixedModel:
 
         return pooling_comparison(self, group=group, alpha=alpha)
 
+    def _repr_html_(self) -> str:
+        """A notebook shows the summary's tables."""
+        return self.summary()._repr_html_()
+
     def __repr__(self) -> str:
         kind = "REML" if self.reml else "ML"
         return (f"<LinearMixedModel {self.formula!r} ({kind}), nobs={self.nobs}, "

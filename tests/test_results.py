@@ -150,7 +150,19 @@ def test_summary_reads_like_lme4(slope_model):
         "Days -0.138",
     ]:
         assert line in text
-    assert slope_model.summary()._repr_html_().startswith("<pre>")
+
+
+def test_summary_html_has_real_tables(slope_model):
+    """Notebooks get tables, not <pre> text a proportional font breaks up."""
+    page = slope_model.summary(ddf="satterthwaite")._repr_html_()
+    assert "<pre>" not in page
+    assert page.count("<table") == 4   # residuals, random effects, fixed effects, correlation
+    assert "<th>Subject</th>" not in page and "<td>Subject</td>" in page
+    assert "<th>Days</th>" in page and "<th>Pr(&gt;|t|)</th>" in page
+    assert "<p>Number of obs: 180, groups:  Subject, 18</p>" in page
+    ml = lmmpy.lmer("Reaction ~ Days + (Days | Subject)", lmmpy.datasets.load("sleepstudy"),
+                    reml=False)
+    assert "<th>df.resid</th>" in ml.summary()._repr_html_()
 
 
 def test_sleepstudy_fit_prints_the_exact_optimum_where_lme4_stops_short(slope_model):
@@ -197,3 +209,7 @@ def test_simulate_use_re_is_use_u(slope_model):
     conditional = slope_model.simulate(nsim=1, seed=5, use_re=True)
     unconditional = slope_model.simulate(nsim=1, seed=5, use_re=False)
     assert not conditional.equals(unconditional)
+
+
+def test_fitted_model_renders_its_summary_in_notebooks(slope_model):
+    assert slope_model._repr_html_() == slope_model.summary()._repr_html_()

@@ -29,7 +29,6 @@ Tests
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +38,13 @@ from lmmpy.diagnostics._hausman import HausmanTest, hausman_test
 from lmmpy.diagnostics._lrt import likelihood_ratio
 from lmmpy.diagnostics._nopooling import NoPoolingDesign, no_pooling_design
 from lmmpy.diagnostics._ols import OLSFit, ols
-from lmmpy.diagnostics._report import PoolingTests, comparison_notes, format_text, write_verdict
+from lmmpy.diagnostics._report import (
+    PoolingTests,
+    comparison_notes,
+    format_html,
+    format_text,
+    write_verdict,
+)
 from lmmpy.diagnostics._shrinkage import group_estimates
 from lmmpy.inference import refit_ml
 
@@ -96,7 +101,7 @@ class PoolingComparison:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(str(self))}</pre>"
+        return format_html(self)
 
 
 def compare_pooling(formula: str, data: pd.DataFrame, *, reml: bool = True,

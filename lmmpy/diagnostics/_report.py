@@ -10,6 +10,7 @@ is reported as not contradicting the assumption, never as proving it.
 
 from __future__ import annotations
 
+import html
 import textwrap
 from dataclasses import dataclass
 
@@ -191,3 +192,30 @@ def _group_blocks(estimates) -> list[str]:
     return [f"Group estimates ({name}):\n"
             + table.to_string(max_rows=_MAX_GROUP_ROWS, float_format=lambda v: f"{v:.4g}")
             for name, table in tables.items()]
+
+
+def format_html(comparison) -> str:
+    """The blocks of :func:`format_text` as HTML: tables as tables, the verdict and notes as
+    paragraphs and a list (a notebook then lines the columns up in any font)."""
+    def table(frame: pd.DataFrame, **options) -> str:
+        return frame.to_html(classes="dataframe", border=0, **options)
+
+    groups = (comparison.group_estimates if isinstance(comparison.group_estimates, dict)
+              else {comparison.group_estimates.index.name: comparison.group_estimates})
+    parts = [
+        "<p><b>Pooling comparison</b>: complete (OLS), none (group dummies), partial "
+        "(mixed model)</p>",
+        "<p>Coefficients (standard errors):</p>"
+        + table(_with_errors(comparison.coefficients, comparison.std_errors)),
+        "<p>Fit (maximum likelihood):</p>"
+        + table(comparison.summary_table, float_format=lambda v: f"{v:.2f}"),
+        "<p>Tests:</p>" + table(comparison.tests, formatters={
+            "statistic": "{:.4g}".format, "p_value": "{:.4g}".format}),
+        *(f"<p>Group estimates ({html.escape(str(name))}):</p>"
+          + table(frame, max_rows=_MAX_GROUP_ROWS, float_format=lambda v: f"{v:.4g}")
+          for name, frame in groups.items()),
+        f"<p>Verdict: {html.escape(comparison.verdict)}</p>",
+        "<p>Notes:</p><ul>" + "".join(f"<li>{html.escape(note)}</li>"
+                                      for note in comparison.notes) + "</ul>",
+    ]
+    return '<div class="lmmpy-pooling">' + "".join(parts) + "</div>"

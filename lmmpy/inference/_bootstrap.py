@@ -30,6 +30,7 @@ Bates, D., Mächler, M., Bolker, B. & Walker, S. (2015). J. Stat. Softw. 67(1).
 
 from __future__ import annotations
 
+import html
 import multiprocessing
 import os
 import sys
@@ -59,7 +60,7 @@ BOOT_TYPES = ("perc", "basic", "norm")
 Statistic = Callable[["LinearMixedModel"], "pd.Series | np.ndarray | float"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class BootstrapResult:
     """Replicates of a statistic from a parametric bootstrap (lme4's ``bootMer`` object).
 
@@ -94,6 +95,24 @@ class BootstrapResult:
     def std_error(self) -> pd.Series:
         """Bootstrap standard errors: the SD of the finite replicates."""
         return self.replicates.std(ddof=1)
+
+    def summary(self) -> pd.DataFrame:
+        """``original``, ``bias``, ``std_error`` of each statistic (R's ``print(bootMer)``)."""
+        return pd.DataFrame({"original": self.t0, "bias": self.bias,
+                             "std_error": self.std_error})
+
+    def __repr__(self) -> str:
+        """A few lines, as R prints a ``boot`` object (the replicates stay in
+        ``replicates``: printing thousands of rows helps nobody)."""
+        failures = (f"{self.n_failed} failed, {self.n_singular} singular, "
+                    f"{self.n_convergence} with convergence warnings")
+        return (f"Parametric bootstrap: {self.nsim} replicates "
+                f"({'conditional on' if self.use_u else 'new draws of'} the random effects; "
+                f"{failures}; seed {self.seed})\n{self.summary().to_string()}")
+
+    def _repr_html_(self) -> str:
+        head, _, _ = repr(self).partition("\n")
+        return f"<p>{html.escape(head)}</p>" + self.summary().to_html(border=0)
 
     def confint(self, level: float = 0.95, boot_type: str = "perc") -> pd.DataFrame:
         """Bootstrap intervals (``lower``, ``upper``) of each statistic, as ``boot.ci``.

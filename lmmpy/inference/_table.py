@@ -40,6 +40,10 @@ class InferenceTable(pd.DataFrame):
     __str__ = __repr__
 
     def _repr_html_(self) -> str:
+        """The table as HTML, heading and note lines as paragraphs (one per line: a
+        multi-line heading would collapse into one run of text)."""
         parts = self._framed(pd.DataFrame(self)._repr_html_() or "")
         return "".join(part if part.lstrip().startswith("<") else
-                       f"<p>{html.escape(part)}</p>" for part in parts if part)
+                       "".join(f"<p>{html.escape(line)}</p>" for line in part.splitlines()
+                               if line.strip())
+                       for part in parts if part)

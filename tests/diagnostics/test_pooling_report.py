@@ -78,7 +78,9 @@ def test_print_shows_everything():
         assert part in text, part
     assert repr(simpson()) == text
     html = simpson()._repr_html_()
-    assert html.startswith("<pre>") and "Hausman" in html and "&lt;" in html  # p &lt; 0.001
+    assert "<pre>" not in html and "Hausman" in html and "&lt;" in html  # p &lt; 0.001
+    assert html.count("<table") == 4   # coefficients, fit, tests, group estimates
+    assert "<th>partial</th>" in html and html.count("<li>") == len(simpson().notes)
 
 
 def test_print_marks_estimates_that_do_not_exist():

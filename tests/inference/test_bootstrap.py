@@ -191,3 +191,15 @@ def test_bad_input():
         result.confint(boot_type="bca")
     with pytest.raises(ValueError, match="level must be between 0 and 1"):
         result.confint(level=0.0)
+
+
+def test_repr_is_compact_and_html_a_table():
+    m = lmmpy.lmer("Yield ~ 1 + (1 | Batch)", lmmpy.datasets.load("Dyestuff"))
+    result = m.bootstrap(nsim=40, seed=3)
+    text = repr(result)
+    assert text.startswith("Parametric bootstrap: 40 replicates")
+    assert len(text.splitlines()) == 1 + 1 + len(result.t0)   # line, header, a row each
+    assert list(result.summary().columns) == ["original", "bias", "std_error"]
+    assert result.summary().loc["sigma", "bias"] == pytest.approx(
+        result.replicates["sigma"].mean() - result.t0["sigma"])
+    assert "<table" in result._repr_html_() and "<pre>" not in result._repr_html_()

@@ -177,3 +177,10 @@ def test_unknown_random_term_lists_the_choices():
                                          r"model; choose one of 'Days in \(1 \+ Days \| "
                                          r"Subject\)'"):
         lmmpy.test_random_effect(m1(), "(Days | Subject)")
+
+
+def test_multiline_heading_is_one_paragraph_per_line():
+    m = lmmpy.lmer("Reaction ~ Days + (1 | Subject)", lmmpy.datasets.load("sleepstudy"))
+    page = m.ranova()._repr_html_()
+    assert "<p>ANOVA-like table for random-effects: single term deletions</p>" in page
+    assert "<p>Model: Reaction ~ Days + (1 | Subject)</p>" in page
