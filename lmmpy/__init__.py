@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # imported on first use (PEP 562, below): `import lmmpy` stay
     from lmmpy.fit import lmer
     from lmmpy.formula import FormulaError, parse_formula
     from lmmpy.inference import anova, test_random_effect
+    from lmmpy.report import model_table
     from lmmpy.results import LinearMixedModel
 
 __version__ = "0.1.0"
@@ -47,6 +48,7 @@ __all__ = [
     "compare_pooling",
     "datasets",
     "lmer",
+    "model_table",
     "parse_formula",
     "test_random_effect",
     "within_between",
@@ -66,6 +68,7 @@ _LAZY = {
     "anova": "lmmpy.inference",
     "test_random_effect": "lmmpy.inference",
     "LinearMixedModel": "lmmpy.results",
+    "model_table": "lmmpy.report",
 }
 
 
