@@ -19,6 +19,7 @@ from matplotlib.text import Annotation
 
 import lmmpy
 from lmmpy import plots
+from lmmpy.plots._residuals import _ppoints
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -99,8 +100,8 @@ def test_qq_plot(tmp_path, which, effect, n, label):
 
 def test_qq_plot_positions_are_r_ppoints():
     """R: qnorm(ppoints(18)) — (i − 1/2)/n for n > 10; (i − 3/8)/(n + 1/4) for n ≤ 10."""
-    assert np.allclose(plots._ppoints(18), (np.arange(1, 19) - 0.5) / 18)
-    assert np.allclose(plots._ppoints(5), (np.arange(1, 6) - 3 / 8) / (5 + 1 / 4))
+    assert np.allclose(_ppoints(18), (np.arange(1, 19) - 0.5) / 18)
+    assert np.allclose(_ppoints(5), (np.arange(1, 6) - 3 / 8) / (5 + 1 / 4))
 
 
 @pytest.mark.parametrize("which, effect, message", [
