@@ -275,3 +275,39 @@ def test_profile_plot_wraps_after_three_panels():
     assert len(rows) == 2
     zeta = "ζ (profile zeta)"
     assert [ax.get_ylabel() for ax in figure.axes] == [zeta, "", "", zeta]
+
+
+@functools.cache
+def schools_model() -> lmmpy.LinearMixedModel:
+    return lmmpy.lmer("y ~ x + (x | school) + (1 | school:class)",
+                      lmmpy.datasets.load("sim_schools"))
+
+
+def test_caterpillar_plot_scales_with_the_levels(tmp_path):
+    m = schools_model()
+    many = plots.caterpillar_plot(m, "school:class")
+    n_levels = m.ngroups["school:class"]
+    assert n_levels > 60
+    assert many.axes[0].get_yticklabels() == []            # too many names to print
+    assert len(many.axes[0].lines[0].get_xdata()) == n_levels
+    named = plots.caterpillar_plot(m, "school")
+    assert len(named.axes[0].get_yticklabels()) == 40
+    assert named.get_size_inches()[1] == pytest.approx(0.2 * 40 + 1.2)
+    assert named.get_size_inches()[1] > plots.caterpillar_plot(sleep_model()).get_size_inches()[1]
+    forced = plots.caterpillar_plot(m, "school:class", labels=True)
+    assert len(forced.axes[0].get_yticklabels()) == n_levels
+    render(many, tmp_path)
+
+
+def test_caterpillar_plot_top_n_keeps_the_most_extreme_levels():
+    m = schools_model()
+    figure = plots.caterpillar_plot(m, "school", top_n=6)
+    shown = [label.get_text() for label in figure.axes[0].get_yticklabels()]
+    intercepts = m.ranef["school"]["(Intercept)"]
+    expected = intercepts.abs().sort_values(ascending=False).index[:6]
+    assert sorted(shown) == sorted(map(str, expected))
+    assert shown == [str(s) for s in intercepts.loc[expected].sort_values().index]
+    assert "6 most extreme" in figure.axes[0].get_ylabel()
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="top_n must be a positive whole number"):
+            plots.caterpillar_plot(m, "school", top_n=bad)

@@ -1,4 +1,4 @@
-"""Diagnostics of a fitted model: pooling comparison, ICC, R², design effect.
+"""Diagnostics of a fitted model: pooling comparison, ICC, R², design effect, group influence.
 
 Examples
 --------
@@ -10,6 +10,7 @@ Examples
 """
 
 from lmmpy.diagnostics._icc import ICC, design_effect, icc
+from lmmpy.diagnostics._influence import group_influence
 from lmmpy.diagnostics._pooling import PoolingComparison, compare_pooling
 from lmmpy.diagnostics._r2 import R2, r2
 from lmmpy.diagnostics._variance import VarianceComponents, variance_components
@@ -22,6 +23,7 @@ __all__ = [
     "VarianceComponents",
     "compare_pooling",
     "design_effect",
+    "group_influence",
     "icc",
     "r2",
     "variance_components",

@@ -31,12 +31,15 @@ def new_axes(ax: Axes | None) -> Axes:
 
 
 def panel_axes(ax: Axes | Sequence[Axes] | None, n: int, share_y: bool,
-                max_columns: int | None = None) -> list[Axes]:
+               max_columns: int | None = None, height: float = 4.0) -> list[Axes]:
+    """``n`` panels: the caller's Axes (checked), or a new figure with rows of at most
+    ``max_columns``, each row ``height`` inches tall."""
     if ax is None:
         columns = n if max_columns is None else min(n, max_columns)
         rows = -(-n // columns)
-        _, axes = pyplot().subplots(rows, columns, figsize=(min(4.0 * columns, 16.0), 4 * rows),
-                                     sharey=share_y, squeeze=False, layout="constrained")
+        _, axes = pyplot().subplots(rows, columns,
+                                    figsize=(min(4.0 * columns, 16.0), height * rows),
+                                    sharey=share_y, squeeze=False, layout="constrained")
         for extra in axes.ravel()[n:]:
             extra.remove()
         return list(axes.ravel()[:n])
