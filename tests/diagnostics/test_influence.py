@@ -60,6 +60,8 @@ def test_weights_and_offset():
     term = model.design.terms[0]
     _, deltas, cooks = _direct(model, term.codes, term.n_levels)
     np.testing.assert_allclose(table["cooks_distance"], cooks, rtol=1e-6)
+    np.testing.assert_allclose(table.filter(like="delta_").to_numpy(), deltas, rtol=1e-6,
+                               atol=1e-8)
 
 
 def test_nested_model_uses_the_outer_factor():
