@@ -311,3 +311,89 @@ def test_caterpillar_plot_top_n_keeps_the_most_extreme_levels():
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match="top_n must be a positive whole number"):
             plots.caterpillar_plot(m, "school", top_n=bad)
+
+
+def test_check_model_draws_six_checks(tmp_path):
+    figure = plots.check_model(schools_model())
+    titles = [ax.get_title() for ax in figure.axes]
+    assert titles == ["Linearity", "Homogeneity of variance", "Normality of residuals",
+                      "Normality of random effects", "Influence by group", "Observed vs fitted"]
+    influence = figure.axes[4]
+    assert len(influence.collections[-1].get_offsets()) == 40       # one point per school
+    assert len(figure.axes[3].collections) == 3                      # three random effects
+    render(figure, tmp_path)
+
+
+def test_check_model_with_crossed_factors_says_why_there_is_no_influence():
+    m = lmmpy.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", lmmpy.datasets.load("Penicillin"))
+    panel = plots.check_model(m).axes[4]
+    assert "crossed factors" in panel.texts[0].get_text()
+
+
+def test_smoother_follows_a_curve():
+    from lmmpy.plots._check import smooth
+
+    x = np.linspace(-2, 2, 400)
+    grid, fitted = smooth(x, x**2, span=0.1)
+    # a local line's bias on a parabola is about (half-width)²/6: 0.2²/6 here
+    assert np.max(np.abs(fitted - grid**2)) < 0.02
+    assert fitted[len(grid) // 2] == pytest.approx(0.0, abs=0.01)
+
+
+@functools.cache
+def cake_model():
+    return lmmpy.lmer("angle ~ recipe + temp + (1 | recipe:replicate)", lmmpy.datasets.load("cake"))
+
+
+def test_effect_plot_lines_and_bands_are_the_predictions(tmp_path):
+    m = cake_model()
+    ax = plots.effect_plot(m, "temp", by="recipe", level=0.9)
+    assert [line.get_label() for line in ax.lines] == ["recipe = A", "recipe = B", "recipe = C"]
+    x, y = ax.lines[1].get_xdata(), ax.lines[1].get_ydata()
+    assert x.min() == 175 and x.max() == 225
+    expected = m.fixef["(Intercept)"] + m.fixef["recipe[T.B]"] + m.fixef["temp"] * x
+    np.testing.assert_allclose(y, expected, rtol=1e-10)
+    band = ax.collections[1].get_paths()[0].vertices[:, 1]
+    grid = pd.DataFrame({"temp": x[[0]], "recipe": pd.Categorical(["B"], categories=list("ABC"))})
+    interval = m.predict(grid, re_form=False, se_fit=True, interval="confidence", level=0.9)
+    assert band.min() == pytest.approx(float(interval["lower"].iloc[0]))
+    render(ax.figure, tmp_path)
+
+
+def test_effect_plot_of_a_factor_and_numeric_by():
+    m = lmmpy.lmer("angle ~ recipe * temp + (1 | recipe:replicate)", lmmpy.datasets.load("cake"))
+    ax = plots.effect_plot(m, "recipe", by="temp")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["A", "B", "C"]
+    temps = lmmpy.datasets.load("cake")["temp"]
+    low = temps.mean() - temps.std()
+    assert ax.get_legend_handles_labels()[1][0] == f"temp = {low:.3g}"
+
+
+def test_effect_plot_holds_other_variables_and_draws_data():
+    cake = lmmpy.datasets.load("cake")
+    m = cake_model()
+    ax = plots.effect_plot(m, "temp", data=cake, at={"recipe": "C"})
+    assert len(ax.collections[0].get_offsets()) == len(cake)      # the observations
+    assert "recipe = C" in ax.texts[-1].get_text()
+    y = ax.lines[0].get_ydata()
+    np.testing.assert_allclose(y[0], m.fixef["(Intercept)"] + m.fixef["recipe[T.C]"]
+                               + 175 * m.fixef["temp"])
+
+
+@pytest.mark.parametrize(("args", "kwargs", "message"), [
+    (("Days",), {}, "'Days' is not a variable of the fixed part"),
+    (("temp",), {"by": "temp"}, "by must be another variable"),
+    (("temp",), {"at": {"oven": 1}}, "at names 'oven'"),
+    (("temp",), {"level": 1.5}, "level must be between 0 and 1"),
+])
+def test_effect_plot_bad_input(args, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        plots.effect_plot(cake_model(), *args, **kwargs)
+
+
+def test_effect_plot_needs_data_for_a_transformed_variable():
+    m = lmmpy.lmer("Reaction ~ np.log1p(Days) + (1 | Subject)", lmmpy.datasets.load("sleepstudy"))
+    with pytest.raises(ValueError, match="pass the fitted data as data="):
+        plots.effect_plot(m, "Days")
+    ax = plots.effect_plot(m, "Days", data=lmmpy.datasets.load("sleepstudy"))
+    assert ax.lines[0].get_xdata().max() == 9

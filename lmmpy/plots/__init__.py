@@ -22,6 +22,11 @@ What is drawn:
   means and the OLS line through them (the between-group slope): where the
   within-group and between-group slopes differ, the pooled line mixes the two
   (Simpson's paradox).
+* ``check_model``: six panels of model checks (linearity, homogeneity of variance,
+  normality of residuals and of random effects, influence by group, observed vs
+  fitted), as R's ``performance::check_model``.
+* ``effect_plot``: the population-level prediction along one variable with its
+  confidence band, one line per level of ``by``.
 * ``profile_plot``: the profile zeta ζ(value) of each parameter (Bates et al. 2015,
   sec. 5.1), with the ±z levels of a 95% interval.
 
@@ -31,6 +36,8 @@ Gelman, A. & Hill, J. (2007). *Data Analysis Using Regression and
 Multilevel/Hierarchical Models*. Cambridge University Press.
 """
 
+from lmmpy.plots._check import check_model
+from lmmpy.plots._effects import effect_plot
 from lmmpy.plots._pooling import shrinkage_plot, simpson_plot
 from lmmpy.plots._profile import profile_plot
 from lmmpy.plots._random import caterpillar_plot
@@ -38,6 +45,8 @@ from lmmpy.plots._residuals import qq_plot, residual_plot
 
 __all__ = [
     "caterpillar_plot",
+    "check_model",
+    "effect_plot",
     "profile_plot",
     "qq_plot",
     "residual_plot",
