@@ -397,3 +397,46 @@ def test_effect_plot_needs_data_for_a_transformed_variable():
         plots.effect_plot(m, "Days")
     ax = plots.effect_plot(m, "Days", data=lmmpy.datasets.load("sleepstudy"))
     assert ax.lines[0].get_xdata().max() == 9
+
+
+@functools.cache
+def group_level_model():
+    rng = np.random.default_rng(4)
+    g = np.repeat(np.arange(25), 8)
+    z, x = rng.normal(size=25), rng.normal(size=200)
+    y = 1 + 2 * z[g] + 0.5 * x + 0.7 * z[g] * x + rng.normal(size=25)[g] \
+        + 0.3 * rng.normal(size=25)[g] * x + rng.normal(size=200)
+    data = pd.DataFrame({"y": y, "x": x, "z": z[g], "g": [f"g{i:02d}" for i in g]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lmmpy.LmmpyWarning)
+        return lmmpy.lmer("y ~ x * z + (x | g)", data)
+
+
+def test_shrinkage_plot_with_group_level_predictors_marks_each_groups_target():
+    m = group_level_model()
+    targets = m.compare_pooling().group_estimates["target"]
+    ax = plots.shrinkage_plot(m)
+    labels = ax.get_legend_handles_labels()[1]
+    assert "population estimate β̂" not in labels
+    marker = ax.collections[labels.index("each group's target: β̂ with its group-level "
+                                         "predictors")]
+    np.testing.assert_allclose(marker.get_offsets(), targets[["(Intercept)", "x"]].to_numpy())
+    expected = m.fixef["(Intercept)"] + m.fixef["z"] * m.compare_pooling().group_estimates[
+        "size"].index.map(lambda level: float(group_z(m)[level]))
+    np.testing.assert_allclose(targets["(Intercept)"], expected, rtol=1e-8)
+    one = plots.shrinkage_plot(m, effects="x")
+    assert len(one.collections) == 3 and not one.lines    # no single population line
+
+
+def group_z(model):
+    X = pd.DataFrame(model.design.X.values, columns=model.design.X.names)
+    codes = model.design.terms[0].codes
+    return pd.Series(X["z"].to_numpy(), index=model.design.terms[0].levels[codes]) \
+        .groupby(level=0).first()
+
+
+def test_shrinkage_plot_without_group_level_predictors_has_one_target():
+    ax = plots.shrinkage_plot(sleep_model())
+    assert "population estimate β̂" in ax.get_legend_handles_labels()[1]
+    table = sleep_comparison().group_estimates
+    np.testing.assert_allclose(table[("target", "Days")], sleep_model().fixef["Days"])

@@ -13,8 +13,9 @@ For level j of a grouping factor and a term column c (intercept, slope):
   with crossed factors the other factors' effects are averaged over their
   levels, as without pooling.  Where the no-pooling coefficient is not
   estimable, lme4's ``coef()`` value is given.
-* *target* t_jc: the same coefficient of the fixed part Xβ̂ alone (β̂_c without
-  group-level predictors): what the group is shrunk towards.
+* *target* t_jc: the same coefficient of the fixed part Xβ̂ alone: what the
+  group is shrunk towards — β̂_c for every group without group-level
+  predictors, β̂_c + z_j β̂_z with them (each group its own target).
 * *shrinkage* = 1 − (partial − t)/(none − t): the fraction of the no-pooling
   deviation from the target that partial pooling removes (0: none, 1: all).
 * *reliability* λ_j = σ_b²/(σ_b² + σ²/Σ_{i∈j} w_i m_i²) for a scalar term
@@ -39,7 +40,7 @@ from lmmpy.diagnostics._nopooling import (
 )
 from lmmpy.diagnostics._ols import OLSFit
 
-QUANTITIES = ("none", "partial", "shrinkage", "reliability")
+QUANTITIES = ("none", "partial", "target", "shrinkage", "reliability")
 
 
 def group_estimates(model, npd: NoPoolingDesign, none: OLSFit) -> dict[str, pd.DataFrame]:
@@ -78,7 +79,7 @@ def _block_estimates(model, npd: NoPoolingDesign, none: OLSFit, block: Block,
     deviation = none_values - target
     with np.errstate(divide="ignore", invalid="ignore"):
         shrinkage = np.where(deviation != 0, 1 - (partial - target) / deviation, np.nan)
-    return {"none": none_values, "partial": partial, "shrinkage": shrinkage,
+    return {"none": none_values, "partial": partial, "target": target, "shrinkage": shrinkage,
             "reliability": _reliability(model, block)}
 
 

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 
+TARGETS_LABEL = "each group's target: β̂ with its group-level predictors"
+
+
 def simpson_plot(data: pd.DataFrame, x: str, y: str, group: str,
                  ax: Axes | None = None) -> Axes:
     """Pooled OLS line, each group's own OLS line, the group means and the line through them.
@@ -84,7 +87,12 @@ def _within_line(ax: Axes, x: np.ndarray, y: np.ndarray, first: bool) -> None:
 
 def shrinkage_plot(source: Any, effects: str | Sequence[str] | None = None,
                    group: str | None = None, ax: Axes | None = None) -> Axes:
-    """No-pooling → partial-pooling estimate of each group, with arrows, and β̂.
+    """No-pooling → partial-pooling estimate of each group, with arrows, and the target.
+
+    The target is what partial pooling pulls a group towards: the population
+    estimate β̂ (one point, or one line in 1-D) when the model has no group-level
+    predictors; with them, each group's own fixed-part value β̂ + z_j β̂_z (a
+    cross per group, joined to its partial-pooling estimate).
 
     Parameters
     ----------
@@ -129,11 +137,19 @@ class _Shrinkage:
     group: str
     none: pd.DataFrame  # levels × effects
     partial: pd.DataFrame
-    population: pd.Series  # β̂ of each effect (NaN where the effect is not a fixed effect)
+    target: pd.DataFrame  # what each group is shrunk towards (the fixed part's value)
 
     @property
     def effects(self) -> list[str]:
         return list(self.none.columns)
+
+    def common_target(self, effects: list[str]) -> pd.Series | None:
+        """The target when every group shares it (no group-level predictors), else None."""
+        values = self.target[effects].to_numpy()
+        finite = values[np.all(np.isfinite(values), axis=1)]
+        if len(finite) == 0 or not np.allclose(finite, finite[0], rtol=1e-9, atol=1e-12):
+            return None
+        return pd.Series(finite[0], index=effects)
 
 
 def _shrinkage_table(source: Any, group: str | None) -> _Shrinkage:
@@ -148,9 +164,8 @@ def _shrinkage_table(source: Any, group: str | None) -> _Shrinkage:
     if group not in tables:
         raise ValueError(f"{group!r} is not a grouping factor of the comparison; it has: "
                          f"{', '.join(map(str, tables))}")
-    none, partial = tables[group]["none"], tables[group]["partial"]
-    population = comparison.coefficients["partial"].reindex(none.columns)
-    return _Shrinkage(str(group), none, partial, population)
+    table = tables[group]
+    return _Shrinkage(str(group), table["none"], table["partial"], table["target"])
 
 
 def _choose_effects(table: _Shrinkage, effects: str | Sequence[str] | None) -> list[str]:
@@ -178,9 +193,13 @@ def _shrinkage_1d(ax: Axes, table: _Shrinkage, effect: str) -> None:
     for start, end, row in zip(none.to_numpy()[order], partial.to_numpy()[order], rows,
                                strict=True):
         _arrow(ax, (start, row), (end, row))
-    if np.isfinite(table.population[effect]):
-        ax.axvline(table.population[effect], color=POOLED_COLOR, linewidth=1.5,
+    common = table.common_target([effect])
+    if common is not None:
+        ax.axvline(common[effect], color=POOLED_COLOR, linewidth=1.5,
                    label="population estimate β̂")
+    else:
+        ax.scatter(table.target[effect].to_numpy()[order], rows, marker="|", s=80,
+                   color=POOLED_COLOR, label=TARGETS_LABEL, zorder=4)
     ax.set_yticks(rows, [str(label) for label in none.index[order]])
     ax.set(xlabel=effect, ylabel=table.group, title=f"Shrinkage of {effect} by {table.group}")
 
@@ -194,9 +213,17 @@ def _shrinkage_2d(ax: Axes, table: _Shrinkage, effects: list[str]) -> None:
                label="partial pooling (mixed model)", zorder=3)
     for start, end in zip(none, partial, strict=True):
         _arrow(ax, tuple(start), tuple(end))
-    if np.all(np.isfinite(table.population[effects])):
-        ax.scatter([table.population[first]], [table.population[second]], marker="X",
+    common = table.common_target(effects)
+    if common is not None:
+        ax.scatter([common[first]], [common[second]], marker="X",
                    s=120, color=POOLED_COLOR, label="population estimate β̂", zorder=4)
+    else:
+        target = table.target[effects].to_numpy()
+        ax.scatter(target[:, 0], target[:, 1], marker="x", s=30, color=POOLED_COLOR,
+                   label=TARGETS_LABEL, zorder=4)
+        for end, goal in zip(partial, target, strict=True):
+            ax.plot([end[0], goal[0]], [end[1], goal[1]], color=POOLED_COLOR, linewidth=0.5,
+                    alpha=0.4)
     ax.set(xlabel=first, ylabel=second, title=f"Shrinkage by {table.group}")
 
 

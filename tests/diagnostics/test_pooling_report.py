@@ -49,7 +49,7 @@ def test_contract_shapes_and_labels():
     table = cmp.group_estimates
     assert isinstance(table, pd.DataFrame) and len(table) == 30 and table.index.name == "g"
     assert list(table.columns.get_level_values(0)) == [
-        "size", "none", "partial", "shrinkage", "reliability"]
+        "size", "none", "partial", "target", "shrinkage", "reliability"]
     assert table["size"].sum() == 603  # a Series: ("size", "")
     with pytest.raises(AttributeError):
         cmp.verdict = "changed"  # frozen
