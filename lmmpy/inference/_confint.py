@@ -23,6 +23,7 @@ Application. Cambridge University Press.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -99,7 +100,7 @@ def _wald(model: LinearMixedModel, level: float, names: list[str]) -> pd.DataFra
 
 def _profile(model: LinearMixedModel, level: float, names: list[str],
              selected: list[str]) -> pd.DataFrame:
-    profiler = Profiler(model)
+    profiler = profiler_of(model)
     z = norm.ppf((1 + level) / 2)
     table = pd.DataFrame(np.nan, index=names, columns=["lower", "upper"])
     for name in selected:
@@ -130,7 +131,19 @@ def profile(model: LinearMixedModel, parm: str | Sequence[str] | None = None) ->
     """
     names = parameter_names(model)
     selected = _check_parm(parm, names)
-    return Profiler(model).profile_frame([names.index(name) for name in selected])
+    return profiler_of(model).profile_frame([names.index(name) for name in selected])
+
+
+_PROFILERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def profiler_of(model: LinearMixedModel) -> Profiler:
+    """The model's Profiler, made once: ``confint(method="profile")``, ``profile()`` and
+    ``profile_plot`` share its ML refit and the ζ values it has computed."""
+    profiler = _PROFILERS.get(model)
+    if profiler is None:
+        profiler = _PROFILERS[model] = Profiler(model)
+    return profiler
 
 
 def _check_method(method: str) -> str:

@@ -132,6 +132,8 @@ class Profiler:
                                                             reml=False)
         self._first: dict[int, ProfilePoint] = {}
         self._coordinate_cache: dict[int, ProfileCoordinates] = {}
+        self._ends: dict[tuple[int, int, float], float] = {}   # interval ends found
+        self._frames: dict[int, pd.DataFrame] = {}             # profiles traced
 
     @cached_property
     def cutoff(self) -> float:
@@ -250,7 +252,14 @@ class Profiler:
         return points if toward_first else points[1:]
 
     def interval_end(self, index: int, direction: int, z: float) -> float:
-        """The root of ζ = direction·z on that side of the estimate (or the bound there)."""
+        """The root of ζ = direction·z on that side of the estimate (or the bound there);
+        found once per (parameter, side, z)."""
+        key = (index, int(direction), float(z))
+        if key not in self._ends:
+            self._ends[key] = self._find_interval_end(index, direction, z)
+        return self._ends[key]
+
+    def _find_interval_end(self, index: int, direction: int, z: float) -> float:
         first = self.first_point(index)
         toward_first = np.sign(first.value - self.estimate[index]) == direction
         points = self.trace(index, bool(toward_first), z, aim=z + AIM_PAST * self.delta)
@@ -280,16 +289,19 @@ class Profiler:
 
     def profile_frame(self, indices: list[int]) -> pd.DataFrame:
         """Long table of traced profiles: ``parameter, value, zeta`` and every parameter."""
-        frames = []
         for index in indices:
-            points = self.trace(index, False, self.cutoff)[::-1]
-            points += self.trace(index, True, self.cutoff)[1:]
-            frame = pd.DataFrame([p.params for p in points], columns=self.names)
-            frame.insert(0, "zeta", [p.zeta for p in points])
-            frame.insert(0, "value", [p.value for p in points])
-            frame.insert(0, "parameter", self.names[index])
-            frames.append(frame.sort_values("value", kind="stable"))
-        return pd.concat(frames, ignore_index=True)
+            if index not in self._frames:
+                self._frames[index] = self._traced_frame(index)
+        return pd.concat([self._frames[index] for index in indices], ignore_index=True)
+
+    def _traced_frame(self, index: int) -> pd.DataFrame:
+        points = self.trace(index, False, self.cutoff)[::-1]
+        points += self.trace(index, True, self.cutoff)[1:]
+        frame = pd.DataFrame([p.params for p in points], columns=self.names)
+        frame.insert(0, "zeta", [p.zeta for p in points])
+        frame.insert(0, "value", [p.value for p in points])
+        frame.insert(0, "parameter", self.names[index])
+        return frame.sort_values("value", kind="stable")
 
 
 def _bounds(terms, n_fixed: int) -> tuple[np.ndarray, np.ndarray]:
