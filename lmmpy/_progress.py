@@ -1,4 +1,4 @@
-"""Progress bars for long loops (bootstrap, profiles): tqdm when it is installed.
+"""Progress bars for long loops (the bootstrap): tqdm when it is installed.
 
 ``tqdm.auto`` draws a widget in notebooks and a text bar in terminals.  Without
 tqdm a one-line text bar on stderr serves.  ``enabled=None`` shows the bar

@@ -50,8 +50,7 @@ class ModelSummary:
         font in some front ends, and its columns then do not line up)."""
         m = self.model
         parts = [_html_lines(self._header()),
-                 _html_lines(f"REML criterion at convergence: {m.reml_criterion:.1f}")
-                 if m.reml else _html_table(_criterion_rows(m)),
+                 _html_lines(self._criterion()) if m.reml else _html_table(_criterion_rows(m)),
                  "<p>Scaled residuals:</p>" + _html_table(_scaled_residual_rows(m)),
                  "<p>Random effects:</p>" + _html_table(_random_effects_rows(m))
                  + _html_lines(_group_counts(m)),

@@ -301,6 +301,15 @@ class LinearMixedModel:
 
         return confint(self, method, level, parm, **options)
 
+    @cached_property
+    def _profiler(self):
+        """The likelihood profiler (``lmmpy.inference._profile.Profiler``), made once and
+        kept as long as the model: ``confint(method="profile")``, ``profile()`` and
+        ``profile_plot`` share its ML refit, interval ends and traces."""
+        from lmmpy.inference._profile import Profiler
+
+        return Profiler(self)
+
     def profile(self, parm=None) -> pd.DataFrame:
         """Likelihood profiles (ζ) of the parameters; see ``lmmpy.inference.profile``."""
         from lmmpy.inference._confint import profile

@@ -187,8 +187,13 @@ def _with_errors(estimates: pd.DataFrame, errors: pd.DataFrame) -> pd.DataFrame:
                          for column in estimates.columns}, index=estimates.index)
 
 
+def _group_tables(estimates) -> dict:
+    """``group_estimates`` keyed by grouping factor (one factor's table comes bare)."""
+    return estimates if isinstance(estimates, dict) else {estimates.index.name: estimates}
+
+
 def _group_blocks(estimates) -> list[str]:
-    tables = estimates if isinstance(estimates, dict) else {estimates.index.name: estimates}
+    tables = _group_tables(estimates)
     return [f"Group estimates ({name}):\n"
             + table.to_string(max_rows=_MAX_GROUP_ROWS, float_format=lambda v: f"{v:.4g}")
             for name, table in tables.items()]
@@ -200,8 +205,7 @@ def format_html(comparison) -> str:
     def table(frame: pd.DataFrame, **options) -> str:
         return frame.to_html(classes="dataframe", border=0, **options)
 
-    groups = (comparison.group_estimates if isinstance(comparison.group_estimates, dict)
-              else {comparison.group_estimates.index.name: comparison.group_estimates})
+    groups = _group_tables(comparison.group_estimates)
     parts = [
         "<p><b>Pooling comparison</b>: complete (OLS), none (group dummies), partial "
         "(mixed model)</p>",

@@ -23,7 +23,6 @@ Application. Cambridge University Press.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -32,7 +31,6 @@ import pandas as pd
 from scipy.stats import norm
 
 from lmmpy.inference._bootstrap import bootstrap, check_boot_type, check_level
-from lmmpy.inference._profile import Profiler
 from lmmpy.inference._simulate import SeedLike
 from lmmpy.inference._varpar import variance_parameter_names
 
@@ -100,7 +98,7 @@ def _wald(model: LinearMixedModel, level: float, names: list[str]) -> pd.DataFra
 
 def _profile(model: LinearMixedModel, level: float, names: list[str],
              selected: list[str]) -> pd.DataFrame:
-    profiler = profiler_of(model)
+    profiler = model._profiler   # shared with profile() and profile_plot
     z = norm.ppf((1 + level) / 2)
     table = pd.DataFrame(np.nan, index=names, columns=["lower", "upper"])
     for name in selected:
@@ -131,19 +129,7 @@ def profile(model: LinearMixedModel, parm: str | Sequence[str] | None = None) ->
     """
     names = parameter_names(model)
     selected = _check_parm(parm, names)
-    return profiler_of(model).profile_frame([names.index(name) for name in selected])
-
-
-_PROFILERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def profiler_of(model: LinearMixedModel) -> Profiler:
-    """The model's Profiler, made once: ``confint(method="profile")``, ``profile()`` and
-    ``profile_plot`` share its ML refit and the ζ values it has computed."""
-    profiler = _PROFILERS.get(model)
-    if profiler is None:
-        profiler = _PROFILERS[model] = Profiler(model)
-    return profiler
+    return model._profiler.profile_frame([names.index(name) for name in selected])
 
 
 def _check_method(method: str) -> str:

@@ -88,12 +88,11 @@ def effect_plot(model: LinearMixedModel, var: str, by: str | None = None, *,
     predicted = model.predict(grid, re_form=False, se_fit=True, interval="confidence",
                               level=level)
     ax = new_axes(ax)
-    if data is not None and var in data and model.design.y is not None:
+    if data is not None and var in data:
         ax.scatter(data.loc[model.design.row_index, var], model.design.y, s=8, alpha=0.25,
                    color="grey", label="observations")
     _draw(ax, grid, predicted, var, by, values[var])
-    response = model.design.formula.formula.split("~")[0].strip()
-    ax.set(xlabel=var, ylabel=f"predicted {response}",
+    ax.set(xlabel=var, ylabel=f"predicted {model.design.formula.response}",
            title=f"Effect of {var}" + (f" by {by}" if by else ""))
     held = _held_description(grid, var, by)
     if held:
@@ -135,11 +134,11 @@ def _grid(values: dict, var: str, by: str | None, at: Mapping[str, Any]) -> pd.D
             raise ValueError(f"at names {name!r}, which is not a variable of the fixed part")
     axis = _axis_values(values[var])
     lines = [None] if by is None else _by_values(values[by])
+    held = {name: at[name] if name in at else _typical(v) for name, v in values.items()}
     rows = []
     for line in lines:
         for x in axis:
-            row = {name: at[name] if name in at else _typical(v) for name, v in values.items()}
-            row[var] = x
+            row = {**held, var: x}
             if by is not None:
                 row[by] = line
             rows.append(row)
