@@ -126,3 +126,20 @@ def test_the_direct_path_builds_a_factor_named_like_a_function(name):
     new = data.head(6)
     np.testing.assert_array_equal(matrix.rebuild(new), matrix.values[:6])
     assert matrix.names == ("(Intercept)", f"{name}[T.mid]", f"{name}[T.hi]")
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("kind", ["numeric", "factor", "ordered"])
+def test_predictions_read_a_column_named_like_a_function(name, kind):
+    data = _data(kind, missing=False)
+    ours = _fit(f"y ~ {name} + (1 | g)", data.rename(columns={"v": name}))
+    plain = _fit("y ~ v + (1 | g)", data)
+    new = data.iloc[[0, 10, 20, 30]].copy()
+    new.loc[new.index[1], "v"] = np.nan
+    expected = plain.predict(new)
+    got = ours.predict(new.rename(columns={"v": name}))
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    assert np.isnan(got.iloc[1]) and np.isfinite(got.drop(got.index[1])).all()
+    missing_column = new.drop(columns="v")
+    with pytest.raises(ValueError, match=rf"column '{name}' used in the model \(newdata\)"):
+        ours.predict(missing_column)
