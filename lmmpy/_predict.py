@@ -174,7 +174,10 @@ def _needed_columns(model: LinearMixedModel, newdata: pd.DataFrame,
     """The columns of ``newdata`` the prediction reads (checked to be there)."""
     parsed = model.design.formula
     pieces = [parsed.fixed, *parsed.offsets, *(str(term.model_matrix.spec.formula) for term in used)]
-    needed = set().union(*(formula_columns(piece, newdata.columns) for piece in pieces))
+    # resolved against the fit's columns too: scale(center) reads a column center that
+    # newdata may lack
+    columns = set(newdata.columns).union(model.design.columns)
+    needed = set().union(*(formula_columns(piece, columns) for piece in pieces))
     needed.update(column for term in used for column in term.group_columns)
     if model.design.offset_column is not None:
         needed.add(model.design.offset_column)

@@ -221,3 +221,12 @@ def test_a_float_group_id_for_a_two_column_grouping_factor():
     model = lmmpy.lmer("Reaction ~ Days + (1 | Subject:half)", data)
     new = pd.DataFrame({"Days": [1.0], "Subject": ["308"], "half": [0]})
     np.testing.assert_allclose(model.predict(new.assign(half=[0.0])), model.predict(new))
+
+
+def test_a_column_read_inside_a_transform_must_be_in_newdata():
+    data = load("sleepstudy").assign(center=lambda d: d["Days"] * 2.0)
+    model = lmmpy.lmer("Reaction ~ scale(center) + (1 | Subject)", data)
+    with pytest.raises(ValueError, match=r"column 'center' used in the model \(newdata\) is not"):
+        model.predict(pd.DataFrame({"Subject": ["308"]}))
+    new = data.head(3)
+    np.testing.assert_allclose(model.predict(new), model.fitted.head(3))

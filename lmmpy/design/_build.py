@@ -36,6 +36,7 @@ class Design:
     row_index : index labels of the data rows used
     n_dropped : rows dropped for missing values
     offset_column : the data column the ``offset`` argument named, if it named one
+    columns : the data columns the formula reads (names resolved against the data)
     """
 
     formula: ParsedFormula
@@ -47,6 +48,7 @@ class Design:
     row_index: pd.Index
     n_dropped: int = 0
     offset_column: str | None = None
+    columns: tuple[str, ...] = ()
 
     @property
     def n_obs(self) -> int:
@@ -128,6 +130,7 @@ def build_design(
         row_index=frame.index,
         n_dropped=int((~keep).sum()),
         offset_column=offset_argument if isinstance(offset_argument, str) else None,
+        columns=tuple(columns),
     )
     _check_values(design)
     return design
