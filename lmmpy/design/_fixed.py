@@ -15,6 +15,7 @@ The intercept column is named ``(Intercept)``, as in lme4's output.
 
 from __future__ import annotations
 
+import ast
 import functools
 import keyword
 import re
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 import formulaic
 import numpy as np
 import pandas as pd
+from formulaic.transforms import TRANSFORMS
 from scipy.linalg import lapack
 
 from lmmpy.design._checks import check_finite
@@ -32,7 +34,7 @@ from lmmpy.design._variables import (
     formula_columns,
     parsed_formula,
     plain_column,
-    shadowed_functions,
+    shadowed_calls,
 )
 
 __all__ = ["INTERCEPT", "ModelMatrix", "build_model_matrix", "formula_columns", "parsed_formula",
@@ -40,6 +42,7 @@ __all__ = ["INTERCEPT", "ModelMatrix", "build_model_matrix", "formula_columns", 
 
 INTERCEPT = "(Intercept)"
 _POLY_FUNCTIONS = {False: ("C", "contr"), True: ("lmmpy_C", "lmmpy_contr")}
+_OTHER_NAME = re.compile(r"\blmmpy_(\w+)\(")
 _POLY_CALL = re.compile(r"\b(?:lmmpy_)?C\((.*?), (?:lmmpy_)?contr\.poly\)")
 _RANK_TOLERANCE = 1e-7
 
@@ -92,13 +95,23 @@ class ModelMatrix:
 
 
 def polynomial_contrast_formula(rhs: str, data: pd.DataFrame) -> formulaic.Formula:
-    """Rewrite a right-hand side so that ordered categoricals use ``contr.poly``.
+    """Rewrite a right-hand side so that ordered categoricals use ``contr.poly`` and
+    formulaic's functions are called even where a column has their name.
+
+    formulaic looks names up in the data first: ``center(age)`` beside a column
+    ``center`` would call the column, so such a call (and the ``C(t, contr.poly)``
+    this adds, beside a column ``C``) is made by the function's other name in
+    ``EVALUATION_CONTEXT`` (``lmmpy_center``); the matrix's column names say
+    ``center(age)``.
 
     Examples
     --------
     >>> df = pd.DataFrame({"t": pd.Categorical(["a", "b", "c"], ordered=True)})
     >>> [str(term) for term in polynomial_contrast_formula("t", df)]
     ['1', 'C(t, contr.poly)']
+    >>> df = pd.DataFrame({"center": ["a", "b"], "age": [30.0, 40.0]})
+    >>> [str(term) for term in polynomial_contrast_formula("center(age) + center", df)]
+    ['1', 'lmmpy_center(age)', 'center']
     """
     formula = parsed_formula(rhs)
     ordered = {
@@ -106,23 +119,43 @@ def polynomial_contrast_formula(rhs: str, data: pd.DataFrame) -> formulaic.Formu
         if (name := plain_column(factor, data.columns)) is not None
         and isinstance(dtype := data[name].dtype, pd.CategoricalDtype) and dtype.ordered
     }
-    if not ordered:
+    shadowed = shadowed_calls(formula, data.columns) & set(TRANSFORMS)
+    if not ordered and not shadowed:
         return formula
-    # formulaic looks names up in the data first: a column called C or contr would
-    # shadow the functions, so they are then called by names no column has
     functions = _POLY_FUNCTIONS[bool({"C", "contr"} & set(data.columns))]
-    terms = [":".join(_factor_text(f.expr, ordered, functions) for f in term.factors)
+    terms = [":".join(_factor_text(f, ordered, functions, shadowed) for f in term.factors)
              for term in formula]
     if "1" not in terms:
         terms.insert(0, "0")
     return parsed_formula(" + ".join(terms))
 
 
-def _factor_text(expr: str, ordered: set[str], functions: tuple[str, str]) -> str:
-    if expr in ordered:
+def _factor_text(factor, ordered: set[str], functions: tuple[str, str],
+                 shadowed: set[str]) -> str:
+    expr = factor.expr
+    if factor.eval_method.value == "lookup" and expr in ordered:
         call, contrasts = functions
         return f"{call}({_quoted(expr)}, {contrasts}.poly)"
+    if factor.eval_method.value == "python" and shadowed:
+        return _unshadowed_calls(expr, shadowed)
     return expr if expr == "1" else _quoted(expr)
+
+
+def _unshadowed_calls(expr: str, shadowed: set[str]) -> str:
+    """``expr`` with its calls of ``shadowed`` functions made by their other names (the
+    rest of the text as written: it names the matrix's columns)."""
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:   # formulaic's own syntax (backticks): left, and reported below
+        return expr
+    calls = sorted((node.func for node in ast.walk(tree) if isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name) and node.func.id in shadowed),
+                   key=lambda name: name.col_offset, reverse=True)
+    text = expr.encode()   # ast's offsets count UTF-8 bytes
+    for name in calls:
+        text = text[:name.col_offset] + b"lmmpy_" + text[name.col_offset:]
+    rewritten = text.decode()
+    return rewritten if isinstance(tree.body, ast.Call) else f"{{{rewritten}}}"
 
 
 def _quoted(name: str) -> str:
@@ -140,7 +173,8 @@ def _rename(column: str) -> str:
     if column == FORMULAIC_INTERCEPT:
         return INTERCEPT
     # "C(temperature, contr.poly)[.L]" reads as "temperature[.L]"
-    return _POLY_CALL.sub(lambda match: match.group(1).strip("`"), column)
+    column = _POLY_CALL.sub(lambda match: match.group(1).strip("`"), column)
+    return _OTHER_NAME.sub(r"\1(", column)   # "lmmpy_center(age)" as written, "center(age)"
 
 
 def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
@@ -160,8 +194,8 @@ def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
     >>> build_model_matrix("x + g", df).names
     ('(Intercept)', 'x', 'g[T.b]')
     """
-    _check_no_shadowed_function(rhs, data, what)
     formula = polynomial_contrast_formula(rhs, data)
+    _check_no_shadowed_function(formula, rhs, data, what)
     direct = direct_model_matrix(formula, data)
     if direct is None:
         matrix = formulaic.model_matrix(formula, data, na_action="ignore",
@@ -187,8 +221,11 @@ def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
     )
 
 
-def _check_no_shadowed_function(rhs: str, data: pd.DataFrame, what: str) -> None:
-    shadowed = shadowed_functions(rhs, data.columns)
+def _check_no_shadowed_function(formula: formulaic.Formula, rhs: str, data: pd.DataFrame,
+                                what: str) -> None:
+    """A call a column shadows that the rewrite could not route round (not one of
+    formulaic's functions, or not Python) is an error, not formulaic's traceback."""
+    shadowed = shadowed_calls(formula, data.columns)
     if shadowed:
         name = sorted(shadowed)[0]
         raise ValueError(

@@ -15,7 +15,10 @@ Here a name is resolved as R resolves a variable in a model formula:
 * inside an expression (``scale(center)``, ``C(Treatment, contr.poly)``) a
   name used as a value is a data column when the data has it, or when it is
   not one of formulaic's own names (then it is reported as missing); a name
-  that is called (``scale``, ``C``) is a function.
+  that is called (``scale``, ``C``) is a function.  formulaic would call a
+  column of that name, so :func:`lmmpy.design._fixed.polynomial_contrast_formula`
+  calls its functions by other names (``EVALUATION_CONTEXT``) where a column
+  shadows one.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from formulaic.transforms import TRANSFORMS
 from formulaic.utils.variables import Variable, get_required_variables
 
 # names formulaic evaluates besides the data and its own (design builds and rebuilds
-# matrices with them): the contrast functions under names no column has
-EVALUATION_CONTEXT = {"lmmpy_C": TRANSFORMS["C"], "lmmpy_contr": TRANSFORMS["contr"]}
+# matrices with them): its functions under names no column has, for the calls a column
+# of the function's name would shadow (formulaic looks names up in the data first)
+EVALUATION_CONTEXT = {f"lmmpy_{name}": function for name, function in TRANSFORMS.items()}
 
 
 @functools.lru_cache(maxsize=512)
@@ -112,8 +116,13 @@ def shadowed_functions(text: str, columns: Iterable[str]) -> set[str]:
     >>> sorted(shadowed_functions("log(log) + scale(x) + center", ["log", "x", "center"]))
     ['log']
     """
+    return shadowed_calls(parsed_formula(text), columns)
+
+
+def shadowed_calls(formula: formulaic.Formula, columns: Iterable[str]) -> set[str]:
+    """:func:`shadowed_functions` of a parsed formula."""
     available = set(columns)
-    return {str(v.root) for term in parsed_formula(text) for factor in term.factors
+    return {str(v.root) for term in formula for factor in term.factors
             if factor.eval_method.value == "python"
             for v in _variables(factor.expr)
             if Variable.Role.CALLABLE in v.roles and "." not in v and v in available}
