@@ -12,6 +12,7 @@ from reference import load_case, load_case_data
 
 import lmmpy
 from lmmpy.datasets import load
+from lmmpy.formula import parse_formula
 
 RE_FORM = load_case("predict_re_form")
 
@@ -85,7 +86,8 @@ def test_re_form_leaving_a_term_out_does_not_need_its_columns(sleep_model):
                                    {"(Intercept)": 1.0, "Days": only_days["Days"]})))
 
 
-@pytest.mark.parametrize("model_name", ["penicillin_two_terms", "sleepstudy_slope", "ratpup"])
+@pytest.mark.parametrize("model_name", ["penicillin_two_terms", "sleepstudy_slope",
+                                        "pastes_nested", "ratpup"])
 def test_predictions_match_lme4_for_every_re_form(model_name):
     spec = RE_FORM[model_name]
     case = {"dataset": spec["dataset"], "data_file": spec["data_file"],
@@ -98,12 +100,20 @@ def test_predictions_match_lme4_for_every_re_form(model_name):
         ours = model.predict(rows, re_form=re_form, allow_new_levels=True).to_numpy()
         theirs = np.array([np.nan if v is None else v for v in prediction["values"]])
         # lme4 predicts a missing grouping value as a new level; lmmpy gives NaN
-        groups = [c for term in model.design.terms for c in term.group_columns
-                  if re_form is None or (re_form is not False and f"| {c})" in re_form)]
+        groups = _grouping_columns(model, re_form)
         missing_group = rows[groups].isna().any(axis=1).to_numpy()
         assert np.all(np.isnan(ours[missing_group]))
         ours, theirs = ours[~missing_group], theirs[~missing_group]
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4 * scale, equal_nan=True)
+
+
+def _grouping_columns(model, re_form) -> list[str]:
+    """The grouping columns of the terms ``re_form`` includes."""
+    if re_form is None:
+        return [c for term in model.design.terms for c in term.group_columns]
+    if re_form is False:
+        return []
+    return [c for term in parse_formula(re_form).random for c in term.group]
 
 
 @pytest.mark.parametrize("name", ["ratpup_reml", "sim_center_na_reml"])

@@ -20,7 +20,8 @@
 ##       extra field predict_re_form (below).
 ##   tests/data/extra_cases/predict_re_form.json  (no "kind": not a fit case)
 ##       {model: {formula, dataset, data_file, REML, factors, rows, predictions}} for
-##       Penicillin (two terms), sleepstudy (Days | Subject) and RatPupWeight, where
+##       Penicillin (two terms), sleepstudy (Days | Subject), Pastes (1 | batch/cask)
+##       and RatPupWeight, where
 ##       predictions = [{re_form, allow_new_levels, values}] are lme4's
 ##       predict(m, newdata = rows, re.form = ..., allow.new.levels = TRUE,
 ##       na.action = na.pass) (NA -> null).  rows: a few rows of the data, one with a
@@ -119,6 +120,10 @@ PREDICT_MODELS <- list(
        formula = "Reaction ~ Days + (Days | Subject)", REML = TRUE,
        factors = c(Subject = "factor"), missing = "Days",
        re_forms = c("NULL", "NA", "~(1 | Subject)", "~(0 + Days | Subject)")),
+  list(model = "pastes_nested", dataset = "Pastes",
+       formula = "strength ~ 1 + (1 | batch/cask)", REML = TRUE,
+       factors = c(batch = "factor", cask = "factor"), missing = "cask",
+       re_forms = c("NULL", "NA", "~(1 | batch)", "~(1 | cask:batch)", "~(1 | batch/cask)")),
   list(model = "ratpup", dataset = "RatPupWeight",
        formula = "weight ~ Treatment + sex + Lsize + (1 | Litter)", REML = TRUE,
        factors = c(Treatment = "ordered", sex = "factor", Litter = "factor"),
