@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import warnings
 
+import formulaic
 import numpy as np
 import pandas as pd
 import pytest
@@ -145,6 +146,9 @@ def test_the_direct_path_builds_a_factor_named_like_a_function(name):
     formula = parsed_formula(f"1 + {name}")
     direct = direct_model_matrix(formula, data)
     assert direct is not None
+    by_formulaic = formulaic.model_matrix(formula, data, na_action="ignore")
+    np.testing.assert_array_equal(direct[0], np.asarray(by_formulaic, dtype=float))
+    assert direct[1] == list(by_formulaic.columns)
     matrix = build_model_matrix(f"{name}", data)
     new = data.head(6)
     np.testing.assert_array_equal(matrix.rebuild(new), matrix.values[:6])
