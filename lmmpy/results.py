@@ -197,7 +197,7 @@ class LinearMixedModel:
         return pd.Series(self.design.y - self.fitted.to_numpy(), index=self.design.row_index,
                          name="residuals")
 
-    def predict(self, newdata: pd.DataFrame | None = None, re_form: bool = True,
+    def predict(self, newdata: pd.DataFrame | None = None, re_form: object = None,
                 allow_new_levels: bool = False, se_fit: bool = False,
                 interval: str | None = None, level: float = 0.95) -> pd.Series | pd.DataFrame:
         """Predictions on new data (lme4's ``predict.merMod``).
@@ -205,9 +205,15 @@ class LinearMixedModel:
         Parameters
         ----------
         newdata : DataFrame, optional
-            Default: the fitted values.
-        re_form : bool, default True
-            Include the random effects (lme4's ``re.form = NULL``) or not (``re.form = NA``).
+            Default: the data of the fit.  Its factor columns are matched to the fit's
+            levels (``308``, ``308.0`` and ``"308"`` are the same level); a level of a
+            fixed-effect factor that the fit did not see is an error, and a row with a
+            missing value in a column the prediction uses predicts NaN (R's ``na.pass``).
+        re_form : None, False, NA or str, default None
+            lme4's ``re.form``: None includes every random-effects term; False, NA,
+            ``"NA"`` or ``"~0"`` none (the population-level prediction x'β̂); a formula
+            of bar terms, e.g. ``"~(1 | Subject)"``, only those terms (a term may take
+            some of a model term's columns).  True is read as None.
         allow_new_levels : bool, default False
             Levels not seen in the fit get zero random effects; otherwise they raise.
         se_fit : bool, default False
@@ -221,21 +227,22 @@ class LinearMixedModel:
         --------
         >>> import lmmpy, pandas as pd
         >>> m = lmmpy.lmer("Reaction ~ Days + (Days | Subject)", lmmpy.datasets.load("sleepstudy"))
-        >>> new = pd.DataFrame({"Days": [1.0], "Subject": ["NEW"]})
-        >>> round(float(m.predict(new, allow_new_levels=True).iloc[0]), 3)
-        261.872
+        >>> new = pd.DataFrame({"Days": [1.0, 1.0], "Subject": ["308", "NEW"]})
+        >>> m.predict(new, allow_new_levels=True).round(3).tolist()
+        [273.33, 261.872]
+        >>> m.predict(new, re_form="~(1 | Subject)", allow_new_levels=True).round(3).tolist()
+        [264.131, 261.872]
+        >>> m.predict(new, re_form=False).round(3).tolist()
+        [261.872, 261.872]
         """
-        from lmmpy._predict import predict_new
+        from lmmpy._predict import predict, random_effects_selection
 
+        selection = random_effects_selection(self, re_form)
         if se_fit or interval is not None:
             from lmmpy.inference._predict_se import predict_with_se
 
-            return predict_with_se(self, newdata, re_form, allow_new_levels, interval, level)
-        if newdata is None:
-            return self.fitted if re_form else pd.Series(
-                self.design.X.values @ self.solution.beta + self.design.offset,
-                index=self.design.row_index, name="fitted")
-        return predict_new(self, newdata, re_form, allow_new_levels)
+            return predict_with_se(self, newdata, selection, allow_new_levels, interval, level)
+        return predict(self, newdata, selection, allow_new_levels)
 
     def refit(self, y: np.ndarray | pd.Series) -> LinearMixedModel:
         """Refit to a new response with the same design (the sparse factor is reused)."""

@@ -13,8 +13,9 @@ import scipy.sparse as sp
 
 from lmmpy._warnings import RankDeficiencyWarning
 from lmmpy.design import _checks
-from lmmpy.design._fixed import ModelMatrix, build_model_matrix, formula_columns, parsed_formula
+from lmmpy.design._fixed import ModelMatrix, build_model_matrix
 from lmmpy.design._random import RandomEffectsTerm, group_codes, lme4_term_order
+from lmmpy.design._variables import formula_columns
 from lmmpy.formula import ParsedFormula
 
 ArrayOrColumn = str | np.ndarray | pd.Series | list | None
@@ -35,6 +36,7 @@ class Design:
     row_index : index labels of the data rows used
     n_dropped : rows dropped for missing values
     offset_column : the data column the ``offset`` argument named, if it named one
+    columns : the data columns the formula reads (names resolved against the data)
     """
 
     formula: ParsedFormula
@@ -46,6 +48,7 @@ class Design:
     row_index: pd.Index
     n_dropped: int = 0
     offset_column: str | None = None
+    columns: tuple[str, ...] = ()
 
     @property
     def n_obs(self) -> int:
@@ -114,7 +117,7 @@ def build_design(
     frame = _model_frame(data, keep, columns)
     if len(frame) == 0:
         raise ValueError("no rows are left after dropping rows with missing values")
-    _checks.check_not_constant(frame, _fixed_variables(formula), "the fixed effects")
+    _checks.check_not_constant(frame, _fixed_variables(formula, frame), "the fixed effects")
     X = _fixed_matrix(formula, frame)
     y = _response(formula, frame)
     design = Design(
@@ -127,6 +130,7 @@ def build_design(
         row_index=frame.index,
         n_dropped=int((~keep).sum()),
         offset_column=offset_argument if isinstance(offset_argument, str) else None,
+        columns=tuple(columns),
     )
     _check_values(design)
     return design
@@ -150,8 +154,8 @@ def _row_values(values: ArrayOrColumn, data: pd.DataFrame, what: str) -> np.ndar
         raise TypeError(f"{what} must be numeric") from error
 
 
-def _fixed_variables(formula: ParsedFormula) -> set[str]:
-    return set(parsed_formula(formula.fixed).required_variables)
+def _fixed_variables(formula: ParsedFormula, data: pd.DataFrame) -> set[str]:
+    return formula_columns(formula.fixed, data.columns)
 
 
 def _required_columns(formula: ParsedFormula, data: pd.DataFrame) -> list[str]:

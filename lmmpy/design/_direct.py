@@ -40,7 +40,7 @@ class DeferredSpec:
 
     def model_spec(self) -> formulaic.ModelSpec:
         return formulaic.model_matrix(self.formula, pd.DataFrame(self.columns),
-                                      na_action="ignore").model_spec
+                                      na_action="ignore", context={}).model_spec
 
 
 def direct_model_matrix(formula: formulaic.Formula,

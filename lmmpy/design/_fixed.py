@@ -18,17 +18,32 @@ from __future__ import annotations
 import ast
 import functools
 import keyword
+import re
 from dataclasses import dataclass, field
 
 import formulaic
 import numpy as np
 import pandas as pd
+from formulaic.transforms import TRANSFORMS
 from scipy.linalg import lapack
 
 from lmmpy.design._checks import check_finite
 from lmmpy.design._direct import FORMULAIC_INTERCEPT, DeferredSpec, direct_model_matrix
+from lmmpy.design._variables import (
+    EVALUATION_CONTEXT,
+    formula_columns,
+    parsed_formula,
+    plain_column,
+    shadowed_calls,
+)
+
+__all__ = ["INTERCEPT", "ModelMatrix", "build_model_matrix", "formula_columns", "parsed_formula",
+           "polynomial_contrast_formula"]
 
 INTERCEPT = "(Intercept)"
+_POLY_FUNCTIONS = {False: ("C", "contr"), True: ("lmmpy_C", "lmmpy_contr")}
+_OTHER_NAME = re.compile(r"\blmmpy_(\w+)\(")
+_POLY_CALL = re.compile(r"\b(?:lmmpy_)?C\((.*?), (?:lmmpy_)?contr\.poly\)")
 _RANK_TOLERANCE = 1e-7
 
 
@@ -64,76 +79,83 @@ class ModelMatrix:
         """Names of the columns dropped as aliased with earlier ones."""
         return tuple(name for j, name in enumerate(self.renames.values()) if j not in self.kept)
 
+    def term_positions(self) -> dict[str, list[int]]:
+        """Positions in ``names`` of each formula term's columns, by the term as written
+        (``1``, ``Days``, ``temperature`` for an ordered factor's polynomial columns)."""
+        positions = {name: j for j, name in enumerate(self.names)}
+        return {_rename(str(part.term)): [positions[self.renames[column]]
+                                          for column in part.columns
+                                          if self.renames[column] in positions]
+                for part in self.spec.structure}
+
     def rebuild(self, data: pd.DataFrame) -> np.ndarray:
         """The same columns evaluated on ``data`` (formulaic's stored encoding state)."""
-        matrix = self.spec.get_model_matrix(data, na_action="ignore")
+        matrix = self.spec.get_model_matrix(data, na_action="ignore", context=EVALUATION_CONTEXT)
         return np.asarray(matrix, dtype=float)[:, list(self.kept)]
 
 
-@functools.lru_cache(maxsize=512)
-def parsed_formula(text: str) -> formulaic.Formula:
-    """formulaic's parse of ``text``, cached: a fit reads the same few pieces several times.
-
-    Examples
-    --------
-    >>> parsed_formula("x + g") is parsed_formula("x + g")
-    True
-    """
-    return formulaic.Formula(text)
-
-
-def formula_columns(text: str, columns) -> set[str]:
-    """The data columns a formula piece reads.
-
-    formulaic's ``required_variables`` leaves out the arguments of its stateful
-    transforms (``scale(x)``, ``center(x)``, ``poly(x, 2)``), so the names in
-    every Python-evaluated factor that are columns of the data are added: lme4
-    drops the rows where any of them is missing.
-
-    Examples
-    --------
-    >>> sorted(formula_columns("a + scale(b) + poly(c, 2):d", ["a", "b", "c", "d", "e"]))
-    ['a', 'b', 'c', 'd']
-    """
-    formula = parsed_formula(text)
-    names = set(formula.required_variables)
-    available = set(columns)
-    for term in formula:
-        for factor in term.factors:
-            if factor.eval_method.value != "python":
-                continue
-            tree = ast.parse(factor.expr, mode="eval")
-            names |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} & available
-    return names
-
-
 def polynomial_contrast_formula(rhs: str, data: pd.DataFrame) -> formulaic.Formula:
-    """Rewrite a right-hand side so that ordered categoricals use ``contr.poly``.
+    """Rewrite a right-hand side so that ordered categoricals use ``contr.poly`` and
+    formulaic's functions are called even where a column has their name.
+
+    formulaic looks names up in the data first: ``center(age)`` beside a column
+    ``center`` would call the column, so such a call (and the ``C(t, contr.poly)``
+    this adds, beside a column ``C``) is made by the function's other name in
+    ``EVALUATION_CONTEXT`` (``lmmpy_center``); the matrix's column names say
+    ``center(age)``.
 
     Examples
     --------
     >>> df = pd.DataFrame({"t": pd.Categorical(["a", "b", "c"], ordered=True)})
     >>> [str(term) for term in polynomial_contrast_formula("t", df)]
     ['1', 'C(t, contr.poly)']
+    >>> df = pd.DataFrame({"center": ["a", "b"], "age": [30.0, 40.0]})
+    >>> [str(term) for term in polynomial_contrast_formula("center(age) + center", df)]
+    ['1', 'lmmpy_center(age)', 'center']
     """
     formula = parsed_formula(rhs)
     ordered = {
-        name for name in formula.required_variables
-        if name in data.columns and isinstance(dtype := data[name].dtype, pd.CategoricalDtype)
-        and dtype.ordered
+        name for term in formula for factor in term.factors
+        if (name := plain_column(factor, data.columns)) is not None
+        and isinstance(dtype := data[name].dtype, pd.CategoricalDtype) and dtype.ordered
     }
-    if not ordered:
+    shadowed = shadowed_calls(formula, data.columns) & set(TRANSFORMS)
+    if not ordered and not shadowed:
         return formula
-    terms = [":".join(_factor_text(f.expr, ordered) for f in term.factors) for term in formula]
+    functions = _POLY_FUNCTIONS[bool({"C", "contr"} & set(data.columns))]
+    terms = [":".join(_factor_text(f, ordered, functions, shadowed) for f in term.factors)
+             for term in formula]
     if "1" not in terms:
         terms.insert(0, "0")
     return parsed_formula(" + ".join(terms))
 
 
-def _factor_text(expr: str, ordered: set[str]) -> str:
-    if expr in ordered:
-        return f"C({_quoted(expr)}, contr.poly)"
+def _factor_text(factor, ordered: set[str], functions: tuple[str, str],
+                 shadowed: set[str]) -> str:
+    expr = factor.expr
+    if factor.eval_method.value == "lookup" and expr in ordered:
+        call, contrasts = functions
+        return f"{call}({_quoted(expr)}, {contrasts}.poly)"
+    if factor.eval_method.value == "python" and shadowed:
+        return _unshadowed_calls(expr, shadowed)
     return expr if expr == "1" else _quoted(expr)
+
+
+def _unshadowed_calls(expr: str, shadowed: set[str]) -> str:
+    """``expr`` with its calls of ``shadowed`` functions made by their other names (the
+    rest of the text as written: it names the matrix's columns)."""
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:   # formulaic's own syntax (backticks): left, and reported below
+        return expr
+    calls = sorted((node.func for node in ast.walk(tree) if isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name) and node.func.id in shadowed),
+                   key=lambda name: name.col_offset, reverse=True)
+    text = expr.encode()   # ast's offsets count UTF-8 bytes
+    for name in calls:
+        text = text[:name.col_offset] + b"lmmpy_" + text[name.col_offset:]
+    rewritten = text.decode()
+    return rewritten if isinstance(tree.body, ast.Call) else f"{{{rewritten}}}"
 
 
 def _quoted(name: str) -> str:
@@ -151,11 +173,8 @@ def _rename(column: str) -> str:
     if column == FORMULAIC_INTERCEPT:
         return INTERCEPT
     # "C(temperature, contr.poly)[.L]" reads as "temperature[.L]"
-    while "C(" in column and ", contr.poly)" in column:
-        start = column.index("C(")
-        end = column.index(", contr.poly)", start)
-        column = column[:start] + column[start + 2:end].strip("`") + column[end + 13:]
-    return column
+    column = _POLY_CALL.sub(lambda match: match.group(1).strip("`"), column)
+    return _OTHER_NAME.sub(r"\1(", column)   # "lmmpy_center(age)" as written, "center(age)"
 
 
 def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
@@ -176,16 +195,18 @@ def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
     ('(Intercept)', 'x', 'g[T.b]')
     """
     formula = polynomial_contrast_formula(rhs, data)
+    _check_no_shadowed_function(formula, rhs, data, what)
     direct = direct_model_matrix(formula, data)
     if direct is None:
-        matrix = formulaic.model_matrix(formula, data, na_action="ignore")
+        matrix = formulaic.model_matrix(formula, data, na_action="ignore",
+                                        context=EVALUATION_CONTEXT)
         values, columns = np.asarray(matrix, dtype=float), list(matrix.columns)
         spec_source = matrix.model_spec
     else:
         values, columns = direct
         # copies: the caller may change its data frame in place before the spec is made
         spec_source = DeferredSpec(formula, {name: data[name].array.copy()
-                                             for name in formula.required_variables})
+                                             for name in _lookup_columns(formula)})
     renames = {column: _rename(column) for column in columns}
     names = [renames[column] for column in columns]
     check_finite(values, what, names)
@@ -198,6 +219,24 @@ def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
         kept=kept,
         renames=renames,
     )
+
+
+def _check_no_shadowed_function(formula: formulaic.Formula, rhs: str, data: pd.DataFrame,
+                                what: str) -> None:
+    """A call a column shadows that the rewrite could not route round (not one of
+    formulaic's functions, or not Python) is an error, not formulaic's traceback."""
+    shadowed = shadowed_calls(formula, data.columns)
+    if shadowed:
+        name = sorted(shadowed)[0]
+        raise ValueError(
+            f"{what}: {rhs!r} calls {name}(), but the data has a column named {name!r}, "
+            f"which formulaic would call instead; rename the column to use {name}() on it")
+
+
+def _lookup_columns(formula: formulaic.Formula) -> set[str]:
+    """The columns of a directly materialised formula: its factors are plain names."""
+    return {factor.expr for term in formula for factor in term.factors
+            if factor.eval_method.value == "lookup"}
 
 
 def _unaliased_columns(values: np.ndarray) -> tuple[int, ...]:

@@ -50,7 +50,7 @@ import scipy.sparse as sp
 from scipy.stats import norm
 from sksparse.cholmod import cholesky
 
-from lmmpy._predict import _check_columns, _level_codes
+from lmmpy._predict import Selection, predicted_values, prediction_rows
 from lmmpy.inference._bootstrap import check_level
 from lmmpy.objective import random_effects_matrix
 
@@ -61,8 +61,8 @@ INTERVALS = ("confidence", "prediction")
 _CHUNK_ENTRIES = 2**24  # entries of a dense q × rows block of solves
 
 
-def predict_with_se(model: LinearMixedModel, newdata: pd.DataFrame | None, re_form: bool,
-                    allow_new_levels: bool, interval: str | None,
+def predict_with_se(model: LinearMixedModel, newdata: pd.DataFrame | None,
+                    selection: Selection, allow_new_levels: bool, interval: str | None,
                     level: float) -> pd.DataFrame:
     """Predictions with ``fit, se_fit`` (and ``lower, upper`` when ``interval`` is given).
 
@@ -71,18 +71,22 @@ def predict_with_se(model: LinearMixedModel, newdata: pd.DataFrame | None, re_fo
     >>> import lmmpy, pandas as pd
     >>> m = lmmpy.lmer("Reaction ~ Days + (Days | Subject)", lmmpy.datasets.load("sleepstudy"))
     >>> new = pd.DataFrame({"Days": [5.0], "Subject": ["308"]})
-    >>> p = predict_with_se(m, new, True, False, "confidence", 0.95)
+    >>> from lmmpy._predict import random_effects_selection
+    >>> every_term = random_effects_selection(m, None)
+    >>> p = predict_with_se(m, new, every_term, False, "confidence", 0.95)
     >>> list(p.columns)
     ['fit', 'se_fit', 'lower', 'upper']
     """
+    re_form = any(mask.any() for mask in selection)
     _check_interval(interval, re_form)
     check_level(level)
-    fit = model.predict(newdata, re_form=re_form, allow_new_levels=allow_new_levels)
-    X, matrices, codes = _rows(model, newdata, re_form, allow_new_levels)
+    rows = prediction_rows(model, newdata, selection, allow_new_levels)
+    fit = predicted_values(model, newdata, rows)
     if re_form:
-        variance = prediction_error_variance(model, X, matrices, codes)
+        variance = prediction_error_variance(model, rows.X, rows.matrices, rows.codes)
     else:
-        variance = np.einsum("ij,jk,ik->i", X, model.vcov.to_numpy(), X)
+        variance = np.einsum("ij,jk,ik->i", rows.X, model.vcov.to_numpy(), rows.X)
+    variance[rows.missing] = np.nan
     frame = pd.DataFrame({"fit": fit.to_numpy(), "se_fit": np.sqrt(variance)}, index=fit.index)
     if interval is not None:
         spread = variance + (model.sigma**2 if interval == "prediction" else 0.0)
@@ -167,27 +171,11 @@ def _new_level_variance(model: LinearMixedModel, matrices: list[np.ndarray],
     return total
 
 
-def _rows(model: LinearMixedModel, newdata: pd.DataFrame | None, re_form: bool,
-          allow_new_levels: bool):
-    """X, the term model matrices and the level codes of the prediction rows."""
-    design = model.design
-    if newdata is None:
-        return (design.X.values, [t.model_matrix.values for t in design.terms],
-                [t.codes for t in design.terms])
-    _check_columns(model, newdata, re_form)
-    X = design.X.rebuild(newdata)
-    if not re_form:
-        return X, [], []
-    matrices = [term.model_matrix.rebuild(newdata) for term in design.terms]
-    codes = [_level_codes(term, newdata, allow_new_levels) for term in design.terms]
-    return X, matrices, codes
-
-
 def _check_interval(interval: str | None, re_form: bool) -> None:
     if interval is not None and interval not in INTERVALS:
         raise ValueError(f"interval must be None, 'confidence' or 'prediction', not {interval!r}")
     if interval == "prediction" and not re_form:
         raise ValueError(
-            "interval='prediction' needs the random effects (re_form=True): a new observation "
+            "interval='prediction' needs the random effects (re_form=None): a new observation "
             "varies with its group's effect too; for a group not in the data pass a new level "
             "with allow_new_levels=True (its random-effect variance is then included)")

@@ -532,4 +532,5 @@ main <- function(argv) {
   invisible(failed)
 }
 
-main(commandArgs(trailingOnly = TRUE))
+## run as a script; source()d (by make_names_predict.R) it only defines the functions
+if (sys.nframe() == 0L) main(commandArgs(trailingOnly = TRUE))
