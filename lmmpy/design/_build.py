@@ -111,6 +111,7 @@ def build_design(
     offset = _row_values(offset, data, "offset")
     columns = _required_columns(formula, data)
     keep = _complete_rows(formula, columns, data, weights, offset)
+    _checks.check_predictor_types(_predictor_columns(formula, data), data)
     frame = _model_frame(data, keep, columns)
     if len(frame) == 0:
         raise ValueError("no rows are left after dropping rows with missing values")
@@ -138,7 +139,7 @@ def _row_values(values: ArrayOrColumn, data: pd.DataFrame, what: str) -> np.ndar
     if isinstance(values, str):
         _checks.check_columns_exist([values], data, what)
         values = data[values]
-    array = np.asarray(values)
+    array = np.asarray(_checks.align_to_rows(values, data, what))
     if array.ndim != 1 or len(array) != len(data):
         raise ValueError(
             f"{what} must be a column name or have one value per row of data "
@@ -152,6 +153,12 @@ def _row_values(values: ArrayOrColumn, data: pd.DataFrame, what: str) -> np.ndar
 
 def _fixed_variables(formula: ParsedFormula) -> set[str]:
     return set(parsed_formula(formula.fixed).required_variables)
+
+
+def _predictor_columns(formula: ParsedFormula, data: pd.DataFrame) -> set[str]:
+    """The columns the model matrices use (not the response's, not the grouping factors')."""
+    pieces = [formula.fixed, *formula.offsets, *(term.lhs for term in formula.random)]
+    return set().union(*(formula_columns(piece, data.columns) for piece in pieces))
 
 
 def _required_columns(formula: ParsedFormula, data: pd.DataFrame) -> list[str]:
