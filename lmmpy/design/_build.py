@@ -111,7 +111,7 @@ def build_design(
     offset = _row_values(offset, data, "offset")
     columns = _required_columns(formula, data)
     keep = _complete_rows(formula, columns, data, weights, offset)
-    _checks.check_predictor_types(_predictor_columns(formula, data), data)
+    _checks.check_predictor_types(_predictor_columns(formula, columns), data)
     frame = _model_frame(data, keep, columns)
     if len(frame) == 0:
         raise ValueError("no rows are left after dropping rows with missing values")
@@ -155,10 +155,12 @@ def _fixed_variables(formula: ParsedFormula) -> set[str]:
     return set(parsed_formula(formula.fixed).required_variables)
 
 
-def _predictor_columns(formula: ParsedFormula, data: pd.DataFrame) -> set[str]:
-    """The columns the model matrices use (not the response's, not the grouping factors')."""
-    pieces = [formula.fixed, *formula.offsets, *(term.lhs for term in formula.random)]
-    return set().union(*(formula_columns(piece, data.columns) for piece in pieces))
+def _predictor_columns(formula: ParsedFormula, columns: list[str]) -> list[str]:
+    """The model's columns but the response and the grouping factors (a column that is
+    both a grouping factor and a predictor is left out: this is for messages only)."""
+    groups = {column for term in formula.random for column in term.group}
+    response = (formula.response or "").strip("`")
+    return [column for column in columns if column not in groups and column != response]
 
 
 def _required_columns(formula: ParsedFormula, data: pd.DataFrame) -> list[str]:

@@ -79,9 +79,10 @@ def check_columns_exist(columns: Iterable[str], data: pd.DataFrame, where: str) 
 def check_predictor_types(columns: Iterable[str], data: pd.DataFrame) -> None:
     """Dates and durations are not numbers a model matrix can hold: say how to make them so."""
     for column in columns:
-        if column not in data.columns or isinstance(data[column], pd.DataFrame):
-            continue  # reported by check_columns_exist
-        dtype = data[column].dtype
+        values = data[column]
+        if isinstance(values, pd.DataFrame):
+            continue  # a duplicated name: reported by check_columns_exist
+        dtype = values.dtype
         if isinstance(dtype, pd.DatetimeTZDtype) or (
                 isinstance(dtype, np.dtype) and dtype.kind == "M"):
             raise TypeError(
@@ -159,19 +160,25 @@ def check_response_varies(y: np.ndarray, offset: np.ndarray, X: np.ndarray,
     squares of y − offset on X (done after the fit has failed, to say why).
     """
     rest = y - offset
+    if rest.size and (exhaustive or np.all(rest == rest[0])):
+        _check_exactly_fitted(rest, offset, X, name)
+
+
+def _check_exactly_fitted(rest: np.ndarray, offset: np.ndarray, X: np.ndarray,
+                          name: str | None) -> None:
     what = f"response {name!r}" if name else "the response"
-    shown = "minus the offset " if np.any(offset != 0) else ""
-    if rest.size and np.ptp(rest) == 0 and rest[0] == 0:
+    if not np.any(rest):
         raise ValueError(
             f"{what} equals the offset in every row: nothing is left to model (lme4 returns "
             "an infinite log-likelihood); check the offset"
         )
-    if rest.size == 0 or X.shape[1] == 0 or (np.ptp(rest) != 0 and not exhaustive):
+    if X.shape[1] == 0:
         return
     residual = rest - X @ np.linalg.lstsq(X, rest, rcond=None)[0]
     if np.linalg.norm(residual) > 1e-10 * np.linalg.norm(rest):
         return
-    if np.ptp(rest) == 0:
+    shown = "minus the offset " if np.any(offset != 0) else ""
+    if np.all(rest == rest[0]):
         raise ValueError(
             f"{what} {shown}is constant (every value is {rest[0]:g}): there is no variation "
             "to estimate variance components from (lme4 returns an infinite "
