@@ -57,6 +57,20 @@ def lmer(
     -------
     LinearMixedModel
 
+    Raises
+    ------
+    FormulaError
+        A formula that does not parse, or R code formulaic does not read
+        (``factor(x)``: use ``C(x)``); the message points at it.
+    TypeError, ValueError
+        Bad data or arguments, named in the message: a missing or duplicated
+        column, a date predictor, ``reml`` that is not a bool, a non-finite
+        ``start``, a response with nothing left to estimate (constant, or equal
+        to the offset) — see "Common errors" in the formula guide.
+    MemoryError
+        ``FactorTooLargeError``: the sparse factor of a very large crossed
+        design cannot fit in memory; the message gives its size.
+
     Warns
     -----
     SingularFitWarning
