@@ -12,7 +12,9 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from lmmpy import _checks
 from lmmpy._warnings import SingularFitWarning
+from lmmpy.design import _checks as _design_checks
 from lmmpy.design import build_design
 from lmmpy.design._build import ArrayOrColumn
 from lmmpy.formula import parse_formula
@@ -55,6 +57,20 @@ def lmer(
     -------
     LinearMixedModel
 
+    Raises
+    ------
+    FormulaError
+        A formula that does not parse, or R code formulaic does not read
+        (``factor(x)``: use ``C(x)``); the message points at it.
+    TypeError, ValueError
+        Bad data or arguments, named in the message: a missing or duplicated
+        column, a date predictor, ``reml`` that is not a bool, a non-finite
+        ``start``, a response with nothing left to estimate (constant, or equal
+        to the offset) — see "Common errors" in the formula guide.
+    MemoryError
+        ``FactorTooLargeError``: the sparse factor of a very large crossed
+        design cannot fit in memory; the message gives its size.
+
     Warns
     -----
     SingularFitWarning
@@ -69,16 +85,26 @@ def lmer(
     >>> round(m.reml_criterion, 2)
     1743.63
     """
+    reml = _checks.check_bool(reml, "reml")
     design = build_design(parse_formula(formula), data, weights=weights, offset=offset)
+    _design_checks.check_response_varies(design.y, design.offset, design.X.values,
+                                         design.formula.response)
     objective = ProfiledDeviance(cross_products(design), design.terms, reml=reml)
-    theta_start = design.theta_start() if start is None else _checked_start(start, design)
-    summary = minimize_deviance(objective, theta_start, design.theta_lower_bounds(),
-                                em_start=start is None)
+    theta_start = (design.theta_start() if start is None
+                   else _checks.check_start(start, design.theta_lower_bounds()))
+    try:
+        summary = minimize_deviance(objective, theta_start, design.theta_lower_bounds(),
+                                    em_start=start is None)
+        solution = objective.solve(summary.theta)
+    except np.linalg.LinAlgError:  # say why when the response leaves nothing to estimate
+        _design_checks.check_response_varies(design.y, design.offset, design.X.values,
+                                             design.formula.response, exhaustive=True)
+        raise
     model = LinearMixedModel(
         design=design,
         objective=objective,
         optimization=summary,
-        solution=objective.solve(summary.theta),
+        solution=solution,
         reml=reml,
         data_name=data_name,
     )
@@ -99,10 +125,9 @@ def refit_response(model: LinearMixedModel, y: np.ndarray) -> LinearMixedModel:
     is the fit ``lmer`` would give on the data with the new response: on flat or
     singular surfaces a warm start can stop in a different local optimum.
     """
-    y = np.asarray(y, dtype=float)
     design = model.design
-    if y.shape != design.y.shape:
-        raise ValueError(f"new response must have {design.n_obs} values, not {y.shape}")
+    y = _checks.check_new_response(y, design.n_obs)
+    _design_checks.check_response_varies(y, design.offset, design.X.values, None)
     Z = random_effects_matrix(design)
     crossprods = model.objective.crossprods.with_response(
         Z, design.X.values, y - design.offset, design.weights
@@ -113,11 +138,3 @@ def refit_response(model: LinearMixedModel, y: np.ndarray) -> LinearMixedModel:
                                 objective.solve(summary.theta), model.reml, model.data_name)
     _warn_if_singular(refitted)
     return refitted
-
-
-def _checked_start(start, design) -> np.ndarray:
-    start = np.asarray(start, dtype=float)
-    expected = len(design.theta_start())
-    if start.shape != (expected,):
-        raise ValueError(f"start must have {expected} values (θ in lme4's order), not {start.shape}")
-    return start

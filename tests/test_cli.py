@@ -214,3 +214,129 @@ def test_python_dash_m_error_has_no_traceback():
     result = run_module("fit", SLEEPSTUDY, "--data", "no_such_file.csv")
     assert result.returncode == 2
     assert result.stderr == "lmmpy: error: data file not found: no_such_file.csv\n"
+
+
+# ---- CSV dialects and every error path (issue 11 item 5) ------------------------------
+def write_european_csv(tmp_path: Path, encoding: str = "cp1252") -> Path:
+    """sleepstudy as a spreadsheet's European export: ';' separators, decimal commas,
+    and a column name and values with a non-ASCII letter."""
+    data = lmmpy.datasets.load("sleepstudy").rename(columns={"Subject": "Versuchsperson"})
+    data["Versuchsperson"] = "Prüfling " + data["Versuchsperson"].astype(str)
+    path = tmp_path / "export.csv"
+    path.write_bytes(data.to_csv(sep=";", decimal=",", index=False).encode(encoding))
+    return path
+
+
+EUROPEAN = "Reaction ~ Days + (Days | Versuchsperson)"
+
+
+def expected_european_summary(path: Path) -> str:
+    data = pd.read_csv(path, sep=";", decimal=",", encoding="cp1252")
+    return api_summary(EUROPEAN, data, path.name)
+
+
+def test_a_semicolon_separated_latin1_file_is_detected(capsys, tmp_path):
+    path = write_european_csv(tmp_path)
+    status, out, err = run(capsys, "fit", EUROPEAN, "--data", str(path))
+    assert status == 0, err
+    assert out == expected_european_summary(path)
+    assert "Reaction ~ Days + (Days | Versuchsperson)" in out
+    assert err == ("lmmpy: note: read export.csv with separator ';', decimal mark ',' and "
+                   "encoding cp1252 (--sep/--encoding to change)\n")
+
+
+@pytest.mark.parametrize(("sep", "encoding"), [(";", "latin-1"), (";", "cp1252")])
+def test_sep_and_encoding_options(capsys, tmp_path, sep, encoding):
+    path = write_european_csv(tmp_path)
+    status, out, _ = run(capsys, "fit", EUROPEAN, "--data", str(path), "--sep", sep,
+                         "--encoding", encoding)
+    assert status == 0
+    assert out == expected_european_summary(path)
+
+
+@pytest.mark.parametrize(("separator", "name"), [("\t", "data.csv"), ("|", "data.csv.gz")])
+def test_tab_and_pipe_separated_files(capsys, tmp_path, separator, name):
+    path = tmp_path / name
+    lmmpy.datasets.load("sleepstudy").to_csv(path, sep=separator, index=False)
+    status, out, _ = run(capsys, "fit", SLEEPSTUDY, "--data", str(path))
+    assert status == 0
+    assert out == api_summary(SLEEPSTUDY, lmmpy.datasets.load("sleepstudy"), name)
+
+
+def test_a_utf8_file_with_a_byte_order_mark(capsys, tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(lmmpy.datasets.load("sleepstudy").to_csv(index=False).encode("utf-8-sig"))
+    status, out, err = run(capsys, "fit", SLEEPSTUDY, "--data", str(path))
+    assert status == 0, err
+    assert err == ""
+    assert out == api_summary(SLEEPSTUDY, lmmpy.datasets.load("sleepstudy"), "bom.csv")
+
+
+def test_a_wrong_encoding_says_how_to_give_the_right_one(capsys, tmp_path):
+    path = write_european_csv(tmp_path)
+    status, out, err = run(capsys, "fit", EUROPEAN, "--data", str(path), "--encoding", "utf-8")
+    assert (status, out) == (2, "")
+    assert err.startswith("lmmpy: error: cannot read export.csv as a CSV file with separator "
+                          "';' and encoding utf-8: 'utf-8' codec can't decode byte 0xfc")
+    assert err.endswith(". Give the separator with --sep (e.g. --sep ';') and the encoding "
+                        "with --encoding (e.g. --encoding latin-1)\n")
+    assert "Traceback" not in err
+
+
+def test_an_unknown_encoding_is_an_error(capsys, tmp_path):
+    status, _, err = run(capsys, "fit", SLEEPSTUDY, "--data", str(write_csv(tmp_path)),
+                         "--encoding", "no-such-codec")
+    assert status == 2
+    assert err == ("lmmpy: error: unknown encoding 'no-such-codec' (--encoding); "
+                   "common ones are utf-8, latin-1 and cp1252\n")
+
+
+def test_a_file_that_does_not_parse_says_to_give_the_separator(capsys, tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text('y,x,g\n1,2,a\n3,4,b,5,6\n"7,8,c\n')
+    status, _, err = run(capsys, "fit", "y ~ x + (1 | g)", "--data", str(path))
+    assert status == 2
+    assert err.startswith("lmmpy: error: cannot read ragged.csv as a CSV file with separator ','")
+    assert "--sep" in err
+
+
+@pytest.mark.parametrize(("formula", "message"), [
+    ("Reaction ~ . + (1 | Subject)", "'.' (all other columns) is not supported"),
+    ("Reaction ~ Days + {1 | Subject}", "must be in round parentheses: (1 | Subject)"),
+    ("Reaction ~ factor(Days) + (1 | Subject)", "use C(Days)"),
+])
+def test_formulas_formulaic_would_choke_on_are_one_line_errors(capsys, formula, message):
+    status, out, err = run(capsys, "fit", formula, "--data", "sleepstudy")
+    assert (status, out) == (2, "")
+    assert err.startswith("lmmpy: error: ")
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_an_unexpected_exception_is_one_line_too(capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("nlopt failure")
+
+    monkeypatch.setattr("lmmpy.cli.lmer", broken)
+    status, out, err = run(capsys, "fit", SLEEPSTUDY, "--data", "sleepstudy")
+    assert (status, out) == (2, "")
+    assert err == "lmmpy: error: RuntimeError: nlopt failure\n"
+
+
+def test_a_model_too_large_is_one_line(capsys, monkeypatch):
+    from lmmpy.objective._fill import FactorTooLargeError
+
+    def too_large(*args, **kwargs):
+        raise FactorTooLargeError("this model is too large to fit: ...")
+
+    monkeypatch.setattr("lmmpy.cli.lmer", too_large)
+    status, _, err = run(capsys, "fit", SLEEPSTUDY, "--data", "sleepstudy")
+    assert status == 2
+    assert err == "lmmpy: error: FactorTooLargeError: this model is too large to fit: ...\n"
+
+
+def test_python_dash_m_formula_error_has_no_traceback():
+    result = run_module("fit", "Reaction ~ . + (1 | Subject)", "--data", "sleepstudy")
+    assert result.returncode == 2
+    assert result.stderr.startswith("lmmpy: error: '.' (all other columns) is not supported")
+    assert "Traceback" not in result.stderr

@@ -114,6 +114,7 @@ def build_design(
     offset = _row_values(offset, data, "offset")
     columns = _required_columns(formula, data)
     keep = _complete_rows(formula, columns, data, weights, offset)
+    _checks.check_predictor_types(_predictor_columns(formula, columns), data)
     frame = _model_frame(data, keep, columns)
     if len(frame) == 0:
         raise ValueError("no rows are left after dropping rows with missing values")
@@ -142,7 +143,7 @@ def _row_values(values: ArrayOrColumn, data: pd.DataFrame, what: str) -> np.ndar
     if isinstance(values, str):
         _checks.check_columns_exist([values], data, what)
         values = data[values]
-    array = np.asarray(values)
+    array = np.asarray(_checks.align_to_rows(values, data, what))
     if array.ndim != 1 or len(array) != len(data):
         raise ValueError(
             f"{what} must be a column name or have one value per row of data "
@@ -156,6 +157,14 @@ def _row_values(values: ArrayOrColumn, data: pd.DataFrame, what: str) -> np.ndar
 
 def _fixed_variables(formula: ParsedFormula, data: pd.DataFrame) -> set[str]:
     return formula_columns(formula.fixed, data.columns)
+
+
+def _predictor_columns(formula: ParsedFormula, columns: list[str]) -> list[str]:
+    """The model's columns but the response and the grouping factors (a column that is
+    both a grouping factor and a predictor is left out: this is for messages only)."""
+    groups = {column for term in formula.random for column in term.group}
+    response = (formula.response or "").strip("`")
+    return [column for column in columns if column not in groups and column != response]
 
 
 def _required_columns(formula: ParsedFormula, data: pd.DataFrame) -> list[str]:

@@ -15,19 +15,109 @@ import pandas as pd
 
 
 def check_data_frame(data: object) -> pd.DataFrame:
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    """``data`` as a pandas DataFrame: polars and pyarrow tables (and any frame with the
+    dataframe interchange protocol) are converted; anything else is a TypeError."""
+    data = _as_pandas(data)
     if data.shape[0] == 0:
         raise ValueError("data has no rows")
     return data
 
 
+def _as_pandas(data: object) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data
+    kind = type(data).__name__
+    library = type(data).__module__.split(".")[0]
+    if kind == "LazyFrame":
+        raise TypeError("data is a polars LazyFrame: collect it first (data.collect())")
+    if library in ("polars", "pyarrow") and hasattr(data, "to_pandas"):
+        try:  # polars' to_pandas needs pyarrow
+            return _frame(data.to_pandas(), kind)
+        except ImportError:
+            pass
+    if hasattr(data, "__dataframe__"):
+        return pd.api.interchange.from_dataframe(data)
+    if library == "polars" and hasattr(data, "to_dict"):
+        return _polars_by_columns(data)
+    raise TypeError(
+        f"data must be a pandas DataFrame (or a polars or pyarrow table), not {kind}; "
+        "convert it with pandas.DataFrame(data)"
+    )
+
+
+def _polars_by_columns(data) -> pd.DataFrame:
+    """A polars DataFrame without pyarrow: column by column, categoricals kept."""
+    frame = pd.DataFrame(data.to_dict(as_series=False))
+    for name, dtype in data.schema.items():
+        if str(dtype).startswith(("Categorical", "Enum")):
+            frame[name] = frame[name].astype("category")
+    return frame
+
+
+def _frame(converted: object, kind: str) -> pd.DataFrame:
+    if not isinstance(converted, pd.DataFrame):  # a pyarrow Array or a polars Series
+        raise TypeError(f"data must be a table, not a {kind}")
+    return converted
+
+
 def check_columns_exist(columns: Iterable[str], data: pd.DataFrame, where: str) -> None:
+    """Every column is in the data, once (a name two columns share is ambiguous)."""
+    duplicated = set() if data.columns.is_unique else set(data.columns[data.columns.duplicated()])
     for column in columns:
         if column not in data.columns:
             close = difflib.get_close_matches(str(column), [str(c) for c in data.columns], n=3)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
             raise ValueError(f"column {column!r} used in {where} is not in the data{hint}")
+        if column in duplicated:
+            count = int((data.columns == column).sum())
+            raise ValueError(
+                f"column {column!r} used in {where} appears {count} times in the data; rename "
+                "the copies or drop them, e.g. data.loc[:, ~data.columns.duplicated()]"
+            )
+
+
+def check_predictor_types(columns: Iterable[str], data: pd.DataFrame) -> None:
+    """Dates and durations are not numbers a model matrix can hold: say how to make them so."""
+    for column in columns:
+        values = data[column]
+        if isinstance(values, pd.DataFrame):
+            continue  # a duplicated name: reported by check_columns_exist
+        dtype = values.dtype
+        if isinstance(dtype, pd.DatetimeTZDtype) or (
+                isinstance(dtype, np.dtype) and dtype.kind == "M"):
+            raise TypeError(
+                f"predictor {column!r} holds dates ({dtype}); convert it to numbers first, "
+                f"e.g. days since the first: data[{column!r}] = (data[{column!r}] - "
+                f"data[{column!r}].min()) / pd.Timedelta(days=1)"
+            )
+        if isinstance(dtype, np.dtype) and dtype.kind == "m":
+            raise TypeError(
+                f"predictor {column!r} holds durations ({dtype}); convert it to numbers "
+                f"first, e.g. in days: data[{column!r}] = data[{column!r}] / pd.Timedelta(days=1)"
+            )
+        if isinstance(dtype, pd.PeriodDtype):
+            raise TypeError(
+                f"predictor {column!r} holds periods ({dtype}); convert it to numbers or to "
+                f"a factor first, e.g. data[{column!r}] = data[{column!r}].astype(str)"
+            )
+
+
+def align_to_rows(values: object, data: pd.DataFrame, what: str) -> object:
+    """A pandas Series of weights or offsets is matched to the rows by label, as pandas
+    would: reordered when its index holds the data's labels, refused when it does not
+    (an array or list is used by position)."""
+    if not isinstance(values, pd.Series) or values.index.equals(data.index):
+        return values
+    same_labels = (len(values) == len(data) and values.index.is_unique and data.index.is_unique
+                   and values.index.isin(data.index).all())
+    if same_labels:
+        return values.reindex(data.index)
+    missing = [label for label in data.index[~data.index.isin(values.index)][:3]]
+    detail = f" (data rows {missing} have no label in it)" if missing else ""
+    raise ValueError(
+        f"{what} is a pandas Series whose index does not match the data's index{detail}; "
+        f"give it the data's index, or pass {what}.to_numpy() to use the values by position"
+    )
 
 
 def check_numeric_response(values: pd.Series | np.ndarray, name: str) -> np.ndarray:
@@ -59,6 +149,46 @@ def check_weights(weights: np.ndarray) -> None:
         raise ValueError(
             "weights must be positive: drop the rows with zero weight before fitting"
         )
+
+
+def check_response_varies(y: np.ndarray, offset: np.ndarray, X: np.ndarray,
+                          name: str | None, exhaustive: bool = False) -> None:
+    """A response the offset (or the offset and the fixed effects) fits exactly leaves no
+    residual variation: the profiled deviance is −∞ (lme4 returns logLik Inf, σ = 0).
+
+    The constant case costs one pass over y; ``exhaustive`` also solves the least
+    squares of y − offset on X (done after the fit has failed, to say why).
+    """
+    rest = y - offset
+    if rest.size and (exhaustive or np.all(rest == rest[0])):
+        _check_exactly_fitted(rest, offset, X, name)
+
+
+def _check_exactly_fitted(rest: np.ndarray, offset: np.ndarray, X: np.ndarray,
+                          name: str | None) -> None:
+    what = f"response {name!r}" if name else "the response"
+    if not np.any(rest):
+        raise ValueError(
+            f"{what} equals the offset in every row: nothing is left to model (lme4 returns "
+            "an infinite log-likelihood); check the offset"
+        )
+    if X.shape[1] == 0:
+        return
+    residual = rest - X @ np.linalg.lstsq(X, rest, rcond=None)[0]
+    if np.linalg.norm(residual) > 1e-10 * np.linalg.norm(rest):
+        return
+    shown = "minus the offset " if np.any(offset != 0) else ""
+    if np.all(rest == rest[0]):
+        raise ValueError(
+            f"{what} {shown}is constant (every value is {rest[0]:g}): there is no variation "
+            "to estimate variance components from (lme4 returns an infinite "
+            "log-likelihood); check the response column"
+        )
+    raise ValueError(
+        f"{what} {shown}is fitted exactly by the fixed effects (a linear function of "
+        "them, to 1e-10): there is no residual variation to estimate variance components "
+        "from (lme4 returns an infinite log-likelihood); check the response column"
+    )
 
 
 def check_grouping_factor(name: str, n_levels: int, n_obs: int) -> None:

@@ -16,6 +16,7 @@ from formulaic import Formula
 
 from ._errors import FormulaError
 from ._expand import grouping_factors, split_double_bar
+from ._habits import reject_r_habits
 from ._parse import BAR_OPS, Node, Parser
 from ._tokens import match_brackets, render, rewrite_powers, source_position, tokenize
 
@@ -114,6 +115,10 @@ def parse_formula(formula: str) -> ParsedFormula:
     >>> [t.group_name for t in parse_formula("y ~ x + (1 | region/site/unit)").random]
     ['unit:(site:region)', 'site:region', 'region']
     """
+    if not isinstance(formula, str):
+        raise TypeError(
+            f"formula must be a string such as 'y ~ x + (1 | g)', not {type(formula).__name__}"
+        )
     try:
         return _parse(formula)
     except RecursionError:
@@ -125,6 +130,7 @@ def _parse(formula: str) -> ParsedFormula:
     if not tokens:
         raise FormulaError("empty formula", formula, 0)
     partner = match_brackets(tokens, formula)
+    reject_r_habits(tokens, partner, formula)
     parser = Parser(formula, rewrite_powers(tokens, partner), partner)
     tilde = _find_tilde(parser)
     response = _response(parser, tilde)
@@ -325,8 +331,8 @@ def _check_formulaic(parser: Parser, rendered: Rendered, what: str) -> None:
     )
 
 
-# No data at parse time: let formulaic accept R's "." (all other columns)
-# without knowing the columns; it is expanded when the model matrix is built.
+# No data at parse time: formulaic needs a list of columns to parse R's "."
+# (all other columns), which the parser refuses before (see _habits).
 _SYNTAX_ONLY = {"__formulaic_variables_available__": []}
 
 

@@ -11,6 +11,11 @@ path takes any structure; :mod:`lmmpy.objective._blocked` is faster where it
 applies.  The pattern of A is fixed (explicit zeros kept, see
 :mod:`lmmpy.objective._lambda`), so CHOLMOD's ordering and supernodes are
 computed once (Chen, Davis, Hager & Rajamanickam 2008, ACM TOMS 35(3)).
+Before the first numeric factorization the factor's size is counted from
+that analysis (:mod:`lmmpy.objective._fill`): a factor that cannot fit in
+memory is refused with :class:`~lmmpy.objective._fill.FactorTooLargeError`
+naming its size, and CHOLMOD's own ``problem too large`` / ``out of memory``
+errors are reported the same way.
 """
 
 from __future__ import annotations
@@ -18,7 +23,14 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from lmmpy.objective import _fill
 from lmmpy.objective._crossprod import CrossProducts
+from lmmpy.objective._fill import (
+    FactorTooLargeError,
+    check_factor_fits,
+    factor_nonzeros,
+    too_large_message,
+)
 from lmmpy.objective._lambda import ScaledCrossProduct, ThetaLayout, scaled_cross_product
 
 
@@ -43,13 +55,13 @@ class CholmodFactorization:
 
     def __init__(self, crossprods: CrossProducts, layout: ThetaLayout,
                  _shared: tuple[ScaledCrossProduct, object] | None = None):
-        from sksparse.cholmod import analyze
-
         self.crossprods = crossprods
         self.layout = layout
         if _shared is None:
             scaled = scaled_cross_product(crossprods.ZtZ, layout)
-            _shared = (scaled, analyze(scaled.pattern, mode="supernodal"))
+            factor = _analyze(scaled.pattern)
+            check_factor_fits(scaled.pattern, factor.P())
+            _shared = (scaled, factor)
         self.scaled, self.factor = _shared
 
     def with_crossprods(self, crossprods: CrossProducts) -> CholmodFactorization:
@@ -58,8 +70,13 @@ class CholmodFactorization:
 
     def update(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Refactor at θ; return log|L|² and R (raises LinAlgError when C is not PD)."""
+        from sksparse.cholmod import CholmodOutOfMemoryError
+
         A = self.scaled.matrix(theta, self.crossprods.ZtZ.data)
-        self.factor.cholesky_inplace(A, beta=1.0)
+        try:
+            self.factor.cholesky_inplace(A, beta=1.0)
+        except (CholmodOutOfMemoryError, MemoryError) as error:
+            raise _too_large(self.scaled.pattern, error, self.factor.P()) from error
         B = np.asarray(self.layout.Lambda(theta).T @ self.crossprods.ZtXy)
         C = self.crossprods.XytXy - B.T @ self.factor.solve_A(B)
         return float(self.factor.logdet()), np.linalg.cholesky(C).T
@@ -70,3 +87,32 @@ class CholmodFactorization:
 
     def logdet(self) -> float:
         return float(self.factor.logdet())
+
+
+def _analyze(pattern: sp.csc_matrix):
+    """CHOLMOD's supernodal analysis; ``problem too large`` / ``out of memory`` (and
+    numpy's MemoryError) become :class:`FactorTooLargeError`, saying how large."""
+    from sksparse.cholmod import CholmodOutOfMemoryError, CholmodTooLargeError, analyze
+
+    try:
+        return analyze(pattern, mode="supernodal")
+    except (CholmodTooLargeError, CholmodOutOfMemoryError, MemoryError) as error:
+        raise _too_large(pattern, error, None) from error
+
+
+def _too_large(pattern: sp.csc_matrix, error: Exception,
+               permutation: np.ndarray | None) -> FactorTooLargeError:
+    """The error for a factor CHOLMOD could not make, with its size counted on a simplicial
+    analysis when there is no permutation yet (which makes no supernodes, the step whose
+    integer sizes overflow)."""
+    from sksparse.cholmod import CholmodError, analyze
+
+    reason = str(error) or type(error).__name__
+    try:
+        if permutation is None:
+            permutation = analyze(pattern, mode="simplicial").P()
+        nonzeros = factor_nonzeros(pattern, permutation)
+    except (CholmodError, MemoryError):
+        nonzeros = None
+    return FactorTooLargeError(
+        too_large_message(pattern.shape[0], nonzeros, _fill.available_memory(), reason=reason))

@@ -66,6 +66,34 @@ BAD = [
     ("y ~ x + np.log(x y)", r"invalid Python code 'np.log\(x y\)'", 15),
     ("y ~ 2 + x", r"formulaic cannot parse the fixed-effects part '2 \+ x'", 4),
     ("y ~ x + (2 | g)", r"formulaic cannot parse the random-effects term '2'", 9),
+    # R habits formulaic does not share: refused by the parser, saying what to write.
+    ("y ~ . + (1 | g)", r"^'\.' \(all other columns\) is not supported: name the fixed effects",
+     4),
+    ("y ~ x + . + (1 | g)", r"'\.' \(all other columns\) is not supported", 8),
+    ("y ~ x + {1 | g}", r"^random-effects term \{1 \| g\} must be in round parentheses: "
+     r"\(1 \| g\)$", 8),
+    ("y ~ x + {x || g}", r"\{x \|\| g\} must be in round parentheses: \(x \|\| g\)$", 8),
+    ("y ~ x + ({1 | g})", r"\{1 \| g\} must be in round parentheses", 9),
+    ("y ~ factor(x) + (1 | g)",
+     r"^R's factor\(\) is not a formula function here: use C\(x\) \(formulaic's categorical\)$",
+     4),
+    ("y ~ as.factor(dose) * t + (1 | g)", r"R's as\.factor\(\) .*: use C\(dose\)", 4),
+    ("y ~ x + (1 + factor(z) | g)", r"R's factor\(\) .*: use C\(z\)", 13),
+    ("y ~ C(factor(x)) + (1 | g)", r"R's factor\(\)", 6),
+    ("y ~ ordered(x) + (1 | g)", r"R's ordered\(\) .*: make the column an ordered pandas "
+     r"Categorical", 4),
+    ("y ~ as.numeric(x) + (1 | g)", r"R's as\.numeric\(\) .*convert the column in pandas", 4),
+    ("y ~ sqrt(x) + (1 | g)", r"R's sqrt\(\) .*: use np\.sqrt\(x\)$", 4),
+    ("y ~ log1p(x) + (1 | g)", r"use np\.log1p\(x\)$", 4),
+    ("y ~ ns(x, 3) + (1 | g)", r"R's ns\(\) .*: use cr\(x, 3\)", 4),
+    ("y ~ relevel(f, ref = 'b') + (1 | g)", r"use C\(f, contr\.treatment\('b'\)\) to choose "
+     r"the reference level$", 4),
+    ("y ~ relevel(f, 'b') + (1 | g)", r"use C\(f, contr\.treatment\('b'\)\)", 4),
+    ("y ~ interaction(a, b) + (1 | g)", r"R's interaction\(\) .*: use a:b$", 4),
+    ("y ~ ifelse(x > 0, 1, 0) + (1 | g)", r"use np\.where\(x > 0, 1, 0\)$", 4),
+    ("y ~ poly(x, 2, raw = TRUE) + (1 | g)", r"^R's TRUE is written True in a formula here$",
+     21),
+    ("y ~ C(x, levels = NULL) + (1 | g)", r"R's NULL is written None", 18),
 ]
 
 
@@ -103,3 +131,20 @@ def test_caret_line_keeps_columns_when_the_formula_has_newlines() -> None:
 def test_bad_term_messages_name_the_term() -> None:
     with pytest.raises(FormulaError, match=r"\(x \| \)"):
         parse_formula("y ~ z + (x | )")
+
+
+@pytest.mark.parametrize("formula", [1, None, b"y ~ x + (1 | g)", ["y ~ x + (1 | g)"]])
+def test_a_formula_that_is_not_a_string_is_a_type_error(formula) -> None:
+    with pytest.raises(TypeError, match=rf"^formula must be a string such as 'y ~ x \+ "
+                                        rf"\(1 \| g\)', not {type(formula).__name__}$"):
+        parse_formula(formula)
+
+
+@pytest.mark.parametrize("formula", [
+    "y ~ log10(x) + np.sqrt(x) + C(f) + (1 | g)",   # what formulaic does offer
+    "y ~ TRUE + (1 | g)",                           # a column may be called TRUE
+    "y ~ I(a | b) + (1 | g)",                       # "|" in Python code, not a bar
+    "y.obs ~ x.1 + (1 | sub.ject)",
+])
+def test_what_is_not_an_r_habit_still_parses(formula) -> None:
+    parse_formula(formula)

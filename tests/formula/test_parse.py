@@ -187,8 +187,6 @@ CASES = [
     expect("np.log(y) ~ x + (1 | g)", "np.log(y)", "x", [("1", ("g",))]),
     expect("~ x + (1 | g)", None, "x", [("1", ("g",))]),
     expect("x + (1 | g)", None, "x", [("1", ("g",))]),
-    # R's "." (all other columns) is left for formulaic to expand with the data.
-    expect("y ~ . + (1 | g)", "y", ".", [("1", ("g",))]),
     # "|" inside a call is Python's "or", not a bar.
     expect("y ~ I(a | b) + (1 | g)", "y", "I(a | b)", [("1", ("g",))]),
     # Dotted (R-style) names.
