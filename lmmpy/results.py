@@ -273,11 +273,11 @@ class LinearMixedModel:
 
     test = contrast
 
-    def ranova(self) -> pd.DataFrame:
-        """LRTs for dropping each random-effects term; see ``lmmpy.inference.ranova``."""
+    def ranova(self, reduce_terms: bool = True) -> pd.DataFrame:
+        """LRTs reducing each random-effects term; see ``lmmpy.inference.ranova``."""
         from lmmpy.inference import ranova
 
-        return ranova(self)
+        return ranova(self, reduce_terms)
 
     def confint(self, method: str = "profile", level: float = 0.95, parm=None,
                 **options) -> pd.DataFrame:
