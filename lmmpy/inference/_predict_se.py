@@ -15,7 +15,11 @@ prediction errors of (û, β̂)).  With A = Λ'Z'WZΛ + I, B = Λ'Z'WX and
 
     σ² g_u'A⁻¹g_u + h' Var(β̂) h,   g_u = Λ'z,  h = x − B'A⁻¹g_u,
 
-one sparse solve per row.  It includes the uncertainty of β̂, of b̂ given the
+with A⁻¹ needed only at the pairs of random effects the row touches — entries
+on A's pattern, which :func:`lmmpy.objective.selected_inverse` gives at about
+the cost of a factorization — and B'A⁻¹g_u = C'g_u with C = A⁻¹B (p solves,
+once).  A row joining levels no observation joined (new data) is off the
+pattern and solved for instead.  It includes the uncertainty of β̂, of b̂ given the
 data, and their covariance (the term −2 x'Cov(β̂ − β, b̂ − b)z the two marginal
 variances x'Var(β̂)x + z' condVar z would leave out).
 
