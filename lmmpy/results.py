@@ -23,7 +23,7 @@ import pandas as pd
 import scipy.linalg as la
 
 from lmmpy.design import Design, RandomEffectsTerm
-from lmmpy.objective import ProfiledDeviance, Solution, conditional_variance_blocks
+from lmmpy.objective import ProfiledDeviance, Solution, conditional_variances
 from lmmpy.optimize import OptSummary
 
 SINGULAR_TOL = 1e-4
@@ -149,7 +149,7 @@ class LinearMixedModel:
     @cached_property
     def ranef_condsd(self) -> dict[str, pd.DataFrame]:
         """Conditional standard deviations of the random effects (lme4's condVar, square root)."""
-        blocks = conditional_variance_blocks(self.objective, self.theta)
+        blocks = conditional_variances(self.objective, self.theta)
         sds = [self.sigma * np.sqrt(np.diagonal(block, axis1=1, axis2=2)) for block in blocks]
         return self._per_group(sds)
 
@@ -295,11 +295,11 @@ class LinearMixedModel:
 
     test = contrast
 
-    def ranova(self) -> pd.DataFrame:
-        """LRTs for dropping each random-effects term; see ``lmmpy.inference.ranova``."""
+    def ranova(self, reduce_terms: bool = True) -> pd.DataFrame:
+        """LRTs reducing each random-effects term; see ``lmmpy.inference.ranova``."""
         from lmmpy.inference import ranova
 
-        return ranova(self)
+        return ranova(self, reduce_terms)
 
     def confint(self, method: str = "profile", level: float = 0.95, parm=None,
                 **options) -> pd.DataFrame:

@@ -18,8 +18,10 @@ Tests
 -----
 * F test of the group dummies: F = ((RSS_c − RSS_n)/(r_n − r_c)) / (RSS_n/(n − r_n)),
   F(r_n − r_c, n − r_n) — are the groups identical?
-* LRT of the random effects, partial vs complete pooling: 2(ℓ_mixed − ℓ_OLS)
-  with the boundary-corrected p-value of ``_lrt`` (df = length of θ).
+* LRT of the random effects, partial vs complete pooling: 2(ℓ_mixed − ℓ_OLS),
+  df = length of θ, with the boundary rule ``ranova`` uses
+  (:func:`lmmpy.inference.boundary_mixture`): ½χ²(0) + ½χ²(1) for a single
+  variance component, else χ²(df), conservative.
 * Hausman test (``_hausman``) on the individual-level coefficients estimated
   by both: the X columns that are neither absorbed by the dummies nor given
   group-specific slopes, the intercept excluded.  A coefficient with a random
@@ -35,7 +37,6 @@ import numpy as np
 import pandas as pd
 
 from lmmpy.diagnostics._hausman import HausmanTest, hausman_test
-from lmmpy.diagnostics._lrt import likelihood_ratio
 from lmmpy.diagnostics._nopooling import NoPoolingDesign, no_pooling_design
 from lmmpy.diagnostics._ols import OLSFit, ols
 from lmmpy.diagnostics._report import (
@@ -46,7 +47,7 @@ from lmmpy.diagnostics._report import (
     write_verdict,
 )
 from lmmpy.diagnostics._shrinkage import group_estimates
-from lmmpy.inference import refit_ml
+from lmmpy.inference import boundary_mixture, refit_ml
 
 POOLINGS = ("complete", "none", "partial")
 TEST_NAMES = (
@@ -163,7 +164,7 @@ def pooling_comparison(model, group: str | None = None, alpha: float = 0.05
     hausman, compared = _hausman(model, none, npd)
     tests = PoolingTests(
         f=_f_test(complete, none),
-        lrt=likelihood_ratio(complete.loglik, ml_model.loglik, len(model.theta)),
+        lrt=_random_effects_lrt(model, complete, ml_model),
         hausman=hausman,
         hausman_names=tuple(compared),
         f_df_denominator=none.df_resid,
@@ -228,6 +229,15 @@ def _f_test(complete: OLSFit, none: OLSFit) -> tuple[float, int, float]:
         return np.nan, df1, np.nan
     statistic = ((complete.rss - none.rss) / df1) / (none.rss / df2)
     return float(statistic), df1, float(stats.f.sf(statistic, df1, df2))
+
+
+def _random_effects_lrt(model, complete: OLSFit, ml_model) -> tuple[float, int, float]:
+    """(LR, df, p) of partial against complete pooling: every θ removed, so the 50:50
+    mixture applies only when that is one variance (one term of one column)."""
+    statistic = 2.0 * (ml_model.loglik - complete.loglik)
+    df = len(model.theta)
+    single = sum(term.n_columns for term in model.design.terms) == 1
+    return float(statistic), df, boundary_mixture(df, single_variance=single).p_value(statistic)
 
 
 def _hausman(model, none: OLSFit, npd: NoPoolingDesign) -> tuple[HausmanTest, list[str]]:

@@ -141,11 +141,11 @@ def _group_notes(model, npd) -> list[str]:
 
 def _test_notes(model, tests: PoolingTests) -> list[str]:
     df = tests.lrt[1]
-    accuracy = ("exact for one variance component" if df == 1 else
-                "an approximation (exact when one random effect is added to the others)")
+    reference = ("½χ²(0) + ½χ²(1) (one variance component; Self & Liang 1987)" if df == 1 else
+                 f"χ²({df}), conservative: several variances removed at once have no simple "
+                 "mixture (Self & Liang 1987; Stram & Lee 1994)")
     notes = [f"F test: F({tests.f[1]}, {tests.f_df_denominator}).",
-             f"LRT: p from ½χ²({df - 1}) + ½χ²({df}) (Self & Liang 1987; Stram & Lee 1994), "
-             f"{accuracy}."]
+             f"LRT: p from {reference}."]
     term_columns = {c for term in model.design.terms for c in term.columns} - {"(Intercept)"}
     slopes = [name for name in model.design.beta_names if name in term_columns]
     if tests.hausman_names:

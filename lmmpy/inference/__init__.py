@@ -18,7 +18,13 @@ from lmmpy.inference._contrast import (
     contrast,
     summary_coefficients,
 )
-from lmmpy.inference._lrt import anova, ranova, refit_ml, test_random_effect
+from lmmpy.inference._lrt import (
+    anova,
+    boundary_mixture,
+    ranova,
+    refit_ml,
+    test_random_effect,
+)
 from lmmpy.inference._predict_se import predict_with_se
 from lmmpy.inference._simulate import simulate
 from lmmpy.inference._table import InferenceTable
@@ -30,6 +36,7 @@ __all__ = [
     "anova",
     "anova_table",
     "bootstrap",
+    "boundary_mixture",
     "coefficient_table",
     "confint",
     "contrast",

@@ -6,36 +6,50 @@ different fixed effects are not comparable, so REML fits are first refitted by
 ML, as lme4 does (the table says so in its note).
 
 **Random-effects terms** (lmerTest's ``ranova``; Kuznetsova et al. 2017).
+Each term is reduced as lmerTest reduces it (``reduce_terms=True``), with the
+formula terms of its left-hand side that no other one contains as the
+candidates (``Days`` in ``(1 + Days | g)``; only ``x:z`` in ``(x * z | g)``):
+
+* ``(1 | g)``: the term is removed;
+* ``(1 + x | g)``, ``(x + z | g)``, ``(0 + x + z | g)``: each candidate is
+  removed from the left-hand side (``(1 | g)``, ``(z | g)``, ``(0 + z | g)``);
+* ``(0 + x | g)``, ``(0 + f | g)`` (one candidate, no intercept): replaced by
+  ``(1 | g)`` — for a factor f this is a submodel (equal effects for every
+  level), for a numeric x it is not (lmerTest's table shows such a row all
+  the same; lmmpy marks it "not nested"); when the model already has a
+  ``(1 | g)`` term, as ``(x || g)`` does, the term is removed instead (R's
+  formula would hold ``(1 | g)`` twice and keeps it once);
+* ``reduce_terms=False``: every term is removed whole.
+
+``(x || g)`` and ``(1 | a/b)`` are tested as the terms they expand to.
 Removing a term, or a column of a term, sets entries of the relative
 covariance factor to zero: dropping column c of a k-column term zeroes row c
 and column c of its template T, which leaves the Cholesky factor of the
-remaining (k − 1)×(k − 1) covariance.  So the reduced model is the same
+remaining (k − 1)×(k − 1) covariance.  So such a reduced model is the same
 objective (same cross-products, same analysed sparse factor) optimized over
-the θ's that remain — no refit from the data.  The fits keep their criterion:
-REML fits are compared by the REML likelihood (the fixed effects do not
-change), ML fits by the likelihood.
+the θ's that remain — no refit from the data.  Replacing a term by ``(1 | g)``
+refits the design with that term's model matrix replaced by a column of
+ones.  The fits keep their criterion: REML fits are compared by the REML
+likelihood (the fixed effects do not change), ML fits by the likelihood.
 
-For each term, lmmpy tests
-
-* a one-column term ``(1 | g)``, ``(0 + x | g)``: dropping the whole term;
-* a term with several columns: dropping each formula term of its left-hand
-  side that no other one contains (``Days`` in ``(1 + Days | g)``, leaving
-  ``(1 | g)``); when that leaves no column (``(0 + f | g)``) the whole term.
-
-(lmerTest instead replaces ``(0 + x | g)`` by ``(1 | g)``.)
-
-The null value of a variance is on the boundary of the parameter space, where
-the χ² reference is conservative.  Removing one variance: the LRT is a 50:50
-mixture of χ²₀ and χ²₁ (Self & Liang 1987, case 5); removing one of k
-correlated components (a variance and its k − 1 covariances): a 50:50 mixture
-of χ²_{k−1} and χ²_k (Stram & Lee 1994).  Both p-values are reported, with the
-mixture used; removing more than one column has no such simple mixture
-(``p_value_mixture`` is NaN).
+**The boundary mixture** (one rule, :func:`boundary_mixture`, also used by
+``compare_pooling``).  The null value of a variance is on the boundary of the
+parameter space, where the χ²_df reference is conservative (Self & Liang
+1987).  Removing exactly one variance together with its k − 1 covariances
+with the other columns of its term (``(1 | g)`` against nothing: k = 1;
+``Days`` from ``(1 + Days | g)``: k = 2), the LRT is asymptotically the
+50:50 mixture of χ²_{k−1} and χ²_k (Self & Liang 1987, case 5 for k = 1;
+Stram & Lee 1994 for k > 1), df = k.  Removing several variances at once
+(a whole vector-valued term, a factor's columns, several terms) or a rank
+restriction (``(0 + f | g)`` to ``(1 | g)``) leads to a χ̄² mixture whose
+weights have no simple form; it lies below χ²_df, so χ²_df is used and the
+table says it is conservative.  Models that are not nested, or that have
+the same number of parameters, get no p-value (NaN), as lmerTest's Df 0.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -181,16 +195,85 @@ def _lrt_rows(models: list[LinearMixedModel]) -> list[list[float]]:
     return rows
 
 
+# ---- the boundary mixture -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoundaryMixture:
+    """The reference distribution of a random-effects LRT (module docstring, the rule).
+
+    ``label`` names it in a table; :meth:`p_value` is P(LRT ≥ statistic) under it.
+    """
+
+    label: str
+    df: int
+    mixed: bool        # the 50:50 mixture of χ²(df − 1) and χ²(df)
+    defined: bool = True
+
+    def p_value(self, statistic: float) -> float:
+        if not self.defined or not np.isfinite(statistic):
+            return np.nan
+        statistic = max(float(statistic), 0.0)
+        if not self.mixed:
+            return _chi2_sf(statistic, self.df)
+        return 0.5 * _chi2_sf(statistic, self.df - 1) + 0.5 * _chi2_sf(statistic, self.df)
+
+
+def boundary_mixture(df: int, single_variance: bool, nested: bool = True) -> BoundaryMixture:
+    """The reference distribution of an LRT removing ``df`` covariance parameters.
+
+    Parameters
+    ----------
+    df : int
+        The number of parameters removed.
+    single_variance : bool
+        True when they are one variance and its ``df − 1`` covariances with the
+        other columns of its term (Stram & Lee 1994): then ½χ²(df − 1) + ½χ²(df).
+    nested : bool, default True
+        False when the reduced model is not a submodel: no p-value.
+
+    Returns
+    -------
+    BoundaryMixture
+        Otherwise χ²(df), labelled conservative (Self & Liang 1987).
+
+    Examples
+    --------
+    >>> boundary_mixture(2, single_variance=True).label
+    '0.5 chi2(1) + 0.5 chi2(2)'
+    >>> round(boundary_mixture(1, True).p_value(3.84), 4)   # half the χ²(1) p-value
+    0.025
+    >>> boundary_mixture(3, single_variance=False).label
+    'chi2(3), conservative (no simple mixture)'
+    """
+    if not nested:
+        return BoundaryMixture("not applicable: models not nested", df, False, defined=False)
+    if df <= 0:
+        return BoundaryMixture("not applicable: no parameter removed", df, False, defined=False)
+    if single_variance:
+        return BoundaryMixture(f"0.5 chi2({df - 1}) + 0.5 chi2({df})", df, True)
+    return BoundaryMixture(f"chi2({df}), conservative (no simple mixture)", df, False)
+
+
 # ---- random-effects terms ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Reduction:
-    """A random-effects reduction: its name, the θ's it fixes at zero, columns removed."""
+    """A random-effects reduction of the model.
+
+    Attributes
+    ----------
+    name : the row name (``(1 | Subject)``, ``Days in (1 + Days | Subject)``)
+    fixed : the θ's held at zero (all False for a refit)
+    single_variance : one column (its variance and covariances) is removed
+    intercept_term : index of the term replaced by ``(1 | g)`` (a refit), or None
+    """
 
     name: str
     fixed: np.ndarray
-    n_columns_removed: int
+    single_variance: bool
+    intercept_term: int | None = None
 
 
 def lhs_text(term: RandomEffectsTerm) -> str:
@@ -201,34 +284,58 @@ def lhs_text(term: RandomEffectsTerm) -> str:
     return " + ".join(pieces)
 
 
-def reductions(model: LinearMixedModel) -> list[Reduction]:
-    """Every reduction :func:`ranova` tests, in the order of the terms."""
+def reductions(model: LinearMixedModel, reduce_terms: bool = True) -> list[Reduction]:
+    """Every reduction :func:`ranova` tests, in the order of the terms (lmerTest's rules)."""
     out, start = [], 0
-    for term in model.design.terms:
+    terms = model.design.terms
+    for index, term in enumerate(terms):
         label = f"({lhs_text(term)} | {term.group_name})"
-        for piece, columns in _droppable(term):
-            rows, cols = term.theta_rows, term.theta_cols
-            local = np.isin(rows, columns) | np.isin(cols, columns)
-            fixed = np.zeros(len(model.theta), dtype=bool)
-            fixed[start:start + term.n_theta] = local
-            whole = len(columns) == term.n_columns
-            out.append(Reduction(label if whole else f"{piece} in {label}", fixed, len(columns)))
+        local = slice(start, start + term.n_theta)
+        candidates = _candidates(term) if reduce_terms else []
+        for piece, columns in candidates:
+            out.append(_reduce(model, index, local, f"{piece} in {label}", columns))
+        if not candidates:
+            out.append(_removal(model, local, label, term.n_columns == 1))
         start += term.n_theta
     return _unique_names(out)
 
 
-def _droppable(term: RandomEffectsTerm) -> list[tuple[str, list[int]]]:
-    """Formula terms of the left-hand side not contained in another, with their columns."""
+def _removal(model: LinearMixedModel, local: slice, label: str,
+             single_variance: bool) -> Reduction:
+    fixed = np.zeros(len(model.theta), dtype=bool)
+    fixed[local] = True
+    return Reduction(label, fixed, single_variance)
+
+
+def _reduce(model: LinearMixedModel, index: int, local: slice, name: str,
+            columns: list[int]) -> Reduction:
+    """Remove ``columns`` from term ``index``; with nothing but no intercept left, lmerTest's
+    ``(1 | g)`` (a removal when the model has that term already)."""
+    term = model.design.terms[index]
+    remaining = [j for j in range(term.n_columns) if j not in columns]
+    if remaining or "(Intercept)" in term.columns:
+        rows, cols = term.theta_rows, term.theta_cols
+        fixed = np.zeros(len(model.theta), dtype=bool)
+        fixed[local] = np.isin(rows, columns) | np.isin(cols, columns)
+        return Reduction(name, fixed, len(columns) == 1)
+    if any(other.group_columns == term.group_columns and other.columns == ("(Intercept)",)
+           for other in model.design.terms):
+        return _removal(model, local, name, term.n_columns == 1)
+    return Reduction(name, np.zeros(len(model.theta), dtype=bool), False, intercept_term=index)
+
+
+def _candidates(term: RandomEffectsTerm) -> list[tuple[str, list[int]]]:
+    """Formula terms of the left-hand side (the intercept aside) that no other one contains,
+    with their columns (R's ``drop.scope``); none for ``(1 | g)``."""
     position = {name: j for j, name in enumerate(term.model_matrix.names)}
     structure = [s for s in term.model_matrix.spec.structure if str(s.term) != "1"]
-    if term.n_columns == 1 or not structure:
-        return [("", list(range(term.n_columns)))]
     factor_sets = [frozenset(f.expr for f in s.term.factors) for s in structure]
     out = []
     for s, factors in zip(structure, factor_sets, strict=True):
         if any(factors < other for other in factor_sets):
             continue
-        columns = [position[term.model_matrix.renames[c]] for c in s.columns]
+        columns = [position[term.model_matrix.renames[c]] for c in s.columns
+                   if term.model_matrix.renames.get(c) in position]
         out.append((_rename(str(s.term)), columns))
     return out
 
@@ -240,7 +347,7 @@ def _unique_names(items: list[Reduction]) -> list[Reduction]:
         count = seen.get(item.name, 0)
         seen[item.name] = count + 1
         name = item.name if count == 0 else f"{item.name}.{count}"
-        out.append(Reduction(name, item.fixed, item.n_columns_removed))
+        out.append(replace(item, name=name))
     return out
 
 
@@ -261,23 +368,45 @@ def restricted_deviance(model: LinearMixedModel, fixed: np.ndarray) -> float:
     return float(optimize_theta(restricted, theta[free], lower).objective)
 
 
-def ranova(model: LinearMixedModel) -> pd.DataFrame:
-    """Likelihood-ratio tests for dropping each random-effects term (lmerTest's ``ranova``).
+def intercept_refit(model: LinearMixedModel, index: int) -> tuple[float, int]:
+    """(criterion, number of θ's) of the model with term ``index`` replaced by ``(1 | g)``."""
+    from lmmpy.design._fixed import ModelMatrix
+    from lmmpy.objective import ProfiledDeviance, cross_products
+
+    design = model.design
+    term = design.terms[index]
+    # spec_source serves predictions on new data only; this design is never predicted from
+    ones = ModelMatrix(np.ones((design.n_obs, 1)), ("(Intercept)",), None, (0,),
+                       {"Intercept": "(Intercept)"})
+    terms = tuple(replace(term, model_matrix=ones) if j == index else other
+                  for j, other in enumerate(design.terms))
+    reduced = replace(design, terms=terms)
+    objective = ProfiledDeviance(cross_products(reduced), terms, reml=model.reml)
+    summary = minimize_deviance(objective, reduced.theta_start(), reduced.theta_lower_bounds())
+    return float(summary.objective), len(summary.theta)
+
+
+def ranova(model: LinearMixedModel, reduce_terms: bool = True) -> pd.DataFrame:
+    """Likelihood-ratio tests reducing each random-effects term (lmerTest's ``ranova``).
 
     Parameters
     ----------
     model : LinearMixedModel
+    reduce_terms : bool, default True
+        Reduce each term as lmerTest does (module docstring): ``(x | g)`` to
+        ``(1 | g)``, ``(0 + f | g)`` to ``(1 | g)``, ``(1 | g)`` removed.  False
+        removes every term whole (lmerTest's ``reduce.terms = FALSE``).
 
     Returns
     -------
     DataFrame
         Indexed by ``<none>`` (the model itself) and each reduction:
-        ``(1 | Subject)`` drops a term, ``Days in (1 + Days | Subject)`` drops
-        the column ``Days`` of a term.  Columns ``npar, loglik, aic`` of each
-        fit and, for the reductions, ``lrt`` (twice the loss of log-likelihood),
-        ``df``, ``p_value`` (χ²_df), ``p_value_mixture`` (the boundary-corrected
-        50:50 mixture, NaN when more than one column is dropped) and
-        ``mixture`` (which one).  REML fits are compared by REML likelihoods.
+        ``(1 | Subject)`` removes a term, ``Days in (1 + Days | Subject)``
+        removes ``Days`` from it.  Columns ``npar, loglik, aic`` of each fit and,
+        for the reductions, ``lrt`` (twice the loss of log-likelihood), ``df``,
+        ``p_value`` (χ²_df, NaN when df is 0), ``p_value_mixture`` (the p-value
+        under the boundary rule of :func:`boundary_mixture`) and ``mixture``
+        (which reference that is).  REML fits are compared by REML likelihoods.
 
     Examples
     --------
@@ -287,8 +416,17 @@ def ranova(model: LinearMixedModel) -> pd.DataFrame:
     >>> row = table.loc["Days in (1 + Days | Subject)"]
     >>> round(float(row["lrt"]), 2), int(row["df"]), row["mixture"]
     (42.84, 2, '0.5 chi2(1) + 0.5 chi2(2)')
+    >>> whole = lmmpy.inference.ranova(m, reduce_terms=False).iloc[1]
+    >>> whole.name, round(float(whole["lrt"]), 2), int(whole["df"])
+    ('(1 + Days | Subject)', 150.04, 3)
     """
-    return _ranova_table(model, reductions(model))
+    _check_reduce_terms(reduce_terms)
+    return _ranova_table(model, reductions(model, reduce_terms))
+
+
+def _check_reduce_terms(reduce_terms) -> None:
+    if not isinstance(reduce_terms, bool | np.bool_):
+        raise TypeError(f"reduce_terms must be True or False, not {reduce_terms!r}")
 
 
 def _ranova_table(model: LinearMixedModel, which: list[Reduction]) -> pd.DataFrame:
@@ -302,22 +440,34 @@ def _ranova_table(model: LinearMixedModel, which: list[Reduction]) -> pd.DataFra
     table.attrs["heading"] = ("ANOVA-like table for random-effects: single term deletions\n"
                               f"Model: {model.formula}")
     table.attrs["note"] = (f"Likelihoods are {criterion}. p_value: χ²(df); p_value_mixture: "
-                           "the boundary-corrected 50:50 χ² mixture named in 'mixture'.")
+                           "under the boundary reference named in 'mixture' (50:50 χ² "
+                           "mixture for one variance; else χ²(df), conservative).")
     return table
 
 
 def _reduction_row(model: LinearMixedModel, reduction: Reduction, full: float) -> list:
-    reduced = restricted_deviance(model, reduction.fixed)
-    df = int(reduction.fixed.sum())
+    if reduction.intercept_term is None:
+        reduced = restricted_deviance(model, reduction.fixed)
+        df = int(reduction.fixed.sum())
+        nested = True
+    else:
+        reduced, n_theta = intercept_refit(model, reduction.intercept_term)
+        df = len(model.theta) - n_theta
+        nested = _intercept_in_span(model.design.terms[reduction.intercept_term])
     npar = model.n_params - df
     lrt = reduced - full
-    statistic = max(lrt, 0.0)
-    mixture, p_mixture = "", np.nan
-    if reduction.n_columns_removed == 1:
-        mixture = f"0.5 chi2({df - 1}) + 0.5 chi2({df})"
-        p_mixture = 0.5 * _chi2_sf(statistic, df - 1) + 0.5 * _chi2_sf(statistic, df)
-    return [npar, -reduced / 2, reduced + 2 * npar, lrt, df, _chi2_sf(statistic, df),
-            p_mixture, mixture]
+    mixture = boundary_mixture(df, reduction.single_variance, nested)
+    p_value = _chi2_sf(max(lrt, 0.0), df) if df > 0 else np.nan
+    return [npar, -reduced / 2, reduced + 2 * npar, lrt, df, p_value,
+            mixture.p_value(lrt), mixture.label]
+
+
+def _intercept_in_span(term: RandomEffectsTerm) -> bool:
+    """Whether a column of ones is a combination of the term's columns (then ``(1 | g)`` is a
+    submodel: equal effects, as for the dummies of a factor)."""
+    values = term.model_matrix.values
+    coefficients = np.linalg.lstsq(values, np.ones(len(values)), rcond=None)[0]
+    return bool(np.allclose(values @ coefficients, 1.0, rtol=0, atol=1e-8))
 
 
 def _chi2_sf(x: float, df: int) -> float:
@@ -327,15 +477,18 @@ def _chi2_sf(x: float, df: int) -> float:
     return float(st.chi2.sf(x, df))
 
 
-def test_random_effect(model: LinearMixedModel, term: str) -> pd.DataFrame:
+def test_random_effect(model: LinearMixedModel, term: str,
+                       reduce_terms: bool = True) -> pd.DataFrame:
     """The likelihood-ratio test of one random-effects reduction (one row of :func:`ranova`).
 
     Parameters
     ----------
     model : LinearMixedModel
     term : str
-        A row name of ``ranova(model)``: ``"(1 | Subject)"`` or
+        A row name of ``ranova(model, reduce_terms)``: ``"(1 | Subject)"`` or
         ``"Days in (1 + Days | Subject)"``.
+    reduce_terms : bool, default True
+        As in :func:`ranova`.
 
     Returns
     -------
@@ -356,7 +509,8 @@ def test_random_effect(model: LinearMixedModel, term: str) -> pd.DataFrame:
     >>> round(float(row["lrt"]), 3), f"{row['p_value_mixture']:.3g}"
     (42.139, '3.96e-10')
     """
-    available = reductions(model)
+    _check_reduce_terms(reduce_terms)
+    available = reductions(model, reduce_terms)
     chosen = [r for r in available if r.name == term]
     if not chosen:
         names = ", ".join(repr(r.name) for r in available)

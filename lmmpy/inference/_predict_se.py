@@ -15,7 +15,11 @@ prediction errors of (û, β̂)).  With A = Λ'Z'WZΛ + I, B = Λ'Z'WX and
 
     σ² g_u'A⁻¹g_u + h' Var(β̂) h,   g_u = Λ'z,  h = x − B'A⁻¹g_u,
 
-one sparse solve per row.  It includes the uncertainty of β̂, of b̂ given the
+with A⁻¹ needed only at the pairs of random effects the row touches — entries
+on A's pattern, which :func:`lmmpy.objective.selected_inverse` gives at about
+the cost of a factorization — and B'A⁻¹g_u = C'g_u with C = A⁻¹B (p solves,
+once).  A row joining levels no observation joined (new data) is off the
+pattern and solved for instead.  It includes the uncertainty of β̂, of b̂ given the
 data, and their covariance (the term −2 x'Cov(β̂ − β, b̂ − b)z the two marginal
 variances x'Var(β̂)x + z' condVar z would leave out).
 
@@ -48,11 +52,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import norm
-from sksparse.cholmod import cholesky
 
 from lmmpy._predict import Selection, predicted_values, prediction_rows
 from lmmpy.inference._bootstrap import check_level
-from lmmpy.objective import random_effects_matrix
+from lmmpy.objective import random_effects_matrix, selected_inverse
 
 if TYPE_CHECKING:
     from lmmpy.results import LinearMixedModel
@@ -100,17 +103,27 @@ def prediction_error_variance(model: LinearMixedModel, X: np.ndarray,
                               ) -> np.ndarray:
     """σ² g'M⁻¹g per row, plus z'Σz for levels not seen in the fit (module docstring)."""
     equations = _MixedModelEquations(model)
-    Zt_new = _random_effects_rows(model, matrices, codes).T.tocsc()
+    positions, values = _row_effects(model, matrices, codes)
     variance = np.empty(len(X))
-    step = max(1, _CHUNK_ENTRIES // max(equations.q, 1))
+    step = max(1, _CHUNK_ENTRIES // max(positions.shape[1] ** 2, 1) // 64)
     for start in range(0, len(X), step):
         rows = slice(start, start + step)
-        variance[rows] = equations.variance(X[rows], Zt_new[:, rows])
+        variance[rows] = equations.variance(X[rows], positions[rows], values[rows])
+    unresolved = np.flatnonzero(np.isnan(variance))
+    if len(unresolved):
+        Zt = _random_effects_rows(model, [m[unresolved] for m in matrices],
+                                  [c[unresolved] for c in codes]).T.tocsc()
+        variance[unresolved] = equations.solved_variance(X[unresolved], Zt)
     return variance + _new_level_variance(model, matrices, codes)
 
 
 class _MixedModelEquations:
-    """A = Λ'Z'WZΛ + I factored afresh at θ̂ (CHOLMOD), B = Λ'Z'WX and Var(β̂)."""
+    """A = Λ'Z'WZΛ + I at θ̂ (the fit's own factor), B = Λ'Z'WX, C = A⁻¹B and Var(β̂).
+
+    g_u'A⁻¹g_u needs A⁻¹ only at the pairs of random effects a row touches:
+    :func:`lmmpy.objective.selected_inverse` gives those without forming
+    columns of A⁻¹, and h = x − C'g_u is a gather of C's rows.
+    """
 
     def __init__(self, model: LinearMixedModel):
         design = model.design
@@ -118,18 +131,55 @@ class _MixedModelEquations:
         WZ = Z if design.weights is None else sp.diags(design.weights) @ Z
         self.Lambda = _relative_covariance_factor(model)
         self.q = Z.shape[1]
-        A = self.Lambda.T @ (Z.T @ WZ).tocsc() @ self.Lambda + sp.identity(self.q)
-        self.factor = cholesky(sp.csc_matrix(A))
+        self.inverse = selected_inverse(model.objective, model.theta)  # factors A at θ̂
+        self.solve_A = model.objective.factor.solve_A
         self.B = np.asarray(self.Lambda.T @ (WZ.T @ design.X.values))
+        self.C = self.solve_A(self.B) if self.q else self.B
         self.vcov = model.vcov.to_numpy()
         self.sigma2 = model.sigma**2
 
-    def variance(self, X: np.ndarray, Zt: sp.csc_matrix) -> np.ndarray:
-        G = (self.Lambda.T @ Zt).toarray()
-        W = self.factor(G) if G.size else G
-        H = X.T - self.B.T @ W
-        return (self.sigma2 * np.einsum("ij,ij->j", G, W)
-                + np.einsum("ij,ik,kj->j", H, self.vcov, H))
+    def variance(self, X: np.ndarray, positions: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Per row; NaN where a pair of the row's random effects is off A's pattern."""
+        n, K = positions.shape
+        quadratic = np.zeros(n)
+        for a in range(K):
+            for b in range(a, K):
+                products = values[:, a] * values[:, b]
+                entries = self.inverse.entries(positions[:, a], positions[:, b])
+                quadratic += (1.0 if a == b else 2.0) * np.where(products == 0, 0.0,
+                                                                 products * entries)
+        H = X - np.einsum("nk,nkp->np", values, self.C[positions])
+        return self.sigma2 * quadratic + np.einsum("ij,jk,ik->i", H, self.vcov, H)
+
+    def solved_variance(self, X: np.ndarray, Zt: sp.csc_matrix) -> np.ndarray:
+        """The same by solving A W = G for the rows' g_u (rows joining unseen level pairs)."""
+        out = np.empty(len(X))
+        step = max(1, _CHUNK_ENTRIES // max(self.q, 1))
+        for start in range(0, len(X), step):
+            rows = slice(start, start + step)
+            G = (self.Lambda.T @ Zt[:, rows]).toarray()
+            W = self.solve_A(G) if G.size else G
+            H = X[rows].T - self.B.T @ W
+            out[rows] = (self.sigma2 * np.einsum("ij,ij->j", G, W)
+                         + np.einsum("ij,ik,kj->j", H, self.vcov, H))
+        return out
+
+
+def _row_effects(model: LinearMixedModel, matrices: list[np.ndarray],
+                 codes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the random effects it touches and g_u = Λ'z there: (n, Σk) positions and
+    values (0 for a level not seen in the fit, whose position is then 0)."""
+    positions, values, offset, start = [], [], 0, 0
+    for term, matrix, level in zip(model.design.terms, matrices, codes, strict=True):
+        k = term.n_columns
+        T = term.template(model.theta[start:start + term.n_theta])
+        seen = (level >= 0)[:, None]
+        positions.append(np.where(seen, offset + np.maximum(level, 0)[:, None] * k
+                                  + np.arange(k), 0))
+        values.append(np.where(seen, matrix @ T, 0.0))   # row z'T = (T'z)'
+        offset += term.n_random_effects
+        start += term.n_theta
+    return np.hstack(positions).astype(np.intp), np.hstack(values)
 
 
 def _relative_covariance_factor(model: LinearMixedModel) -> sp.csc_matrix:

@@ -7,6 +7,7 @@ Cholesky by random-effects term (``_blocked``, with the sparse rank update of
 ``_rankupdate``), or a CHOLMOD factor analysed once (``_cholmod``).
 """
 
+from lmmpy.objective._condvar import conditional_variances, selected_inverse
 from lmmpy.objective._crossprod import CrossProducts, cross_products, random_effects_matrix
 from lmmpy.objective._deviance import ProfiledDeviance, Solution, conditional_variance_blocks
 
@@ -15,6 +16,8 @@ __all__ = [
     "ProfiledDeviance",
     "Solution",
     "conditional_variance_blocks",
+    "conditional_variances",
     "cross_products",
     "random_effects_matrix",
+    "selected_inverse",
 ]

@@ -228,11 +228,12 @@ def test_lrt_random_intercept_against_ols_by_hand():
     assert list(table["n_params"]) == [3, 20, 4]
 
 
-def test_lrt_with_random_slopes_uses_the_chi_bar_mixture():
+def test_lrt_with_random_slopes_uses_the_conservative_chi2():
+    """Two variances and a covariance removed at once: no simple mixture, the rule ranova
+    uses (boundary_mixture) gives χ²(3)."""
     row = comparison(SLEEP, "sleepstudy").tests.loc["LRT of random effects (partial vs complete)"]
-    expected = 0.5 * stats.chi2.sf(row["statistic"], 2) + 0.5 * stats.chi2.sf(row["statistic"], 3)
     assert row["df"] == 3
-    assert row["p_value"] == pytest.approx(expected, rel=1e-10)
+    assert row["p_value"] == pytest.approx(stats.chi2.sf(row["statistic"], 3), rel=1e-10)
 
 
 def test_f_test_by_hand():

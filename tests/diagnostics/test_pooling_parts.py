@@ -1,4 +1,4 @@
-"""Unit tests of the pieces: OLS with rank deficiency, the χ̄² p-value, Hausman's inverse."""
+"""Unit tests of the pieces: OLS with rank deficiency, Hausman's inverse."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from scipy import stats
 
 import lmmpy
 from lmmpy.diagnostics._hausman import hausman_test
-from lmmpy.diagnostics._lrt import boundary_p_value, likelihood_ratio
 from lmmpy.diagnostics._ols import ols
 
 
@@ -38,24 +37,6 @@ def test_ols_weighted_loglik():
     assert fit.loglik == pytest.approx(expected)
     assert fit.aic == pytest.approx(-2 * expected + 6)
     assert fit.bic == pytest.approx(-2 * expected + 3 * np.log(4))
-
-
-@pytest.mark.parametrize("statistic", [0.0, 0.5, 2.7, 10.0])
-def test_boundary_p_value_one_component(statistic):
-    expected = 0.5 * stats.chi2.sf(statistic, 1) + 0.5 * (statistic <= 0)
-    assert boundary_p_value(statistic, 1) == pytest.approx(expected)
-
-
-def test_boundary_p_value_several_parameters():
-    assert boundary_p_value(7.0, 3) == pytest.approx(
-        0.5 * stats.chi2.sf(7.0, 2) + 0.5 * stats.chi2.sf(7.0, 3))
-    assert boundary_p_value(-1e-9, 3) == pytest.approx(1.0)  # rounding below zero
-
-
-def test_likelihood_ratio():
-    assert likelihood_ratio(-10.0, -7.0, 1) == pytest.approx(
-        (6.0, 1, 0.5 * stats.chi2.sf(6.0, 1)))
-    assert np.isnan(likelihood_ratio(-np.inf, -7.0, 1)[2])
 
 
 def test_hausman_positive_definite():

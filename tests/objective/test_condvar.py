@@ -1,0 +1,139 @@
+"""Conditional variances and prediction variances from the selected inverse of A.
+
+``conditional_variances`` must equal the column-by-column solve
+(``conditional_variance_blocks``) on every lme4 reference case and on each
+factorization (dense, blocked, CHOLMOD); with lme4's θ it must give lme4's
+``condVar``; and the prediction variances built on it must equal the per-row
+solves (``solved_variance``), including rows that join levels no observation
+joined (not on A's pattern: solved instead).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from reference import case_design, case_files, lme4_names, load_case
+
+import lmmpy
+from lmmpy.inference import _predict_se
+from lmmpy.objective import (
+    ProfiledDeviance,
+    conditional_variance_blocks,
+    conditional_variances,
+    cross_products,
+    selected_inverse,
+)
+
+PATHS = ("dense", "blocked", "cholmod")
+CASES = [name for name in case_files("fit") if load_case(name)["ranef"]]
+
+
+def _deviance(design, reml, path):
+    try:
+        return ProfiledDeviance(cross_products(design), design.terms, reml, _path=path)
+    except ValueError:
+        pytest.skip(f"the {path} factorization does not apply")
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("name", CASES)
+def test_blocks_equal_the_solved_ones_and_lme4s_condvar(name, path):
+    case, design = case_design(name)
+    deviance = _deviance(design, case["REML"], path)
+    theta = np.array(list(case["theta"].values()))
+    rng = np.random.default_rng(11)
+    for at in (theta, theta + rng.uniform(0.05, 0.5, len(theta))):
+        fast = conditional_variances(deviance, at)
+        solved = conditional_variance_blocks(deviance, at)
+        for ours, theirs in zip(fast, solved, strict=True):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12 * np.abs(theirs).max())
+    sigma = deviance.solve(theta).sigma
+    _check_condsd(case, design, [sigma * np.sqrt(np.diagonal(b, axis1=1, axis2=2))
+                                 for b in conditional_variances(deviance, theta)])
+
+
+def _check_condsd(case, design, sds):
+    """Against lme4's condsd (terms of one grouping factor side by side, as ranef)."""
+    tables: dict[str, pd.DataFrame] = {}
+    for term, values in zip(design.terms, sds, strict=True):
+        table = pd.DataFrame(values, index=term.levels, columns=list(term.columns))
+        previous = tables.get(term.group_name)
+        tables[term.group_name] = table if previous is None else pd.concat([previous, table],
+                                                                           axis=1)
+    for group, reference in case["ranef"].items():
+        if reference is None or reference.get("condsd") is None:
+            continue
+        table = tables[group]
+        table.columns = lme4_names(table.columns)
+        ours = table.loc[reference["levels"], reference["terms"]].to_numpy()
+        theirs = np.array(reference["condsd"])
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-8 * np.abs(theirs).max())
+
+
+def test_off_pattern_entries_are_nan_on_the_sparse_path():
+    """Pastes, cask within batch: a cask and another batch never share a row."""
+    design = lmmpy.lmer("strength ~ 1 + (1 | batch/cask)", lmmpy.datasets.load("Pastes")).design
+    deviance = _deviance(design, True, "cholmod")
+    inverse = selected_inverse(deviance, np.array([1.0, 1.0]))
+    cask_of_batch_a, batch_b = 0, design.terms[0].n_levels + 1
+    assert np.isnan(inverse.entries(np.array([cask_of_batch_a]), np.array([batch_b]))[0])
+
+
+# ---- prediction variances -------------------------------------------------------------
+
+MODELS = {
+    "sleepstudy": ("Reaction ~ Days + (Days | Subject)", "sleepstudy"),
+    "penicillin": ("diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin"),
+    "pastes": ("strength ~ 1 + (1 | batch/cask)", "Pastes"),
+    "two_terms": ("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", "sleepstudy"),
+}
+
+
+def _model_on_path(key: str, path: str, weighted: bool = False) -> lmmpy.LinearMixedModel:
+    formula, name = MODELS[key]
+    data = lmmpy.datasets.load(name)
+    weights = np.random.default_rng(5).uniform(0.5, 2.0, len(data)) if weighted else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lmmpy.LmmpyWarning)
+        m = lmmpy.lmer(formula, data, weights=weights)
+    deviance = _deviance(m.design, m.reml, path)
+    return dataclasses.replace(m, objective=deviance)
+
+
+def _solved(model, X, matrices, codes):
+    equations = _predict_se._MixedModelEquations(model)
+    Zt = _predict_se._random_effects_rows(model, matrices, codes).T.tocsc()
+    return (equations.solved_variance(X, Zt)
+            + _predict_se._new_level_variance(model, matrices, codes))
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(("key", "weighted"), [("sleepstudy", False), ("sleepstudy", True),
+                                               ("penicillin", False), ("pastes", False),
+                                               ("two_terms", True)])
+def test_prediction_variance_equals_the_row_solves(key, weighted, path):
+    model = _model_on_path(key, path, weighted)
+    X, matrices, codes = _predict_se._rows(model, None, True, False)
+    fast = _predict_se.prediction_error_variance(model, X, matrices, codes)
+    np.testing.assert_allclose(fast, _solved(model, X, matrices, codes), rtol=1e-9)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_rows_joining_unseen_level_pairs_are_solved(path):
+    """A cask with another batch's id, and a new cask: off the pattern, or not in the fit."""
+    model = _model_on_path("pastes", path)
+    new = pd.DataFrame({"batch": ["A", "B", "C", "A"], "cask": ["a", "b", "c", "z"]})
+    new["batch"] = ["A", "B", "C", "A"]
+    rows = pd.DataFrame({"batch": ["B", "A", "C", "J"], "cask": ["a", "a", "b", "c"]})
+    for frame in (new, rows):
+        X, matrices, codes = _predict_se._rows(model, frame, True, True)
+        # a row of batch B whose cask is A's cask a: the pair (a:A, B) never occurs
+        mismatched = codes[0].copy()
+        mismatched[0] = 0
+        codes = [mismatched, *codes[1:]]
+        fast = _predict_se.prediction_error_variance(model, X, matrices, codes)
+        np.testing.assert_allclose(fast, _solved(model, X, matrices, codes), rtol=1e-9)
