@@ -205,8 +205,13 @@ class Profiler:
         theta_start = theta_from_sdcor(self.terms, start[:self.n_variance])
         if theta_start is None:
             theta_start = self.ml.theta
-        summary = optimize_theta(objective, theta_start, self.ml.design.theta_lower_bounds(),
-                                 check_convergence=False)
+        # with the objective's derivatives, as lmer's fit: BOBYQA's ftol_abs could stop
+        # 4e-6 above this fit's optimum, depending on rounding in the products
+        summary = optimize_theta(
+            objective, theta_start, self.ml.design.theta_lower_bounds(), check_convergence=False,
+            value_and_gradient=objective.value_and_gradient if objective.has_gradient else None,
+            value_gradient_hessian=(objective.value_gradient_hessian if objective.has_hessian
+                                    else None))
         s = objective.solve(summary.theta)
         sigma = float(np.sqrt(s.pwrss / self.ml.nobs))
         params = np.concatenate([sdcor_from_theta(self.terms, summary.theta, sigma),
