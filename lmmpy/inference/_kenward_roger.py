@@ -131,7 +131,8 @@ def _sandwiches(model: LinearMixedModel) -> _Sandwiches:
     objective = model.objective.with_crossprods(model.objective.crossprods)
     cp, theta = objective.crossprods, model.theta
     q, p = objective.layout.size, cp.n_fixed
-    C = np.block([[cp.ZtZ_dense(), cp.ZtXy[:, :p]], [cp.ZtXy[:, :p].T, cp.XytXy[:p, :p]]])
+    ZtX = cp.ZtX()  # the design's coordinates, as vcov's
+    C = np.block([[cp.ZtZ_dense(), ZtX], [ZtX.T, cp.XtX()]])
     objective.solve(theta)  # leaves the factor of Λ'Z'WZΛ + I at θ̂
     Lambda = objective.layout.Lambda(theta)
     T = Lambda @ objective.factor.solve_A(Lambda.T.toarray())

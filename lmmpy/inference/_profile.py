@@ -55,7 +55,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -207,8 +207,13 @@ class Profiler:
         theta_start = theta_from_sdcor(self.terms, start[:self.n_variance])
         if theta_start is None:
             theta_start = self.ml.theta
-        summary = optimize_theta(objective, theta_start, self.ml.design.theta_lower_bounds(),
-                                 check_convergence=False)
+        # with the objective's derivatives, as lmer's fit: BOBYQA's ftol_abs could stop
+        # 4e-6 above this fit's optimum, depending on rounding in the products
+        summary = optimize_theta(
+            objective, theta_start, self.ml.design.theta_lower_bounds(), check_convergence=False,
+            value_and_gradient=objective.value_and_gradient if objective.has_gradient else None,
+            value_gradient_hessian=(objective.value_gradient_hessian if objective.has_hessian
+                                    else None))
         s = objective.solve(summary.theta)
         sigma = float(np.sqrt(s.pwrss / self.ml.nobs))
         params = np.concatenate([sdcor_from_theta(self.terms, summary.theta, sigma),
@@ -284,8 +289,10 @@ class Profiler:
             return self.zeta(index, value, start).zeta - target
 
         a, b = sorted((before.value, after.value))
-        tolerance = ROOT_TOL * max(abs(a), abs(b), 1e-3)
-        return float(brentq(gap, a, b, xtol=tolerance, rtol=ROOT_TOL))
+        # relative to the bracket, not to the value: an intercept at 1e9 (a shifted
+        # response) needs its end to the same digits as at 0
+        tolerance = ROOT_TOL * min(max(abs(a), abs(b), 1e-3), b - a)
+        return float(brentq(gap, a, b, xtol=tolerance, rtol=4 * np.finfo(float).eps))
 
     def profile_frame(self, indices: list[int]) -> pd.DataFrame:
         """Long table of traced profiles: ``parameter, value, zeta`` and every parameter."""
@@ -326,12 +333,8 @@ def _next_value(prev: ProfilePoint, last: ProfilePoint, d: float, delta: float,
 
 
 def _offset_crossprods(crossprods, j: int, value: float):
-    """Cross-products of [X₋ⱼ, y − value·x_j]: [X y] T with T dropping column j."""
-    p = crossprods.n_fixed
-    T = np.delete(np.eye(p + 1), j, axis=1)
-    T[j, -1] = -value
-    return replace(crossprods, ZtXy=crossprods.ZtXy @ T, XytXy=T.T @ crossprods.XytXy @ T,
-                   n_fixed=p - 1)
+    """Cross-products of [X₋ⱼ, y − value·x_j], conditioned as the model's are."""
+    return crossprods.fixing(j, value)
 
 
 def _bobyqa(f, start: np.ndarray, lower: np.ndarray, upper: np.ndarray, step: np.ndarray):

@@ -9,6 +9,10 @@ R = [[R_X, c_β], [0, r]]; then, with r² the penalized residual sum of squares,
     REML: dR(θ) = log|L|² + log|R_X|² + (n−p)(1 + log(2π r²/(n−p))) − Σ log w (eq. 41)
 
 β̂ = R_X⁻¹ c_β and û = A⁻¹ Λ'Z'W(y − Xβ̂) are only formed at the optimum.
+The cross-products are those of the conditioned [X̃ ỹ] (X̃ = XT, ỹ = y − X̃s,
+:mod:`lmmpy.objective._crossprod`), on which the objective is the same
+function of θ; :meth:`ProfiledDeviance.solve` returns β̂ and R_X in the
+design's coordinates.
 
 Three factorizations compute (log|L|², R), the first that applies being
 chosen by the structure: a dense factor of the whole augmented matrix for
@@ -179,20 +183,21 @@ class ProfiledDeviance:
         theta = np.asarray(theta, dtype=float)
         logdet_L, R = self._update(theta)
         R = np.where(_upper_triangle(len(R)), R, 0.0)
-        p = self.crossprods.n_fixed
-        R_X = R[:p, :p]
+        crossprods = self.crossprods
+        p = crossprods.n_fixed
+        R_X = R[:p, :p]   # β̃ and R̃_X of the conditioned [X̃ ỹ] (see _crossprod)
         beta = lapack.dtrtrs(R_X, R[:p, p])[0] if p else np.zeros(0)
         Lambda = self.factor.Lambda(theta) if hasattr(self.factor, "Lambda") else \
             self.layout.Lambda(theta)
-        ZtXy = self.crossprods.ZtXy
-        u = self.factor.solve_A(Lambda.T @ (ZtXy[:, p] - ZtXy[:, :p] @ beta))
+        ZtXy = crossprods.ZtXy
+        u = self.factor.solve_A(Lambda.T @ (ZtXy[:, p] - ZtXy[:, :p] @ beta))  # Z'W(y − Xβ̂)
         pwrss = R[p, p] ** 2
         return Solution(
             theta=theta,
-            beta=beta,
+            beta=crossprods.original_beta(beta),
             u=u,
             b=Lambda @ u,
-            R_X=R_X,
+            R_X=crossprods.original_R_X(R_X),
             sigma=float(np.sqrt(pwrss / self._dof())),
             pwrss=float(pwrss),
             logdet_L=float(logdet_L),
