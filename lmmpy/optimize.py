@@ -234,7 +234,8 @@ def optimize_theta(
             theta, value = (theta, value) if value <= stopped[1] else stopped
             break
         restarts += 1
-        theta, value, message = _minimize(method, counted, inside, lower, tolerances, metric)
+        theta, value, message = _minimize(method, counted, inside, lower, tolerances, metric,
+                                          restart=True)
     gradient, hessian, messages = np.zeros(0), np.zeros((0, 0)), ()
     if check_convergence:
         theta, value, gradient, hessian, messages, note = _checked_optimum(
@@ -261,9 +262,12 @@ _OPTIMIZER_NAMES = {"bobyqa": "bobyqa (NLopt)", "bfgs": "projected BFGS (analyti
                     "newton": "projected Newton (analytic Hessian)"}
 
 
-def _minimize(method, counted, start, lower, tolerances, metric):
+def _minimize(method, counted, start, lower, tolerances, metric, restart=False):
     if method == "bobyqa":
-        return _bobyqa(counted, start, lower, *tolerances)
+        # just off the boundary NLopt's first steps scale with θ, tiny there and it stops
+        # at once on ftol_abs: steps of a tenth of θ, at least 0.01, let it move
+        step = 0.1 * np.maximum(np.abs(start), 0.1) if restart else None
+        return _bobyqa(counted, start, lower, *tolerances, initial_step=step)
     if method == "bfgs":
         return projected_bfgs(counted, start, lower, metric)
     return projected_newton(counted, start, lower)
@@ -305,8 +309,11 @@ def _em_steps(objective: _CountingObjective, theta, lower, em_update: EmUpdate) 
     return theta
 
 
-def _bobyqa(objective, start, lower, xtol_abs, ftol_abs, xtol_rel, max_evaluations):
+def _bobyqa(objective, start, lower, xtol_abs, ftol_abs, xtol_rel, max_evaluations,
+            initial_step=None):
     optimizer = nlopt.opt(nlopt.LN_BOBYQA, len(start))
+    if initial_step is not None:
+        optimizer.set_initial_step(initial_step)
     optimizer.set_lower_bounds(lower)
     optimizer.set_min_objective(objective)
     optimizer.set_xtol_abs(xtol_abs)
