@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_simulated_optima.py            # all 440 fits (~1 min)
     .venv/bin/python benchmarks/bench_simulated_optima.py --suite three --verbose
+    .venv/bin/python benchmarks/bench_simulated_optima.py --path blocked   # BFGS; cholmod: BOBYQA
 
 Fits every set of ``tests/data/simulated_optima/`` (drawn by
 ``tools/reference/make_simulated_optima.py``, lme4's fits by
@@ -10,7 +11,9 @@ with lme4's: *below* (ours lower by more than 1e-4: a worse optimum; must be
 0), *better* (higher by more than 1e-4; then our objective at lme4's θ is
 checked to be within 1e-6 of lme4's, so the gain is real and not a different
 objective), *equal* (within 1e-4).  Also counts our ConvergenceWarnings and
-prints the time of the fits (the design built once, outside the timing).
+prints the time of the fits (``lmmpy.lmer``, design included).  ``--path`` forces
+a factorization, and with it the optimizer (dense: Newton, blocked: BFGS,
+cholmod: BOBYQA); the fits then time the optimizer only.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ import pandas as pd
 
 import lmmpy
 from lmmpy._warnings import ConvergenceWarning
+from lmmpy.design import build_design
+from lmmpy.formula import parse_formula
+from lmmpy.objective import ProfiledDeviance, cross_products
+from lmmpy.optimize import minimize_deviance
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "simulated_optima"
 TOLERANCE = 1e-4
@@ -44,13 +51,32 @@ def lme4_theta(row: pd.Series) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def fit(row: pd.Series, frame: pd.DataFrame):
-    """Our fit of one set, with the ConvergenceWarnings it raised."""
+class _Optimum:
+    """What :func:`compare` needs of a fit made on a forced path."""
+
+    def __init__(self, objective, summary):
+        self.objective, self.loglik = objective, -summary.objective / 2
+        self.is_singular = bool(np.any(summary.theta[summary.lower == 0] == 0))
+
+
+def fit(row: pd.Series, frame: pd.DataFrame, path: str | None = None):
+    """Our fit of one set (``lmmpy.lmer``, or the optimizer on a forced path), with the
+    ConvergenceWarnings it raised, and its time."""
+    weights = "w" if row["weighted"] else None
+    design = None if path is None else build_design(parse_formula(row["formula"]), frame,
+                                                    weights=weights)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = lmmpy.lmer(row["formula"], frame, reml=bool(row["reml"]),
-                           weights="w" if row["weighted"] else None)
-    return model, [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+        started = time.perf_counter()
+        if path is None:
+            model = lmmpy.lmer(row["formula"], frame, reml=bool(row["reml"]), weights=weights)
+        else:
+            objective = ProfiledDeviance(cross_products(design), design.terms,
+                                         bool(row["reml"]), _path=path)
+            model = _Optimum(objective, minimize_deviance(
+                objective, design.theta_start(), design.theta_lower_bounds()))
+        seconds = time.perf_counter() - started
+    return model, [w for w in caught if issubclass(w.category, ConvergenceWarning)], seconds
 
 
 def compare(row: pd.Series, model) -> str:
@@ -69,6 +95,8 @@ def compare(row: pd.Series, model) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", choices=["slope", "three"], help="only this suite")
+    parser.add_argument("--path", choices=["dense", "blocked", "cholmod"],
+                        help="force this factorization (and its optimizer)")
     parser.add_argument("--verbose", action="store_true", help="print every fit not equal")
     args = parser.parse_args()
     sets, frames = load_suite()
@@ -77,9 +105,8 @@ def main() -> None:
     counts: dict[str, int] = {}
     warned, seconds = 0, 0.0
     for _, row in sets.iterrows():
-        started = time.perf_counter()
-        model, caught = fit(row, frames[int(row["set"])])
-        seconds += time.perf_counter() - started
+        model, caught, fit_seconds = fit(row, frames[int(row["set"])], args.path)
+        seconds += fit_seconds
         outcome = compare(row, model)
         counts[outcome] = counts.get(outcome, 0) + 1
         warned += bool(caught)
