@@ -23,17 +23,39 @@ optimizer stops we do what lme4 does:
 
 * *boundary snap* (``boundary.tol = 1e-5``): a θ within 1e-5 of its bound is
   put on the bound when that does not raise the deviance;
-* *edge restart* (``restart_edge``): a θ on its bound whose one-sided
-  derivative points into the feasible region restarts the optimizer — BOBYQA
-  where it stopped, a derivative method from that lower point off the bound
-  (a diagonal θ of 0 is a stationary point: the deviance is even in it);
+* *canonical form*: a vector-valued term whose T has a zero diagonal with
+  entries below it (a redundant factor of a singular Σ, where a KKT point in
+  θ need not be a minimum in Σ) is re-factored so that such a column is zero
+  (:func:`lmmpy._boundary.canonical_theta`; the same Σ);
+* *edge restart* (lme4's ``restart_edge``, generalised): for every column of
+  T whose diagonal θ is on its bound, the curvature of the objective in that
+  column's θ's — the diagonal and the correlation θ's below it; the objective
+  is even in the column, so its first derivatives vanish — exactly from the
+  Hessian (Newton), from gradient differences (BFGS) or value differences
+  (BOBYQA); a negative eigenvalue is followed into the interior until the
+  objective falls, and the optimizer restarts there (at most ``MAX_RESTARTS``
+  times).  A scalar θ is a 1×1 column: lme4's rule.  If no restart is taken
+  the canonical point is kept unless rounding made it higher than where the
+  optimizer stopped;
 * *convergence checks* (``checkConv``): the gradient and Hessian of the
   deviance at θ̂ (θ's on their bound excluded) — lme4's central finite
   differences of the deviance for BOBYQA, the analytic gradient and forward
   differences of it for BFGS (reusing the gradients BFGS left near θ̂), both
   analytic for Newton; the gradient
   scaled by the Hessian over 2e-3, or a Hessian with negative eigenvalues,
-  gives a :class:`~lmmpy.ConvergenceWarning`.
+  fails the check;
+* *confirmation* (beyond lme4): a failed check is confirmed by the steps the
+  derivatives suggest (the Newton step and its halves; ± along negative
+  curvature), one of which must lower the objective by more than
+  ``NEWTON_MIN_GAIN`` = GRADIENT_TOL²/4, half what the Newton step promises
+  where the check fails.  A confirmed point is left for the lower one and
+  checked again (``CONFIRM_ROUNDS`` times); the messages of the last check
+  give a :class:`~lmmpy.ConvergenceWarning`.  A failure no step confirms is
+  reported in ``return_message`` but does not warn when it is marginal (a
+  positive definite Hessian, scaled gradient at most ``MARGINAL`` = 10 times
+  the tolerance: the derivatives are noise at a minimum of the objective's
+  resolution, as on a 2M-row crossed model where every ±1e-3 step raised the
+  criterion); a larger one warns even so.
 
 One step beyond lme4, for BOBYQA and BFGS: the derivatives computed for
 the checks also give a Newton step θ̂ − H⁻¹g (clipped to the bounds), taken
