@@ -14,6 +14,10 @@ differ in B:
   metric when the caller has one (:func:`em_metric`: the curvature an EM step
   assumes) — the blocked path, where a gradient costs a second dense inverse.
 
+Neither sees the structure of θ: a stop on a singular term's boundary is
+followed up in :mod:`lmmpy.optimize` (the canonical form and the escape along
+negative curvature of :mod:`lmmpy._boundary`).
+
 The objective is a counting wrapper of :mod:`lmmpy.optimize`: callable for a
 value, ``with_gradient`` and ``with_hessian`` for derivatives.  Trial points
 after the first cost a value only; the deviance keeps the factor of the last

@@ -23,17 +23,39 @@ optimizer stops we do what lme4 does:
 
 * *boundary snap* (``boundary.tol = 1e-5``): a θ within 1e-5 of its bound is
   put on the bound when that does not raise the deviance;
-* *edge restart* (``restart_edge``): a θ on its bound whose one-sided
-  derivative points into the feasible region restarts the optimizer — BOBYQA
-  where it stopped, a derivative method from that lower point off the bound
-  (a diagonal θ of 0 is a stationary point: the deviance is even in it);
+* *canonical form*: a vector-valued term whose T has a zero diagonal with
+  entries below it (a redundant factor of a singular Σ, where a KKT point in
+  θ need not be a minimum in Σ) is re-factored so that such a column is zero
+  (:func:`lmmpy._boundary.canonical_theta`; the same Σ);
+* *edge restart* (lme4's ``restart_edge``, generalised): for every column of
+  T whose diagonal θ is on its bound, the curvature of the objective in that
+  column's θ's — the diagonal and the correlation θ's below it; the objective
+  is even in the column, so its first derivatives vanish — exactly from the
+  Hessian (Newton), from gradient differences (BFGS) or value differences
+  (BOBYQA); a negative eigenvalue is followed into the interior until the
+  objective falls, and the optimizer restarts there (at most ``MAX_RESTARTS``
+  times).  A scalar θ is a 1×1 column: lme4's rule.  If no restart is taken
+  the canonical point is kept unless rounding made it higher than where the
+  optimizer stopped;
 * *convergence checks* (``checkConv``): the gradient and Hessian of the
   deviance at θ̂ (θ's on their bound excluded) — lme4's central finite
   differences of the deviance for BOBYQA, the analytic gradient and forward
   differences of it for BFGS (reusing the gradients BFGS left near θ̂), both
   analytic for Newton; the gradient
   scaled by the Hessian over 2e-3, or a Hessian with negative eigenvalues,
-  gives a :class:`~lmmpy.ConvergenceWarning`.
+  fails the check;
+* *confirmation* (beyond lme4): a failed check is confirmed by the steps the
+  derivatives suggest (the Newton step and its halves; ± along negative
+  curvature), one of which must lower the objective by more than
+  ``NEWTON_MIN_GAIN`` = GRADIENT_TOL²/4, half what the Newton step promises
+  where the check fails.  A confirmed point is left for the lower one and
+  checked again (``CONFIRM_ROUNDS`` times); the messages of the last check
+  give a :class:`~lmmpy.ConvergenceWarning`.  A failure no step confirms is
+  reported in ``return_message`` but does not warn when it is marginal (a
+  positive definite Hessian, scaled gradient at most ``MARGINAL`` = 10 times
+  the tolerance: the derivatives are noise at a minimum of the objective's
+  resolution, as on a 2M-row crossed model where every ±1e-3 step raised the
+  criterion); a larger one warns even so.
 
 One step beyond lme4, for BOBYQA and BFGS: the derivatives computed for
 the checks also give a Newton step θ̂ − H⁻¹g (clipped to the bounds), taken
@@ -52,20 +74,34 @@ import collections
 import functools
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import nlopt
 import numpy as np
 from scipy.linalg import lapack
 
+from lmmpy._boundary import (
+    TermShape,
+    boundary_columns,
+    canonical_theta,
+    escape_point,
+    gradient_curvature,
+    hessian_curvature,
+    term_shapes_of,
+    value_curvature,
+)
 from lmmpy._descent import em_metric, on_boundary, projected_bfgs, projected_newton, symmetric_eigen
 from lmmpy._warnings import ConvergenceWarning
 
 BOUNDARY_TOL = 1e-5
 GRADIENT_TOL = 2e-3
 HESSIAN_TOL = 1e-6
-NEWTON_MIN_GAIN = 1e-6
+NEWTON_MIN_GAIN = 1e-6  # GRADIENT_TOL²/4: half what a Newton step promises where the check fails
+MAX_RESTARTS = 5        # restarts off the boundary
+CONFIRM_ROUNDS = 3      # steps taken to confirm a failed check, each followed by a new check
+MARGINAL = 10.0         # a failed gradient check this close to the tolerance needs confirming
+ROUNDING = 1e-11        # relative change of the objective that is rounding
 _DERIVATIVE_STEP = 1e-4
 _NEARBY = 2e-4          # gradients evaluated this close to θ̂ are its finite differences too
 _GRADIENT_MEMORY = 16   # the last gradients a _CountingObjective keeps for that
@@ -169,6 +205,7 @@ def optimize_theta(
     value_and_gradient: ValueAndGradient | None = None,
     value_gradient_hessian: ValueGradientHessian | None = None,
     em_update: EmUpdate | None = None,
+    term_shapes: Sequence[TermShape] | None = None,
 ) -> OptSummary:
     """Minimise ``objective`` over θ ≥ ``lower`` from ``start``.
 
@@ -177,7 +214,12 @@ def optimize_theta(
     (θ → (value, gradient)) selects projected BFGS; else BOBYQA, whose
     tolerances these are.  ``em_update`` ((θ, gradient) → θ, an EM step) lets
     BFGS start after up to ``EM_MAX_STEPS`` EM steps from ``start`` (see
-    :func:`_em_steps`), from the curvature EM assumes there.
+    :func:`_em_steps`), from the curvature EM assumes there.  ``term_shapes``
+    ((k, correlated) of each random-effects term, in θ's order; taken from
+    ``objective.terms`` when it has them) lets a singular vector-valued term
+    be put in canonical form and left through its correlation θ's
+    (:mod:`lmmpy._boundary`); without them every θ on its bound is a term of
+    its own (lme4's ``restart_edge``).
 
     Examples
     --------
@@ -191,27 +233,36 @@ def optimize_theta(
               else "bfgs" if value_and_gradient is not None else "bobyqa")
     start = np.asarray(start, dtype=float)
     lower = np.asarray(lower, dtype=float)
+    if term_shapes is None and hasattr(objective, "terms"):
+        term_shapes = term_shapes_of(objective.terms)   # a ProfiledDeviance knows its terms
     tolerances = (xtol_abs, ftol_abs, xtol_rel, max_evaluations)
     first, metric = start, None
     if em_update is not None and method == "bfgs":
         first = _em_steps(counted, np.maximum(start, lower), lower, em_update)
         metric = functools.partial(em_metric, em_update)
     theta, value, message = _minimize(method, counted, first, lower, tolerances, metric)
-    theta, value = _snap_to_boundary(counted, theta, value, lower)
     restarts = 0
-    while restarts < 3 and (inside := _edge_restart_point(counted, theta, value, lower)) is not None:
-        restarts += 1
-        # BOBYQA restarts where it stopped, as lme4; a derivative method from the lower
-        # point off the bound, as its derivative vanishes on it (see the module docstring)
-        theta, value, message = _minimize(method, counted, theta if method == "bobyqa"
-                                          else inside, lower, tolerances, metric)
+    while True:
         theta, value = _snap_to_boundary(counted, theta, value, lower)
+        stopped = theta, value
+        theta, value = _canonical(counted, theta, value, lower, term_shapes)
+        columns = boundary_columns(theta, lower, term_shapes)
+        inside = None
+        if restarts < MAX_RESTARTS and columns:
+            inside = escape_point(counted, _curvature(method, counted, value), theta, value,
+                                  columns, _allowance(value))
+        if inside is None:
+            # the canonical form, unless rounding made it higher than where the method stopped
+            theta, value = (theta, value) if value <= stopped[1] else stopped
+            break
+        restarts += 1
+        theta, value, message = _minimize(method, counted, inside, lower, tolerances, metric,
+                                          restart=True)
     gradient, hessian, messages = np.zeros(0), np.zeros((0, 0)), ()
     if check_convergence:
-        gradient, hessian = _derivatives_for(method, counted, theta, value, lower)
-        messages = _convergence_messages(gradient, hessian)
-        if method != "newton":
-            theta, value = _newton_polish(counted, theta, value, lower, gradient, hessian)
+        theta, value, gradient, hessian, messages, note = _checked_optimum(
+            method, counted, theta, value, lower)
+        message = f"{message}; {note}" if note else message
         for text in messages:
             warnings.warn(text, ConvergenceWarning, stacklevel=3)
     return OptSummary(
@@ -233,9 +284,12 @@ _OPTIMIZER_NAMES = {"bobyqa": "bobyqa (NLopt)", "bfgs": "projected BFGS (analyti
                     "newton": "projected Newton (analytic Hessian)"}
 
 
-def _minimize(method, counted, start, lower, tolerances, metric):
+def _minimize(method, counted, start, lower, tolerances, metric, restart=False):
     if method == "bobyqa":
-        return _bobyqa(counted, start, lower, *tolerances)
+        # just off the boundary NLopt's first steps scale with θ, tiny there and it stops
+        # at once on ftol_abs: steps of a tenth of θ, at least 0.01, let it move
+        step = 0.1 * np.maximum(np.abs(start), 0.1) if restart else None
+        return _bobyqa(counted, start, lower, *tolerances, initial_step=step)
     if method == "bfgs":
         return projected_bfgs(counted, start, lower, metric)
     return projected_newton(counted, start, lower)
@@ -277,8 +331,11 @@ def _em_steps(objective: _CountingObjective, theta, lower, em_update: EmUpdate) 
     return theta
 
 
-def _bobyqa(objective, start, lower, xtol_abs, ftol_abs, xtol_rel, max_evaluations):
+def _bobyqa(objective, start, lower, xtol_abs, ftol_abs, xtol_rel, max_evaluations,
+            initial_step=None):
     optimizer = nlopt.opt(nlopt.LN_BOBYQA, len(start))
+    if initial_step is not None:
+        optimizer.set_initial_step(initial_step)
     optimizer.set_lower_bounds(lower)
     optimizer.set_min_objective(objective)
     optimizer.set_xtol_abs(xtol_abs)
@@ -336,14 +393,29 @@ def _snap_to_boundary(objective, theta, value, lower):
     return (snapped, snapped_value) if snapped_value <= value else (theta, value)
 
 
-def _edge_restart_point(objective, theta, value, lower) -> np.ndarray | None:
-    """lme4's restart_edge: a step off the boundary that lowers the deviance, if any."""
-    for i in np.flatnonzero(on_boundary(theta, lower)):
-        step = theta.copy()
-        step[i] += _DERIVATIVE_STEP
-        if objective(step) < value - 1e-10:
-            return step
-    return None
+def _canonical(objective, theta, value, lower, shapes):
+    """θ with its singular terms' factors in canonical form (:func:`canonical_theta`) and
+    the objective there (the same Σ: the same value but for rounding, which a badly scaled
+    term can make 1e-11 of it)."""
+    candidate = canonical_theta(theta, lower, shapes)
+    if np.array_equal(candidate, theta):
+        return theta, value
+    return candidate, objective(candidate)
+
+
+def _allowance(value: float) -> float:
+    """A change of the objective this small is rounding, not a step up or down."""
+    return ROUNDING * max(1.0, abs(value))
+
+
+def _curvature(method, counted, value):
+    """How the curvature of a boundary column is found: exactly with the Hessian,
+    by differences of the gradient or, with values only, of the (even) objective."""
+    if method == "newton":
+        return hessian_curvature(counted)
+    if method == "bfgs":
+        return gradient_curvature(counted)
+    return value_curvature(counted, _allowance(value))
 
 
 def _derivatives_from_gradient(objective: _CountingObjective, theta,
@@ -431,6 +503,42 @@ def _derivatives(objective, theta, f0, lower) -> tuple[np.ndarray, np.ndarray]:
     return gradient, hessian
 
 
+def _checked_optimum(method, counted, theta, value, lower):
+    """lme4's convergence checks at θ̂, a failed one confirmed before it warns.
+
+    Returns (θ, value, gradient, Hessian, messages, note).  A passed check is
+    followed by the Newton polish of BOBYQA and BFGS (the module docstring).  A
+    failed one is confirmed by :func:`_descent_probe`: steps the derivatives
+    suggest, which must lower the objective by more than ``NEWTON_MIN_GAIN``
+    (half the gain a Newton step promises where the check fails).  A lower point
+    is taken and checked again (``CONFIRM_ROUNDS`` times); where no step lowers the
+    objective the derivatives are noise — θ̂ is a minimum at the resolution of the
+    objective — and, if the check failed only marginally (a positive definite
+    Hessian and a scaled gradient below ``MARGINAL`` times the tolerance), the
+    messages go into ``note``, not into warnings.  A larger failure warns even so:
+    on a badly scaled surface the steps can miss a real descent.
+    """
+    gradient, hessian = _derivatives_for(method, counted, theta, value, lower)
+    messages = _convergence_messages(gradient, hessian)
+    if not messages:
+        if method != "newton":
+            theta, value = _newton_polish(counted, theta, value, lower, gradient, hessian)
+        return theta, value, gradient, hessian, (), ""
+    for _ in range(CONFIRM_ROUNDS):
+        lower_point = _descent_probe(counted, theta, value, lower, gradient, hessian)
+        if lower_point is None and _marginal(gradient, hessian):
+            note = "not confirmed (no step lowers the objective): " + "; ".join(messages)
+            return theta, value, gradient, hessian, (), note
+        if lower_point is None:
+            break
+        theta, value = lower_point
+        gradient, hessian = _derivatives_for(method, counted, theta, value, lower)
+        messages = _convergence_messages(gradient, hessian)
+        if not messages:
+            return theta, value, gradient, hessian, (), ""
+    return theta, value, gradient, hessian, messages, ""
+
+
 def _newton_polish(objective, theta, value, lower, gradient, hessian):
     free = np.flatnonzero(~on_boundary(theta, lower))
     try:
@@ -448,10 +556,45 @@ def _newton_polish(objective, theta, value, lower, gradient, hessian):
     return theta, value
 
 
+def _descent_probe(objective, theta, value, lower, gradient, hessian):
+    """The first of the steps the derivatives suggest that lowers the objective by more than
+    ``NEWTON_MIN_GAIN``, as (θ, value), or None: the Newton step on the Hessian with its
+    eigenvalues made positive, and its halves; along a negative eigenvalue's eigenvector,
+    both ways, the step whose predicted gain is 8 and 32 times that threshold."""
+    free = np.flatnonzero(~on_boundary(theta, lower))
+    if not len(free):
+        return None
+    eigenvalues, vectors = symmetric_eigen(hessian)
+    magnitudes = np.maximum(np.abs(eigenvalues), 1e-8 * max(float(np.max(np.abs(eigenvalues))),
+                                                            1e-300))
+    newton = -vectors @ ((vectors.T @ gradient) / magnitudes)
+    steps = [newton * 0.5**halving for halving in range(4)]
+    if eigenvalues[0] < 0:
+        length = np.sqrt(16 * NEWTON_MIN_GAIN / -eigenvalues[0])
+        steps += [sign * scale * length * vectors[:, 0] for scale in (1, 2) for sign in (1, -1)]
+    for step in steps:
+        candidate = theta.copy()
+        candidate[free] = np.maximum(theta[free] + step, lower[free])
+        candidate_value = objective(candidate)
+        if candidate_value < value - NEWTON_MIN_GAIN:
+            return candidate, candidate_value
+    return None
+
+
 def _shift(theta: np.ndarray, i: int, h: float) -> np.ndarray:
     shifted = theta.copy()
     shifted[i] += h
     return shifted
+
+
+def _marginal(gradient: np.ndarray, hessian: np.ndarray) -> bool:
+    """A failed gradient check by less than ``MARGINAL`` times the tolerance, at a positive
+    definite Hessian."""
+    factor, info = lapack.dpotrf(hessian, lower=1)
+    if info != 0:
+        return False
+    scaled, _ = lapack.dtrtrs(factor, gradient, lower=1)
+    return float(np.max(np.minimum(np.abs(scaled), np.abs(gradient)))) <= MARGINAL * GRADIENT_TOL
 
 
 def _convergence_messages(gradient: np.ndarray, hessian: np.ndarray) -> tuple[str, ...]:
