@@ -48,11 +48,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import norm
-from sksparse.cholmod import cholesky
 
 from lmmpy._predict import _check_columns, _level_codes
 from lmmpy.inference._bootstrap import check_level
 from lmmpy.objective import random_effects_matrix
+from lmmpy.objective._sksparse_compat import cholesky
 
 if TYPE_CHECKING:
     from lmmpy.results import LinearMixedModel
@@ -122,7 +122,7 @@ class _MixedModelEquations:
 
     def variance(self, X: np.ndarray, Zt: sp.csc_matrix) -> np.ndarray:
         G = (self.Lambda.T @ Zt).toarray()
-        W = self.factor(G) if G.size else G
+        W = self.factor.solve(G) if G.size else G
         H = X.T - self.B.T @ W
         return (self.sigma2 * np.einsum("ij,ij->j", G, W)
                 + np.einsum("ij,ik,kj->j", H, self.vcov, H))

@@ -43,13 +43,13 @@ class CholmodFactorization:
 
     def __init__(self, crossprods: CrossProducts, layout: ThetaLayout,
                  _shared: tuple[ScaledCrossProduct, object] | None = None):
-        from sksparse.cholmod import analyze
+        from lmmpy.objective._sksparse_compat import SparseCholesky
 
         self.crossprods = crossprods
         self.layout = layout
         if _shared is None:
             scaled = scaled_cross_product(crossprods.ZtZ, layout)
-            _shared = (scaled, analyze(scaled.pattern, mode="supernodal"))
+            _shared = (scaled, SparseCholesky(scaled.pattern))
         self.scaled, self.factor = _shared
 
     def with_crossprods(self, crossprods: CrossProducts) -> CholmodFactorization:
@@ -59,14 +59,14 @@ class CholmodFactorization:
     def update(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Refactor at θ; return log|L|² and R (raises LinAlgError when C is not PD)."""
         A = self.scaled.matrix(theta, self.crossprods.ZtZ.data)
-        self.factor.cholesky_inplace(A, beta=1.0)
+        self.factor.factorize(A, beta=1.0)
         B = np.asarray(self.layout.Lambda(theta).T @ self.crossprods.ZtXy)
-        C = self.crossprods.XytXy - B.T @ self.factor.solve_A(B)
+        C = self.crossprods.XytXy - B.T @ self.factor.solve(B)
         return float(self.factor.logdet()), np.linalg.cholesky(C).T
 
     def solve_A(self, B: np.ndarray | sp.spmatrix) -> np.ndarray:
         """A⁻¹B with A at the θ of the last :meth:`update`."""
-        return self.factor.solve_A(B)
+        return self.factor.solve(B)
 
     def logdet(self) -> float:
         return float(self.factor.logdet())
