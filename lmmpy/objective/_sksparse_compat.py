@@ -14,8 +14,9 @@ too large for CHOLMOD          ``CholmodTooLargeError``        ``CholmodOverflow
 
 Both take A's lower triangle (0.4 always, 0.5 with ``lower=True``).  0.5 also turns a
 supernodal factor into a simplicial one after each factorization, so that the next
-one would be simplicial (no BLAS, several times slower on large factors): the 0.5
-branch keeps the symbolic analysis and factors a copy of it each time.
+one would be simplicial (no BLAS: on InstEval's ML criterion, 168 ms an evaluation
+against 81 ms): the 0.5 branch keeps the symbolic analysis and factors a copy of it
+each time (0.04 ms).
 
 Examples
 --------
@@ -59,7 +60,7 @@ class SparseCholesky:
     >>> A = sp.csc_matrix(np.diag([4.0, 9.0]))
     >>> f = SparseCholesky(A)
     >>> f.factorize(A)
-    >>> f.solve(np.array([4.0, 9.0])).tolist()
+    >>> f.solve(np.array([4.0, 9.0])).round(12).tolist()
     [1.0, 1.0]
     """
 
@@ -106,7 +107,10 @@ class SparseCholesky:
 
     def logdet(self) -> float:
         """log|A + βI| for the last :meth:`factorize`."""
-        return float(self._factor().logdet())
+        factor = self._factor()
+        if NEW_API and factor.is_ll:  # 0.5's logdet() copies L; ``factor`` is a view of it
+            return float(2 * np.log(factor.factor.diagonal()).sum())
+        return float(factor.logdet())
 
     def _factor(self):
         if self._numeric is None:
@@ -119,7 +123,8 @@ def cholesky(A: sp.spmatrix) -> SparseCholesky:
 
     Examples
     --------
-    >>> cholesky(sp.csc_matrix([[2.0, 1.0], [1.0, 2.0]])).solve(np.array([3.0, 3.0])).tolist()
+    >>> f = cholesky(sp.csc_matrix([[2.0, 1.0], [1.0, 2.0]]))
+    >>> f.solve(np.array([3.0, 3.0])).round(12).tolist()
     [1.0, 1.0]
     """
     factor = SparseCholesky(A, supernodal=False)
