@@ -6,7 +6,9 @@
 # 1. Installs the system packages scikit-sparse needs to build (SuiteSparse headers)
 #    and OpenBLAS (with Debian's reference BLAS CHOLMOD is 3-4x slower), if missing.
 # 2. Creates .venv at the repository root and installs lmmpy into it (editable, with
-#    the test extras) when it is not there yet or pyproject.toml changed.
+#    the test extras) when it is not there yet or pyproject.toml changed, with the
+#    scikit-sparse release that builds against the system's SuiteSparse (<0.5 for
+#    SuiteSparse 5/6, >=0.5 for 7).
 # 3. Runs: python -m pytest -q "$@", then ruff check lmmpy tests, then mkdocs build --strict
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

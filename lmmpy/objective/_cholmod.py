@@ -60,7 +60,7 @@ class CholmodFactorization:
         if _shared is None:
             scaled = scaled_cross_product(crossprods.ZtZ, layout)
             factor = _analyze(scaled.pattern)
-            check_factor_fits(scaled.pattern, factor.P())
+            check_factor_fits(scaled.pattern, factor.permutation())
             _shared = (scaled, factor)
         self.scaled, self.factor = _shared
 
@@ -70,20 +70,20 @@ class CholmodFactorization:
 
     def update(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Refactor at θ; return log|L|² and R (raises LinAlgError when C is not PD)."""
-        from sksparse.cholmod import CholmodOutOfMemoryError
+        from lmmpy.objective._sksparse_compat import TOO_LARGE_ERRORS
 
         A = self.scaled.matrix(theta, self.crossprods.ZtZ.data)
         try:
-            self.factor.cholesky_inplace(A, beta=1.0)
-        except (CholmodOutOfMemoryError, MemoryError) as error:
-            raise _too_large(self.scaled.pattern, error, self.factor.P()) from error
+            self.factor.factorize(A, beta=1.0)
+        except (*TOO_LARGE_ERRORS, MemoryError) as error:
+            raise _too_large(self.scaled.pattern, error, self.factor.permutation()) from error
         B = np.asarray(self.layout.Lambda(theta).T @ self.crossprods.ZtXy)
-        C = self.crossprods.XytXy - B.T @ self.factor.solve_A(B)
+        C = self.crossprods.XytXy - B.T @ self.factor.solve(B)
         return float(self.factor.logdet()), np.linalg.cholesky(C).T
 
     def solve_A(self, B: np.ndarray | sp.spmatrix) -> np.ndarray:
         """A⁻¹B with A at the θ of the last :meth:`update`."""
-        return self.factor.solve_A(B)
+        return self.factor.solve(B)
 
     def logdet(self) -> float:
         return float(self.factor.logdet())
@@ -92,11 +92,11 @@ class CholmodFactorization:
 def _analyze(pattern: sp.csc_matrix):
     """CHOLMOD's supernodal analysis; ``problem too large`` / ``out of memory`` (and
     numpy's MemoryError) become :class:`FactorTooLargeError`, saying how large."""
-    from sksparse.cholmod import CholmodOutOfMemoryError, CholmodTooLargeError, analyze
+    from lmmpy.objective._sksparse_compat import TOO_LARGE_ERRORS, SparseCholesky
 
     try:
-        return analyze(pattern, mode="supernodal")
-    except (CholmodTooLargeError, CholmodOutOfMemoryError, MemoryError) as error:
+        return SparseCholesky(pattern)
+    except (*TOO_LARGE_ERRORS, MemoryError) as error:
         raise _too_large(pattern, error, None) from error
 
 
@@ -105,12 +105,14 @@ def _too_large(pattern: sp.csc_matrix, error: Exception,
     """The error for a factor CHOLMOD could not make, with its size counted on a simplicial
     analysis when there is no permutation yet (which makes no supernodes, the step whose
     integer sizes overflow)."""
-    from sksparse.cholmod import CholmodError, analyze
+    from sksparse.cholmod import CholmodError
+
+    from lmmpy.objective._sksparse_compat import SparseCholesky
 
     reason = str(error) or type(error).__name__
     try:
         if permutation is None:
-            permutation = analyze(pattern, mode="simplicial").P()
+            permutation = SparseCholesky(pattern, supernodal=False).permutation()
         nonzeros = factor_nonzeros(pattern, permutation)
     except (CholmodError, MemoryError):
         nonzeros = None

@@ -140,7 +140,7 @@ def selected_inverse(deviance, theta: np.ndarray) -> SelectedInverse:
 def _sparse_inverse(ZtZ: sp.csc_matrix, layout: ThetaLayout, factor,
                     theta: np.ndarray) -> _SparseInverse:
     """Simplicial LDL' of A with every level's k×k block on its pattern, then Takahashi."""
-    from sksparse.cholmod import analyze
+    from lmmpy.objective._sksparse_compat import SparseCholesky
 
     A = factor.scaled.matrix(theta, ZtZ.data).tocoo()
     block_rows, block_cols = _level_block_pairs(layout)
@@ -149,12 +149,11 @@ def _sparse_inverse(ZtZ: sp.csc_matrix, layout: ThetaLayout, factor,
     A = sp.csc_matrix((np.concatenate([A.data, np.zeros(lower.sum())]),
                        (np.concatenate([A.row, block_rows[lower]]),
                         np.concatenate([A.col, block_cols[lower]]))), shape=A.shape)
-    symbolic = analyze(A, mode="simplicial")
-    symbolic.cholesky_inplace(A, beta=1.0)
-    L, D = symbolic.L_D()
-    L = sp.csc_matrix(L)
+    factor = SparseCholesky(A, supernodal=False)
+    factor.factorize(A, beta=1.0)
+    L, diagonal = factor.unit_ldl()
     L.sort_indices()
-    return _SparseInverse(L, D.diagonal(), symbolic.P())
+    return _SparseInverse(L, diagonal, factor.permutation())
 
 
 def _level_block_pairs(layout: ThetaLayout) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,7 @@ import pytest
 from reference import case_design, case_files, lme4_names, load_case
 
 import lmmpy
+from lmmpy._predict import prediction_rows, random_effects_selection
 from lmmpy.inference import _predict_se
 from lmmpy.objective import (
     ProfiledDeviance,
@@ -104,6 +105,13 @@ def _model_on_path(key: str, path: str, weighted: bool = False) -> lmmpy.LinearM
     return dataclasses.replace(m, objective=deviance)
 
 
+def _prediction_rows(model, frame, allow_new_levels):
+    """X, term matrices and level codes of rows predicted with every random-effect term."""
+    rows = prediction_rows(model, frame, random_effects_selection(model, None),
+                           allow_new_levels)
+    return rows.X, rows.matrices, rows.codes
+
+
 def _solved(model, X, matrices, codes):
     equations = _predict_se._MixedModelEquations(model)
     Zt = _predict_se._random_effects_rows(model, matrices, codes).T.tocsc()
@@ -117,7 +125,7 @@ def _solved(model, X, matrices, codes):
                                                ("two_terms", True)])
 def test_prediction_variance_equals_the_row_solves(key, weighted, path):
     model = _model_on_path(key, path, weighted)
-    X, matrices, codes = _predict_se._rows(model, None, True, False)
+    X, matrices, codes = _prediction_rows(model, None, False)
     fast = _predict_se.prediction_error_variance(model, X, matrices, codes)
     np.testing.assert_allclose(fast, _solved(model, X, matrices, codes), rtol=1e-9)
 
@@ -130,7 +138,7 @@ def test_rows_joining_unseen_level_pairs_are_solved(path):
     new["batch"] = ["A", "B", "C", "A"]
     rows = pd.DataFrame({"batch": ["B", "A", "C", "J"], "cask": ["a", "a", "b", "c"]})
     for frame in (new, rows):
-        X, matrices, codes = _predict_se._rows(model, frame, True, True)
+        X, matrices, codes = _prediction_rows(model, frame, True)
         # a row of batch B whose cask is A's cask a: the pair (a:A, B) never occurs
         mismatched = codes[0].copy()
         mismatched[0] = 0

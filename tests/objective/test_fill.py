@@ -7,16 +7,21 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-sksparse = pytest.importorskip("sksparse.cholmod")
+pytest.importorskip("sksparse.cholmod")
 
-from lmmpy.design import build_design  # noqa: E402
-from lmmpy.formula import parse_formula  # noqa: E402
-from lmmpy.objective import (  # noqa: E402
+from lmmpy.design import build_design
+from lmmpy.formula import parse_formula
+from lmmpy.objective import (
     ProfiledDeviance,
     _fill,
     cross_products,
 )
-from lmmpy.objective._fill import FactorTooLargeError, factor_nonzeros  # noqa: E402
+from lmmpy.objective._fill import FactorTooLargeError, factor_nonzeros
+from lmmpy.objective._sksparse_compat import (
+    TOO_LARGE_ERRORS,
+    SparseCholesky,
+    cholesky,
+)
 
 
 def _crossed_pattern(q: int, n: int, seed: int) -> sp.csc_matrix:
@@ -35,15 +40,15 @@ def test_the_count_is_the_size_of_cholmods_factor(seed):
     R = sp.random(n, n, density=float(rng.uniform(0.005, 0.08)), random_state=seed,
                   format="csc")
     A = sp.csc_matrix(R @ R.T + n * sp.eye(n))
-    factor = sksparse.cholesky(A, mode="simplicial")
-    assert factor_nonzeros(sp.tril(A), factor.P()) == factor.L().nnz
+    factor = cholesky(A)
+    assert factor_nonzeros(sp.tril(A), factor.permutation()) == factor.unit_ldl()[0].nnz
 
 
 def test_the_count_on_a_crossed_design_with_cholmods_ordering():
     pattern = _crossed_pattern(q=150, n=900, seed=3)
     A = pattern + sp.tril(pattern, -1).T + sp.eye(pattern.shape[0]) * 1e3
-    factor = sksparse.cholesky(sp.csc_matrix(A), mode="simplicial")
-    assert factor_nonzeros(pattern, factor.P()) == factor.L().nnz
+    factor = cholesky(sp.csc_matrix(A))
+    assert factor_nonzeros(pattern, factor.permutation()) == factor.unit_ldl()[0].nnz
 
 
 @pytest.mark.parametrize(("pattern", "expected"), [
@@ -94,7 +99,7 @@ def test_the_estimate_of_an_absurd_crossed_design(monkeypatch):
     """10,000 levels crossed with 10,000 over 100,000 rows: a factor with a hundred times
     the pattern's entries, counted without making it, and refused when memory is short."""
     pattern = _crossed_pattern(q=10_000, n=100_000, seed=0)
-    permutation = sksparse.analyze(pattern, mode="simplicial").P()
+    permutation = SparseCholesky(pattern, supernodal=False).permutation()
     nonzeros = factor_nonzeros(pattern, permutation)
     assert nonzeros > 100 * pattern.nnz  # the fill, not the pattern, sets the memory
     monkeypatch.setattr(_fill, "available_memory", lambda: 8 * nonzeros - 1)
@@ -105,16 +110,17 @@ def test_the_estimate_of_an_absurd_crossed_design(monkeypatch):
     _fill.check_factor_fits(pattern, permutation)
 
 
-@pytest.mark.parametrize("error", ["CholmodTooLargeError", "CholmodOutOfMemoryError"])
+@pytest.mark.parametrize("error", range(len(TOO_LARGE_ERRORS)))
 def test_cholmods_own_errors_in_the_analysis_say_what_to_do(monkeypatch, error):
-    def analyze(pattern, mode="supernodal", **kwargs):
-        if mode == "supernodal":
-            raise getattr(sksparse, error)("../Supernodal/cholmod_super_symbolic.c:683: "
-                                           "problem too large (code -3)")
-        return original(pattern, mode=mode, **kwargs)
+    """CHOLMOD's 'problem too large' and 'out of memory' (whatever scikit-sparse calls them)."""
+    def analyze(self, pattern, supernodal=True, _symbolic=None):
+        if supernodal and _symbolic is None:
+            raise TOO_LARGE_ERRORS[error]("../Supernodal/cholmod_super_symbolic.c:683: "
+                                          "problem too large (code -3)")
+        original(self, pattern, supernodal, _symbolic)
 
-    original = sksparse.analyze
-    monkeypatch.setattr(sksparse, "analyze", analyze)
+    original = SparseCholesky.__init__
+    monkeypatch.setattr(SparseCholesky, "__init__", analyze)
     with pytest.raises(FactorTooLargeError) as caught:
         _crossed_deviance(monkeypatch, memory=None)
     message = str(caught.value)
@@ -127,10 +133,10 @@ class _OutOfMemoryFactor:
     """CHOLMOD's factor, but out of memory when factoring (its type cannot be patched)."""
 
     def __init__(self, factor):
-        self.P = factor.P
+        self.permutation = factor.permutation
 
-    def cholesky_inplace(self, A, beta=0.0):
-        raise sksparse.CholmodOutOfMemoryError("out of memory")
+    def factorize(self, A, beta=0.0):
+        raise TOO_LARGE_ERRORS[1]("out of memory")
 
 
 def test_out_of_memory_in_the_numeric_factorization(monkeypatch):
