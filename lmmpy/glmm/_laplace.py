@@ -16,7 +16,8 @@ adaptive Gauss–Hermite quadrature (Pinheiro & Bates 1995; lme4's
 ``glmerAGQ``) centres the rule at û_j, scaled by the conditional standard
 deviation s_j = 1/L_jj:
 
-    −2ℓ ≈ Σ_j devc_j(û_j) + log|L|² − 2 Σ_j log Σ_k w_k exp((z_k² + devc_j(û_j) − devc_j(û_j + z_k s_j)) / 2),
+    −2ℓ ≈ Σ_j devc_j(û_j) + log|L|²
+          − 2 Σ_j log Σ_k w_k exp((z_k² + devc_j(û_j) − devc_j(û_j + z_k s_j)) / 2),
 
 devc_j(u) = Σ_{i in j} d_i + u² (deviance residuals, so the saturated
 log-likelihood is left out, as in lme4's logLik for nAGQ > 1), z_k, w_k the
