@@ -6,9 +6,12 @@ Each stage is its own module (as lme4's ``glFormula``, ``mkGlmerDevfun``,
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
+from lmmpy._warnings import ConvergenceWarning, SingularFitWarning
 from lmmpy.design import build_design
 from lmmpy.design._build import ArrayOrColumn
 from lmmpy.formula import parse_formula
@@ -67,6 +70,13 @@ def glmer(
     -------
     GeneralizedLinearMixedModel
 
+    Warns
+    -----
+    SingularFitWarning
+        When the estimated random-effects covariance is singular.
+    ConvergenceWarning
+        When the optimizer stops at its evaluation limit.
+
     Examples
     --------
     >>> import lmmpy
@@ -86,7 +96,7 @@ def glmer(
                                  system.design.theta_lower_bounds(), start)
     hessian = criterion_hessian(criterion, optimization.parameters)
     state = criterion.at(optimization.parameters)
-    return GeneralizedLinearMixedModel(
+    model = GeneralizedLinearMixedModel(
         system=system,
         state=state,
         deviance_value=criterion.value(state),
@@ -96,6 +106,17 @@ def glmer(
         row_index=_row_index(data, system),
         data_name=data_name,
     )
+    _warn_about(model)
+    return model
+
+
+def _warn_about(model: GeneralizedLinearMixedModel) -> None:
+    if model.is_singular:
+        warnings.warn("boundary (singular) fit: see GeneralizedLinearMixedModel.is_singular",
+                      SingularFitWarning, stacklevel=3)
+    if "maximum number of evaluations reached" in model.optimization.return_codes:
+        warnings.warn("the optimizer stopped at its maximum number of evaluations",
+                      ConvergenceWarning, stacklevel=3)
 
 
 def glmm_setup(formula: str, data: pd.DataFrame, family: str | Family = "binomial", *,
