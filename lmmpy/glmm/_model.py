@@ -11,7 +11,9 @@ Numbers follow lme4's definitions for GLMMs:
   pwrss = Σ (Pearson residual)² + ‖û‖² (lme4's ``sigmaML``), which scales the
   random-effects variances and conditional SDs;
 * ``vcov``: (H/2)⁻¹ on β, H the finite-difference Hessian of the criterion
-  over (θ, β) (lme4's default, ``use.hessian = TRUE``).
+  over (θ, β) (lme4's default, ``use.hessian = TRUE``); for an nAGQ = 0 fit,
+  which has none, σ²(R_X'R_X)⁻¹ of the penalized least-squares problem at
+  the final working weights.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class GeneralizedLinearMixedModel:
     state: PirlsResult
     deviance_value: float
     nagq: int
-    hessian: np.ndarray
+    hessian: np.ndarray | None
     optimization: GlmmOptimization
     row_index: pd.Index
     data_name: str | None = None
@@ -130,7 +132,13 @@ class GeneralizedLinearMixedModel:
     # ---- fixed effects -----------------------------------------------------------------
     @cached_property
     def vcov(self) -> pd.DataFrame:
+        """Var(β̂): (H/2)⁻¹ on β, or σ²(R_X'R_X)⁻¹ for an nAGQ = 0 fit (no Hessian), as lme4."""
         names = list(self.design.beta_names)
+        if self.hessian is None:
+            R_X = self.state.objective.solve(self.theta).R_X
+            R_inverse = np.linalg.inv(R_X)
+            return pd.DataFrame(self.sigma**2 * R_inverse @ R_inverse.T, index=names,
+                                columns=names)
         n_theta = len(self.theta)
         inverse = np.linalg.inv(self.hessian)[n_theta:, n_theta:]
         return pd.DataFrame(inverse + inverse.T, index=names, columns=names)

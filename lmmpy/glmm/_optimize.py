@@ -3,7 +3,7 @@
 lme4's ``glmer`` (Bates et al. 2015, §3.6 of the lme4 vignettes):
 
 1. nAGQ = 0: minimise the Laplace criterion over θ alone, PIRLS finding β
-   with u (``vary_beta``) — cheap, and a start for
+   with u (``vary_beta``) — cheap, the whole fit for ``nagq=0``, else a start for
 2. the criterion over (θ, β) jointly, PIRLS finding u only (the Laplace
    criterion, or adaptive Gauss–Hermite for nAGQ > 1).
 
@@ -12,7 +12,8 @@ than lme4's (its stage 2 is Nelder–Mead with a relative tolerance of 1e-7 on
 a criterion whose PIRLS stopped at 1e-7), so the optimum reached is the
 criterion's own.  Standard errors follow lme4's default (``vcov`` with
 ``use.hessian``): the inverse of half the Hessian of the criterion over
-(θ, β), by central finite differences, restricted to β.
+(θ, β), by central finite differences, restricted to β (an nAGQ = 0 fit has
+no Hessian: its ``vcov`` is lme4's (R_X'R_X)⁻¹ of the last PIRLS step).
 
 Each evaluation starts PIRLS from the previous evaluation's u (and β): the
 criterion is the converged one (PIRLS tolerance 1e-13), so the start only
@@ -102,6 +103,16 @@ class GlmmOptimization:
     n_evaluations: int
     stage1_theta: np.ndarray
     return_codes: tuple[str, ...]
+
+
+def optimize_theta(criterion: GlmmCriterion, theta_start: np.ndarray,
+                   theta_lower: np.ndarray) -> GlmmOptimization:
+    """Stage 1 alone (lme4's ``nAGQ = 0`` fit): θ by BOBYQA, β with u by PIRLS."""
+    theta, value, code = _bobyqa(criterion.stage1, theta_start, theta_lower,
+                                 np.full(len(theta_start), 0.1))
+    beta = criterion.at_theta(theta).beta
+    return GlmmOptimization(np.concatenate([theta, beta]), value, criterion.n_evaluations,
+                            theta, (code,))
 
 
 def optimize_glmm(criterion: GlmmCriterion, theta_start: np.ndarray, theta_lower: np.ndarray,

@@ -17,7 +17,12 @@ from lmmpy.design._build import ArrayOrColumn
 from lmmpy.formula import parse_formula
 from lmmpy.glmm._families import Family, make_family
 from lmmpy.glmm._model import GeneralizedLinearMixedModel
-from lmmpy.glmm._optimize import GlmmCriterion, criterion_hessian, optimize_glmm
+from lmmpy.glmm._optimize import (
+    GlmmCriterion,
+    criterion_hessian,
+    optimize_glmm,
+    optimize_theta,
+)
 from lmmpy.glmm._pirls import ReweightedSystem
 from lmmpy.glmm._response import check_response, response_frame
 
@@ -60,9 +65,12 @@ def glmer(
     nagq : int, default 1
         Points of the adaptive Gauss–Hermite rule: 1 is the Laplace
         approximation; more need a single random-effects term with one
-        column, as in lme4.
+        column, as in lme4.  0 is lme4's ``nAGQ = 0``: the Laplace criterion
+        over θ alone, β estimated with the conditional modes by PIRLS (faster,
+        slightly less exact).
     start : array-like, optional
-        Starting (θ, β) for the joint optimisation (the nAGQ = 0 stage is then skipped).
+        Starting (θ, β) for the joint optimisation (the nAGQ = 0 stage is then
+        skipped); with ``nagq=0``, the starting θ.
     data_name : str, optional
         Name of the data shown in the summary.
 
@@ -91,15 +99,22 @@ def glmer(
         _check_quadrature_applies(system)
     n_theta = len(system.design.theta_start())
     criterion = GlmmCriterion(system, n_theta, nagq)
-    start = None if start is None else _checked_start(start, system, n_theta)
-    optimization = optimize_glmm(criterion, system.design.theta_start(),
-                                 system.design.theta_lower_bounds(), start)
-    hessian = criterion_hessian(criterion, optimization.parameters)
-    state = criterion.at(optimization.parameters)
+    theta_start, theta_lower = system.design.theta_start(), system.design.theta_lower_bounds()
+    if nagq == 0:
+        if start is not None:
+            theta_start = _checked_start(start, system, n_theta, n_theta)
+        optimization = optimize_theta(criterion, theta_start, theta_lower)
+        hessian, state = None, criterion.at_theta(optimization.parameters[:n_theta])
+    else:
+        start = None if start is None else _checked_start(start, system, n_theta,
+                                                          n_theta + system.n_fixed)
+        optimization = optimize_glmm(criterion, theta_start, theta_lower, start)
+        hessian = criterion_hessian(criterion, optimization.parameters)
+        state = criterion.at(optimization.parameters)
     model = GeneralizedLinearMixedModel(
         system=system,
         state=state,
-        deviance_value=criterion.value(state),
+        deviance_value=criterion.value(state, nagq=max(nagq, 1)),
         nagq=nagq,
         hessian=hessian,
         optimization=optimization,
@@ -142,8 +157,8 @@ def _row_index(data: pd.DataFrame, system: ReweightedSystem) -> pd.Index:
 
 
 def _checked_nagq(nagq) -> int:
-    if isinstance(nagq, bool) or not isinstance(nagq, int | np.integer) or nagq < 1:
-        raise ValueError(f"nagq must be a positive integer (1: Laplace), not {nagq!r}")
+    if isinstance(nagq, bool) or not isinstance(nagq, int | np.integer) or nagq < 0:
+        raise ValueError(f"nagq must be an integer of 0 or more (1: Laplace), not {nagq!r}")
     return int(nagq)
 
 
@@ -156,10 +171,9 @@ def _check_quadrature_applies(system: ReweightedSystem) -> None:
                          + ": use nagq=1 (Laplace)")
 
 
-def _checked_start(start, system: ReweightedSystem, n_theta: int) -> np.ndarray:
+def _checked_start(start, system: ReweightedSystem, n_theta: int, expected: int) -> np.ndarray:
     start = np.asarray(start, dtype=float)
-    expected = n_theta + system.n_fixed
     if start.shape != (expected,):
-        raise ValueError(f"start must have {expected} values (θ in lme4's order, then β), "
-                         f"not {start.shape}")
+        what = "θ in lme4's order" + (", then β" if expected > n_theta else "")
+        raise ValueError(f"start must have {expected} values ({what}), not {start.shape}")
     return start

@@ -35,6 +35,7 @@ def test_quoted_numbers(namespace):
     np.testing.assert_allclose(m.predict(new, re_form=False), [-1.3985, -2.9788], atol=5e-5)
     assert round(namespace["same"].loglik, 4) == -92.0263
     assert round(agq.loglik, 3) == -50.005
+    assert round(namespace["quick"].loglik, 4) == -92.0543
     assert (round(agq.fixef.iloc[0], 4), round(m.fixef.iloc[0], 4)) == (-1.3992, -1.3985)
     assert (round(b.loglik, 2), round(probit.loglik, 2)) == (-96.13, -96.47)
 

@@ -107,11 +107,13 @@ def test_bad_response(cbpp, formula, family, change, message):
     ({"family": "negbin"}, ValueError, "unknown family 'negbin'"),
     ({"family": "binomial", "link": "inverse"}, ValueError,
      "link 'inverse' is not available for the binomial family"),
-    ({"nagq": 0}, ValueError, "nagq must be a positive integer"),
-    ({"nagq": 2.5}, ValueError, "nagq must be a positive integer"),
+    ({"nagq": -1}, ValueError, "nagq must be an integer of 0 or more"),
+    ({"nagq": 2.5}, ValueError, "nagq must be an integer of 0 or more"),
+    ({"nagq": 0, "start": [1.0, 2.0]}, ValueError,
+     "start must have 1 values \\(θ in lme4's order\\)"),
     ({"weights": [1.0, 2.0]}, ValueError, "weights must be a column name or have one value"),
     ({"weights": "nosuch"}, ValueError, "weights column 'nosuch' is not in the data"),
-    ({"start": [1.0, 2.0]}, ValueError, "start must have 5 values"),
+    ({"start": [1.0, 2.0]}, ValueError, "start must have 5 values \\(θ in lme4's order, then β\\)"),
 ])
 def test_bad_arguments(cbpp, arguments, error, message):
     with pytest.raises(error, match=message):
