@@ -122,12 +122,19 @@ class ReweightedSystem:
         return float(np.sum(self.response.deviance_residuals(mu)) + u @ u)
 
 
+SMALL_DENSE = 64   # q + p + 1 up to which PIRLS uses the dense factor
+
+
 def _profiled_deviance(crossprods, terms) -> ProfiledDeviance:
-    """The blocked factorization where it applies, else the default choice: PIRLS
-    refactors at every step, and the dense path's q × q products are the slowest of the
-    three when BLAS threads compete (sim_probit_slope: 36 s against 9 s)."""
+    """The dense factor for a small system, else the blocked one where it applies, else the
+    default choice.  PIRLS refactors at every step: the blocked set-up's sparse slicing
+    costs more than a small dense factor, but the dense path's products of a system of
+    ~100 are the slowest of the three when BLAS threads compete (sim_probit_slope,
+    q + p + 1 = 123: 36 s against 9 s)."""
+    size = sum(term.n_random_effects for term in terms) + crossprods.n_fixed + 1
+    path = "dense" if size <= SMALL_DENSE else "blocked"
     try:
-        return ProfiledDeviance(crossprods, terms, reml=False, _path="blocked")
+        return ProfiledDeviance(crossprods, terms, reml=False, _path=path)
     except ValueError:
         return ProfiledDeviance(crossprods, terms, reml=False)
 
