@@ -49,7 +49,7 @@ def test_quoted_summary_is_the_printed_one(namespace):
 
 
 def test_quoted_coefficients(namespace):
-    table = namespace["b"].coefficients().round(4)
+    table = namespace["b"].coefficients().round(3)
     for name, row in table.iterrows():
-        quoted = f"# {name:<14}" + "".join(f"{value:>12.4f}" for value in row)
+        quoted = f"# {name:<14}" + "".join(f"{value:>12.3f}" for value in row)
         assert " ".join(quoted.split()) in " ".join(PAGE.split()), name
