@@ -112,7 +112,9 @@ class ReweightedSystem:
         weights, z = self.response.working(eta, self.design.offset)
         crossprods = self._crossprods.at(weights, z)
         if self._objective is None:
-            self._objective = _profiled_deviance(crossprods, self.design.terms)
+            # the factorization lmer would choose (dense up to q + p + 1 = 128: on a quiet
+            # machine the fastest for PIRLS too, as its set-up is repeated at every step)
+            self._objective = ProfiledDeviance(crossprods, self.design.terms, reml=False)
         else:
             self._objective = self._objective.with_crossprods(crossprods)
         return self._objective
@@ -120,23 +122,6 @@ class ReweightedSystem:
     def penalized_deviance(self, eta: np.ndarray, u: np.ndarray) -> float:
         mu = self.response.mu(eta)
         return float(np.sum(self.response.deviance_residuals(mu)) + u @ u)
-
-
-SMALL_DENSE = 64   # q + p + 1 up to which PIRLS uses the dense factor
-
-
-def _profiled_deviance(crossprods, terms) -> ProfiledDeviance:
-    """The dense factor for a small system, else the blocked one where it applies, else the
-    default choice.  PIRLS refactors at every step: the blocked set-up's sparse slicing
-    costs more than a small dense factor, but the dense path's products of a system of
-    ~100 are the slowest of the three when BLAS threads compete (sim_probit_slope,
-    q + p + 1 = 123: 36 s against 9 s)."""
-    size = sum(term.n_random_effects for term in terms) + crossprods.n_fixed + 1
-    path = "dense" if size <= SMALL_DENSE else "blocked"
-    try:
-        return ProfiledDeviance(crossprods, terms, reml=False, _path=path)
-    except ValueError:
-        return ProfiledDeviance(crossprods, terms, reml=False)
 
 
 def pirls(system: ReweightedSystem, theta: np.ndarray, beta: np.ndarray | None,
