@@ -76,9 +76,10 @@ class PirlsResult:
 class ReweightedSystem:
     """The design and response, and the factorization reweighted at each PIRLS step."""
 
-    def __init__(self, design: Design, response: GlmResponse):
+    def __init__(self, design: Design, response: GlmResponse, path: str | None = None):
         self.design = design
         self.response = response
+        self.path = path   # the factorization ("dense", "blocked", "cholmod"); None: lmer's choice
         self._objective: ProfiledDeviance | None = None
         self._crossprods = WeightedCrossProducts(design)
 
@@ -114,7 +115,8 @@ class ReweightedSystem:
         if self._objective is None:
             # the factorization lmer would choose (dense up to q + p + 1 = 128: on a quiet
             # machine the fastest for PIRLS too, as its set-up is repeated at every step)
-            self._objective = ProfiledDeviance(crossprods, self.design.terms, reml=False)
+            self._objective = ProfiledDeviance(crossprods, self.design.terms, reml=False,
+                                               _path=self.path)
         else:
             self._objective = self._objective.with_crossprods(crossprods)
         return self._objective
