@@ -102,7 +102,10 @@ class GlmmSummary:
         table = self.coefficients
         joint = _same_decimals(table[["Estimate", "Std. Error"]].to_numpy().T.ravel())
         n = len(table)
-        rows = [["", "Estimate", "Std. Error", "z value", "Pr(>|z|)", ""]]
+        # lme4 labels the Wald statistic "t value" for families with a scale (its p-values
+        # are normal all the same)
+        statistic = "t value" if self.model.family.has_dispersion else "z value"
+        rows = [["", "Estimate", "Std. Error", statistic, "Pr(>|z|)", ""]]
         for i, name in enumerate(table.index):
             p = table["Pr(>|z|)"].iloc[i]
             rows.append([name, joint[i], joint[n + i], f"{table['z value'].iloc[i]:.3f}",
