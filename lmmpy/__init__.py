@@ -25,6 +25,14 @@ if TYPE_CHECKING:  # imported on first use (PEP 562, below): `import lmmpy` stay
     from lmmpy.diagnostics import PoolingComparison, compare_pooling, within_between
     from lmmpy.fit import lmer
     from lmmpy.formula import FormulaError, parse_formula
+    from lmmpy.glmm import (
+        Binomial,
+        Gamma,
+        GeneralizedLinearMixedModel,
+        InverseGaussian,
+        Poisson,
+        glmer,
+    )
     from lmmpy.inference import anova, test_random_effect
     from lmmpy.report import model_table
     from lmmpy.results import LinearMixedModel
@@ -33,12 +41,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ApproximationWarning",
+    "Binomial",
     "BootstrapWarning",
     "ConvergenceWarning",
     "FormulaError",
+    "Gamma",
+    "GeneralizedLinearMixedModel",
     "HausmanWarning",
+    "InverseGaussian",
     "LinearMixedModel",
     "LmmpyWarning",
+    "Poisson",
     "PoolingComparison",
     "ProfileWarning",
     "RankDeficiencyWarning",
@@ -47,6 +60,7 @@ __all__ = [
     "anova",
     "compare_pooling",
     "datasets",
+    "glmer",
     "lmer",
     "model_table",
     "parse_formula",
@@ -65,6 +79,12 @@ _LAZY = {
     "lmer": "lmmpy.fit",
     "FormulaError": "lmmpy.formula",
     "parse_formula": "lmmpy.formula",
+    "glmer": "lmmpy.glmm",
+    "GeneralizedLinearMixedModel": "lmmpy.glmm",
+    "Binomial": "lmmpy.glmm",
+    "Poisson": "lmmpy.glmm",
+    "Gamma": "lmmpy.glmm",
+    "InverseGaussian": "lmmpy.glmm",
     "anova": "lmmpy.inference",
     "test_random_effect": "lmmpy.inference",
     "LinearMixedModel": "lmmpy.results",

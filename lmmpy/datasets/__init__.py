@@ -50,6 +50,12 @@ _CATALOG: dict[str, tuple[str, dict[str, _Factor]]] = {
         "Contagious bovine pleuropneumonia incidence in 15 herds over 4 periods.",
         {"herd": _Factor(), "period": _Factor()},
     ),
+    "bacteria": (
+        "Presence of H. influenzae (y) in 50 children with otitis media at 5 visits over "
+        "11 weeks, by treatment (MASS's bacteria).",
+        {"y": _Factor(), "ap": _Factor(), "hilo": _Factor(), "ID": _Factor(),
+         "trt": _Factor(levels=("placebo", "drug", "drug+"))},
+    ),
     "sim_schools": (
         "Simulated pupils in classes in 40 schools: outcome y, pupil-level x, school-level z.",
         {"school": _Factor(), "class": _Factor()},

@@ -171,8 +171,13 @@ class BlockedFactorization:
         self._rest_lambda = None
 
     def with_crossprods(self, crossprods: CrossProducts) -> BlockedFactorization:
-        """Same Z'WZ (structure and rank update reused), other cross-products with [X y]."""
-        return BlockedFactorization(crossprods, self.layout, self.terms, self.structure)
+        """The factorization for other cross-products: the structure (D, the rank update's
+        tabulated products of Z'WZ) is reused only when Z'WZ is the same, as for a new
+        response; other weights (a GLMM's reweighting) rebuild it from their Z'WZ."""
+        if crossprods.ZtZ_product is self.crossprods.ZtZ_product:
+            return BlockedFactorization(crossprods, self.layout, self.terms, self.structure)
+        structure = _z_structure(crossprods.ZtZ, self.layout, self.terms[0])
+        return BlockedFactorization(crossprods, self.layout, self.terms, structure)
 
     def update(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Factor at θ; return log|L|² and R (upper triangle valid; LinAlgError when not PD)."""

@@ -65,7 +65,11 @@ class CholmodFactorization:
         self.scaled, self.factor = _shared
 
     def with_crossprods(self, crossprods: CrossProducts) -> CholmodFactorization:
-        """Same ZtZ (the analysis is reused), other cross-products with [X y]."""
+        """Other cross-products: the analysis is reused when Z'WZ keeps its pattern (the
+        numeric values are always the new ones), else made anew."""
+        old, new = self.crossprods.ZtZ, crossprods.ZtZ
+        if not (np.array_equal(old.indptr, new.indptr) and np.array_equal(old.indices, new.indices)):
+            return CholmodFactorization(crossprods, self.layout)
         return CholmodFactorization(crossprods, self.layout, (self.scaled, self.factor.copy()))
 
     def update(self, theta: np.ndarray) -> tuple[float, np.ndarray]:

@@ -1,0 +1,46 @@
+"""nagq=0 (lme4's nAGQ = 0: θ optimised, β with u by PIRLS) against lme4 (tools/reference/
+make_glmm_nagq0.R)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from reference import load_case, load_case_data
+
+import lmmpy
+
+REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "glmm" / "nagq0.json").read_text())
+CASES = {"cbpp": "cbpp_laplace", "epil": "epil_poisson"}
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def fit(request):
+    case = load_case(CASES[request.param])
+    model = lmmpy.glmer(case["formula"], load_case_data(case), case["family"], nagq=0)
+    return model, REFERENCE[request.param]
+
+
+def test_estimates(fit):
+    model, expected = fit
+    np.testing.assert_allclose(model.theta, [expected["theta"]], rtol=1e-3)
+    np.testing.assert_allclose(model.fixef, expected["fixef"], rtol=1e-3)
+
+
+def test_standard_errors_without_hessian(fit):
+    model, expected = fit
+    assert model.hessian is None
+    np.testing.assert_allclose(model.fixef_se, expected["fixef_se"], rtol=5e-3)
+
+
+def test_likelihood_not_below_lme4s(fit):
+    model, expected = fit
+    assert model.loglik >= expected["loglik"] - 1e-4
+    assert model.loglik - expected["loglik"] < 1e-2
+    assert model.deviance == pytest.approx(expected["deviance"], rel=1e-4)
+
+
+def test_summary_names_nagq0(fit):
+    assert "(Adaptive Gauss-Hermite Quadrature, nAGQ = 0)" in str(fit[0].summary())
