@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # imported on first use (PEP 562, below): `import lmmpy` stay
     from lmmpy.fit import lmer
     from lmmpy.formula import FormulaError, parse_formula
     from lmmpy.inference import anova, test_random_effect
-    from lmmpy.report import model_table
+    from lmmpy.report import emmeans, emtrends, model_table
     from lmmpy.results import LinearMixedModel
 
 __version__ = "0.1.0"
@@ -47,6 +47,8 @@ __all__ = [
     "anova",
     "compare_pooling",
     "datasets",
+    "emmeans",
+    "emtrends",
     "lmer",
     "model_table",
     "parse_formula",
@@ -69,6 +71,8 @@ _LAZY = {
     "test_random_effect": "lmmpy.inference",
     "LinearMixedModel": "lmmpy.results",
     "model_table": "lmmpy.report",
+    "emmeans": "lmmpy.report",
+    "emtrends": "lmmpy.report",
 }
 
 
