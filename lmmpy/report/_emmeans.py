@@ -35,7 +35,13 @@ from scipy import stats
 from lmmpy.inference._contrast import t_test
 from lmmpy.inference._table import InferenceTable
 from lmmpy.report._pairs import adjusted_p_values, check_adjust, pairwise
-from lmmpy.report._refgrid import ReferenceGrid, averaging_rows, model_variables, reference_grid
+from lmmpy.report._refgrid import (
+    ReferenceGrid,
+    averaging_rows,
+    full_model_matrix,
+    model_variables,
+    reference_grid,
+)
 
 if TYPE_CHECKING:
     from lmmpy.results import LinearMixedModel
@@ -46,6 +52,7 @@ LMERTEST_LIMIT = 3000  # ... it does not compute Kenward-Roger / Satterthwaite d
 TREND_STEP = 1e-3  # emtrends' delta.var, as a fraction of the variable's range
 ESTIMATE_COLUMNS = ["std_error", "df", "lower_cl", "upper_cl"]
 CONTRAST_COLUMNS = ["estimate", "std_error", "df", "t_ratio", "p_value"]
+_NOT_ESTIMABLE = "NaN: not estimable (it depends on a coefficient dropped as aliased)"
 
 
 class MarginalTable:
@@ -91,16 +98,18 @@ class MarginalMeans(MarginalTable):
         The ``specs`` and ``by`` columns, the estimate (``emmean`` or
         ``<var>_trend``), ``std_error``, ``df``, ``lower_cl``, ``upper_cl``.
     L : ndarray
-        One row per mean: the linear function of the fixed effects it estimates.
+        One row per mean: the linear function of the fixed effects it estimates, over
+        the model matrix's columns including any the fit dropped as aliased.
     ddf : str
         The degrees-of-freedom method used.
     """
 
-    def __init__(self, model: LinearMixedModel, frame: pd.DataFrame, L: np.ndarray, *,
+    def __init__(self, model: LinearMixedModel, grid: ReferenceGrid, frame: pd.DataFrame,
+                 L: np.ndarray, *,
                  specs: list[str], by: list[str], ddf: str, level: float, heading: str,
                  notes: list[str]):
         super().__init__(frame, heading, notes)
-        self.model, self.L, self.specs, self.by = model, L, specs, by
+        self.model, self.grid, self.L, self.specs, self.by = model, grid, L, specs, by
         self.ddf, self.level = ddf, level
 
     def pairs(self, adjust: str = "tukey") -> MarginalTable:
@@ -131,15 +140,16 @@ class MarginalMeans(MarginalTable):
         """
         adjust = check_adjust(adjust)
         labels, C, family_size = pairwise(self.frame, self.specs, self.by)
-        tests = _tests(self.model, C @ self.L, self.ddf)
+        tests = _tests(self.model, self.grid, C @ self.L, self.ddf)
         family = labels[self.by].astype(str).apply(" ".join, axis=1).to_numpy() if self.by \
             else np.zeros(len(labels))
         tests["p_value"] = adjusted_p_values(tests["t_ratio"].to_numpy(), tests["df"].to_numpy(),
                                              family, family_size, adjust)
         frame = pd.concat([labels, tests[CONTRAST_COLUMNS]], axis=1)
-        notes = [*self.notes[:-1], _adjust_note(adjust, family_size)]
+        notes = _notes(self.grid, self.specs + self.by, frame["estimate"], self.ddf,
+                       _adjust_note(adjust, family_size))
         return MarginalTable(frame, f"Pairwise differences: {self.heading[0].lower()}"
-                             f"{self.heading[1:]}", [n for n in notes if n])
+                             f"{self.heading[1:]}", notes)
 
 
 def emmeans(model: LinearMixedModel, specs: str | Sequence[str], by: str | Sequence[str] |
@@ -167,7 +177,9 @@ def emmeans(model: LinearMixedModel, specs: str | Sequence[str], by: str | Seque
         Confidence level of ``lower_cl`` and ``upper_cl``.
     data : DataFrame, optional
         The fitted data: needed only when a numeric variable is used just
-        inside a transform (``log(w)``), whose values the fit does not keep.
+        inside a transform (``log(w)``), whose values the fit does not keep, or
+        when the fit dropped aliased coefficients (to find the means that are
+        not estimable: they are NaN, R's "nonEst").
 
     Returns
     -------
@@ -179,7 +191,8 @@ def emmeans(model: LinearMixedModel, specs: str | Sequence[str], by: str | Seque
     ------
     ValueError
         For a variable that is not in the model, a ``by`` variable also in
-        ``specs``, an unknown ``ddf`` or a ``level`` outside (0, 1).
+        ``specs``, an unknown ``ddf``, ``"kenward-roger"`` for an ML fit, a
+        ``level`` outside (0, 1), or ``data`` missing where it is needed.
     TypeError
         When ``specs`` or ``by`` are not strings.
 
@@ -240,7 +253,7 @@ def emtrends(model: LinearMixedModel, specs: str | Sequence[str], var: str,
     variable = _check_trend_variable(grid, var)
     step = TREND_STEP * float(np.ptp(variable.observed))
     shifted = grid.frame.assign(**{var: grid.frame[var] + step})
-    slopes = (model.design.X.rebuild(shifted) - grid.X) / step
+    slopes = (full_model_matrix(model, shifted) - grid.X) / step
     means, L = averaging_rows(grid, specs_ + by_, slopes)
     heading = f"Estimated marginal trends of {model.design.formula.response} in {var}"
     return _marginal_means(model, grid, means, L, f"{var}_trend", specs_, by_, ddf_, level,
@@ -320,15 +333,20 @@ def default_ddf(model: LinearMixedModel) -> str:
     return "asymptotic"
 
 
-def _tests(model: LinearMixedModel, L: np.ndarray, ddf: str) -> pd.DataFrame:
-    rows = [t_test(model, row, ddf) for row in L]
+def _tests(model: LinearMixedModel, grid: ReferenceGrid, L: np.ndarray, ddf: str
+           ) -> pd.DataFrame:
+    """t tests of the rows of L (over the grid's full columns); NaN where not estimable
+    (R's "nonEst")."""
+    estimable = grid.estimable(L)
+    rows = [t_test(model, row, ddf) if ok else {} for row, ok in
+            zip(grid.coefficients(L), estimable, strict=True)]
     table = pd.DataFrame(rows, columns=["estimate", "std_error", "df", "t_value", "p_value"])
-    return table.rename(columns={"t_value": "t_ratio"})
+    return table.astype(float).rename(columns={"t_value": "t_ratio"})
 
 
 def _marginal_means(model, grid, means, L, estimate, specs, by, ddf, level, heading
                     ) -> MarginalMeans:
-    tests = _tests(model, L, ddf)
+    tests = _tests(model, grid, L, ddf)
     df = tests["df"].to_numpy()
     quantile = np.where(np.isinf(df), stats.norm.ppf((1 + level) / 2),
                         stats.t.ppf((1 + level) / 2, np.where(np.isinf(df), 1.0, df)))
@@ -336,14 +354,22 @@ def _marginal_means(model, grid, means, L, estimate, specs, by, ddf, level, head
     frame = means.assign(**{estimate: tests["estimate"], "std_error": tests["std_error"],
                             "df": df, "lower_cl": tests["estimate"] - half,
                             "upper_cl": tests["estimate"] + half})
-    averaged = [name for name in grid.variables
-                if name not in specs + by and len(grid.values[name]) > 1]
-    notes = [f"Averaged over: {', '.join(averaged)}" if averaged else "",
-             f"Degrees-of-freedom method: {ddf}", f"Confidence level used: {level:g}"]
+    notes = _notes(grid, specs + by, frame[estimate], ddf, f"Confidence level used: {level:g}")
     if by:
         heading += f", by {', '.join(by)}"
-    return MarginalMeans(model, frame, L, specs=specs, by=by, ddf=ddf, level=level,
-                         heading=heading, notes=[n for n in notes if n])
+    return MarginalMeans(model, grid, frame, L, specs=specs, by=by, ddf=ddf, level=level,
+                         heading=heading, notes=notes)
+
+
+def _notes(grid: ReferenceGrid, keys: list[str], estimates: pd.Series, ddf: str,
+           last: str) -> list[str]:
+    """What was averaged over, whether some rows are not estimable, the df method, ``last``."""
+    averaged = [name for name in grid.variables
+                if name not in keys and len(grid.values[name]) > 1]
+    notes = [f"Averaged over: {', '.join(averaged)}" if averaged else "",
+             _NOT_ESTIMABLE if estimates.isna().any() else "",
+             f"Degrees-of-freedom method: {ddf}", last]
+    return [note for note in notes if note]
 
 
 def _adjust_note(adjust: str, family_size: np.ndarray) -> str:

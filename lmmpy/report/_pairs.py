@@ -118,14 +118,17 @@ def _tukey(t: float, k: int, df: float) -> float:
 
 
 def _adjust_family(p: np.ndarray, adjust: str) -> np.ndarray:
+    """Adjusted p-values for m contrasts, m counting those that are not estimable (NaN), as
+    emmeans passes ``n`` = the family's size to R's ``p.adjust``."""
     m = len(p)
+    out = np.full(m, np.nan)
+    tested = np.flatnonzero(~np.isnan(p))
     if adjust == "bonferroni":
-        return np.minimum(1.0, m * p)
-    if adjust == "sidak":
-        return 1.0 - (1.0 - p) ** m
-    # Holm's step-down: the i-th smallest (from 0) times m - i, kept monotone
-    order = np.argsort(p)
-    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out = np.empty(m)
-    out[order] = np.minimum(1.0, stepped)
+        out[tested] = np.minimum(1.0, m * p[tested])
+    elif adjust == "sidak":
+        out[tested] = 1.0 - (1.0 - p[tested]) ** m
+    else:  # Holm's step-down: the i-th smallest (from 0) times m - i, kept monotone
+        order = tested[np.argsort(p[tested])]
+        stepped = np.maximum.accumulate((m - np.arange(len(order))) * p[order])
+        out[order] = np.minimum(1.0, stepped)
     return out

@@ -15,6 +15,13 @@ it (formulaic's stored encodings, so contrasts and transforms such as
 equally weighted average of the x of the grid rows that share its levels of
 ``specs`` and ``by``.
 
+When the fit dropped aliased columns of X (an empty cell of an interaction),
+some l are not estimable: l'β depends on how the aliasing was resolved.  l is
+estimable when it is orthogonal to the null space of the full model matrix
+(Searle 1971, as R's estimability package checks with its ``nonest.basis``);
+the grid rows keep the aliased columns for that check, so it needs the fitted
+data (``data=``).
+
 The variables' values come from ``data`` when it is given; otherwise a
 factor's levels are read from the model matrix's encodings and a number's
 values from its column of X (a variable used only inside a transform is not
@@ -36,6 +43,7 @@ if TYPE_CHECKING:
     from lmmpy.results import LinearMixedModel
 
 KEEP_DISTINCT = 2  # emmeans' cov.keep: numbers with this many distinct values or fewer
+ESTIMABLE_TOL = 1e-8  # estimability's is.estble tolerance
 
 
 @dataclass(frozen=True)
@@ -63,15 +71,31 @@ class ReferenceGrid:
     Attributes
     ----------
     frame : one row per combination, one column per variable
-    X : the fit's fixed-effects model matrix on ``frame`` (aliased columns dropped)
+    X : the fit's fixed-effects model matrix on ``frame``, aliased columns included
+    kept : the columns of ``X`` the fit kept (its coefficients)
+    nonestimable : a basis of the null space of the fit's full model matrix (None when
+        no column was dropped: then every row is estimable)
     values : each variable's values in the grid, in grid order
     variables : what each variable is (factor levels or observed numbers)
     """
 
     frame: pd.DataFrame
     X: np.ndarray
+    kept: list[int]
+    nonestimable: np.ndarray | None
     values: dict[str, list]
     variables: dict[str, Variable]
+
+    def coefficients(self, L: np.ndarray) -> np.ndarray:
+        """Rows of L (over the full columns) restricted to the fit's coefficients."""
+        return L[:, self.kept]
+
+    def estimable(self, L: np.ndarray) -> np.ndarray:
+        """Whether each row of L (over the full columns) is estimable."""
+        if self.nonestimable is None:
+            return np.ones(len(L), dtype=bool)
+        scale = np.maximum(np.abs(L).max(axis=1), 1.0)
+        return np.abs(L @ self.nonestimable).max(axis=1) <= ESTIMABLE_TOL * scale
 
 
 def model_variables(model: LinearMixedModel, data: pd.DataFrame | None) -> dict[str, Variable]:
@@ -139,7 +163,27 @@ def reference_grid(model: LinearMixedModel, at: Mapping[str, Any] | None,
     for name in names:
         if variables[name].is_factor:
             frame[name] = pd.Categorical(frame[name], categories=list(variables[name].levels))
-    return ReferenceGrid(frame, model.design.X.rebuild(frame), values, variables)
+    X = full_model_matrix(model, frame)
+    return ReferenceGrid(frame, X, list(model.design.X.kept), _nonestimable_basis(model, data),
+                         values, variables)
+
+
+def full_model_matrix(model: LinearMixedModel, frame: pd.DataFrame) -> np.ndarray:
+    """The fit's model matrix on ``frame`` with the aliased columns it dropped."""
+    return np.asarray(model.design.X.spec.get_model_matrix(frame, na_action="ignore"),
+                      dtype=float)
+
+
+def _nonestimable_basis(model: LinearMixedModel, data: pd.DataFrame | None) -> np.ndarray | None:
+    if not model.design.aliased:
+        return None
+    if data is None:
+        raise ValueError(
+            f"the fit dropped aliased coefficient(s) {', '.join(model.design.aliased)}, so some "
+            "marginal means may not be estimable: pass the fitted data as data= to check them")
+    full = full_model_matrix(model, data.loc[model.design.row_index])
+    _, _, Vt = np.linalg.svd(full, full_matrices=True)
+    return Vt[len(model.design.X.kept):].T
 
 
 def _at_values(variables: dict[str, Variable], name: str, given) -> list:

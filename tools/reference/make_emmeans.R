@@ -4,9 +4,11 @@
 ## Run from the repository root:  Rscript tools/reference/make_emmeans.R
 ## Writes tests/data/emmeans/CASE.json:
 ##   {case, dataset (a bundled data set) or csv (a file beside the JSON), formula, REML,
-##    logLik, theta, queries: [{id, what ("emmeans" | "emtrends" | "pairs"), specs, by, at, var,
+##    drop (rows of the data set left out: those with all these values), logLik, theta, queries: [{id, what ("emmeans" | "emtrends" | "pairs"), specs, by, at, var,
 ##    ddf, adjust, rows: as.data.frame(summary(...))}]}
-## and the simulated data sets tests/data/emmeans/*.csv (made here, with fixed seeds):
+## cake_missing_cell leaves out recipe C at 225 degrees: an empty cell of the interaction, so
+## some marginal means are not estimable (R's "nonEst", null here).
+## The simulated data sets tests/data/emmeans/*.csv (made here, with fixed seeds):
 ##   schools  -- pupils in 40 schools, a school-level 3-level `sector`, a pupil-level `ses`;
 ##   clinics  -- an unbalanced repeated-measures trial: treat x visit, age, 15% visits missing;
 ##   growth   -- a quadratic in x with a log(w) covariate, fitted by ML.
@@ -113,6 +115,17 @@ cases <- list(
               list(what = "emmeans", specs = c("recipe", "temperature"),
                    ddf = "kenward-roger"),
               list(what = "emmeans", specs = "recipe", ddf = "asymptotic", adjust = "tukey")))),
+  list(case = "cake_missing_cell", dataset = "cake", REML = TRUE,
+       drop = list(recipe = "C", temperature = "225"),
+       formula = "angle ~ recipe * temperature + (1 | recipe:replicate)",
+       queries = list(
+         list(what = "emmeans", specs = "recipe", ddf = "kenward-roger"),
+         list(what = "emmeans", specs = "recipe", ddf = "kenward-roger", adjust = "tukey"),
+         list(what = "emmeans", specs = "temperature", by = "recipe", ddf = "satterthwaite"),
+         list(what = "emmeans", specs = "temperature", by = "recipe", ddf = "satterthwaite",
+              adjust = "holm"),
+         list(what = "emmeans", specs = c("recipe", "temperature"), ddf = "asymptotic",
+              adjust = "tukey"))),
   list(case = "schools", csv = "schools.csv", REML = TRUE, make = simulate_schools,
        formula = "mathach ~ sector * ses + (ses | school)",
        queries = c(
@@ -161,13 +174,18 @@ for (cs in cases) {
     d <- read.csv(file.path(out_dir, cs$csv), stringsAsFactors = TRUE)
   } else {
     d <- read_bundled(cs$dataset)
+    if (!is.null(cs$drop)) {
+      dropped <- Reduce(`&`, lapply(names(cs$drop), function(v) d[[v]] == cs$drop[[v]]))
+      d <- droplevels(d[!dropped, ])
+    }
   }
   m <- lmer(as.formula(cs$formula), data = d, REML = cs$REML)
   queries <- lapply(seq_along(cs$queries), function(i) {
     q <- run_query(m, cs$queries[[i]])
     c(list(id = sprintf("%s_%02d", cs$case, i)), q)
   })
-  out <- list(case = cs$case, dataset = cs$dataset, csv = cs$csv, formula = cs$formula,
+  out <- list(case = cs$case, dataset = cs$dataset, csv = cs$csv, drop = cs$drop,
+              formula = cs$formula,
               REML = cs$REML, logLik = as.numeric(logLik(m)),
               theta = as.numeric(getME(m, "theta")), queries = queries,
               software = list(R = R.version.string,
