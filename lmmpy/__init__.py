@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # imported on first use (PEP 562, below): `import lmmpy` stay
         glmer,
     )
     from lmmpy.inference import anova, test_random_effect
-    from lmmpy.report import model_table
+    from lmmpy.report import emmeans, emtrends, model_table
     from lmmpy.results import LinearMixedModel
 
 __version__ = "0.1.0"
@@ -60,6 +60,8 @@ __all__ = [
     "anova",
     "compare_pooling",
     "datasets",
+    "emmeans",
+    "emtrends",
     "glmer",
     "lmer",
     "model_table",
@@ -89,6 +91,8 @@ _LAZY = {
     "test_random_effect": "lmmpy.inference",
     "LinearMixedModel": "lmmpy.results",
     "model_table": "lmmpy.report",
+    "emmeans": "lmmpy.report",
+    "emtrends": "lmmpy.report",
 }
 
 
