@@ -35,14 +35,12 @@ def _case(name):
 
 
 def _fit(name):
-    """The model at lme4's optimum (started there: lmmpy's own start misses it on `schools`,
-    see test_fit_reaches_lme4_optimum), so that only the marginal means are compared."""
+    """The model fitted from its own start; test_fit_reaches_lme4_optimum checks the fit."""
     if name not in _FITS:
         case, data = _case(name)
         with warnings.catch_warnings():  # cake_missing_cell drops an aliased column, as lme4
             warnings.simplefilter("ignore", lmmpy.RankDeficiencyWarning)
-            model = lmmpy.lmer(case["formula"], data, reml=case["REML"],
-                               start=np.atleast_1d(case["theta"]))
+            model = lmmpy.lmer(case["formula"], data, reml=case["REML"])
         assert model.loglik == pytest.approx(case["logLik"], abs=1e-6)
         _FITS[name] = case, data, model
     return _FITS[name]
@@ -55,11 +53,7 @@ QUERIES = [(name, index) for name in CASES
 @pytest.mark.filterwarnings("ignore::lmmpy.SingularFitWarning",
                             "ignore::lmmpy.RankDeficiencyWarning")
 @pytest.mark.parametrize("name", CASES)
-def test_fit_reaches_lme4_optimum(name, request):
-    if name == "schools":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "lmmpy's projected Newton from θ = (1, 0, 1) stops at the boundary θ = (0, 0.273, 0), "
-            "deviance 3775.68; lme4's optimum θ = (0.375, -0.0023, 0.301) has 3752.78")))
+def test_fit_reaches_lme4_optimum(name):
     case, data = _case(name)
     model = lmmpy.lmer(case["formula"], data, reml=case["REML"])
     assert model.loglik == pytest.approx(case["logLik"], abs=1e-6)
