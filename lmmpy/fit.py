@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 
 from lmmpy import _checks
+from lmmpy._conditioned import ConditionedObjective, minimize_conditioned
 from lmmpy._warnings import SingularFitWarning
 from lmmpy.design import _checks as _design_checks
 from lmmpy.design import build_design
 from lmmpy.design._build import ArrayOrColumn
 from lmmpy.formula import parse_formula
 from lmmpy.objective import ProfiledDeviance, cross_products, random_effects_matrix
-from lmmpy.optimize import minimize_deviance
 from lmmpy.results import LinearMixedModel
 
 __all__ = ["lmer"]
@@ -90,11 +90,11 @@ def lmer(
     _design_checks.check_response_varies(design.y, design.offset, design.X.values,
                                          design.formula.response)
     objective = ProfiledDeviance(cross_products(design), design.terms, reml=reml)
-    theta_start = (design.theta_start() if start is None
-                   else _checks.check_start(start, design.theta_lower_bounds()))
+    if start is not None:
+        start = _checks.check_start(start, design.theta_lower_bounds())
     try:
-        summary = minimize_deviance(objective, theta_start, design.theta_lower_bounds(),
-                                    em_start=start is None)
+        summary = minimize_conditioned(objective, ConditionedObjective.of(design, objective),
+                                       start)
         solution = objective.solve(summary.theta)
     except np.linalg.LinAlgError:  # say why when the response leaves nothing to estimate
         _design_checks.check_response_varies(design.y, design.offset, design.X.values,
@@ -133,7 +133,7 @@ def refit_response(model: LinearMixedModel, y: np.ndarray) -> LinearMixedModel:
         Z, design.X.values, y - design.offset, design.weights
     )
     objective = model.objective.with_crossprods(crossprods)
-    summary = minimize_deviance(objective, design.theta_start(), design.theta_lower_bounds())
+    summary = minimize_conditioned(objective, model.conditioned_objective.with_response(y))
     refitted = LinearMixedModel(replace(design, y=y), objective, summary,
                                 objective.solve(summary.theta), model.reml, model.data_name)
     _warn_if_singular(refitted)

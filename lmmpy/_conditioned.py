@@ -1,0 +1,106 @@
+"""Stage 4 on well-conditioned columns: θ̂ found where the optimizer sees a round valley.
+
+:mod:`lmmpy.design._conditioning` maps each random-effects term's columns to
+centred, unit-scale ones (the same model); this module runs the optimizer
+there and maps θ̂ back, so every caller that fits θ (``lmer``, refits to new
+responses, the ML refit of ``anova``) reaches the optimum whatever the
+location and scale of the covariates.  Terms whose columns are already fine
+leave the problem as it is (no second set of cross-products).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from lmmpy.design import Design
+from lmmpy.design._conditioning import (
+    ConditioningMap,
+    conditioned_design,
+    conditioned_theta,
+    conditioning_map,
+    original_theta,
+)
+from lmmpy.objective import ProfiledDeviance, cross_products
+from lmmpy.optimize import OptSummary, minimize_deviance
+
+
+class ConditionedObjective:
+    """The profiled deviance on a design's conditioned columns, with the map back.
+
+    ``deviance`` is None when no term needs conditioning.
+
+    Examples
+    --------
+    >>> import lmmpy
+    >>> m = lmmpy.lmer("Reaction ~ Days + (Days | Subject)", lmmpy.datasets.load("sleepstudy"))
+    >>> conditioned = ConditionedObjective.of(m.design, m.objective)
+    >>> same = conditioned.deviance(conditioned.to_conditioned(m.theta))  # the same model
+    >>> abs(float(same - m.objective(m.theta))) < 1e-8
+    True
+    """
+
+    def __init__(self, design: Design, matrices: ConditioningMap,
+                 conditioned: Design | None = None, deviance: ProfiledDeviance | None = None):
+        self.design, self.matrices = design, matrices
+        self.conditioned, self.deviance = conditioned, deviance
+
+    @classmethod
+    def of(cls, design: Design, objective: ProfiledDeviance) -> ConditionedObjective:
+        """Conditioning for ``design``, on the same factorization as ``objective``."""
+        matrices = conditioning_map(design)
+        if all(C is None for C in matrices):
+            return cls(design, matrices)
+        conditioned = conditioned_design(design, matrices)
+        deviance = ProfiledDeviance(cross_products(conditioned), conditioned.terms,
+                                    objective.reml, _path=objective.path)
+        return cls(design, matrices, conditioned, deviance)
+
+    def with_response(self, y: np.ndarray, reml: bool | None = None) -> ConditionedObjective:
+        """The same conditioning for a new response (the refits of a bootstrap)."""
+        if self.deviance is None:
+            return self
+        conditioned = self.conditioned
+        crossprods = self.deviance.crossprods.with_response(
+            conditioned.Z, conditioned.X.values, y - conditioned.offset, conditioned.weights)
+        return ConditionedObjective(self.design, self.matrices, conditioned,
+                                    self.deviance.with_crossprods(crossprods, reml))
+
+    def with_reml(self, reml: bool) -> ConditionedObjective:
+        if self.deviance is None:
+            return self
+        deviance = self.deviance.with_crossprods(self.deviance.crossprods, reml=reml)
+        return ConditionedObjective(self.design, self.matrices, self.conditioned, deviance)
+
+    def to_conditioned(self, theta: np.ndarray) -> np.ndarray:
+        return conditioned_theta(theta, self.design, self.matrices)
+
+    def to_original(self, theta: np.ndarray) -> np.ndarray:
+        return original_theta(theta, self.design, self.matrices)
+
+
+def minimize_conditioned(objective: ProfiledDeviance, conditioned: ConditionedObjective,
+                         start: np.ndarray | None = None, *,
+                         em_start: bool | None = None) -> OptSummary:
+    """:func:`~lmmpy.optimize.minimize_deviance` of ``objective`` (the design's own
+    columns), run on ``conditioned``'s columns when it has them.
+
+    Without ``start`` the optimizer starts where lme4 starts (each term's T the
+    identity), on the conditioned columns, with EM steps first on the BFGS path
+    (``em_start``, default: only without ``start``).  The summary's θ̂, start and
+    objective are on the design's columns; its gradient and Hessian (the
+    convergence checks) are those of the conditioned problem, where lme4's
+    tolerances mean the same for every term.
+    """
+    design = conditioned.design
+    em_start = start is None if em_start is None else em_start
+    lower = design.theta_lower_bounds()
+    if conditioned.deviance is None:
+        start = design.theta_start() if start is None else start
+        return minimize_deviance(objective, start, lower, em_start=em_start)
+    inner_start = design.theta_start() if start is None else conditioned.to_conditioned(start)
+    summary = minimize_deviance(conditioned.deviance, inner_start, lower, em_start=em_start)
+    theta = conditioned.to_original(summary.theta)
+    return replace(summary, theta_start=conditioned.to_original(inner_start), theta=theta,
+                   objective=float(objective(theta)))
