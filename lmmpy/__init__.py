@@ -17,6 +17,7 @@ from lmmpy._warnings import (
     LmmpyWarning,
     ProfileWarning,
     RankDeficiencyWarning,
+    ScaleWarning,
     SingularFitWarning,
 )
 
@@ -55,6 +56,7 @@ __all__ = [
     "PoolingComparison",
     "ProfileWarning",
     "RankDeficiencyWarning",
+    "ScaleWarning",
     "SingularFitWarning",
     "__version__",
     "anova",

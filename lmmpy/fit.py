@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from lmmpy import _checks
-from lmmpy._conditioned import ConditionedObjective, minimize_conditioned
+from lmmpy._conditioned import ConditionedObjective, fit_conditioned
 from lmmpy._warnings import SingularFitWarning
 from lmmpy.design import _checks as _design_checks
 from lmmpy.design import build_design
@@ -93,9 +93,8 @@ def lmer(
     if start is not None:
         start = _checks.check_start(start, design.theta_lower_bounds())
     try:
-        summary = minimize_conditioned(objective, ConditionedObjective.of(design, objective),
-                                       start)
-        solution = objective.solve(summary.theta)
+        summary, solution = fit_conditioned(objective, ConditionedObjective.of(design, objective),
+                                            start)
     except np.linalg.LinAlgError:  # say why when the response leaves nothing to estimate
         _design_checks.check_response_varies(design.y, design.offset, design.X.values,
                                              design.formula.response, exhaustive=True)
@@ -133,8 +132,8 @@ def refit_response(model: LinearMixedModel, y: np.ndarray) -> LinearMixedModel:
         Z, design.X.values, y - design.offset, design.weights
     )
     objective = model.objective.with_crossprods(crossprods)
-    summary = minimize_conditioned(objective, model.conditioned_objective.with_response(y))
-    refitted = LinearMixedModel(replace(design, y=y), objective, summary,
-                                objective.solve(summary.theta), model.reml, model.data_name)
+    summary, solution = fit_conditioned(objective, model.conditioned_objective.with_response(y))
+    refitted = LinearMixedModel(replace(design, y=y), objective, summary, solution, model.reml,
+                                model.data_name)
     _warn_if_singular(refitted)
     return refitted

@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats as st
 
-from lmmpy._conditioned import ConditionedObjective, minimize_conditioned
+from lmmpy._conditioned import ConditionedObjective, fit_conditioned, minimize_conditioned
 from lmmpy.design._fixed import _rename
 from lmmpy.inference._table import InferenceTable
 from lmmpy.optimize import optimize_theta
@@ -80,10 +80,10 @@ def refit_ml(model: LinearMixedModel) -> LinearMixedModel:
     if not model.reml:
         return model
     objective = model.objective.with_crossprods(model.objective.crossprods, reml=False)
-    summary = minimize_conditioned(objective, model.conditioned_objective.with_reml(False),
-                                   model.theta, em_start=True)
-    return LinearMixedModel(model.design, objective, summary, objective.solve(summary.theta),
-                            reml=False, data_name=model.data_name)
+    summary, solution = fit_conditioned(objective, model.conditioned_objective.with_reml(False),
+                                        model.theta, em_start=True)
+    return LinearMixedModel(model.design, objective, summary, solution, reml=False,
+                            data_name=model.data_name)
 
 
 def anova(*models: LinearMixedModel, refit: bool = True,
