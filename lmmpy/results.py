@@ -260,11 +260,12 @@ class LinearMixedModel:
 
         return ModelSummary(self, coefficients=summary_coefficients(self, ddf))
 
-    def coefs(self, ddf: str = "satterthwaite") -> pd.DataFrame:
-        """Estimates, SEs, df, t and p; see ``lmmpy.inference.coefficient_table``."""
+    def coefs(self, ddf: str = "satterthwaite", level: float | None = 0.95) -> pd.DataFrame:
+        """Estimates, SEs, df, t, p and Wald intervals at ``level`` (None: none), with the
+        tests' df; see ``lmmpy.inference.coefficient_table``."""
         from lmmpy.inference import coefficient_table
 
-        return coefficient_table(self, ddf)
+        return coefficient_table(self, ddf, level)
 
     def tidy(self, effects: str | tuple[str, ...] = ("fixed", "ran_pars"), *,
              conf_int: bool = False, conf_level: float = 0.95, conf_method: str = "wald",
