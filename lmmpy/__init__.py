@@ -77,6 +77,14 @@ __all__ = [
 # TYPE_CHECKING block and here.
 _LAZY = {
     "datasets": "lmmpy.datasets",
+    # subpackages, so that `import lmmpy` is enough for lmmpy.plots.check_model(m)
+    "design": "lmmpy.design",
+    "diagnostics": "lmmpy.diagnostics",
+    "formula": "lmmpy.formula",
+    "glmm": "lmmpy.glmm",
+    "inference": "lmmpy.inference",
+    "plots": "lmmpy.plots",
+    "report": "lmmpy.report",
     "PoolingComparison": "lmmpy.diagnostics",
     "compare_pooling": "lmmpy.diagnostics",
     "within_between": "lmmpy.diagnostics",
@@ -102,7 +110,11 @@ def __getattr__(name: str):
     import importlib
 
     if name not in _LAZY:
-        raise AttributeError(f"module 'lmmpy' has no attribute {name!r}")
+        if name.startswith("__"):
+            raise AttributeError(f"module 'lmmpy' has no attribute {name!r}")
+        from lmmpy._habits import module_attribute_error  # R names get a hint
+
+        raise module_attribute_error(name)
     module = importlib.import_module(_LAZY[name])
     value = module if _LAZY[name] == f"lmmpy.{name}" else getattr(module, name)
     globals()[name] = value
