@@ -35,6 +35,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from lmmpy.objective._crossprod import CrossProducts
+from lmmpy.objective._factorization import Capabilities
 from lmmpy.objective._lambda import ThetaLayout
 from lmmpy.objective._rankupdate import (
     CompiledUpdate,
@@ -156,9 +157,9 @@ def _off_diagonal_density(structure: _ZStructure) -> float:
     qs = structure.qs
     if qs < 2:
         return 1.0
-    targets = getattr(structure.update, "targets", None)
-    if targets is None:
+    if not isinstance(structure.update, PairProducts):
         return 0.0
+    targets = structure.update.targets
     from_update = int(np.count_nonzero(targets // qs != targets % qs))
     from_rest = (np.count_nonzero(structure.S_ss) - np.count_nonzero(np.diagonal(structure.S_ss)))
     return max(from_update, from_rest // 2) / (qs * (qs - 1) / 2)
@@ -229,6 +230,7 @@ class BlockedFactorization:
     """
 
     name = "blocked"
+    capabilities = Capabilities(gradient="trace_terms", snapshots=True)
 
     def __init__(self, crossprods: CrossProducts, layout: ThetaLayout, terms,
                  structure: _ZStructure):
@@ -314,7 +316,7 @@ class BlockedFactorization:
         lam = np.ones(len(self._S_rr))
         lam[:qs] = theta[z.rest_theta]
         M = self._scaled_S_rr(lam)                         # Λ̃'SᵣᵣΛ̃, then minus Λ̃'GΛ̃
-        if hasattr(z.update, "values"):
+        if isinstance(z.update, PairProducts):
             index, rows, cols = self._pairs_in_M
             self._rank_update = z.update.values(V)
             self._target_scale = lam[rows] * lam[cols]   # the gradient's gather reuses it
@@ -371,6 +373,9 @@ class BlockedFactorization:
 
     def logdet(self) -> float:
         return self._state[3]
+
+    def Lambda(self, theta: np.ndarray) -> sp.csc_matrix:
+        return self.layout.Lambda(theta)
 
     def trace_terms(self) -> np.ndarray:
         """Q[c, r] at each entry (r, c) of Λ, Q = A⁻¹Λ'Z'WZ, at the last θ (for the gradient).
@@ -442,7 +447,7 @@ class BlockedFactorization:
         """N_j = B_j'(Λ_sM⁻¹Λ_s')B_j for every level j of the first term."""
         z = self.structure
         lam = self._rest_diagonal(theta)
-        if lam is not None and hasattr(z.update, "targets"):
+        if lam is not None and isinstance(z.update, PairProducts):
             targets = z.update.targets  # a·q_s + b, a ≥ b: M⁻¹[b, a] in M⁻¹'s upper triangle
             weights = M_inverse.ravel(order="F")[targets]
             weights *= self._target_scale   # λ_aλ_b, from this θ's Schur complement
