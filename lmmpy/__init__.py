@@ -18,6 +18,7 @@ from lmmpy._warnings import (
     LmmpyWarning,
     ProfileWarning,
     RankDeficiencyWarning,
+    ScaleWarning,
     SingularFitWarning,
 )
 
@@ -58,6 +59,7 @@ __all__ = [
     "PoolingComparison",
     "ProfileWarning",
     "RankDeficiencyWarning",
+    "ScaleWarning",
     "SingularFitWarning",
     "__version__",
     "anova",

@@ -6,6 +6,7 @@ Each stage is its own module and can be run alone (as lme4's ``lFormula``,
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import replace
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lmmpy import _checks
+from lmmpy._conditioned import ConditionedObjective, fit_conditioned
 from lmmpy._control import LmerControl, check_control
 from lmmpy._warnings import SingularFitWarning
 from lmmpy.design import _checks as _design_checks
@@ -20,7 +22,7 @@ from lmmpy.design import build_design
 from lmmpy.design._build import ArrayOrColumn
 from lmmpy.formula import parse_formula
 from lmmpy.objective import ProfiledDeviance, cross_products, random_effects_matrix
-from lmmpy.optimize import minimize_deviance, optimize_theta
+from lmmpy.optimize import OptSummary, minimize_deviance, optimize_theta
 from lmmpy.results import LinearMixedModel
 
 __all__ = ["lmer"]
@@ -97,12 +99,12 @@ def lmer(
                                          design.formula.response)
     objective = ProfiledDeviance(cross_products(design), design.terms, reml=reml,
                                  _path=control.path)
-    theta_start = (design.theta_start() if start is None
-                   else _checks.check_start(start, design.theta_lower_bounds()))
+    if start is not None:
+        start = _checks.check_start(start, design.theta_lower_bounds())
     try:
-        summary = minimize_with_control(objective, theta_start, design.theta_lower_bounds(),
-                                        control, em_start=start is None)
-        solution = objective.solve(summary.theta)
+        summary, solution = fit_conditioned(
+            objective, ConditionedObjective.of(design, objective), start,
+            minimize=functools.partial(minimize_with_control, control=control))
     except np.linalg.LinAlgError:  # say why when the response leaves nothing to estimate
         _design_checks.check_response_varies(design.y, design.offset, design.X.values,
                                              design.formula.response, exhaustive=True)
@@ -120,8 +122,8 @@ def lmer(
     return model
 
 
-def minimize_with_control(objective: ProfiledDeviance, start: np.ndarray, lower: np.ndarray,
-                          control: LmerControl, *, em_start: bool = True):
+def minimize_with_control(objective: ProfiledDeviance, start: np.ndarray, lower: np.ndarray, *,
+                          control: LmerControl, em_start: bool = True) -> OptSummary:
     """:func:`~lmmpy.optimize.minimize_deviance` with the control's optimizer and tolerances.
 
     ``optimizer="auto"`` is ``minimize_deviance``'s choice (and with the default
@@ -182,8 +184,8 @@ def refit_response(model: LinearMixedModel, y: np.ndarray) -> LinearMixedModel:
         Z, design.X.values, y - design.offset, design.weights
     )
     objective = model.objective.with_crossprods(crossprods)
-    summary = minimize_deviance(objective, design.theta_start(), design.theta_lower_bounds())
-    refitted = LinearMixedModel(replace(design, y=y), objective, summary,
-                                objective.solve(summary.theta), model.reml, model.data_name)
+    summary, solution = fit_conditioned(objective, model.conditioned_objective.with_response(y))
+    refitted = LinearMixedModel(replace(design, y=y), objective, summary, solution, model.reml,
+                                model.data_name)
     _warn_if_singular(refitted)
     return refitted

@@ -50,6 +50,14 @@ class LinearMixedModel:
     reml: bool = True
     data_name: str | None = None
 
+    @cached_property
+    def conditioned_objective(self):
+        """The deviance on the random-effects columns centred and scaled, where refits
+        optimize (:mod:`lmmpy._conditioned`)."""
+        from lmmpy._conditioned import ConditionedObjective
+
+        return ConditionedObjective.of(self.design, self.objective)
+
     # ---- parameters -------------------------------------------------------------------
     @property
     def formula(self) -> str:

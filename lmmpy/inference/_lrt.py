@@ -56,9 +56,10 @@ import numpy as np
 import pandas as pd
 import scipy.stats as st
 
+from lmmpy._conditioned import ConditionedObjective, fit_conditioned, minimize_conditioned
 from lmmpy.design._fixed import _rename
 from lmmpy.inference._table import InferenceTable
-from lmmpy.optimize import minimize_deviance, optimize_theta
+from lmmpy.optimize import optimize_theta
 
 if TYPE_CHECKING:
     from lmmpy.design import RandomEffectsTerm
@@ -79,9 +80,10 @@ def refit_ml(model: LinearMixedModel) -> LinearMixedModel:
     if not model.reml:
         return model
     objective = model.objective.with_crossprods(model.objective.crossprods, reml=False)
-    summary = minimize_deviance(objective, model.theta, model.design.theta_lower_bounds())
-    return LinearMixedModel(model.design, objective, summary, objective.solve(summary.theta),
-                            reml=False, data_name=model.data_name)
+    summary, solution = fit_conditioned(objective, model.conditioned_objective.with_reml(False),
+                                        model.theta, em_start=True)
+    return LinearMixedModel(model.design, objective, summary, solution, reml=False,
+                            data_name=model.data_name)
 
 
 def anova(*models: LinearMixedModel, refit: bool = True,
@@ -382,7 +384,7 @@ def intercept_refit(model: LinearMixedModel, index: int) -> tuple[float, int]:
                   for j, other in enumerate(design.terms))
     reduced = replace(design, terms=terms)
     objective = ProfiledDeviance(cross_products(reduced), terms, reml=model.reml)
-    summary = minimize_deviance(objective, reduced.theta_start(), reduced.theta_lower_bounds())
+    summary = minimize_conditioned(objective, ConditionedObjective.of(reduced, objective))
     return float(summary.objective), len(summary.theta)
 
 
