@@ -47,7 +47,7 @@ from scipy.stats import norm
 from lmmpy._progress import progress_bar
 from lmmpy._threads import blas_threads, single_blas_thread
 from lmmpy._warnings import BootstrapWarning, ConvergenceWarning, SingularFitWarning
-from lmmpy.inference._simulate import SeedLike, check_nsim, simulate_response
+from lmmpy.inference._simulate import SeedLike, check_nsim
 from lmmpy.inference._varpar import (
     model_sdcor,
     sdcor_from_theta,
@@ -227,7 +227,7 @@ _JOB: _Job | None = None  # the job forked workers inherit
 
 
 def _replicate(job: _Job, i: int) -> _Outcome:
-    y = simulate_response(job.model, np.random.default_rng(job.seeds[i]), job.use_u)
+    y = job.model.simulate_response(np.random.default_rng(job.seeds[i]), job.use_u)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

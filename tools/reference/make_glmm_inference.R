@@ -135,11 +135,11 @@ new_Zt <- function(m, newdata) {
 # prediction standard errors at the fit: sigma^2 g'A^-1 g + h' V h (lmmpy's definition, see
 # lmmpy/inference/_predict_se.py), with the final PIRLS working weights
 se_fit <- function(m, newdata, re_form) {
-  X <- model.matrix(delete.response(terms(m)), newdata,
-                    contrasts.arg = attr(getME(m, "X"), "contrasts"))
+  X <- unname(model.matrix(delete.response(terms(m, fixed.only = TRUE)), newdata,
+                           contrasts.arg = attr(getME(m, "X"), "contrasts")))
   V <- as.matrix(vcov(m)); s2 <- sigma(m)^2
   fixed <- rowSums((X %*% V) * X)
-  if (identical(re_form, NA)) return(sqrt(fixed))
+  if (identical(re_form, NA)) return(list(se = sqrt(fixed), random = rep(0, nrow(X)), H = X))
   Lambda <- as.matrix(getME(m, "Lambda")); Z <- as.matrix(getME(m, "Z"))
   w <- m@resp$sqrtWrkWt()^2
   A <- t(Lambda) %*% t(Z) %*% (w * Z) %*% Lambda + diag(ncol(Z))
@@ -148,7 +148,7 @@ se_fit <- function(m, newdata, re_form) {
   G <- t(Lambda) %*% Zt
   AiG <- solve(A, G)
   H <- t(X) - t(B) %*% AiG
-  out <- s2 * colSums(G * AiG) + colSums(H * (V %*% H))
+  random <- s2 * colSums(G * AiG)
   # a level not in the fit: its effect is a new draw, z' Sigma z
   for (f in names(m@flist)) {
     new <- !(as.character(newdata[[f]]) %in% levels(m@flist[[f]]))
@@ -157,10 +157,12 @@ se_fit <- function(m, newdata, re_form) {
       cn <- getME(m, "cnms")[[k]]
       S <- VarCorr(m)[[k]]
       zz <- term_values(cn, newdata[new, , drop = FALSE])
-      out[new] <- out[new] + rowSums((zz %*% S) * zz)
+      random[new] <- random[new] + rowSums((zz %*% S) * zz)
     }
   }
-  sqrt(out)
+  # lme4's vcov comes from a Hessian at PIRLS tolerance 1e-7 (up to ~1% off): the parts
+  # are kept so that a test can use a precise Var(beta) with them
+  list(se = sqrt(random + colSums(H * (V %*% H))), random = random, H = unname(t(H)))
 }
 
 rows <- function(df) lapply(seq_len(nrow(df)), function(i) as.list(df[i, , drop = FALSE]))
@@ -190,11 +192,16 @@ for (name in names(M)) {
               response = unname(predict(m, new, type = "response", allow.new.levels = TRUE)),
               link_fixed = unname(predict(m, new, re.form = NA)),
               response_fixed = unname(predict(m, new, re.form = NA, type = "response"))),
-            se_fit = list(link = se_fit(m, new, NULL), link_fixed = se_fit(m, new, NA)))
+            se_fit = list(link = se_fit(m, new, NULL), link_fixed = se_fit(m, new, NA)),
+            vcov = unname(as.matrix(vcov(m))))
   if (!is.null(spec$re_form))
     r$predict$link_partial <- unname(predict(m, known, re.form = as.formula(spec$re_form)))
   r$re_form <- spec$re_form
   r$confint_wald <- ci_rows(confint(m, method = "Wald", oldNames = FALSE))
+  # glmer's default tolPwrss = 1e-7 leaves its Hessian, so its standard errors, up to ~1%
+  # off the converged criterion's: the same fit with PIRLS converged to 1e-12
+  tight <- update(m, control = glmerControl(tolPwrss = 1e-12))
+  r$confint_wald_tight <- ci_rows(confint(tight, method = "Wald", oldNames = FALSE))
   if (name %in% c("cbpp", "bin_slope", "pois_offset", "binom_prop", "bin_sep")) {
     ci <- tryCatch(confint(m, method = "profile", oldNames = FALSE),
                    error = function(e) NULL)
