@@ -310,6 +310,49 @@ class GeneralizedLinearMixedModel:
 
         return r2(self, tolerance=tolerance)
 
+    def tidy(self, effects: str | tuple[str, ...] = ("fixed", "ran_pars"), *,
+             conf_int: bool = False, conf_level: float = 0.95, conf_method: str = "wald",
+             **confint_options) -> pd.DataFrame:
+        """One row per parameter, as broom.mixed's ``tidy`` of a glmer fit (z tests; df
+        infinite); see ``lmmpy.report.tidy``.
+
+        Examples
+        --------
+        >>> import lmmpy
+        >>> m = lmmpy.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                 lmmpy.datasets.load("cbpp"))
+        >>> m.tidy()[["effect", "term", "estimate"]].round(3).tail(2)
+             effect             term  estimate
+        3     fixed      period[T.4]    -1.580
+        4  ran_pars  sd__(Intercept)     0.642
+        """
+        from lmmpy.report import tidy
+
+        return tidy(self, effects, conf_int=conf_int, conf_level=conf_level,
+                    conf_method=conf_method, **confint_options)
+
+    def glance(self) -> pd.DataFrame:
+        """One row of model statistics, as broom.mixed's ``glance``; see ``lmmpy.report.glance``."""
+        from lmmpy.report import glance
+
+        return glance(self)
+
+    def compare_pooling(self, group: str | None = None, alpha: float = 0.05):
+        """Complete (GLM), no (GLM with group dummies) and partial pooling (this GLMM) side by
+        side, with the tests between them; groups whose responses are all 0 or all 1 are
+        reported (separation).  See ``lmmpy.diagnostics._glmm_pooling``.
+
+        Examples
+        --------
+        >>> import lmmpy
+        >>> m = lmmpy.glmer("y ~ trt + I(week > 2) + (1 | ID)", lmmpy.datasets.load("bacteria"))
+        >>> list(m.compare_pooling().summary_table.index)
+        ['complete', 'none', 'partial']
+        """
+        from lmmpy.diagnostics._pooling import pooling_comparison
+
+        return pooling_comparison(self, group=group, alpha=alpha)
+
     @cached_property
     def _profiler(self):
         from lmmpy.glmm._profile import GlmmProfiler
