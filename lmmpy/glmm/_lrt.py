@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lmmpy.glmm._optimize import GlmmCriterion, _bobyqa, optimize_glmm
+from lmmpy.glmm._optimize import DEFAULT_CONTROL, GlmmCriterion, _minimize, optimize_glmm
 from lmmpy.glmm._pirls import ReweightedSystem
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def restricted_criterion(model: GeneralizedLinearMixedModel, fixed: np.ndarray) 
                             np.full(len(model.state.beta), -np.inf)])
     start = np.concatenate([theta[free], model.state.beta])
     steps = np.concatenate([np.full(n_free, 0.1), 0.1 * model.fixef_se.to_numpy()])
-    return float(_bobyqa(reduced, start, lower, steps)[1])
+    return float(_minimize(reduced, start, lower, steps, DEFAULT_CONTROL)[1])
 
 
 def intercept_refit(model: GeneralizedLinearMixedModel, index: int) -> tuple[float, int]:

@@ -31,7 +31,6 @@ import numpy as np
 from lmmpy.glmm._optimize import GlmmCriterion
 from lmmpy.inference._profile import INITIAL_STEP, Profiler, _bobyqa, _bounds
 from lmmpy.inference._varpar import (
-    ProfileCoordinates,
     sdcor_from_theta,
     term_shapes,
     theta_from_sdcor,

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "glmm"))
-from inference_cases import REFERENCE, at_lme4, fitted, model_data  # noqa: E402
+from inference_cases import REFERENCE, at_lme4, fitted, model_data
 
-from lmmpy.diagnostics import binned_residuals  # noqa: E402
+from lmmpy.diagnostics import binned_residuals
 
 CASES = [name for name, spec in REFERENCE["models"].items() if "binned_residuals" in spec]
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "glmm"))
-from inference_cases import REFERENCE, fitted, model_data  # noqa: E402
+from inference_cases import REFERENCE, fitted, model_data
 
-import lmmpy  # noqa: E402
+import lmmpy
 
 CASES = list(REFERENCE["pooling"])
 

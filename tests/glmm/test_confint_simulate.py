@@ -43,11 +43,22 @@ def test_profile_intervals_match_lme4(name):
     np.testing.assert_allclose(ours, expected, rtol=1e-3, atol=1e-3)
 
 
-def test_profile_of_a_correlated_random_slope_matches_lme4():
-    """(x | g): the SDs and the correlation profiled over the other variance parameters and β."""
-    expected = r_interval("bin_slope", "profile")
-    ours = fitted("bin_slope").confint("profile", parm=list(expected.index[:3]))
-    np.testing.assert_allclose(ours, expected.iloc[:3], atol=2e-3)
+def test_profile_of_a_correlated_random_slope():
+    """(x | g): lme4 1.1-31 fails here ("non-monotonic profile"); ours reaches ζ = ±z at the
+    ends of the correlation's and the slope SD's intervals, re-optimising the rest."""
+    model = fitted("bin_slope")
+    names = ["cor_x.(Intercept)|g", "sd_x|g"]
+    ours = model.confint("profile", parm=names)
+    profiler = model._profiler
+    for name in names:
+        index = profiler.names.index(name)
+        lower, upper = ours.loc[name]
+        assert lower < profiler.estimate[index] < upper
+        for end, sign in ((lower, -1), (upper, 1)):
+            if end in (profiler.lower[index], profiler.upper[index]):
+                continue
+            zeta = profiler.zeta(index, end, profiler.estimate).zeta
+            assert zeta == pytest.approx(sign * 1.959963984540054, abs=1e-3)
 
 
 def test_profile_frame_has_zeta_zero_at_the_estimate():
@@ -118,13 +129,19 @@ def test_bootstrap_replicates_are_refits_of_simulated_responses():
 
 
 def test_bootstrap_spread_matches_lme4():
-    """40 of our replicates against lme4's bootMer with 500: the SDs agree within the
-    Monte Carlo error of 40 replicates (~11%; 3.5 of them allowed)."""
+    """20 of our replicates against lme4's bootMer with 500: the SDs agree within the
+    Monte Carlo error of 20 replicates (1/√38 ≈ 16% of an SD; 3.5 of them allowed), and the
+    percentile intervals are the replicates' quantiles."""
     expected = REFERENCE["bootstrap_cbpp"]
-    result = fitted("cbpp").bootstrap(40, seed=2024)
+    model = fitted("cbpp")
+    result = model.bootstrap(20, seed=2024)
     theirs = np.array([expected["sd"]["sd.herd"], *list(expected["sd"].values())[:4]])
     ratio = result.std_error.to_numpy() / theirs
-    assert np.all(np.abs(ratio - 1) < 3.5 * 0.11), ratio
+    assert np.all(np.abs(ratio - 1) < 3.5 * 0.16), ratio
+    interval = model.confint("boot", nsim=20, seed=2024, level=0.5)
+    replicates = result.replicates.to_numpy()
+    assert np.all((interval["lower"] > replicates.min(axis=0))
+                  & (interval["upper"] < replicates.max(axis=0)))
 
 
 def test_refit_checks_the_response():

@@ -63,7 +63,7 @@ def _random_cases():
 def test_random_term_lrt_matches_lme4(name, label):
     expected = reference(name)["random_tests"][label]
     model = fitted(name)
-    ours = label if label not in WHOLE_TERM else WHOLE_TERM[label]
+    ours = WHOLE_TERM.get(label, label)
     table = lmmpy.test_random_effect(model, ours, reduce_terms=label not in WHOLE_TERM)
     row = table.loc[ours]
     assert row["loglik"] >= expected["loglik_reduced"] - 1e-6
@@ -98,5 +98,5 @@ def test_anova_refuses_mixed_kinds_and_families():
     with pytest.raises(ValueError, match="models have different families"):
         lmmpy.anova(poisson, identity)
     other = lmmpy.glmer("y ~ x + (1 | site)", data.assign(y=data["y"] + 1), "poisson")
-    with pytest.raises(ValueError, match="the responses of m0 and m1 differ"):
+    with pytest.raises(ValueError, match=r"the responses of .* differ"):
         lmmpy.anova(poisson, other)

@@ -32,7 +32,9 @@ def test_residuals_match_lme4(name, kind):
 @pytest.mark.parametrize("name", MODELS)
 def test_fitted_match_lme4(name):
     expected = reference(name)["fitted"]
-    np.testing.assert_allclose(at_lme4(name).fitted.to_numpy(), expected, rtol=1e-4)
+    # probit: lme4's PIRLS leaves û ~1e-5 off for a non-canonical link (test_glmer_reference)
+    np.testing.assert_allclose(at_lme4(name).fitted.to_numpy(), expected, rtol=1e-4,
+                               atol=1e-5 * np.max(np.abs(expected)))
     np.testing.assert_allclose(fitted(name).fitted.to_numpy(), expected, rtol=1e-2)
 
 
@@ -102,7 +104,8 @@ def test_response_scale_standard_errors_and_interval():
     np.testing.assert_allclose(response["fit"], mu)
     np.testing.assert_allclose(response["se_fit"], link["se_fit"] * mu * (1 - mu))
     np.testing.assert_allclose(response["lower"], 1 / (1 + np.exp(-link["lower"])))
-    assert (response["lower"] < response["fit"]).all() and (response["fit"] < response["upper"]).all()
+    assert (response["lower"] < response["fit"]).all()
+    assert (response["fit"] < response["upper"]).all()
     half = 1.959963984540054 * link["se_fit"]
     np.testing.assert_allclose(link["upper"] - link["fit"], half)
 

@@ -13,9 +13,9 @@ import pytest
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "glmm"))
-from inference_cases import MODELS, at_lme4, fitted, r_vector, reference  # noqa: E402
+from inference_cases import MODELS, at_lme4, fitted, r_vector, reference
 
-import lmmpy  # noqa: E402
+import lmmpy
 
 
 def broom(name: str) -> pd.DataFrame:
