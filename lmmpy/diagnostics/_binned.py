@@ -61,7 +61,7 @@ def binned_residuals(model: GeneralizedLinearMixedModel, term: str | None = None
     >>> m = lmmpy.glmer("y ~ trt + I(week > 2) + (1 | ID)", lmmpy.datasets.load("bacteria"))
     >>> table = binned_residuals(m)
     >>> len(table), int(table["n"].sum())
-    (15, 220)
+    (13, 220)
     """
     x, residual = _values(model, term, data)
     n_bins = _check_n_bins(n_bins, len(x))

@@ -155,6 +155,31 @@ class GeneralizedLinearMixedModel:
         return pd.DataFrame({"Estimate": estimate, "Std. Error": se, "z value": z,
                              "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))})
 
+    def coefs(self, level: float | None = 0.95) -> pd.DataFrame:
+        """Wald z tests and intervals of the fixed effects, in the layout of the linear
+        model's ``coefs()``: ``estimate, std_error, z_value, p_value`` (two-sided) and
+        ``conf_low, conf_high`` at ``level`` (None: none).
+
+        Examples
+        --------
+        >>> import lmmpy
+        >>> m = lmmpy.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                 lmmpy.datasets.load("cbpp"))
+        >>> m.coefs().round(3).loc["period[T.2]"].tolist()
+        [-0.992, 0.307, -3.236, 0.001, -1.593, -0.391]
+        """
+        table = self.coefficients().set_axis(["estimate", "std_error", "z_value", "p_value"],
+                                             axis=1)
+        if level is not None:
+            from lmmpy.inference._bootstrap import check_level
+
+            check_level(level)
+            half = stats.norm.ppf((1 + level) / 2) * table["std_error"]
+            table["conf_low"], table["conf_high"] = table["estimate"] - half, \
+                table["estimate"] + half
+        table.attrs["level"] = level
+        return table
+
     # ---- random effects ----------------------------------------------------------------
     @cached_property
     def ranef(self) -> dict[str, pd.DataFrame]:
@@ -249,8 +274,8 @@ class GeneralizedLinearMixedModel:
         >>> m.predict(new, type="response", allow_new_levels=True).round(3).tolist()
         [0.198]
         >>> m.predict(new, type="response", allow_new_levels=True, se_fit=True).round(3)
-            fit  se_fit
-        0  0.198   0.115
+             fit  se_fit
+        0  0.198   0.108
         """
         from lmmpy.glmm._predict import predict_glmm
 
@@ -281,7 +306,7 @@ class GeneralizedLinearMixedModel:
         >>> m = lmmpy.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
         ...                 lmmpy.datasets.load("cbpp"))
         >>> m.confint("wald").loc["period[T.2]"].round(3).tolist()
-        [-1.587, -0.397]
+        [-1.593, -0.391]
         >>> m.confint(parm="sd_(Intercept)|herd").round(3).to_numpy().tolist()
         [[0.346, 1.1]]
         """

@@ -158,3 +158,16 @@ def test_refit_to_its_own_response_is_the_fit():
     assert again.loglik == pytest.approx(model.loglik, abs=1e-8)
     np.testing.assert_allclose(again.fixef, model.fixef, rtol=1e-5)
     assert isinstance(again, lmmpy.GeneralizedLinearMixedModel)
+
+
+def test_coefs_are_the_wald_table():
+    model = fitted("epil")
+    table = model.coefs(level=0.9)
+    assert list(table.columns) == ["estimate", "std_error", "z_value", "p_value", "conf_low",
+                                   "conf_high"]
+    wald = model.confint("wald", level=0.9).loc[model.fixef.index]
+    np.testing.assert_allclose(table[["conf_low", "conf_high"]], wald)
+    np.testing.assert_allclose(table["z_value"], model.fixef / model.fixef_se)
+    assert "conf_low" not in model.coefs(level=None).columns
+    with pytest.raises(ValueError, match="level must be between 0 and 1"):
+        model.coefs(level=95)
