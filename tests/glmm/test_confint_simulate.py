@@ -171,3 +171,16 @@ def test_coefs_are_the_wald_table():
     assert "conf_low" not in model.coefs(level=None).columns
     with pytest.raises(ValueError, match="level must be between 0 and 1"):
         model.coefs(level=95)
+
+
+def test_profile_of_a_quadrature_fit_matches_lme4():
+    """nAGQ = 25: the AGQ criterion is profiled (make_glmm_profile_agq.R)."""
+    import json
+
+    from inference_cases import DATA
+
+    expected = json.loads((DATA / "profile_agq.json").read_text())
+    model = lmmpy.glmer(expected["formula"], lmmpy.datasets.load("cbpp"), nagq=25)
+    rows = pd.DataFrame(expected["confint_profile"])
+    ours = model.confint(parm=[model._profiler.names[i] for i in (0, 2)])
+    np.testing.assert_allclose(ours, rows.iloc[[0, 2]][["lower", "upper"]], rtol=1e-4)
