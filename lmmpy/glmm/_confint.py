@@ -67,8 +67,7 @@ def bootstrap_glmm(model: GeneralizedLinearMixedModel, nsim: int, func=None,
                    use_u: bool = False) -> BootstrapResult:
     """lme4's ``bootMer`` for a GLMM: ``func`` (default: the parameters of :func:`confint`)
     of the model refitted to responses simulated from it."""
-    return bootstrap(model, nsim, func or ParameterStatistic(model), seed, n_jobs, progress,
-                     use_u)
+    return bootstrap(model, nsim, func, seed, n_jobs, progress, use_u)
 
 
 class ParameterStatistic:

@@ -171,6 +171,10 @@ def bootstrap(model: LinearMixedModel, nsim: int, func: Statistic | None = None,
     """
     check_nsim(nsim)
     n_jobs = _check_n_jobs(n_jobs)
+    if func is None and _is_glmm(model):   # the parameters of the GLMM's confint
+        from lmmpy.glmm._confint import ParameterStatistic
+
+        func = ParameterStatistic(model)
     if func is None:
         func = _DefaultStatistic(model)
         t0 = func.t0
@@ -184,6 +188,12 @@ def bootstrap(model: LinearMixedModel, nsim: int, func: Statistic | None = None,
     finally:
         bar.close()
     return _collect(results, t0, sequence, use_u)
+
+
+def _is_glmm(model) -> bool:
+    from lmmpy.glmm import GeneralizedLinearMixedModel
+
+    return isinstance(model, GeneralizedLinearMixedModel)
 
 
 def default_statistic(model: LinearMixedModel) -> pd.Series:

@@ -184,3 +184,13 @@ def test_profile_of_a_quadrature_fit_matches_lme4():
     rows = pd.DataFrame(expected["confint_profile"])
     ours = model.confint(parm=[model._profiler.names[i] for i in (0, 2)])
     np.testing.assert_allclose(ours, rows.iloc[[0, 2]][["lower", "upper"]], rtol=1e-4)
+
+
+def test_inference_functions_take_a_glmm():
+    from lmmpy import inference
+
+    model = fitted("cbpp")
+    pd.testing.assert_frame_equal(inference.confint(model, "wald"), model.confint("wald"))
+    result = inference.bootstrap(model, 2, seed=5)
+    assert list(result.t0.index) == parameter_names(model)
+    pd.testing.assert_frame_equal(result.replicates, model.bootstrap(2, seed=5).replicates)
