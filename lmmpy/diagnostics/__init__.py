@@ -9,6 +9,7 @@ Examples
 (0.722, 0.799)
 """
 
+from lmmpy.diagnostics._binned import binned_residuals
 from lmmpy.diagnostics._icc import ICC, design_effect, icc
 from lmmpy.diagnostics._influence import group_influence
 from lmmpy.diagnostics._pooling import PoolingComparison, compare_pooling
@@ -21,6 +22,7 @@ __all__ = [
     "R2",
     "PoolingComparison",
     "VarianceComponents",
+    "binned_residuals",
     "compare_pooling",
     "design_effect",
     "group_influence",
