@@ -30,8 +30,11 @@ if TYPE_CHECKING:  # imported on first use (PEP 562, below): `import lmmpy` stay
         Gamma,
         GeneralizedLinearMixedModel,
         InverseGaussian,
+        NegativeBinomial,
+        NegativeBinomialMixedModel,
         Poisson,
         glmer,
+        glmer_nb,
     )
     from lmmpy.inference import anova, test_random_effect
     from lmmpy.report import emmeans, emtrends, model_table
@@ -51,6 +54,8 @@ __all__ = [
     "InverseGaussian",
     "LinearMixedModel",
     "LmmpyWarning",
+    "NegativeBinomial",
+    "NegativeBinomialMixedModel",
     "Poisson",
     "PoolingComparison",
     "ProfileWarning",
@@ -63,6 +68,7 @@ __all__ = [
     "emmeans",
     "emtrends",
     "glmer",
+    "glmer_nb",
     "lmer",
     "model_table",
     "parse_formula",
@@ -87,6 +93,9 @@ _LAZY = {
     "Poisson": "lmmpy.glmm",
     "Gamma": "lmmpy.glmm",
     "InverseGaussian": "lmmpy.glmm",
+    "NegativeBinomial": "lmmpy.glmm",
+    "NegativeBinomialMixedModel": "lmmpy.glmm",
+    "glmer_nb": "lmmpy.glmm",
     "anova": "lmmpy.inference",
     "test_random_effect": "lmmpy.inference",
     "LinearMixedModel": "lmmpy.results",

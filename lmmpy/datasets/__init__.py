@@ -56,6 +56,12 @@ _CATALOG: dict[str, tuple[str, dict[str, _Factor]]] = {
         {"y": _Factor(), "ap": _Factor(), "hilo": _Factor(), "ID": _Factor(),
          "trt": _Factor(levels=("placebo", "drug", "drug+"))},
     ),
+    "epil": (
+        "Seizure counts (y) of 59 epileptics in four two-week periods, by treatment "
+        "(MASS's epil; lbase, lage: centred log(base/4) and log(age)).",
+        {"trt": _Factor(levels=("placebo", "progabide")), "subject": _Factor(),
+         "period": _Factor()},
+    ),
     "sim_schools": (
         "Simulated pupils in classes in 40 schools: outcome y, pupil-level x, school-level z.",
         {"school": _Factor(), "class": _Factor()},
