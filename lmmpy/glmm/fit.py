@@ -23,10 +23,14 @@ from lmmpy.glmm._optimize import (
     optimize_glmm,
     optimize_theta,
 )
-from lmmpy.glmm._pirls import ReweightedSystem
+from lmmpy.glmm._pirls import PirlsError, ReweightedSystem
 from lmmpy.glmm._response import check_response, response_frame
+from lmmpy.glmm._separation import check_separation, fit_looks_separated
 
 __all__ = ["glmer"]
+
+SEPARATION_CHECK_ROWS = 20_000   # the linear programme up front (≤ ~0.3 s); larger data: only
+                                 # when the fit points at separation (fitted means at 0 or 1)
 
 
 def glmer(
@@ -85,6 +89,12 @@ def glmer(
     ConvergenceWarning
         When the optimizer stops at its evaluation limit.
 
+    Raises
+    ------
+    ValueError
+        For a response the family cannot take, and for complete or quasi-complete
+        separation (fixed effects whose estimates are infinite), named.
+
     Examples
     --------
     >>> import lmmpy
@@ -100,17 +110,23 @@ def glmer(
     n_theta = len(system.design.theta_start())
     criterion = GlmmCriterion(system, n_theta, nagq)
     theta_start, theta_lower = system.design.theta_start(), system.design.theta_lower_bounds()
-    if nagq == 0:
-        if start is not None:
-            theta_start = _checked_start(start, system, n_theta, n_theta)
-        optimization = optimize_theta(criterion, theta_start, theta_lower)
-        hessian, state = None, criterion.at_theta(optimization.parameters[:n_theta])
-    else:
-        start = None if start is None else _checked_start(start, system, n_theta,
-                                                          n_theta + system.n_fixed)
-        optimization = optimize_glmm(criterion, theta_start, theta_lower, start)
-        hessian = criterion_hessian(criterion, optimization.parameters)
-        state = criterion.at(optimization.parameters)
+    if nagq == 0 and start is not None:
+        theta_start = _checked_start(start, system, n_theta, n_theta)
+    elif start is not None:
+        start = _checked_start(start, system, n_theta, n_theta + system.n_fixed)
+    try:
+        if nagq == 0:
+            optimization = optimize_theta(criterion, theta_start, theta_lower)
+            hessian, state = None, criterion.at_theta(optimization.parameters[:n_theta])
+        else:
+            optimization = optimize_glmm(criterion, theta_start, theta_lower, start)
+            hessian = criterion_hessian(criterion, optimization.parameters)
+            state = criterion.at(optimization.parameters)
+    except (PirlsError, np.linalg.LinAlgError):
+        check_separation(system)   # the usual reason; else the error as it was
+        raise
+    if fit_looks_separated(system, state.mu):
+        check_separation(system)
     model = GeneralizedLinearMixedModel(
         system=system,
         state=state,
@@ -149,7 +165,10 @@ def glmm_setup(formula: str, data: pd.DataFrame, family: str | Family = "binomia
     design = build_design(parsed, frame, offset=offset)
     response = response.subset(design.row_index.to_numpy())
     check_response(response, response_text)
-    return ReweightedSystem(design, response)
+    system = ReweightedSystem(design, response)
+    if design.n_obs <= SEPARATION_CHECK_ROWS:
+        check_separation(system)
+    return system
 
 
 def _row_index(data: pd.DataFrame, system: ReweightedSystem) -> pd.Index:

@@ -54,6 +54,7 @@ from lmmpy.glmm._optimize import (
     optimize_theta,
 )
 from lmmpy.glmm._pirls import ReweightedSystem
+from lmmpy.glmm._separation import check_separation, fit_looks_separated
 from lmmpy.glmm.fit import (
     _check_quadrature_applies,
     _checked_nagq,
@@ -186,6 +187,8 @@ def glmer_nb(
     parameters, k, counts = search(system, nagq, start, interval)
     model = _model_at(system, nagq, parameters, k, data, data_name,
                       NbThetaSearch(method, k0, interval, evaluations + counts[0], counts[1]))
+    if fit_looks_separated(system, model.state.mu):
+        check_separation(system)
     _warn_about(model)
     _warn_at_bound(k, interval)
     return model
