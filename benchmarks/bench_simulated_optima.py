@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 
 import lmmpy
+from lmmpy._conditioned import ConditionedObjective, minimize_conditioned
 from lmmpy._warnings import ConvergenceWarning
 from lmmpy.design import build_design
 from lmmpy.formula import parse_formula
 from lmmpy.objective import ProfiledDeviance, cross_products
-from lmmpy.optimize import minimize_deviance
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "simulated_optima"
 TOLERANCE = 1e-4
@@ -73,8 +73,8 @@ def fit(row: pd.Series, frame: pd.DataFrame, path: str | None = None):
         else:
             objective = ProfiledDeviance(cross_products(design), design.terms,
                                          bool(row["reml"]), _path=path)
-            model = _Optimum(objective, minimize_deviance(
-                objective, design.theta_start(), design.theta_lower_bounds()))
+            model = _Optimum(objective, minimize_conditioned(
+                objective, ConditionedObjective.of(design, objective)))
         seconds = time.perf_counter() - started
     return model, [w for w in caught if issubclass(w.category, ConvergenceWarning)], seconds
 

@@ -261,7 +261,9 @@ def optimize_theta(
     gradient, hessian, messages = np.zeros(0), np.zeros((0, 0)), ()
     if check_convergence:
         theta, value, gradient, hessian, messages, note = _checked_optimum(
-            method, counted, theta, value, lower)
+            method, counted, theta, value, lower,
+            functools.partial(_minimize, method, counted, lower=lower, tolerances=tolerances,
+                              metric=metric, restart=True))
         message = f"{message}; {note}" if note else message
         for text in messages:
             warnings.warn(text, ConvergenceWarning, stacklevel=3)
@@ -285,13 +287,16 @@ _OPTIMIZER_NAMES = {"bobyqa": "bobyqa (NLopt)", "bfgs": "projected BFGS (analyti
 
 
 def _minimize(method, counted, start, lower, tolerances, metric, restart=False):
+    """(θ, value, message) where ``method`` stops from ``start``."""
     if method == "bobyqa":
         # just off the boundary NLopt's first steps scale with θ, tiny there and it stops
         # at once on ftol_abs: steps of a tenth of θ, at least 0.01, let it move
         step = 0.1 * np.maximum(np.abs(start), 0.1) if restart else None
         return _bobyqa(counted, start, lower, *tolerances, initial_step=step)
     if method == "bfgs":
-        return projected_bfgs(counted, start, lower, metric)
+        # a restart leaves a point where the metric's curvature misled BFGS: it starts
+        # afresh, with a line search along the gradient
+        return projected_bfgs(counted, start, lower, None if restart else metric)
     return projected_newton(counted, start, lower)
 
 
@@ -503,7 +508,7 @@ def _derivatives(objective, theta, f0, lower) -> tuple[np.ndarray, np.ndarray]:
     return gradient, hessian
 
 
-def _checked_optimum(method, counted, theta, value, lower):
+def _checked_optimum(method, counted, theta, value, lower, restart):
     """lme4's convergence checks at θ̂, a failed one confirmed before it warns.
 
     Returns (θ, value, gradient, Hessian, messages, note).  A passed check is
@@ -517,6 +522,11 @@ def _checked_optimum(method, counted, theta, value, lower):
     Hessian and a scaled gradient below ``MARGINAL`` times the tolerance), the
     messages go into ``note``, not into warnings.  A larger failure warns even so:
     on a badly scaled surface the steps can miss a real descent.
+
+    A confirmed descent means the method stopped short (BFGS near a saddle, where
+    its curvature model is positive definite and its steps vanish): it is
+    restarted from the lower point (``restart``: θ → (θ, value, message)) and
+    its new stopping point checked.
     """
     gradient, hessian = _derivatives_for(method, counted, theta, value, lower)
     messages = _convergence_messages(gradient, hessian)
@@ -531,12 +541,18 @@ def _checked_optimum(method, counted, theta, value, lower):
             return theta, value, gradient, hessian, (), note
         if lower_point is None:
             break
-        theta, value = lower_point
+        theta, value = _restarted(restart, *lower_point)
         gradient, hessian = _derivatives_for(method, counted, theta, value, lower)
         messages = _convergence_messages(gradient, hessian)
         if not messages:
             return theta, value, gradient, hessian, (), ""
     return theta, value, gradient, hessian, messages, ""
+
+
+def _restarted(restart, theta, value):
+    """Where the method stops when restarted from θ, unless that is higher than θ."""
+    restarted, restarted_value, _ = restart(theta)
+    return (restarted, restarted_value) if restarted_value <= value else (theta, value)
 
 
 def _newton_polish(objective, theta, value, lower, gradient, hessian):

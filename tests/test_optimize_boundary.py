@@ -108,7 +108,8 @@ def _biased(theta):
 def test_a_failed_check_that_no_step_confirms_does_not_warn():
     counted = _CountingObjective(lambda t: _biased(t)[0], _biased)
     theta, value, gradient, _, messages, note = _checked_optimum(
-        "bfgs", counted, np.array([1.0]), 0.0, np.array([0.0]))
+        "bfgs", counted, np.array([1.0]), 0.0, np.array([0.0]),
+        lambda start: (start, counted(start), "stopped at once"))
     assert gradient == pytest.approx([0.01])
     assert messages == ()
     assert note.startswith("not confirmed") and "max|grad|" in note

@@ -42,11 +42,13 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
+from lmmpy._control import GlmerControl, check_control
 from lmmpy._warnings import ConvergenceWarning
 from lmmpy.design._build import ArrayOrColumn
 from lmmpy.glmm._families import NegativeBinomial, Poisson
 from lmmpy.glmm._model import GeneralizedLinearMixedModel
 from lmmpy.glmm._optimize import (
+    _RESULTS,
     GlmmCriterion,
     GlmmOptimization,
     criterion_hessian,
@@ -128,6 +130,7 @@ def glmer_nb(
     nagq: int = 1,
     method: str = "joint",
     nb_theta_start: float | None = None,
+    control: GlmerControl | None = None,
     data_name: str | None = None,
 ) -> NegativeBinomialMixedModel:
     """Fit a negative binomial GLMM, its shape estimated with the model (lme4's ``glmer.nb``).
@@ -151,6 +154,8 @@ def glmer_nb(
     nb_theta_start : float, optional
         k₀, lme4's ``initCtrl$theta`` (default: MASS's ``theta.ml`` on a Poisson fit);
         k is searched within k₀ e^{±3}, as lme4.
+    control : GlmerControl, optional
+        Optimizer, tolerances, factorization and PIRLS tolerance, as for :func:`lmmpy.glmer`.
     data_name : str, optional
         Name of the data shown in the summary.
 
@@ -177,26 +182,28 @@ def glmer_nb(
     nagq = _checked_nagq(nagq)
     if method not in METHODS:
         raise ValueError(f"method must be 'joint' or 'alternating', not {method!r}")
+    control = check_control(control, GlmerControl, "glmer_nb")
     system = glmm_setup(formula, data, NegativeBinomial(1.0, link), weights=weights,
-                        offset=offset)
+                        offset=offset, path=control.path)
     if nagq > 1:
         _check_quadrature_applies(system)
-    start, k0, evaluations = _start(system, nagq, nb_theta_start)
+    start, k0, evaluations = _start(system, nagq, nb_theta_start, control)
     interval = (k0 * math.exp(-HALF_WIDTH), k0 * math.exp(HALF_WIDTH))
     search = _joint if method == "joint" else _alternating
-    parameters, k, counts = search(system, nagq, start, interval)
-    model = _model_at(system, nagq, parameters, k, data, data_name,
-                      NbThetaSearch(method, k0, interval, evaluations + counts[0], counts[1]))
+    parameters, k, counts, code = search(system, nagq, start, interval, control)
+    search_record = NbThetaSearch(method, k0, interval, evaluations + counts[0], counts[1])
+    model = _model_at(system, nagq, parameters, k, (data, data_name), search_record, control,
+                      code)
     if fit_looks_separated(system, model.state.mu):
         check_separation(system)
-    _warn_about(model)
+    _warn_about(model, control)
     _warn_at_bound(k, interval)
     return model
 
 
 # ---- the start: a Poisson fit and theta.ml --------------------------------------------------
-def _start(system: ReweightedSystem, nagq: int,
-           k0: float | None) -> tuple[np.ndarray, float, int]:
+def _start(system: ReweightedSystem, nagq: int, k0: float | None,
+           control: GlmerControl) -> tuple[np.ndarray, float, int]:
     """(θ, β) of a Poisson fit (at k₀ when given), k₀, and the evaluations spent."""
     n_theta = len(system.design.theta_start())
     if k0 is None:
@@ -204,9 +211,9 @@ def _start(system: ReweightedSystem, nagq: int,
     else:
         k0 = _checked_start(k0)
         _set_nb_theta(system, k0)
-    criterion = GlmmCriterion(system, n_theta, min(nagq, 1))
+    criterion = GlmmCriterion(system, n_theta, min(nagq, 1), control.pirls_tolerance)
     fit = optimize_theta(criterion, system.design.theta_start(),
-                         system.design.theta_lower_bounds())
+                         system.design.theta_lower_bounds(), control)
     if k0 is None:
         response = system.response
         mu = criterion.at_theta(fit.stage1_theta).mu
@@ -243,11 +250,11 @@ def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray | None = None,
 
 
 # ---- the two searches ---------------------------------------------------------------------
-def _joint(system: ReweightedSystem, nagq: int, start: np.ndarray,
-           interval: tuple[float, float]) -> tuple[np.ndarray, float, tuple[int, int]]:
+def _joint(system: ReweightedSystem, nagq: int, start: np.ndarray, interval: tuple[float, float],
+           control: GlmerControl) -> tuple[np.ndarray, float, tuple[int, int], str]:
     """One BOBYQA run over (θ, β, log k) (over (θ, log k) for nAGQ = 0, β by PIRLS)."""
     n_theta = len(system.design.theta_start())
-    criterion = GlmmCriterion(system, n_theta, nagq)
+    criterion = GlmmCriterion(system, n_theta, nagq, control.pirls_tolerance)
     free = start if nagq > 0 else start[:n_theta]
     k_start = math.sqrt(interval[0] * interval[1])
 
@@ -260,17 +267,18 @@ def _joint(system: ReweightedSystem, nagq: int, start: np.ndarray,
     lower = np.concatenate([system.design.theta_lower_bounds(),
                             np.full(len(free) - n_theta, -np.inf), [math.log(interval[0])]])
     upper = np.concatenate([np.full(len(free), np.inf), [math.log(interval[1])]])
-    x = _bobyqa(deviance, np.append(free, math.log(k_start)), lower, upper)
+    x, code = _minimize(deviance, np.append(free, math.log(k_start)), lower, upper, control)
     k = math.exp(x[-1])
     _set_nb_theta(system, k)
     parameters = x[:-1]
     if nagq == 0:
         parameters = np.concatenate([parameters, criterion.at_theta(parameters).beta])
-    return parameters, k, (criterion.n_evaluations, 0)
+    return parameters, k, (criterion.n_evaluations, 0), code
 
 
 def _alternating(system: ReweightedSystem, nagq: int, start: np.ndarray,
-                 interval: tuple[float, float]) -> tuple[np.ndarray, float, tuple[int, int]]:
+                 interval: tuple[float, float],
+                 control: GlmerControl) -> tuple[np.ndarray, float, tuple[int, int], str]:
     """lme4's profile: Brent over log k, a GLMM fit at each k from the last one's estimates."""
     n_theta = len(system.design.theta_start())
     lower = system.design.theta_lower_bounds()
@@ -280,12 +288,13 @@ def _alternating(system: ReweightedSystem, nagq: int, start: np.ndarray,
     def profile(log_k: float) -> float:
         if log_k not in fits:
             _set_nb_theta(system, math.exp(log_k))
-            criterion = GlmmCriterion(system, n_theta, nagq)
+            criterion = GlmmCriterion(system, n_theta, nagq, control.pirls_tolerance)
             last = totals["last"]
-            fit = (optimize_theta(criterion, last[:n_theta], lower) if nagq == 0 else
-                   optimize_glmm(criterion, last[:n_theta], lower, start=last))
+            fit = (optimize_theta(criterion, last[:n_theta], lower, control) if nagq == 0 else
+                   optimize_glmm(criterion, last[:n_theta], lower, last, control))
             totals["evaluations"] += criterion.n_evaluations
             totals["last"] = fit.parameters
+            totals["code"] = fit.return_codes[-1]
             fits[log_k] = (fit.parameters, fit.deviance + _saturated(system, nagq))
         return fits[log_k][1]
 
@@ -295,7 +304,8 @@ def _alternating(system: ReweightedSystem, nagq: int, start: np.ndarray,
                                       method="bounded", options={"xatol": BRENT_TOLERANCE})
     profile(result.x)
     _set_nb_theta(system, math.exp(result.x))
-    return fits[result.x][0], math.exp(result.x), (totals["evaluations"], len(fits))
+    return (fits[result.x][0], math.exp(result.x), (totals["evaluations"], len(fits)),
+            totals["code"])
 
 
 def _saturated(system: ReweightedSystem, nagq: int) -> float:
@@ -309,26 +319,30 @@ def _saturated(system: ReweightedSystem, nagq: int) -> float:
     return response.family.aic(response.y, response.trials, response.y, response.weights, 0.0)
 
 
-def _bobyqa(function, start: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
-    optimizer = nlopt.opt(nlopt.LN_BOBYQA, len(start))
+def _minimize(function, start: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+              control: GlmerControl) -> tuple[np.ndarray, str]:
+    """The control's NLopt method within [lower, upper], from ``start``; and how it stopped."""
+    algorithm = nlopt.LN_BOBYQA if control.optimizer == "bobyqa" else nlopt.LN_NELDERMEAD
+    optimizer = nlopt.opt(algorithm, len(start))
     optimizer.set_min_objective(lambda x, gradient: function(x))
     optimizer.set_lower_bounds(lower)
     optimizer.set_upper_bounds(upper)
     optimizer.set_initial_step(np.full(len(start), 0.1))
-    optimizer.set_ftol_abs(1e-11)
-    optimizer.set_xtol_rel(1e-9)
-    optimizer.set_maxeval(100_000)
-    return optimizer.optimize(np.clip(start, lower, upper))
+    optimizer.set_ftol_abs(control.ftol_abs)
+    optimizer.set_xtol_rel(control.xtol_rel)
+    optimizer.set_maxeval(control.max_evaluations)
+    x = optimizer.optimize(np.clip(start, lower, upper))
+    return x, _RESULTS.get(optimizer.last_optimize_result(), "stopped")
 
 
 # ---- the fitted model ---------------------------------------------------------------------
 def _model_at(system: ReweightedSystem, nagq: int, parameters: np.ndarray, k: float,
-              data: pd.DataFrame, data_name: str | None,
-              search: NbThetaSearch) -> NegativeBinomialMixedModel:
+              data: tuple[pd.DataFrame, str | None], search: NbThetaSearch,
+              control: GlmerControl, code: str) -> NegativeBinomialMixedModel:
     """The GLMM at k held fixed (lme4's last refit): state, criterion and Hessian there."""
     _set_nb_theta(system, k)
     n_theta = len(system.design.theta_start())
-    criterion = GlmmCriterion(system, n_theta, nagq)
+    criterion = GlmmCriterion(system, n_theta, nagq, control.pirls_tolerance)
     if nagq == 0:
         state, hessian = criterion.at_theta(parameters[:n_theta]), None
     else:
@@ -337,10 +351,10 @@ def _model_at(system: ReweightedSystem, nagq: int, parameters: np.ndarray, k: fl
         state = criterion.at(parameters)
     value = criterion.value(state, nagq=max(nagq, 1))
     optimization = GlmmOptimization(np.asarray(parameters, dtype=float), value,
-                                    search.n_evaluations, parameters[:n_theta], ("success",))
+                                    search.n_evaluations, parameters[:n_theta], (code,))
     return NegativeBinomialMixedModel(
         system=system, state=state, deviance_value=value, nagq=nagq, hessian=hessian,
-        optimization=optimization, row_index=_row_index(data, system), data_name=data_name,
+        optimization=optimization, row_index=_row_index(data[0], system), data_name=data[1],
         nb_search=search)
 
 
