@@ -24,7 +24,12 @@ from lmmpy._warnings import (
 
 if TYPE_CHECKING:  # imported on first use (PEP 562, below): `import lmmpy` stays fast
     from lmmpy import datasets
-    from lmmpy.diagnostics import PoolingComparison, compare_pooling, within_between
+    from lmmpy.diagnostics import (
+        PoolingComparison,
+        check_overdispersion,
+        compare_pooling,
+        within_between,
+    )
     from lmmpy.fit import lmer
     from lmmpy.formula import FormulaError, parse_formula
     from lmmpy.glmm import (
@@ -68,6 +73,7 @@ __all__ = [
     "SingularFitWarning",
     "__version__",
     "anova",
+    "check_overdispersion",
     "compare_pooling",
     "datasets",
     "emmeans",
@@ -96,6 +102,7 @@ _LAZY = {
     "report": "lmmpy.report",
     "PoolingComparison": "lmmpy.diagnostics",
     "compare_pooling": "lmmpy.diagnostics",
+    "check_overdispersion": "lmmpy.diagnostics",
     "within_between": "lmmpy.diagnostics",
     "lmer": "lmmpy.fit",
     "FormulaError": "lmmpy.formula",

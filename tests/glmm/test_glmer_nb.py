@@ -142,6 +142,15 @@ def test_residuals_and_fitted(name):
     np.testing.assert_allclose(model.fitted.to_numpy()[:10], case["fitted_head"], rtol=1e-3)
 
 
+@pytest.mark.parametrize("name", LAPLACE)
+def test_overdispersion_as_performance(name):
+    expected, result = REFERENCE[name]["overdispersion"], lmmpy.check_overdispersion(fitted(name))
+    assert result.df_resid == expected["rdf"]
+    assert result.chisq == pytest.approx(expected["chisq"], rel=1e-3)
+    assert result.p_value == pytest.approx(expected["p"], rel=1e-3)
+    assert not result.detected
+
+
 def test_alternating_reaches_the_joint_optimum_with_more_evaluations():
     joint, alternating = fitted("epil_nb"), fitted("epil_nb", "alternating")
     assert alternating.loglik == pytest.approx(joint.loglik, abs=1e-6)
