@@ -323,6 +323,7 @@ def test_ml_comparison_reuses_the_model():
     np.testing.assert_allclose(cmp.coefficients["partial"], m.fixef, rtol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore::lmmpy.HausmanWarning")
 def test_compare_pooling_progress_bar(capsys):
     data = lmmpy.datasets.load("sleepstudy")
     lmmpy.compare_pooling("Reaction ~ Days + (1 | Subject)", data, progress=True)
