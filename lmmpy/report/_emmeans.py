@@ -20,7 +20,9 @@ The default (``ddf=None``) follows emmeans' rule for ``lmerMod`` fits
 Kenward–Roger when n ≤ 3000, else Satterthwaite when n ≤ 3000, else asymptotic.
 Where lmmpy's Kenward–Roger cannot run — an ML fit (pbkrtest would silently refit
 it by REML), or more than its limit of random effects plus coefficients — the
-default is Satterthwaite; asking for ``"kenward-roger"`` there is an error.
+default is Satterthwaite; asking for ``"kenward-roger"`` there is an error.  A GLMM's
+means are on the link scale with asymptotic tests, as emmeans' for glmer fits;
+``type="response"`` back-transforms them (:mod:`lmmpy.report._scale`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ from lmmpy.report._refgrid import (
     grid_weights,
     model_variables,
     reference_grid,
+)
+from lmmpy.report._scale import (
+    back_transforms,
+    check_type,
+    is_glmm,
+    ratio_name,
+    to_ratios,
+    to_response,
 )
 
 if TYPE_CHECKING:
@@ -109,10 +119,10 @@ class MarginalMeans(MarginalTable):
     def __init__(self, model: LinearMixedModel, grid: ReferenceGrid, frame: pd.DataFrame,
                  L: np.ndarray, *,
                  specs: list[str], by: list[str], ddf: str, level: float, heading: str,
-                 notes: list[str]):
+                 notes: list[str], type: str = "link"):
         super().__init__(frame, heading, notes)
         self.model, self.grid, self.L, self.specs, self.by = model, grid, L, specs, by
-        self.ddf, self.level = ddf, level
+        self.ddf, self.level, self.type = ddf, level, type
 
     def pairs(self, adjust: str = "tukey", reverse: bool = False) -> MarginalTable:
         """Pairwise differences of the means within each ``by`` group (emmeans' ``pairs``).
@@ -188,7 +198,9 @@ class MarginalMeans(MarginalTable):
         0    1.5
         Name: estimate, dtype: float64
         """
-        family = contrast_family(self.frame, self.specs, self.by, check_method(method), ref)
+        ratio = ratio_name(self.model, self.type)
+        family = contrast_family(self.frame, self.specs, self.by, check_method(method), ref,
+                                 " / " if ratio else " - ")
         adjust = check_adjust(DEFAULT_ADJUST[family.method] if adjust is None else adjust)
         notes = []
         if adjust == "tukey" and family.method not in ("pairwise", "revpairwise"):
@@ -206,8 +218,12 @@ class MarginalMeans(MarginalTable):
                                        tests["df"].to_numpy()[members], adjust, n_means, ranks[g])
         tests["p_value"] = p
         frame = pd.concat([family.labels, tests[CONTRAST_COLUMNS]], axis=1)
+        if ratio:
+            frame = to_ratios(frame, ratio)
+            notes.append(f"Tests are performed on the log{' odds' if ratio == 'odds_ratio' else ''}"
+                         " ratio scale")
         size = np.bincount(family.group) if len(family.group) else np.array([0])
-        notes = _notes(self.grid, self.specs + self.by, frame["estimate"], self.ddf,
+        notes = _notes(self.grid, self.specs + self.by, frame[ratio or "estimate"], self.ddf,
                        adjust_note(adjust, max(family.n_means), int(size.max()), max(ranks,
                                    default=0))) + notes
         return MarginalTable(frame, f"{DESCRIPTIONS[family.method]}: {self.heading[0].lower()}"
@@ -222,7 +238,7 @@ def _rank(coefficients: np.ndarray) -> int:
 def emmeans(model: LinearMixedModel, specs: str | Sequence[str], by: str | Sequence[str] |
             None = None, at: Mapping[str, Any] | None = None, ddf: str | None = None,
             level: float = 0.95, data: pd.DataFrame | None = None,
-            weights: str = "equal") -> MarginalMeans:
+            weights: str = "equal", type: str = "link") -> MarginalMeans:
     """Estimated marginal means over a reference grid, as R's ``emmeans``.
 
     Parameters
@@ -257,6 +273,12 @@ def emmeans(model: LinearMixedModel, specs: str | Sequence[str], by: str | Seque
         mean of the data's predictions in each group), ``"flat"`` equal weights for
         the cells with data.  A factor's level in each row is read off the model
         matrix; without a main effect, pass ``data=``.
+    type : {"link", "response"}, default "link"
+        For a GLMM (:func:`lmmpy.glmer`): ``"response"`` back-transforms the means
+        (``prob``, ``rate`` or ``response``; delta-method SE, intervals
+        back-transformed) and shows the contrasts of a log or logit link as ratios
+        (``odds_ratio``, ``ratio``), as emmeans' ``type = "response"``.  A GLMM's
+        tests are asymptotic (z), as emmeans' for glmer fits.
 
     Returns
     -------
@@ -287,8 +309,9 @@ def emmeans(model: LinearMixedModel, specs: str | Sequence[str], by: str | Seque
     grid, specs_, by_, ddf_ = _prepare(model, specs, by, at, ddf, level, data)
     row_weights = grid_weights(model, grid, specs_ + by_, weights, data)
     means, L = averaging_rows(grid, specs_ + by_, weights=row_weights)
-    heading = f"Estimated marginal means of {model.design.formula.response}"
-    return _marginal_means(model, grid, means, L, "emmean", specs_, by_, ddf_, level, heading)
+    heading = f"Estimated marginal means of {_response(model)}"
+    return _marginal_means(model, grid, means, L, "emmean", specs_, by_, ddf_, level, heading,
+                           check_type(model, type))
 
 
 def emtrends(model: LinearMixedModel, specs: str | Sequence[str], var: str,
@@ -334,7 +357,7 @@ def emtrends(model: LinearMixedModel, specs: str | Sequence[str], var: str,
     slopes = (full_model_matrix(model, shifted) - grid.X) / step
     row_weights = grid_weights(model, grid, specs_ + by_, weights, data)
     means, L = averaging_rows(grid, specs_ + by_, slopes, row_weights)
-    heading = f"Estimated marginal trends of {model.design.formula.response} in {var}"
+    heading = f"Estimated marginal trends of {_response(model)} in {var}"
     return _marginal_means(model, grid, means, L, f"{var}_trend", specs_, by_, ddf_, level,
                            heading)
 
@@ -352,6 +375,11 @@ def _prepare(model, specs, by, at, ddf, level, data
     if at is not None and not isinstance(at, Mapping):
         raise TypeError(f"at must be a dict of variable -> values, not {type(at).__name__}")
     return reference_grid(model, at, data), specs_, by_, ddf_
+
+
+def _response(model) -> str:
+    """The response as the formula writes it (``angle``, ``cbind(s, f)``)."""
+    return model.formula.partition("~")[0].strip()
 
 
 def _check_names(names, what: str, variables: list[str]) -> list[str]:
@@ -394,6 +422,9 @@ def resolve_ddf(model: LinearMixedModel, ddf: str | None) -> str:
     if name not in DDF_METHODS:
         choices = ", ".join(repr(c) for c in DDF_METHODS)
         raise ValueError(f"unknown ddf {ddf!r}: choose one of {choices}")
+    if name != "asymptotic" and is_glmm(model):
+        raise ValueError(f"ddf={name!r} is for linear mixed models: a GLMM's tests are "
+                         "asymptotic (z), as emmeans' for glmer fits")
     if name == "kenward-roger" and not model.reml:
         raise ValueError("ddf='kenward-roger' needs a REML fit (pbkrtest refits ML fits by "
                          "REML): refit with reml=True or use ddf='satterthwaite'")
@@ -404,6 +435,8 @@ def default_ddf(model: LinearMixedModel) -> str:
     """emmeans' choice for an lmer fit, Satterthwaite where Kenward–Roger cannot run."""
     from lmmpy.inference._kenward_roger import MAX_SIZE
 
+    if is_glmm(model):
+        return "asymptotic"
     size = model.objective.layout.size + len(model.fixef)
     if model.nobs <= PBKRTEST_LIMIT and model.reml and size <= MAX_SIZE:
         return "kenward-roger"
@@ -423,8 +456,8 @@ def _tests(model: LinearMixedModel, grid: ReferenceGrid, L: np.ndarray, ddf: str
     return table.astype(float).rename(columns={"t_value": "t_ratio"})
 
 
-def _marginal_means(model, grid, means, L, estimate, specs, by, ddf, level, heading
-                    ) -> MarginalMeans:
+def _marginal_means(model, grid, means, L, estimate, specs, by, ddf, level, heading,
+                    type: str = "link") -> MarginalMeans:
     tests = _tests(model, grid, L, ddf)
     df = tests["df"].to_numpy()
     quantile = np.where(np.isinf(df), stats.norm.ppf((1 + level) / 2),
@@ -434,10 +467,13 @@ def _marginal_means(model, grid, means, L, estimate, specs, by, ddf, level, head
                             "df": df, "lower_cl": tests["estimate"] - half,
                             "upper_cl": tests["estimate"] + half})
     notes = _notes(grid, specs + by, frame[estimate], ddf, f"Confidence level used: {level:g}")
+    if back_transforms(model, type):
+        frame = to_response(model, frame, estimate)
+        notes.append(f"Intervals are back-transformed from the {model.family.link.name} scale")
     if by:
         heading += f", by {', '.join(by)}"
     return MarginalMeans(model, grid, frame, L, specs=specs, by=by, ddf=ddf, level=level,
-                         heading=heading, notes=notes)
+                         heading=heading, notes=notes, type=type)
 
 
 def _notes(grid: ReferenceGrid, keys: list[str], estimates: pd.Series, ddf: str,
