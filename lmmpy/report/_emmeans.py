@@ -311,7 +311,7 @@ def emmeans(model: LinearMixedModel, specs: str | Sequence[str], by: str | Seque
     means, L = averaging_rows(grid, specs_ + by_, weights=row_weights)
     heading = f"Estimated marginal means of {_response(model)}"
     return _marginal_means(model, grid, means, L, "emmean", specs_, by_, ddf_, level, heading,
-                           check_type(model, type))
+                           check_type(model, type), _limit_note(model, ddf))
 
 
 def emtrends(model: LinearMixedModel, specs: str | Sequence[str], var: str,
@@ -359,7 +359,7 @@ def emtrends(model: LinearMixedModel, specs: str | Sequence[str], var: str,
     means, L = averaging_rows(grid, specs_ + by_, slopes, row_weights)
     heading = f"Estimated marginal trends of {_response(model)} in {var}"
     return _marginal_means(model, grid, means, L, f"{var}_trend", specs_, by_, ddf_, level,
-                           heading)
+                           heading, note=_limit_note(model, ddf))
 
 
 def _prepare(model, specs, by, at, ddf, level, data
@@ -445,6 +445,17 @@ def default_ddf(model: LinearMixedModel) -> str:
     return "asymptotic"
 
 
+def _limit_note(model, ddf: str | None) -> str:
+    """emmeans' note when its size limits, not the user, chose the df method."""
+    if ddf is not None or is_glmm(model) or model.nobs <= min(PBKRTEST_LIMIT, LMERTEST_LIMIT):
+        return ""
+    skipped = ("Kenward-Roger and Satterthwaite df were" if model.nobs > LMERTEST_LIMIT
+               else "Kenward-Roger df were")
+    return (f"Note: {skipped} not computed because the number of observations ({model.nobs}) "
+            f"exceeds {min(PBKRTEST_LIMIT, LMERTEST_LIMIT)} (emmeans' pbkrtest.limit and "
+            "lmerTest.limit); pass ddf= to compute them")
+
+
 def _tests(model: LinearMixedModel, grid: ReferenceGrid, L: np.ndarray, ddf: str
            ) -> pd.DataFrame:
     """t tests of the rows of L (over the grid's full columns); NaN where not estimable
@@ -457,7 +468,7 @@ def _tests(model: LinearMixedModel, grid: ReferenceGrid, L: np.ndarray, ddf: str
 
 
 def _marginal_means(model, grid, means, L, estimate, specs, by, ddf, level, heading,
-                    type: str = "link") -> MarginalMeans:
+                    type: str = "link", note: str = "") -> MarginalMeans:
     tests = _tests(model, grid, L, ddf)
     df = tests["df"].to_numpy()
     quantile = np.where(np.isinf(df), stats.norm.ppf((1 + level) / 2),
@@ -470,6 +481,8 @@ def _marginal_means(model, grid, means, L, estimate, specs, by, ddf, level, head
     if back_transforms(model, type):
         frame = to_response(model, frame, estimate)
         notes.append(f"Intervals are back-transformed from the {model.family.link.name} scale")
+    if note:
+        notes.insert(0, note)
     if by:
         heading += f", by {', '.join(by)}"
     return MarginalMeans(model, grid, frame, L, specs=specs, by=by, ddf=ddf, level=level,

@@ -352,3 +352,13 @@ def test_unknown_weights_are_named():
     with pytest.raises(ValueError, match="unknown weights 'prop': choose one of 'equal', "
                                          "'proportional', 'outer', 'cells', 'flat'"):
         lmmpy.emmeans(model, "recipe", weights="prop")
+
+
+def test_the_size_limit_that_chose_the_df_is_said(monkeypatch):
+    _, _, model = _fit("cake")  # n = 270
+    monkeypatch.setattr(_emmeans, "PBKRTEST_LIMIT", 100)
+    monkeypatch.setattr(_emmeans, "LMERTEST_LIMIT", 100)
+    text = repr(lmmpy.emmeans(model, "recipe"))
+    assert ("Note: Kenward-Roger and Satterthwaite df were not computed because the number of "
+            "observations (270) exceeds 100") in text
+    assert "Note:" not in repr(lmmpy.emmeans(model, "recipe", ddf="asymptotic"))
