@@ -36,7 +36,13 @@ from scipy import stats
 
 from lmmpy.inference._contrast import t_test
 from lmmpy.inference._table import InferenceTable
-from lmmpy.report._adjust import adjust_family, adjust_note, check_adjust
+from lmmpy.report._adjust import (
+    adjust_family,
+    adjust_note,
+    check_adjust,
+    critical_values,
+    interval_note,
+)
 from lmmpy.report._pairs import DEFAULT_ADJUST, DESCRIPTIONS, check_method, contrast_family
 from lmmpy.report._refgrid import (
     ReferenceGrid,
@@ -124,7 +130,8 @@ class MarginalMeans(MarginalTable):
         self.model, self.grid, self.L, self.specs, self.by = model, grid, L, specs, by
         self.ddf, self.level, self.type = ddf, level, type
 
-    def pairs(self, adjust: str = "tukey", reverse: bool = False) -> MarginalTable:
+    def pairs(self, adjust: str = "tukey", reverse: bool = False,
+              conf_int: bool = False) -> MarginalTable:
         """Pairwise differences of the means within each ``by`` group (emmeans' ``pairs``).
 
         Parameters
@@ -137,6 +144,10 @@ class MarginalMeans(MarginalTable):
             (see :mod:`lmmpy.report._adjust`).
         reverse : bool, default False
             "B - A" instead of "A - B" (emmeans' ``pairs(reverse = TRUE)``).
+        conf_int : bool, default False
+            Add simultaneous intervals ``lower_cl``, ``upper_cl`` at the means'
+            level, adjusted as emmeans adjusts them (Bonferroni's for the
+            step-wise methods, which have none), as ``confint(pairs(em))``.
 
         Returns
         -------
@@ -155,10 +166,11 @@ class MarginalMeans(MarginalTable):
         1    A - C     1.522      2.456  42.0    0.620     0.81
         2    B - C     0.044      2.456  42.0    0.018     1.00
         """
-        return self.contrast("revpairwise" if reverse else "pairwise", adjust)
+        return self.contrast("revpairwise" if reverse else "pairwise", adjust, conf_int=conf_int)
 
     def contrast(self, method: str | Mapping[str, Sequence[float]] = "eff",
-                 adjust: str | None = None, ref: str | int | None = None) -> MarginalTable:
+                 adjust: str | None = None, ref: str | int | None = None,
+                 conf_int: bool = False) -> MarginalTable:
         """Contrasts of the means within each ``by`` group (emmeans' ``contrast``).
 
         Parameters
@@ -177,6 +189,8 @@ class MarginalMeans(MarginalTable):
         ref : str or int, optional
             The reference of ``"trt.vs.ctrl"``: a mean's label (``"A"``) or its
             position from 0; default the first mean.
+        conf_int : bool, default False
+            As in :meth:`pairs`.
 
         Returns
         -------
@@ -217,7 +231,11 @@ class MarginalMeans(MarginalTable):
             p[members] = adjust_family(tests["t_ratio"].to_numpy()[members],
                                        tests["df"].to_numpy()[members], adjust, n_means, ranks[g])
         tests["p_value"] = p
-        frame = pd.concat([family.labels, tests[CONTRAST_COLUMNS]], axis=1)
+        columns = CONTRAST_COLUMNS
+        if conf_int:
+            notes.append(_add_intervals(tests, family, adjust, self.level, ranks))
+            columns = [*CONTRAST_COLUMNS[:3], "lower_cl", "upper_cl", *CONTRAST_COLUMNS[3:]]
+        frame = pd.concat([family.labels, tests[columns]], axis=1)
         if ratio:
             frame = to_ratios(frame, ratio)
             notes.append(f"Tests are performed on the log{' odds' if ratio == 'odds_ratio' else ''}"
@@ -227,7 +245,25 @@ class MarginalMeans(MarginalTable):
                        adjust_note(adjust, max(family.n_means), int(size.max()), max(ranks,
                                    default=0))) + notes
         return MarginalTable(frame, f"{DESCRIPTIONS[family.method]}: {self.heading[0].lower()}"
-                             f"{self.heading[1:]}", notes)
+                             f"{self.heading[1:]}", [note for note in notes if note])
+
+
+def _add_intervals(tests: pd.DataFrame, family, adjust: str, level: float,
+                   ranks: list[int]) -> str:
+    """``lower_cl``, ``upper_cl`` of each family's simultaneous intervals; emmeans' note."""
+    lower = np.full(len(tests), np.nan)
+    upper = np.full(len(tests), np.nan)
+    used = adjust
+    for g, n_means in enumerate(family.n_means):
+        members = family.group == g
+        cv, used = critical_values(level, tests["df"].to_numpy()[members], adjust, n_means,
+                                   ranks[g])
+        half = cv * tests["std_error"].to_numpy()[members]
+        lower[members] = tests["estimate"].to_numpy()[members] - half
+        upper[members] = tests["estimate"].to_numpy()[members] + half
+    tests["lower_cl"], tests["upper_cl"] = lower, upper
+    size = int(np.bincount(family.group).max()) if len(family.group) else 0
+    return interval_note(used, max(family.n_means), size, max(ranks, default=0))
 
 
 def _rank(coefficients: np.ndarray) -> int:

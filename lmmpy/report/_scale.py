@@ -71,5 +71,9 @@ def to_ratios(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     out = frame.rename(columns={"estimate": name})
     out[name] = ratio
     out["std_error"] = frame["std_error"].to_numpy(float) * ratio
-    out.insert(list(out.columns).index("df") + 1, "null", 1.0)
+    if "lower_cl" in out:  # intervals of ratios: the log scale's, exponentiated
+        out["lower_cl"] = np.exp(frame["lower_cl"].to_numpy(float))
+        out["upper_cl"] = np.exp(frame["upper_cl"].to_numpy(float))
+    last = "upper_cl" if "upper_cl" in out else "df"
+    out.insert(list(out.columns).index(last) + 1, "null", 1.0)
     return out

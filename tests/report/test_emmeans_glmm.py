@@ -37,8 +37,8 @@ def test_fit_is_at_the_references_optimum(name):
 def test_matches_r_emmeans(name, index):
     query = CASES[name]["queries"][index]
     means = lmmpy.emmeans(fit(name), query["specs"], by=query.get("by"), type=query["type"])
-    result = means.contrast(query["method"], query.get("adjust")) if query.get("method") \
-        else means
+    result = means.contrast(query["method"], query.get("adjust"),
+                            conf_int=bool(query.get("infer"))) if query.get("method") else means
     got = result.to_frame()
     expected = pd.DataFrame(query["rows"]).rename(columns=R_COLUMNS)
     assert list(got.columns) == list(expected.columns), query["id"]

@@ -3,7 +3,7 @@
 ##
 ## Run from the repository root:  Rscript tools/reference/make_emmeans_glmm.R
 ## Writes tests/data/emmeans_glmm/CASE.json: {case, dataset or csv, formula, family, link,
-##   logLik, queries: [{id, specs, by, type ("link" | "response"), method, adjust,
+##   logLik, queries: [{id, specs, by, type ("link" | "response"), method, adjust, infer,
 ##   rows: as.data.frame(summary(...))}]}.  emmeans' df for glmer fits are asymptotic (Inf,
 ##   written null).  With type = "response" the means are back-transformed (SE by the delta
 ##   method, intervals from the link scale); contrasts of a log or logit link become ratios.
@@ -46,7 +46,8 @@ run_query <- function(m, q) {
   result <- if (!is.null(q$method)) {
     contrast_args <- list(em, method = q$method)
     if (!is.null(q$adjust)) contrast_args$adjust <- q$adjust
-    summary(do.call(contrast, contrast_args))
+    summary(do.call(contrast, contrast_args),
+            infer = if (isTRUE(q$infer)) c(TRUE, TRUE) else c(FALSE, TRUE))
   } else summary(em)
   q$rows <- rows(result)
   q
@@ -58,7 +59,10 @@ queries <- function(specs, by = NULL) list(
   list(specs = specs, by = by, type = "link", method = "pairwise"),
   list(specs = specs, by = by, type = "response", method = "pairwise"),
   list(specs = specs, by = by, type = "response", method = "trt.vs.ctrl"),
-  list(specs = specs, by = by, type = "response", method = "eff", adjust = "holm"))
+  list(specs = specs, by = by, type = "response", method = "eff", adjust = "holm"),
+  list(specs = specs, by = by, type = "response", method = "pairwise", infer = TRUE),
+  list(specs = specs, by = by, type = "link", method = "trt.vs.ctrl", adjust = "sidak",
+       infer = TRUE))
 
 cbpp <- read.csv("lmmpy/datasets/cbpp.csv", stringsAsFactors = TRUE)
 cbpp$period <- factor(cbpp$period)
