@@ -9,6 +9,7 @@ Examples
 
 from typing import TYPE_CHECKING
 
+from lmmpy._control import GlmerControl, LmerControl
 from lmmpy._warnings import (
     ApproximationWarning,
     BootstrapWarning,
@@ -48,9 +49,11 @@ __all__ = [
     "FormulaError",
     "Gamma",
     "GeneralizedLinearMixedModel",
+    "GlmerControl",
     "HausmanWarning",
     "InverseGaussian",
     "LinearMixedModel",
+    "LmerControl",
     "LmmpyWarning",
     "Poisson",
     "PoolingComparison",

@@ -108,8 +108,8 @@ def minimize_conditioned(objective: ProfiledDeviance, conditioned: ConditionedOb
 
 
 def fit_conditioned(objective: ProfiledDeviance, conditioned: ConditionedObjective,
-                    start: np.ndarray | None = None, *,
-                    em_start: bool | None = None) -> tuple[OptSummary, Solution]:
+                    start: np.ndarray | None = None, *, em_start: bool | None = None,
+                    minimize=minimize_deviance) -> tuple[OptSummary, Solution]:
     """:func:`~lmmpy.optimize.minimize_deviance` of ``objective`` (the design's own
     columns), run on ``conditioned``'s columns when it has them.
 
@@ -118,7 +118,8 @@ def fit_conditioned(objective: ProfiledDeviance, conditioned: ConditionedObjecti
     (``em_start``, default: only without ``start``).  The summary's θ̂, start and
     objective are on the design's columns; its gradient and Hessian (the
     convergence checks) are those of the conditioned problem, where lme4's
-    tolerances mean the same for every term.
+    tolerances mean the same for every term.  ``minimize`` is the optimizer stage,
+    called as ``minimize_deviance`` is (``lmer`` passes its control's).
 
     The solution at θ̂ (β̂, b̂, σ̂, the factors' determinants and the objective)
     comes from the conditioned problem too, where it is exact: on columns such
@@ -131,10 +132,10 @@ def fit_conditioned(objective: ProfiledDeviance, conditioned: ConditionedObjecti
     lower = design.theta_lower_bounds()
     if conditioned.deviance is None:
         start = design.theta_start() if start is None else start
-        summary = minimize_deviance(objective, start, lower, em_start=em_start)
+        summary = minimize(objective, start, lower, em_start=em_start)
         return summary, objective.solve(summary.theta)
     inner_start = design.theta_start() if start is None else conditioned.to_conditioned(start)
-    summary = minimize_deviance(conditioned.deviance, inner_start, lower, em_start=em_start)
+    summary = minimize(conditioned.deviance, inner_start, lower, em_start=em_start)
     theta = conditioned.to_original(summary.theta)
     solution = conditioned.original_solution(conditioned.deviance.solve(summary.theta), theta)
     summary = replace(summary, theta_start=conditioned.to_original(inner_start), theta=theta,

@@ -11,7 +11,7 @@ errors that say what to use instead:
 * :func:`module_attribute_error`: ``lmmpy.VarCorr``, ``lmmpy.ranef``, ...
   (the package's ``__getattr__``);
 * :func:`reject_arguments`: keyword arguments ``lmer`` does not take
-  (``REML=``, ``control=``, ``groups=``), with the close spellings of the others;
+  (``REML=``, ``groups=``), with the close spellings of the others;
 * :class:`PropertySeries`, :class:`PropertyFrame`, :class:`PropertyDict`:
   the values of properties such as ``m.fixef``, which refuse to be called.
 
@@ -104,8 +104,8 @@ MODULE_NAMES: dict[str, str] = {
     "check_model": "use lmmpy.plots.check_model(m)",
     "tab_model": "use lmmpy.model_table([m1, m2])",
     "modelsummary": "use lmmpy.model_table([m1, m2])",
-    "lmerControl": "lmer has no control object (the optimizer is chosen for you; "
-                   "start= sets θ)",
+    "lmerControl": "use lmmpy.LmerControl(...) as lmer(..., control=)",
+    "glmerControl": "use lmmpy.GlmerControl(...) as glmer(..., control=)",
     "lme": "use lmmpy.lmer with lme4's syntax: lme(y ~ x, random = ~ 1 | g) is "
            "lmmpy.lmer('y ~ x + (1 | g)', data)",
     "Lmer": "use lmmpy.lmer(formula, data): pymer4's Lmer(formula, data).fit() in one call",
@@ -118,8 +118,6 @@ MODULE_NAMES: dict[str, str] = {
 # Keyword argument lmer does not take -> what to write instead.
 LMER_ARGUMENTS: dict[str, str] = {
     "REML": "use reml= (lowercase)",
-    "control": "lmer has no control object (the optimizer is chosen for you; start= "
-               "sets θ)",
     "verbose": "the optimizer's path is in m.optimization after the fit",
     "subset": "select the rows in pandas first: lmer(formula, data[data['x'] > 0])",
     "na_action": "rows with a missing value in a column the model uses are dropped "

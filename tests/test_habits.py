@@ -88,7 +88,7 @@ def test_a_model_with_hints_pickles_and_copies():
 @pytest.mark.parametrize(("argument", "hint"), [
     ("REML", "use reml= (lowercase)"),
     ("groups", "write the grouping factor in the formula: 'y ~ x + (1 | g)'"),
-    ("control", "lmer has no control object"),
+    ("verbose", "the optimizer's path is in m.optimization"),
     ("subset", "select the rows in pandas first"),
     ("family", "use lmmpy.glmer(formula, data, family=...)"),
 ])
