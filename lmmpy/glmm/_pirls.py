@@ -82,6 +82,7 @@ class ReweightedSystem:
         self.path = path   # the factorization ("dense", "blocked", "cholmod"); None: lmer's choice
         self._objective: ProfiledDeviance | None = None
         self._crossprods = WeightedCrossProducts(design)
+        self._Lambda: tuple[bytes, object] | None = None   # the last θ's Λ
 
     @property
     def n_fixed(self) -> int:
@@ -98,7 +99,11 @@ class ReweightedSystem:
         return self.design.X.values @ beta + self.design.Z @ b + self.design.offset
 
     def Lambda(self, theta: np.ndarray):
-        return self.layout().Lambda(theta)
+        """Λ_θ (the last one kept: PIRLS and the criterion ask for it at every step)."""
+        key = np.asarray(theta, dtype=float).tobytes()
+        if self._Lambda is None or self._Lambda[0] != key:
+            self._Lambda = (key, self.layout().Lambda(theta))
+        return self._Lambda[1]
 
     def layout(self):
         return self.objective_at(None).layout

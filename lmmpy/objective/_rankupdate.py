@@ -30,6 +30,8 @@ import numpy as np
 import scipy.sparse as sp
 
 PAIR_BUDGET = 12_000_000  # entries of P (~150 MB) before switching to the compiled loop
+THREADED_WORK = 4_000_000  # Σ n_j(n_j + 1) below which the compiled loop runs in one thread
+                           # (VerbAgg's 190,000: the pool's hand-off cost more than the loop)
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,8 @@ class CompiledUpdate:
         n = np.diff(blocks.pointer).astype(np.int64)
         work = np.concatenate([[0], np.cumsum(n * (n + 1))])
         parts = max(1, min(os.cpu_count() or 1, 8, blocks.n_levels))
+        if work[-1] < THREADED_WORK:
+            parts = 1
         self.bounds = np.searchsorted(work, np.linspace(0, work[-1], parts + 1)).tolist()
         self.bounds[0], self.bounds[-1] = 0, blocks.n_levels
         self._kernel = lower_rank_update

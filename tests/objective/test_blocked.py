@@ -234,3 +234,26 @@ def test_refit_keeps_the_structure_and_path():
     assert other(theta) == pytest.approx(
         ProfiledDeviance(deviance.crossprods, design.terms, False, _path="cholmod")(theta),
         rel=1e-11)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_the_sparse_rest_entries_are_the_dense_product(reml, monkeypatch):
+    """Two crossed scalar terms: Sᵣᵣ's lower triangle is read on its pattern (a diagonal
+    S_ss and the [X y] rows), never formed; the same objective, solution and gradient as
+    from the dense Sᵣᵣ and as CHOLMOD."""
+    rng = np.random.default_rng(5)
+    n = 6000
+    data = pd.DataFrame({"g1": pd.Categorical(np.arange(n) % 600),
+                         "g2": pd.Categorical(rng.integers(0, 150, n)), "x": rng.normal(size=n)})
+    data["y"] = data.x + rng.normal(size=600)[data.g1.cat.codes] + rng.normal(size=n)
+    design = build_design(parse_formula("y ~ x + (1 | g1) + (1 | g2)"), data)
+    blocked, cholmod = _both_paths(design, reml)
+    assert blocked.factor._S_rr_entries is not None
+    monkeypatch.setattr(_blocked.BlockedFactorization, "_lower_entries", lambda self: None)
+    dense_rest = ProfiledDeviance(cross_products(design), design.terms, reml, _path="blocked")
+    assert dense_rest.factor._S_rr_entries is None
+    for theta in (np.array([0.8, 0.4]), np.array([0.0, 1.3]), np.array([2.0, 0.0])):
+        _assert_same(blocked, cholmod, theta)
+        _assert_same(blocked, dense_rest, theta)
+        np.testing.assert_allclose(blocked.value_and_gradient(theta)[1],
+                                   dense_rest.value_and_gradient(theta)[1], rtol=1e-9, atol=1e-9)
