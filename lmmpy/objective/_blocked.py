@@ -40,6 +40,7 @@ from lmmpy.objective._factorization import Capabilities
 from lmmpy.objective._lambda import ThetaLayout
 from lmmpy.objective._rankupdate import (
     CompiledUpdate,
+    DenseUpdate,
     LevelBlocks,
     PairPattern,
     PairProducts,
@@ -97,7 +98,8 @@ class _ZPattern:
     S_ss_source: np.ndarray
     S_ss_target: np.ndarray
     qs: int
-    update: object            # PairPattern, or None (compiled update: nothing to keep)
+    update: object            # PairPattern, DenseUpdate (the class: nothing to keep) or None
+                              # (the compiled update, nothing to keep either)
     rest_theta: np.ndarray | None
 
     def matches(self, ZtZ: sp.csc_matrix) -> bool:
@@ -122,8 +124,12 @@ class _ZPattern:
             values = np.zeros(self.blocks.values.shape)
             values[where] = data[self.blocks.values[where].astype(np.int64) - 1]
             blocks = replace(self.blocks, values=values)
-            update = (PairProducts(blocks, self.update)
-                      if self.update is not None and not compiled else CompiledUpdate(blocks))
+            if self.update is DenseUpdate:
+                update = DenseUpdate(blocks)
+            elif self.update is not None and not compiled:
+                update = PairProducts(blocks, self.update)
+            else:
+                update = CompiledUpdate(blocks)
         return _ZStructure(self.k, self.n_levels, D, S_s1, S_ss, update, self.rest_theta, self)
 
 
@@ -158,6 +164,8 @@ def _off_diagonal_density(structure: _ZStructure) -> float:
     qs = structure.qs
     if qs < 2:
         return 1.0
+    if isinstance(structure.update, DenseUpdate):
+        return 1.0   # B mostly filled: so is G
     if not isinstance(structure.update, PairProducts):
         return 0.0
     targets = structure.update.targets
@@ -194,7 +202,8 @@ def _z_pattern(ZtZ: sp.csc_matrix, layout: ThetaLayout, first) -> _ZPattern | No
         kind = update_kind(blocks)
         if kind is None:
             return None
-        update = PairPattern(blocks) if kind is PairProducts else None
+        update = (PairPattern(blocks) if kind is PairProducts
+                  else DenseUpdate if kind is DenseUpdate else None)
     rest = position[q1:, q1:].tocoo()
     qs = rest.shape[0]
     return _ZPattern(ZtZ.indptr.copy(), ZtZ.indices.copy(), k, n_levels,
