@@ -16,6 +16,7 @@ import pandas as pd
 from lmmpy import _checks
 from lmmpy._conditioned import ConditionedObjective, fit_conditioned
 from lmmpy._control import LmerControl, check_control
+from lmmpy._habits import reject_arguments
 from lmmpy._warnings import SingularFitWarning
 from lmmpy.design import _checks as _design_checks
 from lmmpy.design import build_design
@@ -26,6 +27,9 @@ from lmmpy.optimize import OptSummary, minimize_deviance, optimize_theta
 from lmmpy.results import LinearMixedModel
 
 __all__ = ["lmer"]
+
+LMER_KEYWORDS = ["formula", "data", "reml", "weights", "offset", "start", "data_name",
+                 "control"]
 
 
 def lmer(
@@ -38,6 +42,7 @@ def lmer(
     start: np.ndarray | None = None,
     data_name: str | None = None,
     control: LmerControl | None = None,
+    **unknown: object,
 ) -> LinearMixedModel:
     """Fit a linear mixed model from an lme4-style formula.
 
@@ -70,7 +75,9 @@ def lmer(
         A formula that does not parse, or R code formulaic does not read
         (``factor(x)``: use ``C(x)``); the message points at it.
     TypeError, ValueError
-        Bad data or arguments, named in the message: a missing or duplicated
+        Bad data or arguments, named in the message: an argument lmer does not
+        take (R's ``REML=`` is ``reml=``; statsmodels' ``groups=`` is a term
+        ``(1 | g)`` in the formula), a missing or duplicated
         column, a date predictor, ``reml`` that is not a bool, a non-finite
         ``start``, a response with nothing left to estimate (constant, or equal
         to the offset) — see "Common errors" in the formula guide.
@@ -92,6 +99,8 @@ def lmer(
     >>> round(m.reml_criterion, 2)
     1743.63
     """
+    if unknown:
+        reject_arguments("lmer", unknown, LMER_KEYWORDS)
     reml = _checks.check_bool(reml, "reml")
     control = check_control(control, LmerControl, "lmer")
     design = build_design(parse_formula(formula), data, weights=weights, offset=offset)
