@@ -14,6 +14,7 @@ import pandas as pd
 
 from lmmpy import _checks
 from lmmpy._conditioned import ConditionedObjective, minimize_conditioned
+from lmmpy._threads import fit_threads
 from lmmpy._warnings import SingularFitWarning
 from lmmpy.design import _checks as _design_checks
 from lmmpy.design import build_design
@@ -93,9 +94,10 @@ def lmer(
     if start is not None:
         start = _checks.check_start(start, design.theta_lower_bounds())
     try:
-        summary = minimize_conditioned(objective, ConditionedObjective.of(design, objective),
-                                       start)
-        solution = objective.solve(summary.theta)
+        with fit_threads(objective):
+            summary = minimize_conditioned(objective, ConditionedObjective.of(design, objective),
+                                           start)
+            solution = objective.solve(summary.theta)
     except np.linalg.LinAlgError:  # say why when the response leaves nothing to estimate
         _design_checks.check_response_varies(design.y, design.offset, design.X.values,
                                              design.formula.response, exhaustive=True)
