@@ -22,7 +22,8 @@ def _crossed(levels2, levels1=300, n=3000, seed=1):
     rng = np.random.default_rng(seed)
     data = pd.DataFrame({"g1": rng.integers(0, levels1, n).astype(str),
                          "g2": rng.integers(0, levels2, n).astype(str)})
-    data["y"] = rng.normal(size=n)
+    data["y"] = (rng.normal(size=n) + rng.normal(size=levels1)[data.g1.astype(int)]
+                 + rng.normal(size=levels2)[data.g2.astype(int)])
     return data
 
 
