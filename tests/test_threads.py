@@ -71,7 +71,7 @@ def test_the_limit_holds_during_the_fit_and_is_lifted_after(monkeypatch):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     monkeypatch.setenv(_threads.ENVIRONMENT, "1")
     seen = []
-    original = ProfiledDeviance.__call__
+    original = ProfiledDeviance._evaluate
 
     def spy(self, theta):
         seen.append(max(info["num_threads"] for info in threadpoolctl.threadpool_info()
@@ -80,7 +80,7 @@ def test_the_limit_holds_during_the_fit_and_is_lifted_after(monkeypatch):
 
     before = [info["num_threads"] for info in threadpoolctl.threadpool_info()
               if info["user_api"] == "blas"]
-    monkeypatch.setattr(ProfiledDeviance, "__call__", spy)
+    monkeypatch.setattr(ProfiledDeviance, "_evaluate", spy)
     lmmpy.lmer("y ~ 1 + (1 | g1) + (1 | g2)", _crossed(12), reml=False)
     assert seen and set(seen) == {1}
     assert [info["num_threads"] for info in threadpoolctl.threadpool_info()
