@@ -21,7 +21,9 @@ The gradient (:mod:`lmmpy.objective._gradient`) needs ``Q = A⁻¹Λ'Z'WZ`` at
 Λ's entries, i.e. ½ ∂log|A|/∂Λ: A⁻¹ on A's pattern (:mod:`._selinv`, the
 selected inverse of the factor) weighed into the contributions that make
 ``Λ'SΛ`` (:meth:`ScaledCrossProduct.lambda_gradient`) — no inverse of Λ,
-so θ may sit on its bound.
+so θ may sit on its bound.  The gradient is offered (``gradient_fits``) when
+the selected inverse's copy of L and its dense tail fit in half the available
+memory; otherwise the optimizer does without it.
 """
 
 from __future__ import annotations
@@ -71,6 +73,17 @@ class CholmodFactorization:
         self.scaled, self.factor = _shared
         self._theta = None
         self._positions = None
+        self._gradient_fits = None
+
+    @property
+    def gradient_fits(self) -> bool:
+        """Whether the gradient's selected inverse fits in memory (module docstring)."""
+        if self._gradient_fits is None:
+            from lmmpy.objective._selinv import inverse_fits
+
+            counts = _fill.column_counts(self.scaled.pattern, self.factor.permutation())
+            self._gradient_fits = inverse_fits(counts, _fill.available_memory())
+        return self._gradient_fits
 
     def with_crossprods(self, crossprods: CrossProducts) -> CholmodFactorization:
         """Other cross-products: the analysis is reused when Z'WZ keeps its pattern (the

@@ -146,8 +146,11 @@ class ProfiledDeviance:
 
     @property
     def has_gradient(self) -> bool:
-        """Whether :meth:`value_and_gradient` is analytic on this factorization."""
-        return hasattr(self.factor, "trace_terms") or hasattr(self.factor, "augmented_gradient")
+        """Whether :meth:`value_and_gradient` is analytic on this factorization (CHOLMOD's
+        when its selected inverse fits in memory)."""
+        if hasattr(self.factor, "augmented_gradient"):
+            return True
+        return hasattr(self.factor, "trace_terms") and getattr(self.factor, "gradient_fits", True)
 
     def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """The objective and its analytic gradient at θ (:mod:`lmmpy.objective._gradient`).

@@ -89,6 +89,25 @@ def tail_start(indptr: np.ndarray, max_tail: int) -> int:
     return int(np.argmin(cost))
 
 
+def inverse_fits(counts: np.ndarray, memory: int | None) -> bool:
+    """Whether the selected inverse of a factor with these column counts fits in half of
+    ``memory`` bytes: a copy of L (values and row indices, 12 bytes an entry; the copy
+    CHOLMOD makes on the way, 8) and the dense tail the cost model wants (8 bytes an
+    entry, uncapped: a capped tail leaves dense columns to the slow sparse loop).
+
+    Examples
+    --------
+    >>> counts = np.array([3] * 1000 + list(range(50, 0, -1)))
+    >>> inverse_fits(counts, 10**9), inverse_fits(counts, 10**5)
+    (True, False)
+    """
+    if memory is None:
+        return True
+    n = len(counts)
+    tail = n - tail_start(np.concatenate([[0], np.cumsum(counts)]), n)
+    return 20 * float(np.sum(counts)) + 8.0 * tail**2 <= memory / 2
+
+
 def _max_tail() -> int:
     """The largest dense tail: its K² doubles in a quarter of the available memory."""
     memory = _fill.available_memory()

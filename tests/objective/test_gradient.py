@@ -140,3 +140,15 @@ def test_only_the_dense_path_has_a_hessian():
     design = _vector_terms(FORMULAS[0])
     f = ProfiledDeviance(cross_products(design), design.terms, True, _path="blocked")
     assert f.has_gradient and not f.has_hessian
+
+
+def test_cholmod_gradient_is_withheld_when_its_inverse_cannot_fit(monkeypatch):
+    from lmmpy.objective import _fill
+
+    design = _vector_terms(FORMULAS[0])
+    monkeypatch.setattr(_fill, "available_memory", lambda: 10_000)
+    f = ProfiledDeviance(cross_products(design), design.terms, True, _path="cholmod")
+    assert not f.has_gradient
+    monkeypatch.setattr(_fill, "available_memory", lambda: 10**9)
+    f = ProfiledDeviance(cross_products(design), design.terms, True, _path="cholmod")
+    assert f.has_gradient
