@@ -9,6 +9,7 @@ Examples
 
 from typing import TYPE_CHECKING
 
+from lmmpy._control import GlmerControl, LmerControl
 from lmmpy._warnings import (
     ApproximationWarning,
     BootstrapWarning,
@@ -17,12 +18,18 @@ from lmmpy._warnings import (
     LmmpyWarning,
     ProfileWarning,
     RankDeficiencyWarning,
+    ScaleWarning,
     SingularFitWarning,
 )
 
 if TYPE_CHECKING:  # imported on first use (PEP 562, below): `import lmmpy` stays fast
     from lmmpy import datasets
-    from lmmpy.diagnostics import PoolingComparison, compare_pooling, within_between
+    from lmmpy.diagnostics import (
+        PoolingComparison,
+        check_overdispersion,
+        compare_pooling,
+        within_between,
+    )
     from lmmpy.fit import lmer
     from lmmpy.formula import FormulaError, parse_formula
     from lmmpy.glmm import (
@@ -30,8 +37,11 @@ if TYPE_CHECKING:  # imported on first use (PEP 562, below): `import lmmpy` stay
         Gamma,
         GeneralizedLinearMixedModel,
         InverseGaussian,
+        NegativeBinomial,
+        NegativeBinomialMixedModel,
         Poisson,
         glmer,
+        glmer_nb,
     )
     from lmmpy.inference import anova, test_random_effect
     from lmmpy.report import emmeans, emtrends, model_table
@@ -47,22 +57,29 @@ __all__ = [
     "FormulaError",
     "Gamma",
     "GeneralizedLinearMixedModel",
+    "GlmerControl",
     "HausmanWarning",
     "InverseGaussian",
     "LinearMixedModel",
+    "LmerControl",
     "LmmpyWarning",
+    "NegativeBinomial",
+    "NegativeBinomialMixedModel",
     "Poisson",
     "PoolingComparison",
     "ProfileWarning",
     "RankDeficiencyWarning",
+    "ScaleWarning",
     "SingularFitWarning",
     "__version__",
     "anova",
+    "check_overdispersion",
     "compare_pooling",
     "datasets",
     "emmeans",
     "emtrends",
     "glmer",
+    "glmer_nb",
     "lmer",
     "model_table",
     "parse_formula",
@@ -75,8 +92,17 @@ __all__ = [
 # TYPE_CHECKING block and here.
 _LAZY = {
     "datasets": "lmmpy.datasets",
+    # subpackages, so that `import lmmpy` is enough for lmmpy.plots.check_model(m)
+    "design": "lmmpy.design",
+    "diagnostics": "lmmpy.diagnostics",
+    "formula": "lmmpy.formula",
+    "glmm": "lmmpy.glmm",
+    "inference": "lmmpy.inference",
+    "plots": "lmmpy.plots",
+    "report": "lmmpy.report",
     "PoolingComparison": "lmmpy.diagnostics",
     "compare_pooling": "lmmpy.diagnostics",
+    "check_overdispersion": "lmmpy.diagnostics",
     "within_between": "lmmpy.diagnostics",
     "lmer": "lmmpy.fit",
     "FormulaError": "lmmpy.formula",
@@ -87,6 +113,9 @@ _LAZY = {
     "Poisson": "lmmpy.glmm",
     "Gamma": "lmmpy.glmm",
     "InverseGaussian": "lmmpy.glmm",
+    "NegativeBinomial": "lmmpy.glmm",
+    "NegativeBinomialMixedModel": "lmmpy.glmm",
+    "glmer_nb": "lmmpy.glmm",
     "anova": "lmmpy.inference",
     "test_random_effect": "lmmpy.inference",
     "LinearMixedModel": "lmmpy.results",
@@ -100,7 +129,11 @@ def __getattr__(name: str):
     import importlib
 
     if name not in _LAZY:
-        raise AttributeError(f"module 'lmmpy' has no attribute {name!r}")
+        if name.startswith("__"):
+            raise AttributeError(f"module 'lmmpy' has no attribute {name!r}")
+        from lmmpy._habits import module_attribute_error  # R names get a hint
+
+        raise module_attribute_error(name)
     module = importlib.import_module(_LAZY[name])
     value = module if _LAZY[name] == f"lmmpy.{name}" else getattr(module, name)
     globals()[name] = value

@@ -33,3 +33,10 @@ def test_public_names_resolve_on_first_use():
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="module 'lmmpy' has no attribute 'lmre'"):
         lmmpy.lmre  # noqa: B018
+
+
+def test_subpackages_need_no_import_of_their_own():
+    """The issue's `import lmmpy; lmmpy.plots.check_model(m)`: subpackages load on first use,
+    and loading lmmpy.plots does not import matplotlib."""
+    modules = _modules_after("import lmmpy; lmmpy.plots.check_model; lmmpy.inference.ranova")
+    assert "lmmpy.plots" in modules and "matplotlib" not in modules

@@ -11,10 +11,18 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from lmmpy._control import GlmerControl, check_control
 from lmmpy._warnings import ConvergenceWarning, SingularFitWarning
 from lmmpy.design import build_design
 from lmmpy.design._build import ArrayOrColumn
 from lmmpy.formula import parse_formula
+from lmmpy.glmm._conditioned import (
+    conditioned_start,
+    fitting_criterion,
+    original_hessian,
+    original_optimization,
+    warn_if_digits_lost,
+)
 from lmmpy.glmm._families import Family, make_family
 from lmmpy.glmm._model import GeneralizedLinearMixedModel
 from lmmpy.glmm._optimize import (
@@ -23,10 +31,14 @@ from lmmpy.glmm._optimize import (
     optimize_glmm,
     optimize_theta,
 )
-from lmmpy.glmm._pirls import ReweightedSystem
+from lmmpy.glmm._pirls import PirlsError, ReweightedSystem
 from lmmpy.glmm._response import check_response, response_frame
+from lmmpy.glmm._separation import check_separation, fit_looks_separated
 
 __all__ = ["glmer"]
+
+SEPARATION_CHECK_ROWS = 20_000   # the linear programme up front (≤ ~0.3 s); larger data: only
+                                 # when the fit points at separation (fitted means at 0 or 1)
 
 
 def glmer(
@@ -40,6 +52,7 @@ def glmer(
     nagq: int = 1,
     start: np.ndarray | None = None,
     data_name: str | None = None,
+    control: GlmerControl | None = None,
 ) -> GeneralizedLinearMixedModel:
     """Fit a generalized linear mixed model by maximum likelihood (lme4's ``glmer``).
 
@@ -73,6 +86,10 @@ def glmer(
         skipped); with ``nagq=0``, the starting θ.
     data_name : str, optional
         Name of the data shown in the summary.
+    control : GlmerControl, optional
+        Optimizer, factorization, tolerances, PIRLS's tolerance, whether to start
+        from an nAGQ = 0 fit, checks (lme4's ``glmerControl``); default
+        ``GlmerControl()``.
 
     Returns
     -------
@@ -85,6 +102,12 @@ def glmer(
     ConvergenceWarning
         When the optimizer stops at its evaluation limit.
 
+    Raises
+    ------
+    ValueError
+        For a response the family cannot take, and for complete or quasi-complete
+        separation (fixed effects whose estimates are infinite), named.
+
     Examples
     --------
     >>> import lmmpy
@@ -94,39 +117,55 @@ def glmer(
     -92.03
     """
     nagq = _checked_nagq(nagq)
-    system = glmm_setup(formula, data, family, link=link, weights=weights, offset=offset)
+    control = check_control(control, GlmerControl, "glmer")
+    system = glmm_setup(formula, data, family, link=link, weights=weights, offset=offset,
+                        path=control.path)
     if nagq > 1:
         _check_quadrature_applies(system)
     n_theta = len(system.design.theta_start())
-    criterion = GlmmCriterion(system, n_theta, nagq)
+    criterion = GlmmCriterion(system, n_theta, nagq, control.pirls_tolerance)
+    fitting, matrices = fitting_criterion(criterion)   # on centred, scaled columns
     theta_start, theta_lower = system.design.theta_start(), system.design.theta_lower_bounds()
-    if nagq == 0:
-        if start is not None:
-            theta_start = _checked_start(start, system, n_theta, n_theta)
-        optimization = optimize_theta(criterion, theta_start, theta_lower)
-        hessian, state = None, criterion.at_theta(optimization.parameters[:n_theta])
-    else:
-        start = None if start is None else _checked_start(start, system, n_theta,
-                                                          n_theta + system.n_fixed)
-        optimization = optimize_glmm(criterion, theta_start, theta_lower, start)
-        hessian = criterion_hessian(criterion, optimization.parameters)
-        state = criterion.at(optimization.parameters)
+    if nagq == 0 and start is not None:
+        theta_start = conditioned_start(_checked_start(start, system, n_theta, n_theta),
+                                        criterion, matrices)
+    elif start is not None:
+        start = conditioned_start(_checked_start(start, system, n_theta,
+                                                 n_theta + system.n_fixed), criterion, matrices)
+    try:
+        if nagq == 0:
+            optimization = original_optimization(
+                optimize_theta(fitting, theta_start, theta_lower, control), criterion, matrices)
+            hessian, state = None, criterion.at_theta(optimization.parameters[:n_theta])
+        else:
+            optimization = optimize_glmm(fitting, theta_start, theta_lower, start, control)
+            hessian = original_hessian(criterion_hessian(fitting, optimization.parameters),
+                                       n_theta, matrices)
+            optimization = original_optimization(optimization, criterion, matrices)
+            state = criterion.at(optimization.parameters)
+    except (PirlsError, np.linalg.LinAlgError):
+        check_separation(system)   # the usual reason; else the error as it was
+        raise
+    if fit_looks_separated(system, state.mu):
+        check_separation(system)
+    deviance_value = criterion.value(state, nagq=max(nagq, 1))
+    warn_if_digits_lost(deviance_value, optimization.deviance, criterion, matrices)
     model = GeneralizedLinearMixedModel(
         system=system,
         state=state,
-        deviance_value=criterion.value(state, nagq=max(nagq, 1)),
+        deviance_value=deviance_value,
         nagq=nagq,
         hessian=hessian,
         optimization=optimization,
         row_index=_row_index(data, system),
         data_name=data_name,
     )
-    _warn_about(model)
+    _warn_about(model, control)
     return model
 
 
-def _warn_about(model: GeneralizedLinearMixedModel) -> None:
-    if model.is_singular:
+def _warn_about(model: GeneralizedLinearMixedModel, control: GlmerControl) -> None:
+    if control.check_singular and model.is_singular:
         warnings.warn("boundary (singular) fit: see GeneralizedLinearMixedModel.is_singular",
                       SingularFitWarning, stacklevel=3)
     if "maximum number of evaluations reached" in model.optimization.return_codes:
@@ -136,8 +175,9 @@ def _warn_about(model: GeneralizedLinearMixedModel) -> None:
 
 def glmm_setup(formula: str, data: pd.DataFrame, family: str | Family = "binomial", *,
                link: str | None = None, weights: ArrayOrColumn = None,
-               offset: ArrayOrColumn = None) -> ReweightedSystem:
-    """The design and response of a GLMM, checked (stages 1-2 of :func:`glmer`)."""
+               offset: ArrayOrColumn = None, path: str | None = None) -> ReweightedSystem:
+    """The design and response of a GLMM, checked (stages 1-2 of :func:`glmer`), on the
+    factorization ``path`` (None: the one ``lmer`` would choose)."""
     family = make_family(family, link)
     parsed = parse_formula(formula)
     if not isinstance(data, pd.DataFrame):
@@ -149,7 +189,10 @@ def glmm_setup(formula: str, data: pd.DataFrame, family: str | Family = "binomia
     design = build_design(parsed, frame, offset=offset)
     response = response.subset(design.row_index.to_numpy())
     check_response(response, response_text)
-    return ReweightedSystem(design, response)
+    system = ReweightedSystem(design, response, path)
+    if design.n_obs <= SEPARATION_CHECK_ROWS:
+        check_separation(system)
+    return system
 
 
 def _row_index(data: pd.DataFrame, system: ReweightedSystem) -> pd.Index:

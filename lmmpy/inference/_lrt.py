@@ -49,6 +49,7 @@ the same number of parameters, get no p-value (NaN), as lmerTest's Df 0.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -56,7 +57,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats as st
 
-from lmmpy._conditioned import ConditionedObjective, minimize_conditioned
+from lmmpy._conditioned import ConditionedObjective, fit_conditioned, minimize_conditioned
 from lmmpy.design._fixed import _rename
 from lmmpy.inference._table import InferenceTable
 from lmmpy.optimize import optimize_theta
@@ -80,13 +81,13 @@ def refit_ml(model: LinearMixedModel) -> LinearMixedModel:
     if not model.reml:
         return model
     objective = model.objective.with_crossprods(model.objective.crossprods, reml=False)
-    summary = minimize_conditioned(objective, model.conditioned_objective.with_reml(False),
-                                   model.theta, em_start=True)
-    return LinearMixedModel(model.design, objective, summary, objective.solve(summary.theta),
-                            reml=False, data_name=model.data_name)
+    summary, solution = fit_conditioned(objective, model.conditioned_objective.with_reml(False),
+                                        model.theta, em_start=True)
+    return LinearMixedModel(model.design, objective, summary, solution, reml=False,
+                            data_name=model.data_name)
 
 
-def anova(*models: LinearMixedModel, refit: bool = True,
+def anova(*models: LinearMixedModel, refit: bool = True, names: Sequence[str] | None = None,
           **named: LinearMixedModel) -> pd.DataFrame:
     """Likelihood-ratio tests between nested models, as lme4's ``anova(m0, m1, ...)``.
 
@@ -96,12 +97,16 @@ def anova(*models: LinearMixedModel, refit: bool = True,
     Parameters
     ----------
     *models : LinearMixedModel
-        Named ``m0``, ``m1``, ... in the order given.
+        Each row is labelled by the model's formula (a formula given twice gets
+        `` [2]``, `` [3]``, ... appended), or by ``names``.
     refit : bool, default True
         Refit REML fits by maximum likelihood first (REML likelihoods of models
         with different fixed effects are not comparable); the table's note says so.
+    names : sequence of str, optional
+        Row labels for ``models``, in the order given (R labels the rows by the
+        names of the objects in the call, which Python cannot see).
     **named : LinearMixedModel
-        Models named by their keyword.
+        Models labelled by their keyword.
 
     Returns
     -------
@@ -127,6 +132,10 @@ def anova(*models: LinearMixedModel, refit: bool = True,
     >>> table = lmmpy.anova(m0, m1)
     >>> table.round(2)[["npar", "loglik", "chisq", "df"]].to_dict("list")
     {'npar': [4, 6], 'loglik': [-897.04, -875.97], 'chisq': [nan, 42.14], 'df': [nan, 2.0]}
+    >>> list(table.index)
+    ['Reaction ~ Days + (1 | Subject)', 'Reaction ~ Days + (Days | Subject)']
+    >>> list(lmmpy.anova(m0, m1, names=["intercept", "slope"]).index)
+    ['intercept', 'slope']
     >>> table.attrs["note"]
     'refitting model(s) with ML (instead of REML)'
     """
@@ -134,10 +143,10 @@ def anova(*models: LinearMixedModel, refit: bool = True,
         from lmmpy.inference._anova import anova_table
 
         return anova_table([*models, *named.values()][0])
-    fits = _named_models(models, named)
+    fits = _named_models(models, names, named)
     _check_same_data(fits)
     note = None
-    if refit and any(m.reml for m in fits.values()):
+    if refit and any(getattr(m, "reml", False) for m in fits.values()):
         fits = {name: refit_ml(m) for name, m in fits.items()}
         note = REFIT_NOTE
     order = sorted(fits, key=lambda name: fits[name].n_params)
@@ -145,27 +154,79 @@ def anova(*models: LinearMixedModel, refit: bool = True,
                            index=pd.Index(order, name="model"), columns=LRT_COLUMNS)
     data = {m.data_name for m in fits.values()} - {None}
     heading = [f"Data: {data.pop()}"] if len(data) == 1 else []
-    heading += ["Models:", *(f"{name}: {fits[name].formula}" for name in order)]
-    table.attrs["heading"] = "\n".join(heading)
+    if any(name != fits[name].formula for name in order):
+        heading += ["Models:", *(f"{name}: {fits[name].formula}" for name in order)]
+    if heading:
+        table.attrs["heading"] = "\n".join(heading)
     if note:
         table.attrs["note"] = note
     return table
 
 
-def _named_models(models, named) -> dict[str, LinearMixedModel]:
+def _named_models(models, names, named) -> dict[str, LinearMixedModel]:
+    from lmmpy.glmm import GeneralizedLinearMixedModel
     from lmmpy.results import LinearMixedModel
 
-    fits = {f"m{i}": m for i, m in enumerate(models)}
+    fitted_kinds = LinearMixedModel | GeneralizedLinearMixedModel
+    for position, model in enumerate(models):
+        if not isinstance(model, fitted_kinds):
+            raise TypeError(f"model {position + 1} is a {type(model).__name__}, not a fitted "
+                            "LinearMixedModel or GeneralizedLinearMixedModel")
+    fits = dict(zip(_row_labels(models, names), models, strict=True))
     for name, model in named.items():
         if name in fits:
             raise ValueError(f"model name {name!r} is used twice")
+        if not isinstance(model, fitted_kinds):
+            raise TypeError(f"{name} is a {type(model).__name__}, not a fitted LinearMixedModel "
+                            "or GeneralizedLinearMixedModel")
         fits[name] = model
-    for name, model in fits.items():
-        if not isinstance(model, LinearMixedModel):
-            raise TypeError(f"{name} is a {type(model).__name__}, not a fitted LinearMixedModel")
     if len(fits) < 2:
         raise ValueError("compare at least two models")
+    kinds = {type(model).__name__ for model in fits.values()}
+    if len(kinds) > 1:
+        raise TypeError("cannot compare a LinearMixedModel with a GeneralizedLinearMixedModel: "
+                        "their likelihoods are of different responses")
+    _check_same_family(fits)
     return fits
+
+
+def _check_same_family(fits) -> None:
+    families = {name: model.family for name, model in fits.items() if _is_glmm(model)}
+    names = list(families)
+    for name in names[1:]:
+        if families[name] != families[names[0]]:
+            raise ValueError(f"models have different families: {names[0]!r} is "
+                             f"{families[names[0]]!r}, {name!r} is {families[name]!r}")
+
+
+def _is_glmm(model) -> bool:
+    from lmmpy.glmm import GeneralizedLinearMixedModel
+
+    return isinstance(model, GeneralizedLinearMixedModel)
+
+
+def _response_and_weights(model) -> tuple[np.ndarray, np.ndarray | None]:
+    if _is_glmm(model):
+        return model.system.response.y, model.system.response.weights
+    return model.design.y, model.design.weights
+
+
+def _row_labels(models, names) -> list[str]:
+    """``names`` checked, or the formulas made unique (`` [2]`` for a formula's second fit)."""
+    if names is None:
+        labels, seen = [], {}
+        for model in models:
+            seen[model.formula] = seen.get(model.formula, 0) + 1
+            count = seen[model.formula]
+            labels.append(model.formula if count == 1 else f"{model.formula} [{count}]")
+        return labels
+    if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+        raise TypeError(f"names must be a sequence of strings, not {names!r}")
+    if len(names) != len(models):
+        raise ValueError(f"names has {len(names)} labels for {len(models)} models")
+    if len(set(names)) != len(names):
+        raise ValueError(f"names must be unique, not {list(names)}")
+    return list(names)
 
 
 def _check_same_data(fits: dict[str, LinearMixedModel]) -> None:
@@ -174,14 +235,14 @@ def _check_same_data(fits: dict[str, LinearMixedModel]) -> None:
     for name in names[1:]:
         other = fits[name]
         if other.nobs != first.nobs:
-            raise ValueError(f"models were fitted to different data: {names[0]} has "
-                             f"{first.nobs} observations, {name} has {other.nobs}")
-        if not np.array_equal(other.design.y, first.design.y):
+            raise ValueError(f"models were fitted to different data: {names[0]!r} has "
+                             f"{first.nobs} observations, {name!r} has {other.nobs}")
+        (y0, w0), (y1, w1) = _response_and_weights(first), _response_and_weights(other)
+        if not np.array_equal(y0, y1):
             raise ValueError(f"models were fitted to different data: the responses of "
-                             f"{names[0]} and {name} differ")
-        w0, w1 = first.design.weights, other.design.weights
+                             f"{names[0]!r} and {name!r} differ")
         if (w0 is None) != (w1 is None) or (w0 is not None and not np.array_equal(w0, w1)):
-            raise ValueError(f"models were fitted with different weights: {names[0]}, {name}")
+            raise ValueError(f"models were fitted with different weights: {names[0]!r}, {name!r}")
 
 
 def _lrt_rows(models: list[LinearMixedModel]) -> list[list[float]]:
@@ -432,13 +493,13 @@ def _check_reduce_terms(reduce_terms) -> None:
 
 
 def _ranova_table(model: LinearMixedModel, which: list[Reduction]) -> pd.DataFrame:
-    full = model.solution.deviance
+    full = model.deviance_value if _is_glmm(model) else model.solution.deviance
     rows = [[model.n_params, -full / 2, full + 2 * model.n_params, *[np.nan] * 4, ""]]
     for reduction in which:
         rows.append(_reduction_row(model, reduction, full))
     table = InferenceTable(rows, index=pd.Index(["<none>", *(r.name for r in which)],
                                                 name="term"), columns=RANOVA_COLUMNS)
-    criterion = "REML" if model.reml else "ML"
+    criterion = _criterion_name(model)
     table.attrs["heading"] = ("ANOVA-like table for random-effects: single term deletions\n"
                               f"Model: {model.formula}")
     table.attrs["note"] = (f"Likelihoods are {criterion}. p_value: χ²(df); p_value_mixture: "
@@ -447,13 +508,24 @@ def _ranova_table(model: LinearMixedModel, which: list[Reduction]) -> pd.DataFra
     return table
 
 
+def _criterion_name(model) -> str:
+    if not _is_glmm(model):
+        return "REML" if model.reml else "ML"
+    return "ML (Laplace)" if model.nagq <= 1 else f"ML (adaptive Gauss-Hermite, nAGQ={model.nagq})"
+
+
 def _reduction_row(model: LinearMixedModel, reduction: Reduction, full: float) -> list:
+    if _is_glmm(model):
+        from lmmpy.glmm._lrt import intercept_refit as refit_intercept
+        from lmmpy.glmm._lrt import restricted_criterion as restricted
+    else:
+        refit_intercept, restricted = intercept_refit, restricted_deviance
     if reduction.intercept_term is None:
-        reduced = restricted_deviance(model, reduction.fixed)
+        reduced = restricted(model, reduction.fixed)
         df = int(reduction.fixed.sum())
         nested = True
     else:
-        reduced, n_theta = intercept_refit(model, reduction.intercept_term)
+        reduced, n_theta = refit_intercept(model, reduction.intercept_term)
         df = len(model.theta) - n_theta
         nested = _intercept_in_span(model.design.terms[reduction.intercept_term])
     npar = model.n_params - df

@@ -33,6 +33,7 @@ import scipy.sparse as sp
 
 from lmmpy.objective import _fill
 from lmmpy.objective._crossprod import CrossProducts
+from lmmpy.objective._factorization import Capabilities
 from lmmpy.objective._fill import (
     FactorTooLargeError,
     check_factor_fits,
@@ -74,6 +75,11 @@ class CholmodFactorization:
         self._theta = None
         self._positions = None
         self._gradient_fits = None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The gradient (``trace_terms``) when its selected inverse fits in memory."""
+        return Capabilities(gradient="trace_terms" if self.gradient_fits else None)
 
     @property
     def gradient_fits(self) -> bool:
@@ -135,6 +141,9 @@ class CholmodFactorization:
 
     def logdet(self) -> float:
         return float(self.factor.logdet())
+
+    def Lambda(self, theta: np.ndarray) -> sp.csc_matrix:
+        return self.layout.Lambda(theta)
 
 
 def _analyze(pattern: sp.csc_matrix):
