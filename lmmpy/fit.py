@@ -17,6 +17,7 @@ from lmmpy import _checks
 from lmmpy._conditioned import ConditionedObjective, fit_conditioned
 from lmmpy._control import LmerControl, check_control
 from lmmpy._habits import reject_arguments
+from lmmpy._threads import fit_threads
 from lmmpy._warnings import SingularFitWarning
 from lmmpy.design import _checks as _design_checks
 from lmmpy.design import build_design
@@ -111,9 +112,10 @@ def lmer(
     if start is not None:
         start = _checks.check_start(start, design.theta_lower_bounds())
     try:
-        summary, solution = fit_conditioned(
-            objective, ConditionedObjective.of(design, objective), start,
-            minimize=functools.partial(minimize_with_control, control=control))
+        with fit_threads(objective):
+            summary, solution = fit_conditioned(
+                objective, ConditionedObjective.of(design, objective), start,
+                minimize=functools.partial(minimize_with_control, control=control))
     except np.linalg.LinAlgError:  # say why when the response leaves nothing to estimate
         _design_checks.check_response_varies(design.y, design.offset, design.X.values,
                                              design.formula.response, exhaustive=True)
