@@ -15,8 +15,8 @@ import pandas as pd
 from lmmpy import _checks
 from lmmpy._conditioned import ConditionedObjective, minimize_conditioned
 from lmmpy._warnings import SingularFitWarning
+from lmmpy.design import Design, build_design
 from lmmpy.design import _checks as _design_checks
-from lmmpy.design import build_design
 from lmmpy.design._build import ArrayOrColumn
 from lmmpy.formula import parse_formula
 from lmmpy.objective import ProfiledDeviance, cross_products, random_effects_matrix
@@ -27,7 +27,7 @@ __all__ = ["lmer"]
 
 def lmer(
     formula: str,
-    data: pd.DataFrame,
+    data: pd.DataFrame | str,
     *,
     reml: bool = True,
     weights: ArrayOrColumn = None,
@@ -42,8 +42,13 @@ def lmer(
     formula : str
         ``response ~ fixed + (lhs | group) + ...`` with lme4's random-effects
         syntax: ``(x | g)``, ``(x || g)``, ``(1 | g1/g2)``, ``(1 | g1:g2)``, ``offset(o)``.
-    data : pandas.DataFrame
-        Rows with a missing value in any column the model uses are dropped.
+    data : pandas.DataFrame, Parquet location or Dask DataFrame
+        Rows with a missing value in any column the model uses are dropped.  A
+        Parquet file, folder or glob (``"ratings/*.parquet"``, read with pyarrow
+        row group by row group) or a Dask DataFrame (partition by partition, on
+        the active ``distributed`` Client if any) is fitted from chunks, never
+        in memory as a whole: see :mod:`lmmpy.chunked` and "Data larger than
+        memory" in the docs.  Weights and offset are then column names.
     reml : bool, default True
         Maximise the REML criterion (True) or the likelihood (False).
     weights, offset : str or array-like, optional
@@ -86,28 +91,37 @@ def lmer(
     1743.63
     """
     reml = _checks.check_bool(reml, "reml")
+    from lmmpy.chunked._sources import source_of
+
+    source = source_of(data)
+    if source is not None:
+        from lmmpy.chunked._fit import lmer_chunked
+
+        return lmer_chunked(formula, source, reml=reml, weights=weights, offset=offset,
+                            start=start, data_name=data_name)
     design = build_design(parse_formula(formula), data, weights=weights, offset=offset)
     _design_checks.check_response_varies(design.y, design.offset, design.X.values,
                                          design.formula.response)
     objective = ProfiledDeviance(cross_products(design), design.terms, reml=reml)
-    if start is not None:
-        start = _checks.check_start(start, design.theta_lower_bounds())
     try:
-        summary = minimize_conditioned(objective, ConditionedObjective.of(design, objective),
-                                       start)
-        solution = objective.solve(summary.theta)
+        return fit_design(design, objective, start, data_name)
     except np.linalg.LinAlgError:  # say why when the response leaves nothing to estimate
         _design_checks.check_response_varies(design.y, design.offset, design.X.values,
                                              design.formula.response, exhaustive=True)
         raise
-    model = LinearMixedModel(
-        design=design,
-        objective=objective,
-        optimization=summary,
-        solution=solution,
-        reml=reml,
-        data_name=data_name,
-    )
+
+
+def fit_design(design: Design, objective: ProfiledDeviance, start: np.ndarray | None,
+               data_name: str | None, model_type: type[LinearMixedModel] = LinearMixedModel,
+               **extra) -> LinearMixedModel:
+    """Stages 4-6 on a design and its deviance: optimize θ, solve, the fitted model
+    (``model_type`` with ``extra`` fields: the model of a chunked fit)."""
+    if start is not None:
+        start = _checks.check_start(start, design.theta_lower_bounds())
+    summary = minimize_conditioned(objective, ConditionedObjective.of(design, objective), start)
+    model = model_type(design=design, objective=objective, optimization=summary,
+                       solution=objective.solve(summary.theta), reml=objective.reml,
+                       data_name=data_name, **extra)
     _warn_if_singular(model)
     return model
 
@@ -115,7 +129,7 @@ def lmer(
 def _warn_if_singular(model: LinearMixedModel) -> None:
     if model.is_singular:
         warnings.warn("boundary (singular) fit: see LinearMixedModel.is_singular",
-                      SingularFitWarning, stacklevel=3)
+                      SingularFitWarning, stacklevel=4)
 
 
 def refit_response(model: LinearMixedModel, y: np.ndarray) -> LinearMixedModel:
