@@ -229,4 +229,5 @@ def _ordered_levels(summary: ChunkSummary, column: str) -> pd.Index:
     categories = summary.categories.get(column)
     if categories is None:
         return observed.sort_values()
-    return pd.Index([c for c in categories if c in set(observed)])
+    categories = pd.Index(categories)
+    return categories[categories.isin(observed)]
