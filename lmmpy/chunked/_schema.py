@@ -205,8 +205,10 @@ class Schema:
 
     def categorical(self, column: str, values: pd.Series) -> pd.Categorical:
         """A chunk's ``values`` of a factor column on the global levels."""
-        return pd.Categorical(values, categories=self.levels[column],
-                              ordered=self.ordered[column])
+        levels, ordered = self.levels[column], self.ordered[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):   # recoded by value
+            return pd.Series(values).cat.set_categories(levels, ordered=ordered).array
+        return pd.Categorical(values, categories=levels, ordered=ordered)
 
 
 def schema_of(summary: ChunkSummary, columns: ModelColumns) -> Schema:
