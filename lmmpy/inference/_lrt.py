@@ -75,7 +75,6 @@ def refit_ml(model: LinearMixedModel) -> LinearMixedModel:
 
     The design, cross-products and analysed sparse factor are reused.
     """
-    from lmmpy.results import LinearMixedModel
 
     if not model.reml:
         return model

@@ -46,7 +46,7 @@ def _close(a, b, rtol=1e-12):
 
 @pytest.mark.parametrize("name", LMM_CASES)
 def test_chunks_sum_to_the_whole_with_the_same_conditioning(name):
-    products, _, designer, plan, _, schema, source = _chunked(name, 3)
+    products, _, designer, plan, _, schema, _ = _chunked(name, 3)
     whole = load_case_data(load_case(name))[list(schema.columns.all)]
     single = cross_products(designer.design(whole), conditioning=plan.conditioning)
     assert products.n_obs == single.n_obs == schema.n_kept
@@ -99,4 +99,4 @@ def test_products_of_different_designs_do_not_add():
     one, *_ = _chunked("sleepstudy_slope_reml", 2)
     other, *_ = _chunked("dyestuff_reml", 2)
     with pytest.raises(ValueError, match="cannot be added"):
-        one + other   # noqa: B018
+        one + other
