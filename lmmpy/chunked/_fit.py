@@ -52,6 +52,10 @@ def lmer_chunked(formula: str, source, *, reml: bool, weights, offset, start,
     schema = learn_schema(parsed, source, weights, offset)
     designer = ChunkDesigner.of(parsed, schema, weights, offset)
     prototype = first_design(source, designer)
+    for index, term in zip(designer.order, prototype.terms, strict=True):
+        spec = parsed.random[index]
+        checks.check_random_effects_count(f"({spec.lhs} | {spec.group_name})",
+                                          term.n_random_effects, schema.n_kept)
     plan = chunk_plan(prototype)
     columns = list(schema.columns.all)
     products, moments = source.reduce(
@@ -74,7 +78,6 @@ def learn_schema(formula: ParsedFormula, source, weights: str | None,
     """The first pass, and the checks it allows (module docstring)."""
     empty = source.empty()
     columns = model_columns(formula, empty, weights, offset)
-    checks.check_columns_exist(columns.all, empty, f"formula {formula.formula!r}")
     checks.check_predictor_types(_predictor_columns(formula, list(columns.all)), empty)
     summary = source.reduce(
         functools.partial(summarize_chunk, formula=formula, columns=columns, weights=weights,
@@ -157,9 +160,6 @@ def whole_design(prototype: Design, plan: ChunkPlan, schema: Schema, products: C
                              strict=True))
     design = chunked_design(prototype, kept, n, schema.n_dropped, term_moments, fixed_gram,
                             moments.response_sum, offset)
-    for term in design.terms:
-        checks.check_random_effects_count(f"({term.model_matrix.spec.formula} | "
-                                          f"{term.group_name})", term.n_random_effects, n)
     check_response_varies(crossprods, prototype.formula.response)
     return design, crossprods
 

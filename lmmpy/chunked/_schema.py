@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from lmmpy.design._build import _complete_rows, _fixed_variables, _required_columns
+from lmmpy.design._checks import check_columns_exist
 from lmmpy.formula import ParsedFormula
 
 
@@ -54,6 +55,10 @@ def model_columns(formula: ParsedFormula, frame: pd.DataFrame, weights: str | No
                   offset: str | None) -> ModelColumns:
     """The columns of ``formula`` in ``frame`` (a chunk, or an empty frame of its schema)."""
     columns = _required_columns(formula, frame)
+    check_columns_exist(columns, frame, f"formula {formula.formula!r}")
+    for name, what in ((weights, "weights"), (offset, "offset")):
+        if name is not None:
+            check_columns_exist([name], frame, what)
     extra = [name for name in (weights, offset) if name is not None and name not in columns]
     groups = tuple(tuple(term.group) for term in formula.random)
     grouping = {column for group in groups for column in group}

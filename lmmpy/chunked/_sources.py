@@ -64,7 +64,7 @@ class ParquetSource(FrameChunks):
         import pyarrow.parquet as pq
 
         self.files = parquet_files(location)
-        self.schemas = [pq.read_schema(path) for path in self.files]
+        self.schemas = [_read_schema(pq, path) for path in self.files]
         self.name = str(location)
 
     def empty(self) -> pd.DataFrame:
@@ -98,6 +98,13 @@ class ParquetSource(FrameChunks):
                     frame.index = pd.RangeIndex(start, start + len(frame))
                 start += len(frame)
                 yield f"{path} (row group {group})", frame
+
+
+def _read_schema(pq, path: str):
+    try:
+        return pq.read_schema(path)
+    except Exception as error:   # pyarrow's ArrowInvalid, OSError
+        raise ValueError(f"{path} is not a Parquet file that pyarrow can read: {error}") from error
 
 
 def parquet_files(location: str | Path) -> list[str]:
