@@ -33,3 +33,8 @@ def test_public_names_resolve_on_first_use():
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="module 'lmmpy' has no attribute 'lmre'"):
         lmmpy.lmre  # noqa: B018
+
+
+def test_the_chunked_fit_imports_dask_only_when_given_dask_data():
+    modules = _modules_after("import lmmpy; lmmpy.lmer; import lmmpy.chunked")
+    assert not {"dask", "distributed"} & modules
