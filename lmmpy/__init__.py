@@ -9,6 +9,7 @@ Examples
 
 from typing import TYPE_CHECKING
 
+from lmmpy._control import GlmerControl, LmerControl
 from lmmpy._warnings import (
     ApproximationWarning,
     BootstrapWarning,
@@ -17,6 +18,7 @@ from lmmpy._warnings import (
     LmmpyWarning,
     ProfileWarning,
     RankDeficiencyWarning,
+    ScaleWarning,
     SingularFitWarning,
 )
 
@@ -47,14 +49,17 @@ __all__ = [
     "FormulaError",
     "Gamma",
     "GeneralizedLinearMixedModel",
+    "GlmerControl",
     "HausmanWarning",
     "InverseGaussian",
     "LinearMixedModel",
+    "LmerControl",
     "LmmpyWarning",
     "Poisson",
     "PoolingComparison",
     "ProfileWarning",
     "RankDeficiencyWarning",
+    "ScaleWarning",
     "SingularFitWarning",
     "__version__",
     "anova",
@@ -75,6 +80,14 @@ __all__ = [
 # TYPE_CHECKING block and here.
 _LAZY = {
     "datasets": "lmmpy.datasets",
+    # subpackages, so that `import lmmpy` is enough for lmmpy.plots.check_model(m)
+    "design": "lmmpy.design",
+    "diagnostics": "lmmpy.diagnostics",
+    "formula": "lmmpy.formula",
+    "glmm": "lmmpy.glmm",
+    "inference": "lmmpy.inference",
+    "plots": "lmmpy.plots",
+    "report": "lmmpy.report",
     "PoolingComparison": "lmmpy.diagnostics",
     "compare_pooling": "lmmpy.diagnostics",
     "within_between": "lmmpy.diagnostics",
@@ -100,7 +113,11 @@ def __getattr__(name: str):
     import importlib
 
     if name not in _LAZY:
-        raise AttributeError(f"module 'lmmpy' has no attribute {name!r}")
+        if name.startswith("__"):
+            raise AttributeError(f"module 'lmmpy' has no attribute {name!r}")
+        from lmmpy._habits import module_attribute_error  # R names get a hint
+
+        raise module_attribute_error(name)
     module = importlib.import_module(_LAZY[name])
     value = module if _LAZY[name] == f"lmmpy.{name}" else getattr(module, name)
     globals()[name] = value

@@ -15,11 +15,13 @@ Z̃'W[X y] = D'Z'W[X y], with X and y untouched (:func:`conditioned_products`).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
 
+from lmmpy._warnings import ScaleWarning
 from lmmpy.design import Design
 from lmmpy.design._conditioning import (
     ConditioningMap,
@@ -28,7 +30,7 @@ from lmmpy.design._conditioning import (
     conditioning_map,
     original_theta,
 )
-from lmmpy.objective import CrossProducts, ProfiledDeviance, cross_products
+from lmmpy.objective import CrossProducts, ProfiledDeviance, Solution, cross_products
 from lmmpy.optimize import OptSummary, minimize_deviance
 
 
@@ -81,6 +83,24 @@ class ConditionedObjective:
         deviance = self.deviance.with_crossprods(self.deviance.crossprods, reml=reml)
         return ConditionedObjective(self.design, self.matrices, self.conditioned, deviance)
 
+    def original_solution(self, solution: Solution, theta: np.ndarray) -> Solution:
+        """The conditioned problem's ``solution`` on the design's columns at their θ:
+        b = C b̃ for each level of each term, u the spherical modes with Λ(θ)u = b (the
+        minimum-norm ones where T is singular)."""
+        b_parts, u_parts = [], []
+        offset, theta_offset = 0, 0
+        for term, C in zip(self.design.terms, self.matrices, strict=True):
+            size = term.n_random_effects
+            b = solution.b[offset:offset + size].reshape(term.n_levels, term.n_columns)
+            T = term.template(theta[theta_offset:theta_offset + term.n_theta])
+            offset, theta_offset = offset + size, theta_offset + term.n_theta
+            if C is not None:
+                b = b @ C.T
+            b_parts.append(b.ravel())
+            u_parts.append((b @ np.linalg.pinv(T).T).ravel())
+        return replace(solution, theta=np.asarray(theta, dtype=float),
+                       b=np.concatenate(b_parts), u=np.concatenate(u_parts))
+
     def to_conditioned(self, theta: np.ndarray) -> np.ndarray:
         return conditioned_theta(theta, self.design, self.matrices)
 
@@ -91,6 +111,13 @@ class ConditionedObjective:
 def minimize_conditioned(objective: ProfiledDeviance, conditioned: ConditionedObjective,
                          start: np.ndarray | None = None, *,
                          em_start: bool | None = None) -> OptSummary:
+    """The optimizer's summary of :func:`fit_conditioned`."""
+    return fit_conditioned(objective, conditioned, start, em_start=em_start)[0]
+
+
+def fit_conditioned(objective: ProfiledDeviance, conditioned: ConditionedObjective,
+                    start: np.ndarray | None = None, *, em_start: bool | None = None,
+                    minimize=minimize_deviance) -> tuple[OptSummary, Solution]:
     """:func:`~lmmpy.optimize.minimize_deviance` of ``objective`` (the design's own
     columns), run on ``conditioned``'s columns when it has them.
 
@@ -99,19 +126,53 @@ def minimize_conditioned(objective: ProfiledDeviance, conditioned: ConditionedOb
     (``em_start``, default: only without ``start``).  The summary's θ̂, start and
     objective are on the design's columns; its gradient and Hessian (the
     convergence checks) are those of the conditioned problem, where lme4's
-    tolerances mean the same for every term.
+    tolerances mean the same for every term.  ``minimize`` is the optimizer stage,
+    called as ``minimize_deviance`` is (``lmer`` passes its control's).
+
+    The solution at θ̂ (β̂, b̂, σ̂, the factors' determinants and the objective)
+    comes from the conditioned problem too, where it is exact: on columns such
+    as a timestamp the original ones lose digits to cancellation (the objective
+    by 1e-3 with a random slope on x = 1e6 ± 1).  β̂, σ̂, R_X and the objective are
+    the same on both; b̂ = C b̃ level by level.
     """
     design = conditioned.design
     em_start = start is None if em_start is None else em_start
     lower = design.theta_lower_bounds()
     if conditioned.deviance is None:
         start = design.theta_start() if start is None else start
-        return minimize_deviance(objective, start, lower, em_start=em_start)
+        summary = minimize(objective, start, lower, em_start=em_start)
+        return summary, objective.solve(summary.theta)
     inner_start = design.theta_start() if start is None else conditioned.to_conditioned(start)
-    summary = minimize_deviance(conditioned.deviance, inner_start, lower, em_start=em_start)
+    summary = minimize(conditioned.deviance, inner_start, lower, em_start=em_start)
     theta = conditioned.to_original(summary.theta)
-    return replace(summary, theta_start=conditioned.to_original(inner_start), theta=theta,
-                   objective=float(objective(theta)))
+    solution = conditioned.original_solution(conditioned.deviance.solve(summary.theta), theta)
+    summary = replace(summary, theta_start=conditioned.to_original(inner_start), theta=theta,
+                      objective=solution.deviance)
+    _warn_if_digits_lost(objective, conditioned, theta, solution.deviance)
+    return summary, solution
+
+
+PRECISION = 1e-7   # relative disagreement of the two objectives at θ̂ that is more than rounding
+
+
+def _warn_if_digits_lost(objective, conditioned, theta, exact) -> None:
+    """A :class:`~lmmpy.ScaleWarning` when the deviance on the design's own columns at θ̂
+    has lost digits (what later works from θ — profiles, Satterthwaite's derivatives,
+    conditional variances — uses those columns)."""
+    value = float(objective(theta))
+    if abs(value - exact) <= PRECISION * max(1.0, abs(exact)):
+        return
+    columns = [f"'{column}' (term for '{term.group_name}')"
+               for term, C in zip(conditioned.design.terms, conditioned.matrices, strict=True)
+               if C is not None
+               for j, column in enumerate(term.columns) if C[j, j] != 1.0]
+    warnings.warn(
+        f"random-effects column(s) {', '.join(columns)} are far from centred or of unit scale: "
+        f"the fit was made on centred, scaled columns and is exact, but the deviance in "
+        f"lme4's θ loses digits ({value:.8g} against {exact:.8g}), and so do profiles, "
+        f"Satterthwaite/Kenward-Roger df and conditional variances computed from it; "
+        f"centre and scale the column(s) in the data for those",
+        ScaleWarning, stacklevel=4)
 
 
 def conditioned_products(crossprods: CrossProducts, design: Design,

@@ -13,6 +13,7 @@ __all__ = [
     "LmmpyWarning",
     "ProfileWarning",
     "RankDeficiencyWarning",
+    "ScaleWarning",
     "SingularFitWarning",
 ]
 
@@ -27,6 +28,11 @@ class ConvergenceWarning(LmmpyWarning):
 
 class SingularFitWarning(LmmpyWarning):
     """The estimated random-effects covariance is singular: θ lies on its boundary."""
+
+
+class ScaleWarning(LmmpyWarning):
+    """A random-effects column is so far from centred that lme4's θ loses digits: the fit
+    is exact (made on centred columns), what is computed from θ later is not."""
 
 
 class RankDeficiencyWarning(LmmpyWarning):

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as la
 
+from lmmpy._habits import as_property, model_attribute_error
 from lmmpy.design import Design, RandomEffectsTerm
 from lmmpy.objective import ProfiledDeviance, Solution, conditional_variances
 from lmmpy.optimize import OptSummary
@@ -75,7 +76,8 @@ class LinearMixedModel:
     @cached_property
     def fixef(self) -> pd.Series:
         """Fixed-effects estimates β̂."""
-        return pd.Series(self.solution.beta, index=list(self.design.beta_names), name="fixef")
+        return as_property(pd.Series(self.solution.beta, index=list(self.design.beta_names),
+                                     name="fixef"), "fixef")
 
     @property
     def sigma(self) -> float:
@@ -87,11 +89,13 @@ class LinearMixedModel:
         """Covariance matrix of β̂: σ̂² (R_X'R_X)⁻¹."""
         names = list(self.design.beta_names)
         R_inv = la.solve_triangular(self.solution.R_X, np.eye(len(names)))
-        return pd.DataFrame(self.sigma**2 * R_inv @ R_inv.T, index=names, columns=names)
+        return as_property(pd.DataFrame(self.sigma**2 * R_inv @ R_inv.T, index=names,
+                                        columns=names), "vcov")
 
     @cached_property
     def fixef_se(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.vcov)), index=self.fixef.index, name="std_error")
+        return as_property(pd.Series(np.sqrt(np.diag(self.vcov)), index=self.fixef.index,
+                                     name="std_error"), "fixef_se")
 
     # ---- likelihood -------------------------------------------------------------------
     @property
@@ -152,14 +156,14 @@ class LinearMixedModel:
     @cached_property
     def ranef(self) -> dict[str, pd.DataFrame]:
         """Conditional modes b̂ per grouping factor: DataFrame indexed by level, a column per term."""
-        return self._per_group(self._term_values(self.solution.b))
+        return as_property(self._per_group(self._term_values(self.solution.b)), "ranef")
 
     @cached_property
     def ranef_condsd(self) -> dict[str, pd.DataFrame]:
         """Conditional standard deviations of the random effects (lme4's condVar, square root)."""
         blocks = conditional_variances(self.objective, self.theta)
         sds = [self.sigma * np.sqrt(np.diagonal(block, axis1=1, axis2=2)) for block in blocks]
-        return self._per_group(sds)
+        return as_property(self._per_group(sds), "ranef_condsd")
 
     @cached_property
     def coef(self) -> dict[str, pd.DataFrame]:
@@ -173,7 +177,7 @@ class LinearMixedModel:
             for column in effects.columns:
                 table[column] = table.get(column, 0.0) + effects[column]
             out[group] = table
-        return out
+        return as_property(out, "coef")
 
     @cached_property
     def varcorr(self) -> pd.DataFrame:
@@ -182,7 +186,8 @@ class LinearMixedModel:
         for term, group in zip(self.design.terms, self._group_labels(), strict=True):
             rows.extend(_varcorr_rows(term, group, self._term_covariance(term)))
         rows.append(("Residual", None, None, self.sigma**2, self.sigma))
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        return as_property(pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"]),
+                           "varcorr")
 
     def covariance_matrices(self) -> dict[str, pd.DataFrame]:
         """σ̂² T T' for each term, keyed as in ``varcorr`` (``Subject``, ``Subject.1``)."""
@@ -268,11 +273,12 @@ class LinearMixedModel:
 
         return ModelSummary(self, coefficients=summary_coefficients(self, ddf))
 
-    def coefs(self, ddf: str = "satterthwaite") -> pd.DataFrame:
-        """Estimates, SEs, df, t and p; see ``lmmpy.inference.coefficient_table``."""
+    def coefs(self, ddf: str = "satterthwaite", level: float | None = 0.95) -> pd.DataFrame:
+        """Estimates, SEs, df, t, p and Wald intervals at ``level`` (None: none), with the
+        tests' df; see ``lmmpy.inference.coefficient_table``."""
         from lmmpy.inference import coefficient_table
 
-        return coefficient_table(self, ddf)
+        return coefficient_table(self, ddf, level)
 
     def tidy(self, effects: str | tuple[str, ...] = ("fixed", "ran_pars"), *,
              conf_int: bool = False, conf_level: float = 0.95, conf_method: str = "wald",
@@ -367,6 +373,11 @@ class LinearMixedModel:
         from lmmpy.diagnostics._pooling import pooling_comparison
 
         return pooling_comparison(self, group=group, alpha=alpha)
+
+    def __getattr__(self, name: str):
+        """Called for a missing attribute only: R, statsmodels and pymer4 names (``VarCorr``,
+        ``params``, ``fit``) get an AttributeError saying what to write (lmmpy._habits)."""
+        raise model_attribute_error(type(self).__name__, name)
 
     def _repr_html_(self) -> str:
         """A notebook shows the summary's tables."""

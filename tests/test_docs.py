@@ -1,4 +1,5 @@
-"""Every ``python`` code block of the documentation runs as a reader would copy it.
+"""Every ``python`` code block of the documentation (docs/ and the README) runs as a reader
+would copy it.
 
 The blocks of one page run in order in one namespace (a page may define ``m`` in
 one block and use it in the next); a block written as a doctest (``>>>``) must
@@ -16,8 +17,12 @@ import pytest
 
 import lmmpy
 
-DOCS = pathlib.Path(__file__).parents[1] / "docs"
-PAGES = sorted(page.name for page in DOCS.glob("*.md"))
+ROOT = pathlib.Path(__file__).parents[1]
+DOCS = ROOT / "docs"
+# the documentation's pages and the README, whose examples are copied as often
+SOURCES = {page.name: page for page in sorted(DOCS.glob("*.md"))} | {
+    "README.md": ROOT / "README.md"}
+PAGES = list(SOURCES)
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
@@ -34,7 +39,7 @@ def test_code_blocks_run(page, monkeypatch, tmp_path):
     pytest.importorskip("matplotlib").use("Agg")
     monkeypatch.chdir(pathlib.Path(__file__).parents[1])
     namespace: dict = {}
-    blocks = BLOCK.findall((DOCS / page).read_text())
+    blocks = BLOCK.findall(SOURCES[page].read_text())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lmmpy.LmmpyWarning)
         for index, source in enumerate(blocks):

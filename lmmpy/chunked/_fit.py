@@ -43,10 +43,12 @@ from lmmpy.objective import CrossProducts, ProfiledDeviance
 
 
 def lmer_chunked(formula: str, source, *, reml: bool, weights, offset, start,
-                 data_name: str | None) -> ChunkedLinearMixedModel:
+                 data_name: str | None, control=None) -> ChunkedLinearMixedModel:
     """:func:`lmmpy.lmer` on a chunk source (:mod:`lmmpy.chunked._sources`)."""
+    from lmmpy._control import LmerControl, check_control
     from lmmpy.fit import fit_design
 
+    control = check_control(control, LmerControl, "lmer")
     parsed = parse_formula(formula)
     weights, offset = _column_name(weights, "weights"), _column_name(offset, "offset")
     schema = learn_schema(parsed, source, weights, offset)
@@ -61,9 +63,9 @@ def lmer_chunked(formula: str, source, *, reml: bool, weights, offset, start,
     products, moments = source.reduce(
         functools.partial(chunk_products, designer=designer, plan=plan), combine, columns)
     design, crossprods = whole_design(prototype, plan, schema, products, moments, offset)
-    objective = ProfiledDeviance(crossprods, design.terms, reml=reml)
-    return fit_design(design, objective, start, data_name, ChunkedLinearMixedModel,
-                      source=source, designer=designer)
+    objective = ProfiledDeviance(crossprods, design.terms, reml=reml, _path=control.path)
+    return fit_design(design, objective, start, data_name, control, ChunkedLinearMixedModel,
+                      stacklevel=5, source=source, designer=designer)
 
 
 def _column_name(value: object, what: str) -> str | None:

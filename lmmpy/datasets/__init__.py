@@ -25,6 +25,13 @@ class _Factor:
 
 _INSTEVAL_DEPT = ("15", "5", "10", "12", "6", "7", "4", "8", "9", "14", "1", "3", "11", "2")
 
+_VERBAGG_ITEMS = (  # R's order (and its "S4wantCurse")
+    "S1WantCurse", "S1WantScold", "S1WantShout", "S2WantCurse", "S2WantScold", "S2WantShout",
+    "S3WantCurse", "S3WantScold", "S3WantShout", "S4wantCurse", "S4WantScold", "S4WantShout",
+    "S1DoCurse", "S1DoScold", "S1DoShout", "S2DoCurse", "S2DoScold", "S2DoShout",
+    "S3DoCurse", "S3DoScold", "S3DoShout", "S4DoCurse", "S4DoScold", "S4DoShout",
+)
+
 _CATALOG: dict[str, tuple[str, dict[str, _Factor]]] = {
     "sleepstudy": (
         "Reaction times (ms) of 18 subjects over 10 days of sleep deprivation.",
@@ -55,6 +62,15 @@ _CATALOG: dict[str, tuple[str, dict[str, _Factor]]] = {
         "11 weeks, by treatment (MASS's bacteria).",
         {"y": _Factor(), "ap": _Factor(), "hilo": _Factor(), "ID": _Factor(),
          "trt": _Factor(levels=("placebo", "drug", "drug+"))},
+    ),
+    "VerbAgg": (
+        "Verbal aggression: 316 respondents' answers to 24 items (lme4's VerbAgg; r2 = Y when "
+        "the answer was perhaps or yes).",
+        {"Gender": _Factor(levels=("F", "M")), "item": _Factor(levels=_VERBAGG_ITEMS),
+         "resp": _Factor(ordered=True, levels=("no", "perhaps", "yes")), "id": _Factor(),
+         "btype": _Factor(levels=("curse", "scold", "shout")),
+         "situ": _Factor(levels=("other", "self")), "mode": _Factor(levels=("want", "do")),
+         "r2": _Factor(levels=("N", "Y"))},
     ),
     "sim_schools": (
         "Simulated pupils in classes in 40 schools: outcome y, pupil-level x, school-level z.",

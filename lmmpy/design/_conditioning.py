@@ -16,9 +16,9 @@ the term has an intercept and its T is full) and scaled to unit standard
 deviation — where the parameters are of one size and nearly uncoupled — and
 its θ̃ is mapped back: T is the lower-triangular factor of (C T̃)(C T̃)'
 (:func:`original_theta`).  A diagonal T (``||``) is only scaled, which keeps
-it diagonal.  Singular fits stay singular: C is invertible, so rank is kept;
-zero diagonals the mapping leaves at rounding level are put on the bound and
-the factor put in canonical form (:func:`lmmpy._boundary.canonical_theta`).
+it diagonal.  Singular fits stay singular: C is invertible, so rank is kept; the diagonals
+the mapping leaves at rounding level where rank is lost are put on the bound
+and the factor put in canonical form (:func:`lmmpy._boundary.canonical_theta`).
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ from lmmpy.design._random import RandomEffectsTerm
 # a column this close to centred and unit scale is left alone: conditioning gains nothing
 CENTRED = 0.1      # |mean| / sd
 UNIT_SCALE = 2.0   # sd within [1/2, 2]
-# a diagonal of T below this fraction of its term's largest entry is a zero lost to rounding
-ROUNDING_ZERO = 1e-10
 
 ConditioningMap = tuple[np.ndarray | None, ...]   # each term's C, or None where C = I
 
@@ -119,29 +117,37 @@ def conditioned_theta(theta: np.ndarray, design: Design, matrices: ConditioningM
 
 
 def _mapped_theta(theta, design, matrices, inverse):
-    theta = np.array(theta, dtype=float)
+    lower, shapes = design.theta_lower_bounds(), term_shapes_of(design.terms)
+    theta = canonical_theta(np.array(theta, dtype=float), lower, shapes)
     offset = 0
     for term, C in zip(design.terms, matrices, strict=True):
         indices = offset + np.arange(term.n_theta)
         offset += term.n_theta
         if C is None:
             continue
-        M = (np.linalg.solve(C, term.template(theta[indices])) if inverse
-             else C @ term.template(theta[indices]))
-        theta[indices] = _lower_factor(M, term)[term.theta_rows, term.theta_cols]
-    lower = design.theta_lower_bounds()
-    return canonical_theta(theta, lower, term_shapes_of(design.terms))
+        T = term.template(theta[indices])
+        M = np.linalg.solve(C, T) if inverse else C @ T
+        rank = int(np.count_nonzero(np.diag(T)))   # canonical T: a zero diagonal, a zero column
+        theta[indices] = _lower_factor(M, term, rank)[term.theta_rows, term.theta_cols]
+    return canonical_theta(theta, lower, shapes)
 
 
-def _lower_factor(M: np.ndarray, term: RandomEffectsTerm) -> np.ndarray:
-    """The lower-triangular L with LL' = MM' and a diagonal ≥ 0; diagonals at rounding level
-    of the largest entry are exact zeros (a singular Σ stays on the boundary)."""
+def _lower_factor(M: np.ndarray, term: RandomEffectsTerm, rank: int) -> np.ndarray:
+    """The lower-triangular L with LL' = MM' and a diagonal ≥ 0.
+
+    M has the rank of the T it came from (C is invertible): where that is below k,
+    the k − rank diagonals of L that are smallest against their column of M' are
+    rounding, and become exact zeros (a singular Σ stays on the boundary).  A
+    small diagonal of a full-rank M is not rounding: with x = 1e6 ± 1 the slope's
+    θ given the intercept at x = 0 is 1e-12 of the intercept's, and real.
+    """
     if not term.correlated:
         return np.diag(np.abs(np.diag(M)))   # C and T̃ diagonal: so is M
     _, R = np.linalg.qr(M.T)
     L = R.T * np.where(np.diag(R) < 0, -1.0, 1.0)
-    scale = float(np.max(np.abs(L), initial=0.0))
-    diagonal = np.diag(L).copy()
-    diagonal[diagonal <= ROUNDING_ZERO * scale] = 0.0
-    np.fill_diagonal(L, diagonal)
+    deficiency = len(M) - rank
+    if deficiency > 0:
+        column_norms = np.maximum(np.linalg.norm(M.T, axis=0), np.finfo(float).tiny)
+        smallest = np.argsort(np.abs(np.diag(L)) / column_norms)[:deficiency]
+        L[smallest, smallest] = 0.0
     return np.tril(L)

@@ -40,7 +40,16 @@ _R_FUNCTIONS: dict[str, Callable[[str], str]] = {
         "C(" + args.split(",")[0].strip(), args.partition(",")[2].split("=")[-1].strip()),
     "interaction": lambda args: f"use {':'.join(part.strip() for part in args.split(','))}",
     "cut": lambda args: "cut the column in pandas before fitting (pd.cut)",
+    "is.na": lambda args: f"use np.isnan({args}) (pd.isna for a non-numeric column)",
+    "Error": lambda args: (
+        f"aov's error strata are random effects here: write (1 | {args}) (one term per "
+        "stratum)"),
+    "s": lambda args: (
+        f"smooth terms (mgcv's s()) are not supported: use a spline basis, cr({args}, df=5) "
+        "or bs(...) (formulaic's; the smoothness is then not penalized)"),
 }
+# R's contrast functions given to C() by name, as C(f, sum): formulaic wants contr.sum.
+_R_CONTRASTS = ("sum", "treatment", "helmert", "poly", "SAS")
 _R_CONSTANTS = {"TRUE": "True", "FALSE": "False", "NULL": "None"}
 
 
@@ -78,10 +87,12 @@ def reject_r_habits(tokens: list[Token], partner: dict[int, int], formula: str) 
 def _reject_r_function(tokens: list[Token], partner: dict[int, int], index: int,
                        formula: str) -> None:
     name = tokens[index].text
-    if name not in _R_FUNCTIONS:
-        return
     close = partner[index + 1]
     args = formula[tokens[index + 1].end:tokens[close].start].strip()
+    if name == "C":
+        _reject_r_contrast(args, formula, tokens[index].start)
+    if name not in _R_FUNCTIONS:
+        return
     raise FormulaError(
         f"R's {name}() is not a formula function here: {_R_FUNCTIONS[name](args)}",
         formula, tokens[index].start)
@@ -97,3 +108,12 @@ def _reject_braced_bar(tokens: list[Token], partner: dict[int, int], index: int,
             raise FormulaError(
                 f"random-effects term {text} must be in round parentheses: "
                 f"({text[1:-1].strip()})", formula, tokens[index].start)
+
+
+def _reject_r_contrast(args: str, formula: str, position: int) -> None:
+    """``C(f, sum)``, R's way to name a contrast, is formulaic's ``C(f, contr.sum)``."""
+    column, _, contrast = args.partition(",")
+    if contrast.strip() in _R_CONTRASTS:
+        raise FormulaError(
+            f"R's C({args}) names the contrast: write C({column.strip()}, "
+            f"contr.{contrast.strip()}) (formulaic's contrasts)", formula, position)

@@ -7,10 +7,10 @@ lme4's ``glmer`` (Bates et al. 2015, §3.6 of the lme4 vignettes):
 2. the criterion over (θ, β) jointly, PIRLS finding u only (the Laplace
    criterion, or adaptive Gauss–Hermite for nAGQ > 1).
 
-Both stages use BOBYQA (Powell 2009) through NLopt, with tolerances tighter
-than lme4's (its stage 2 is Nelder–Mead with a relative tolerance of 1e-7 on
-a criterion whose PIRLS stopped at 1e-7), so the optimum reached is the
-criterion's own.  Standard errors follow lme4's default (``vcov`` with
+Both stages use BOBYQA (Powell 2009; or Nelder–Mead, ``GlmerControl``) through
+NLopt, with tolerances tighter than lme4's (its stage 2 is Nelder–Mead with a
+relative tolerance of 1e-7 on a criterion whose PIRLS stopped at 1e-7), so the
+optimum reached is the criterion's own.  Standard errors follow lme4's default (``vcov`` with
 ``use.hessian``): the inverse of half the Hessian of the criterion over
 (θ, β), by central finite differences, restricted to β (an nAGQ = 0 fit has
 no Hessian: its ``vcov`` is lme4's (R_X'R_X)⁻¹ of the last PIRLS step).
@@ -27,20 +27,23 @@ from dataclasses import dataclass
 import nlopt
 import numpy as np
 
+from lmmpy._control import GlmerControl
 from lmmpy.glmm._laplace import agq_deviance, laplace_deviance
 from lmmpy.glmm._pirls import PirlsError, PirlsResult, ReweightedSystem, pirls
 
 HESSIAN_STEP = 1e-4      # lme4's deriv12 delta
-MAX_EVALUATIONS = 100_000
+DEFAULT_CONTROL = GlmerControl()
 
 
 class GlmmCriterion:
     """−2 log-likelihood (Laplace or AGQ) as a function of θ (stage 1) or (θ, β) (stage 2)."""
 
-    def __init__(self, system: ReweightedSystem, n_theta: int, nagq: int = 1):
+    def __init__(self, system: ReweightedSystem, n_theta: int, nagq: int = 1,
+                 pirls_tolerance: float = GlmerControl.pirls_tolerance):
         self.system = system
         self.n_theta = n_theta
         self.nagq = nagq
+        self.pirls_tolerance = pirls_tolerance
         self.n_evaluations = 0
         self._beta: np.ndarray | None = None
         self._u: np.ndarray | None = None
@@ -78,9 +81,11 @@ class GlmmCriterion:
     def _solve(self, theta, beta, vary_beta: bool) -> PirlsResult:
         start_beta = self._beta if vary_beta else beta
         try:
-            result = pirls(self.system, theta, start_beta, self._u, vary_beta)
+            result = pirls(self.system, theta, start_beta, self._u, vary_beta,
+                           self.pirls_tolerance)
         except (PirlsError, np.linalg.LinAlgError):
-            result = pirls(self.system, theta, None if vary_beta else beta, None, vary_beta)
+            result = pirls(self.system, theta, None if vary_beta else beta, None, vary_beta,
+                           self.pirls_tolerance)
         self._beta, self._u = result.beta, result.u
         return result
 
@@ -105,24 +110,29 @@ class GlmmOptimization:
     return_codes: tuple[str, ...]
 
 
-def optimize_theta(criterion: GlmmCriterion, theta_start: np.ndarray,
-                   theta_lower: np.ndarray) -> GlmmOptimization:
+def optimize_theta(criterion: GlmmCriterion, theta_start: np.ndarray, theta_lower: np.ndarray,
+                   control: GlmerControl = DEFAULT_CONTROL) -> GlmmOptimization:
     """Stage 1 alone (lme4's ``nAGQ = 0`` fit): θ by BOBYQA, β with u by PIRLS."""
-    theta, value, code = _bobyqa(criterion.stage1, theta_start, theta_lower,
-                                 np.full(len(theta_start), 0.1))
+    theta, value, code = _minimize(criterion.stage1, theta_start, theta_lower,
+                                   np.full(len(theta_start), 0.1), control)
     beta = criterion.at_theta(theta).beta
     return GlmmOptimization(np.concatenate([theta, beta]), value, criterion.n_evaluations,
                             theta, (code,))
 
 
 def optimize_glmm(criterion: GlmmCriterion, theta_start: np.ndarray, theta_lower: np.ndarray,
-                  start: np.ndarray | None = None) -> GlmmOptimization:
-    """Stage 1 over θ from ``theta_start`` (skipped when ``start`` gives (θ, β)), then stage 2."""
+                  start: np.ndarray | None = None,
+                  control: GlmerControl = DEFAULT_CONTROL) -> GlmmOptimization:
+    """Stage 1 over θ from ``theta_start`` (skipped when ``start`` gives (θ, β), or with
+    ``control.nagq0_init`` False: then from ``theta_start`` and PIRLS's β there), then
+    stage 2."""
     codes = []
     if start is None:
-        theta1, _, code = _bobyqa(criterion.stage1, theta_start, theta_lower,
-                                  np.full(len(theta_start), 0.1))
-        codes.append(code)
+        theta1 = theta_start
+        if control.nagq0_init:
+            theta1, _, code = _minimize(criterion.stage1, theta_start, theta_lower,
+                                        np.full(len(theta_start), 0.1), control)
+            codes.append(code)
         stage1 = criterion.at_theta(theta1)
         start = np.concatenate([theta1, stage1.beta])
         beta_steps = _beta_scale(stage1)
@@ -131,7 +141,7 @@ def optimize_glmm(criterion: GlmmCriterion, theta_start: np.ndarray, theta_lower
         beta_steps = np.full(len(start) - criterion.n_theta, 0.1)
     lower = np.concatenate([theta_lower, np.full(len(start) - len(theta_lower), -np.inf)])
     steps = np.concatenate([np.full(len(theta_lower), 0.1), beta_steps])
-    parameters, value, code = _bobyqa(criterion, start, lower, steps)
+    parameters, value, code = _minimize(criterion, start, lower, steps, control)
     codes.append(code)
     return GlmmOptimization(parameters, value, criterion.n_evaluations, theta1, tuple(codes))
 
@@ -143,15 +153,17 @@ def _beta_scale(result: PirlsResult) -> np.ndarray:
     return np.maximum(0.2 * np.sqrt(np.sum(R_inverse**2, axis=1)), 1e-4)
 
 
-def _bobyqa(function, start, lower, steps) -> tuple[np.ndarray, float, str]:
-    optimizer = nlopt.opt(nlopt.LN_BOBYQA, len(start))
+def _minimize(function, start, lower, steps,
+              control: GlmerControl) -> tuple[np.ndarray, float, str]:
+    algorithm = nlopt.LN_BOBYQA if control.optimizer == "bobyqa" else nlopt.LN_NELDERMEAD
+    optimizer = nlopt.opt(algorithm, len(start))
     optimizer.set_min_objective(lambda x, gradient: function(x))
     optimizer.set_lower_bounds(lower)
     start = np.maximum(np.asarray(start, dtype=float), lower)
     optimizer.set_initial_step(np.asarray(steps, dtype=float))
-    optimizer.set_ftol_abs(1e-11)
-    optimizer.set_xtol_rel(1e-9)
-    optimizer.set_maxeval(MAX_EVALUATIONS)
+    optimizer.set_ftol_abs(control.ftol_abs)
+    optimizer.set_xtol_rel(control.xtol_rel)
+    optimizer.set_maxeval(control.max_evaluations)
     x = optimizer.optimize(start)
     return x, float(optimizer.last_optimum_value()), _RESULTS.get(optimizer.last_optimize_result(),
                                                                    "stopped")

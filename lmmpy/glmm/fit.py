@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from lmmpy._control import GlmerControl, check_control
 from lmmpy._warnings import ConvergenceWarning, SingularFitWarning
 from lmmpy.design import build_design
 from lmmpy.design._build import ArrayOrColumn
@@ -40,6 +41,7 @@ def glmer(
     nagq: int = 1,
     start: np.ndarray | None = None,
     data_name: str | None = None,
+    control: GlmerControl | None = None,
 ) -> GeneralizedLinearMixedModel:
     """Fit a generalized linear mixed model by maximum likelihood (lme4's ``glmer``).
 
@@ -73,6 +75,10 @@ def glmer(
         skipped); with ``nagq=0``, the starting θ.
     data_name : str, optional
         Name of the data shown in the summary.
+    control : GlmerControl, optional
+        Optimizer, factorization, tolerances, PIRLS's tolerance, whether to start
+        from an nAGQ = 0 fit, checks (lme4's ``glmerControl``); default
+        ``GlmerControl()``.
 
     Returns
     -------
@@ -94,21 +100,23 @@ def glmer(
     -92.03
     """
     nagq = _checked_nagq(nagq)
-    system = glmm_setup(formula, data, family, link=link, weights=weights, offset=offset)
+    control = check_control(control, GlmerControl, "glmer")
+    system = glmm_setup(formula, data, family, link=link, weights=weights, offset=offset,
+                        path=control.path)
     if nagq > 1:
         _check_quadrature_applies(system)
     n_theta = len(system.design.theta_start())
-    criterion = GlmmCriterion(system, n_theta, nagq)
+    criterion = GlmmCriterion(system, n_theta, nagq, control.pirls_tolerance)
     theta_start, theta_lower = system.design.theta_start(), system.design.theta_lower_bounds()
     if nagq == 0:
         if start is not None:
             theta_start = _checked_start(start, system, n_theta, n_theta)
-        optimization = optimize_theta(criterion, theta_start, theta_lower)
+        optimization = optimize_theta(criterion, theta_start, theta_lower, control)
         hessian, state = None, criterion.at_theta(optimization.parameters[:n_theta])
     else:
         start = None if start is None else _checked_start(start, system, n_theta,
                                                           n_theta + system.n_fixed)
-        optimization = optimize_glmm(criterion, theta_start, theta_lower, start)
+        optimization = optimize_glmm(criterion, theta_start, theta_lower, start, control)
         hessian = criterion_hessian(criterion, optimization.parameters)
         state = criterion.at(optimization.parameters)
     model = GeneralizedLinearMixedModel(
@@ -121,12 +129,12 @@ def glmer(
         row_index=_row_index(data, system),
         data_name=data_name,
     )
-    _warn_about(model)
+    _warn_about(model, control)
     return model
 
 
-def _warn_about(model: GeneralizedLinearMixedModel) -> None:
-    if model.is_singular:
+def _warn_about(model: GeneralizedLinearMixedModel, control: GlmerControl) -> None:
+    if control.check_singular and model.is_singular:
         warnings.warn("boundary (singular) fit: see GeneralizedLinearMixedModel.is_singular",
                       SingularFitWarning, stacklevel=3)
     if "maximum number of evaluations reached" in model.optimization.return_codes:
@@ -136,8 +144,9 @@ def _warn_about(model: GeneralizedLinearMixedModel) -> None:
 
 def glmm_setup(formula: str, data: pd.DataFrame, family: str | Family = "binomial", *,
                link: str | None = None, weights: ArrayOrColumn = None,
-               offset: ArrayOrColumn = None) -> ReweightedSystem:
-    """The design and response of a GLMM, checked (stages 1-2 of :func:`glmer`)."""
+               offset: ArrayOrColumn = None, path: str | None = None) -> ReweightedSystem:
+    """The design and response of a GLMM, checked (stages 1-2 of :func:`glmer`), on the
+    factorization ``path`` (None: the one ``lmer`` would choose)."""
     family = make_family(family, link)
     parsed = parse_formula(formula)
     if not isinstance(data, pd.DataFrame):
@@ -149,7 +158,7 @@ def glmm_setup(formula: str, data: pd.DataFrame, family: str | Family = "binomia
     design = build_design(parsed, frame, offset=offset)
     response = response.subset(design.row_index.to_numpy())
     check_response(response, response_text)
-    return ReweightedSystem(design, response)
+    return ReweightedSystem(design, response, path)
 
 
 def _row_index(data: pd.DataFrame, system: ReweightedSystem) -> pd.Index:

@@ -135,8 +135,9 @@ def _f_p_value(F: float, q: int, den: float) -> float:
     return float(st.f.sf(F, q, den))
 
 
-def coefficient_table(model: LinearMixedModel, ddf: str = "satterthwaite") -> pd.DataFrame:
-    """t tests of the fixed-effect coefficients (lmerTest's ``summary(m)$coefficients``).
+def coefficient_table(model: LinearMixedModel, ddf: str = "satterthwaite",
+                      level: float | None = 0.95) -> pd.DataFrame:
+    """t tests and intervals of the fixed-effect coefficients (lmerTest's ``summary(m)``).
 
     Parameters
     ----------
@@ -145,28 +146,63 @@ def coefficient_table(model: LinearMixedModel, ddf: str = "satterthwaite") -> pd
         Denominator degrees of freedom: Satterthwaite's (lmerTest's default),
         Kenward–Roger's (adjusted standard errors and df, as pbkrtest; REML
         fits only), n − p, or ∞ (z tests).
+    level : float or None, default 0.95
+        Confidence level of the Wald intervals ``conf_low, conf_high``:
+        estimate ± t_{df, (1+level)/2} × std_error with the tests' df and
+        standard errors (z for ``"asymptotic"``), as lmerTest's
+        ``contest(m, L, confint = TRUE)``.  None leaves them out.
 
     Returns
     -------
     DataFrame
         Indexed by coefficient: ``estimate, std_error, df, t_value, p_value``
-        (two-sided).  ``attrs["ddf"]`` names the method.
+        (two-sided), then ``conf_low, conf_high``.  ``attrs["ddf"]`` names the
+        method, ``attrs["level"]`` the level.
 
     Examples
     --------
     >>> import lmmpy
     >>> m = lmmpy.lmer("Reaction ~ Days + (Days | Subject)", lmmpy.datasets.load("sleepstudy"))
     >>> m.coefs().round(3)
-                 estimate  std_error    df  t_value  p_value
-    (Intercept)   251.405      6.825  17.0   36.838      0.0
-    Days           10.467      1.546  17.0    6.771      0.0
+                 estimate  std_error    df  t_value  p_value  conf_low  conf_high
+    (Intercept)   251.405      6.825  17.0   36.838      0.0   237.007    265.804
+    Days           10.467      1.546  17.0    6.771      0.0     7.206     13.729
+    >>> m.coefs("kenward-roger", level=0.9)[["conf_low", "conf_high"]].round(3)
+                 conf_low  conf_high
+    (Intercept)   239.533    263.277
+    Days            7.778     13.156
     """
     ddf = check_ddf(ddf)
     identity = np.eye(len(model.fixef))
     rows = [t_test(model, row, ddf) for row in identity]
     table = pd.DataFrame(rows, index=model.fixef.index, columns=T_COLUMNS)
     table.attrs["ddf"] = ddf
+    if level is not None:
+        table["conf_low"], table["conf_high"] = wald_interval(
+            table["estimate"].to_numpy(), table["std_error"].to_numpy(),
+            table["df"].to_numpy(dtype=float), check_level(level))
+        table.attrs["level"] = level
     return table
+
+
+def wald_interval(estimate: np.ndarray, std_error: np.ndarray, df: np.ndarray,
+                  level: float) -> tuple[np.ndarray, np.ndarray]:
+    """estimate ∓ q × std_error, q the (1 + level)/2 quantile of t_df (normal where df = ∞)."""
+    df = np.asarray(df, dtype=float)
+    upper_tail = (1 + level) / 2
+    quantile = np.where(np.isinf(df), st.norm.ppf(upper_tail),
+                        st.t.ppf(upper_tail, np.where(np.isinf(df), 1.0, df)))
+    half = quantile * np.asarray(std_error, dtype=float)
+    return estimate - half, estimate + half
+
+
+def check_level(level: float) -> float:
+    """A confidence level strictly between 0 and 1."""
+    if isinstance(level, bool) or not isinstance(level, int | float | np.floating):
+        raise TypeError(f"level must be a number between 0 and 1, not {level!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1 (exclusive), not {level}")
+    return float(level)
 
 
 def contrast(model: LinearMixedModel, L, ddf: str = "satterthwaite", rhs=0.0) -> pd.DataFrame:
@@ -227,7 +263,7 @@ def _row_name(L) -> str:
 
 def summary_coefficients(model: LinearMixedModel, ddf: str) -> pd.DataFrame:
     """The coefficient table with lme4/lmerTest's column names, for ``m.summary(ddf=...)``."""
-    table = coefficient_table(model, ddf)
+    table = coefficient_table(model, ddf, level=None)
     asymptotic = table.attrs["ddf"] == "asymptotic"
     names = {"estimate": "Estimate", "std_error": "Std. Error", "df": "df",
              "t_value": "z value" if asymptotic else "t value",

@@ -49,6 +49,7 @@ the same number of parameters, get no p-value (NaN), as lmerTest's Df 0.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -56,7 +57,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats as st
 
-from lmmpy._conditioned import ConditionedObjective, minimize_conditioned
+from lmmpy._conditioned import ConditionedObjective, fit_conditioned, minimize_conditioned
 from lmmpy.design._fixed import INTERCEPT, _rename
 from lmmpy.inference._table import InferenceTable
 from lmmpy.optimize import optimize_theta
@@ -79,13 +80,13 @@ def refit_ml(model: LinearMixedModel) -> LinearMixedModel:
     if not model.reml:
         return model
     objective = model.objective.with_crossprods(model.objective.crossprods, reml=False)
-    summary = minimize_conditioned(objective, model.conditioned_objective.with_reml(False),
-                                   model.theta, em_start=True)
-    return replace(model, objective=objective, optimization=summary,
-                   solution=objective.solve(summary.theta), reml=False)
+    summary, solution = fit_conditioned(objective, model.conditioned_objective.with_reml(False),
+                                        model.theta, em_start=True)
+    return replace(model, objective=objective, optimization=summary, solution=solution,
+                   reml=False)
 
 
-def anova(*models: LinearMixedModel, refit: bool = True,
+def anova(*models: LinearMixedModel, refit: bool = True, names: Sequence[str] | None = None,
           **named: LinearMixedModel) -> pd.DataFrame:
     """Likelihood-ratio tests between nested models, as lme4's ``anova(m0, m1, ...)``.
 
@@ -95,12 +96,16 @@ def anova(*models: LinearMixedModel, refit: bool = True,
     Parameters
     ----------
     *models : LinearMixedModel
-        Named ``m0``, ``m1``, ... in the order given.
+        Each row is labelled by the model's formula (a formula given twice gets
+        `` [2]``, `` [3]``, ... appended), or by ``names``.
     refit : bool, default True
         Refit REML fits by maximum likelihood first (REML likelihoods of models
         with different fixed effects are not comparable); the table's note says so.
+    names : sequence of str, optional
+        Row labels for ``models``, in the order given (R labels the rows by the
+        names of the objects in the call, which Python cannot see).
     **named : LinearMixedModel
-        Models named by their keyword.
+        Models labelled by their keyword.
 
     Returns
     -------
@@ -126,6 +131,10 @@ def anova(*models: LinearMixedModel, refit: bool = True,
     >>> table = lmmpy.anova(m0, m1)
     >>> table.round(2)[["npar", "loglik", "chisq", "df"]].to_dict("list")
     {'npar': [4, 6], 'loglik': [-897.04, -875.97], 'chisq': [nan, 42.14], 'df': [nan, 2.0]}
+    >>> list(table.index)
+    ['Reaction ~ Days + (1 | Subject)', 'Reaction ~ Days + (Days | Subject)']
+    >>> list(lmmpy.anova(m0, m1, names=["intercept", "slope"]).index)
+    ['intercept', 'slope']
     >>> table.attrs["note"]
     'refitting model(s) with ML (instead of REML)'
     """
@@ -133,7 +142,7 @@ def anova(*models: LinearMixedModel, refit: bool = True,
         from lmmpy.inference._anova import anova_table
 
         return anova_table([*models, *named.values()][0])
-    fits = _named_models(models, named)
+    fits = _named_models(models, names, named)
     _check_same_data(fits)
     note = None
     if refit and any(m.reml for m in fits.values()):
@@ -144,27 +153,50 @@ def anova(*models: LinearMixedModel, refit: bool = True,
                            index=pd.Index(order, name="model"), columns=LRT_COLUMNS)
     data = {m.data_name for m in fits.values()} - {None}
     heading = [f"Data: {data.pop()}"] if len(data) == 1 else []
-    heading += ["Models:", *(f"{name}: {fits[name].formula}" for name in order)]
-    table.attrs["heading"] = "\n".join(heading)
+    if any(name != fits[name].formula for name in order):
+        heading += ["Models:", *(f"{name}: {fits[name].formula}" for name in order)]
+    if heading:
+        table.attrs["heading"] = "\n".join(heading)
     if note:
         table.attrs["note"] = note
     return table
 
 
-def _named_models(models, named) -> dict[str, LinearMixedModel]:
+def _named_models(models, names, named) -> dict[str, LinearMixedModel]:
     from lmmpy.results import LinearMixedModel
 
-    fits = {f"m{i}": m for i, m in enumerate(models)}
+    for position, model in enumerate(models):
+        if not isinstance(model, LinearMixedModel):
+            raise TypeError(f"model {position + 1} is a {type(model).__name__}, not a fitted "
+                            "LinearMixedModel")
+    fits = dict(zip(_row_labels(models, names), models, strict=True))
     for name, model in named.items():
         if name in fits:
             raise ValueError(f"model name {name!r} is used twice")
-        fits[name] = model
-    for name, model in fits.items():
         if not isinstance(model, LinearMixedModel):
             raise TypeError(f"{name} is a {type(model).__name__}, not a fitted LinearMixedModel")
+        fits[name] = model
     if len(fits) < 2:
         raise ValueError("compare at least two models")
     return fits
+
+
+def _row_labels(models, names) -> list[str]:
+    """``names`` checked, or the formulas made unique (`` [2]`` for a formula's second fit)."""
+    if names is None:
+        labels, seen = [], {}
+        for model in models:
+            seen[model.formula] = seen.get(model.formula, 0) + 1
+            count = seen[model.formula]
+            labels.append(model.formula if count == 1 else f"{model.formula} [{count}]")
+        return labels
+    if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+        raise TypeError(f"names must be a sequence of strings, not {names!r}")
+    if len(names) != len(models):
+        raise ValueError(f"names has {len(names)} labels for {len(models)} models")
+    if len(set(names)) != len(names):
+        raise ValueError(f"names must be unique, not {list(names)}")
+    return list(names)
 
 
 def _check_same_data(fits: dict[str, LinearMixedModel]) -> None:
@@ -173,15 +205,15 @@ def _check_same_data(fits: dict[str, LinearMixedModel]) -> None:
     for name in names[1:]:
         other = fits[name]
         if other.nobs != first.nobs:
-            raise ValueError(f"models were fitted to different data: {names[0]} has "
-                             f"{first.nobs} observations, {name} has {other.nobs}")
+            raise ValueError(f"models were fitted to different data: {names[0]!r} has "
+                             f"{first.nobs} observations, {name!r} has {other.nobs}")
         if not _same_response(first.design, other.design):
             raise ValueError(f"models were fitted to different data: the responses of "
-                             f"{names[0]} and {name} differ")
+                             f"{names[0]!r} and {name!r} differ")
         w0, w1 = first.design.weights, other.design.weights
         if (w0 is None) != (w1 is None) or (w0 is not None and not _same_weights(
                 first.design, other.design)):
-            raise ValueError(f"models were fitted with different weights: {names[0]}, {name}")
+            raise ValueError(f"models were fitted with different weights: {names[0]!r}, {name!r}")
 
 
 def _same_response(a, b) -> bool:

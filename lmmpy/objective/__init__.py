@@ -17,9 +17,12 @@ the design's coordinates (see ``_crossprod``).
 from lmmpy.objective._condvar import conditional_variances, selected_inverse
 from lmmpy.objective._crossprod import CrossProducts, cross_products, random_effects_matrix
 from lmmpy.objective._deviance import ProfiledDeviance, Solution, conditional_variance_blocks
+from lmmpy.objective._factorization import Capabilities, Factorization
 
 __all__ = [
+    "Capabilities",
     "CrossProducts",
+    "Factorization",
     "ProfiledDeviance",
     "Solution",
     "conditional_variance_blocks",

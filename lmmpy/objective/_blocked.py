@@ -28,15 +28,24 @@ conditional variances, at the optimum only) is block back-substitution.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from lmmpy.objective._crossprod import CrossProducts
+from lmmpy.objective._factorization import Capabilities
 from lmmpy.objective._lambda import ThetaLayout
-from lmmpy.objective._rankupdate import level_blocks, sparse_rank_update
+from lmmpy.objective._rankupdate import (
+    CompiledUpdate,
+    LevelBlocks,
+    PairPattern,
+    PairProducts,
+    level_blocks,
+    numba_available,
+    update_kind,
+)
 
 MAX_DENSE_REST = 2500   # largest Schur complement (other terms + p + 1) always factored densely,
 MAX_FILLED_REST = 5000  # ... and the largest when it is itself dense: its off-diagonal
@@ -45,7 +54,8 @@ FILLED_DENSITY = 0.1    # entries at least this share (crossed factors; a nested
 
 @dataclass(frozen=True)
 class _ZStructure:
-    """What depends on Z'WZ only (shared by refits to another response)."""
+    """The numbers taken from one Z'WZ (weight-dependent: never kept across a reweighting;
+    shared only by refits to another response, whose Z'WZ is the same object)."""
 
     k: int                    # columns of the first term
     n_levels: int             # levels of the first term
@@ -54,6 +64,7 @@ class _ZStructure:
     S_ss: np.ndarray          # Z_s'WZ_s, dense
     update: object            # sparse rank update of G_ss (see _rankupdate)
     rest_theta: np.ndarray | None  # θ index of each diagonal Λ_s entry (None: Λ_s not diagonal)
+    pattern: _ZPattern        # where these numbers sit in Z'WZ (weight-free, kept)
 
     @property
     def q1(self) -> int:
@@ -62,6 +73,57 @@ class _ZStructure:
     @property
     def qs(self) -> int:
         return self.S_ss.shape[0]
+
+
+@dataclass(frozen=True)
+class _ZPattern:
+    """Where the blocked factor's numbers sit in Z'WZ's stored entries: depends on the
+    sparsity pattern only, so it survives a reweighting (a GLMM's PIRLS step), which then
+    costs gathers from the new Z'WZ, not the analysis (the rank update's pair table).
+
+    Each ``*_source`` lists positions in ``Z'WZ.data``, each ``*_target`` flat indices in
+    the array they fill.
+    """
+
+    indptr: np.ndarray        # Z'WZ's pattern, to check a new Z'WZ against
+    indices: np.ndarray
+    k: int
+    n_levels: int
+    D_source: np.ndarray
+    D_target: np.ndarray
+    S_s1: sp.csr_matrix       # Z_s'WZ₁'s pattern, data = source positions
+    blocks: LevelBlocks       # B = S_s1 by level, values = source positions + 1 (0: none)
+    S_ss_source: np.ndarray
+    S_ss_target: np.ndarray
+    qs: int
+    update: object            # PairPattern, or None (compiled update: nothing to keep)
+    rest_theta: np.ndarray | None
+
+    def matches(self, ZtZ: sp.csc_matrix) -> bool:
+        return (np.array_equal(ZtZ.indptr, self.indptr)
+                and np.array_equal(ZtZ.indices, self.indices))
+
+    def structure(self, ZtZ: sp.csc_matrix, compiled: bool = False) -> _ZStructure:
+        """The numbers of this Z'WZ (which must have the pattern) where the factor reads them;
+        ``compiled``: the rank update by the compiled loop, whose set-up does not depend on
+        the values (a reweighting then costs no pair table: 30 ms against 6 for the loop's
+        call on 2 million pairs)."""
+        data = ZtZ.data
+        D = np.zeros((self.n_levels, self.k, self.k))
+        D.ravel()[self.D_target] = data[self.D_source]
+        S_s1 = sp.csr_matrix((data[self.S_s1.data], self.S_s1.indices, self.S_s1.indptr),
+                             shape=self.S_s1.shape)
+        S_ss = np.zeros((self.qs, self.qs))
+        S_ss.ravel()[self.S_ss_target] = data[self.S_ss_source]
+        update = None
+        if self.qs:
+            where = self.blocks.values > 0
+            values = np.zeros(self.blocks.values.shape)
+            values[where] = data[self.blocks.values[where].astype(np.int64) - 1]
+            blocks = replace(self.blocks, values=values)
+            update = (PairProducts(blocks, self.update)
+                      if self.update is not None and not compiled else CompiledUpdate(blocks))
+        return _ZStructure(self.k, self.n_levels, D, S_s1, S_ss, update, self.rest_theta, self)
 
 
 def blocked_factorization(crossprods: CrossProducts, layout: ThetaLayout,
@@ -95,35 +157,49 @@ def _off_diagonal_density(structure: _ZStructure) -> float:
     qs = structure.qs
     if qs < 2:
         return 1.0
-    targets = getattr(structure.update, "targets", None)
-    if targets is None:
+    if not isinstance(structure.update, PairProducts):
         return 0.0
+    targets = structure.update.targets
     from_update = int(np.count_nonzero(targets // qs != targets % qs))
     from_rest = (np.count_nonzero(structure.S_ss) - np.count_nonzero(np.diagonal(structure.S_ss)))
     return max(from_update, from_rest // 2) / (qs * (qs - 1) / 2)
 
 
-def _z_structure(ZtZ: sp.csc_matrix, layout: ThetaLayout, first) -> _ZStructure | None:
+def _z_structure(ZtZ: sp.csc_matrix, layout: ThetaLayout, first,
+                 pattern: _ZPattern | None = None, compiled: bool = False) -> _ZStructure | None:
+    """The blocked factor's numbers from Z'WZ, on ``pattern`` when Z'WZ has it (else one
+    analysed anew; None when the first term's block is not block diagonal or the rank
+    update does not fit)."""
+    if pattern is None or not pattern.matches(ZtZ):
+        pattern = _z_pattern(ZtZ, layout, first)
+    return None if pattern is None else pattern.structure(ZtZ, compiled)
+
+
+def _z_pattern(ZtZ: sp.csc_matrix, layout: ThetaLayout, first) -> _ZPattern | None:
+    """Analyse Z'WZ's pattern: the same slices as the numbers, of its entries' positions."""
     k, n_levels = first.n_columns, first.n_levels
     q1 = k * n_levels
-    D = _diagonal_blocks(ZtZ[:q1, :q1], k, n_levels)
-    if D is None:
+    position = sp.csc_matrix((np.arange(1.0, ZtZ.nnz + 1), ZtZ.indices, ZtZ.indptr),
+                             shape=ZtZ.shape)   # 1-based: no position is a zero
+    diagonal = position[:q1, :q1].tocoo()
+    if np.any(diagonal.row // k != diagonal.col // k):
         return None
-    S_s1 = ZtZ[q1:, :q1].tocsr()
-    update = sparse_rank_update(level_blocks(S_s1, k)) if S_s1.shape[0] else None
-    if S_s1.shape[0] and update is None:
-        return None
-    return _ZStructure(k, n_levels, D, S_s1, ZtZ[q1:, q1:].toarray(), update,
-                       _diagonal_rest_theta(layout, q1))
-
-
-def _diagonal_blocks(S11: sp.csc_matrix, k: int, n_levels: int) -> np.ndarray | None:
-    coo = S11.tocoo()
-    if np.any(coo.row // k != coo.col // k):
-        return None
-    D = np.zeros((n_levels, k, k))
-    D[coo.row // k, coo.row % k, coo.col % k] = coo.data
-    return D
+    D_target = (diagonal.row // k) * k * k + (diagonal.row % k) * k + diagonal.col % k
+    S_s1 = position[q1:, :q1].tocsr()
+    S_s1.data = S_s1.data.astype(np.int64) - 1
+    blocks = level_blocks(position[q1:, :q1], k)
+    update = None
+    if S_s1.shape[0]:
+        kind = update_kind(blocks)
+        if kind is None:
+            return None
+        update = PairPattern(blocks) if kind is PairProducts else None
+    rest = position[q1:, q1:].tocoo()
+    qs = rest.shape[0]
+    return _ZPattern(ZtZ.indptr.copy(), ZtZ.indices.copy(), k, n_levels,
+                     diagonal.data.astype(np.int64) - 1, D_target, S_s1, blocks,
+                     rest.data.astype(np.int64) - 1, rest.row.astype(np.int64) * qs + rest.col,
+                     qs, update, _diagonal_rest_theta(layout, q1))
 
 
 def _diagonal_rest_theta(layout: ThetaLayout, q1: int) -> np.ndarray | None:
@@ -154,6 +230,7 @@ class BlockedFactorization:
     """
 
     name = "blocked"
+    capabilities = Capabilities(gradient="trace_terms", snapshots=True)
 
     def __init__(self, crossprods: CrossProducts, layout: ThetaLayout, terms,
                  structure: _ZStructure):
@@ -171,12 +248,21 @@ class BlockedFactorization:
         self._rest_lambda = None
 
     def with_crossprods(self, crossprods: CrossProducts) -> BlockedFactorization:
-        """The factorization for other cross-products: the structure (D, the rank update's
-        tabulated products of Z'WZ) is reused only when Z'WZ is the same, as for a new
-        response; other weights (a GLMM's reweighting) rebuild it from their Z'WZ."""
+        """The factorization for other cross-products.
+
+        The numbers read from Z'WZ (D, S, the rank update's tabulated products) are
+        reused only when Z'WZ is the same object, as for a new response; other weights
+        (a GLMM's reweighting) take them from their Z'WZ, on the analysed pattern when
+        the new Z'WZ has it (else a pattern analysed anew), with the rank update by the
+        compiled loop when numba is there (a table of pair products would be made at
+        every reweighting).
+        """
         if crossprods.ZtZ_product is self.crossprods.ZtZ_product:
             return BlockedFactorization(crossprods, self.layout, self.terms, self.structure)
-        structure = _z_structure(crossprods.ZtZ, self.layout, self.terms[0])
+        structure = _z_structure(crossprods.ZtZ, self.layout, self.terms[0],
+                                 self.structure.pattern, compiled=numba_available())
+        if structure is None:
+            raise ValueError("the blocked factorization does not apply to these cross-products")
         return BlockedFactorization(crossprods, self.layout, self.terms, structure)
 
     def update(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -230,7 +316,7 @@ class BlockedFactorization:
         lam = np.ones(len(self._S_rr))
         lam[:qs] = theta[z.rest_theta]
         M = self._scaled_S_rr(lam)                         # Λ̃'SᵣᵣΛ̃, then minus Λ̃'GΛ̃
-        if hasattr(z.update, "values"):
+        if isinstance(z.update, PairProducts):
             index, rows, cols = self._pairs_in_M
             self._rank_update = z.update.values(V)
             self._target_scale = lam[rows] * lam[cols]   # the gradient's gather reuses it
@@ -287,6 +373,9 @@ class BlockedFactorization:
 
     def logdet(self) -> float:
         return self._state[3]
+
+    def Lambda(self, theta: np.ndarray) -> sp.csc_matrix:
+        return self.layout.Lambda(theta)
 
     def trace_terms(self) -> np.ndarray:
         """Q[c, r] at each entry (r, c) of Λ, Q = A⁻¹Λ'Z'WZ, at the last θ (for the gradient).
@@ -358,7 +447,7 @@ class BlockedFactorization:
         """N_j = B_j'(Λ_sM⁻¹Λ_s')B_j for every level j of the first term."""
         z = self.structure
         lam = self._rest_diagonal(theta)
-        if lam is not None and hasattr(z.update, "targets"):
+        if lam is not None and isinstance(z.update, PairProducts):
             targets = z.update.targets  # a·q_s + b, a ≥ b: M⁻¹[b, a] in M⁻¹'s upper triangle
             weights = M_inverse.ravel(order="F")[targets]
             weights *= self._target_scale   # λ_aλ_b, from this θ's Schur complement

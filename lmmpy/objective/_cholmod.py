@@ -25,6 +25,7 @@ import scipy.sparse as sp
 
 from lmmpy.objective import _fill
 from lmmpy.objective._crossprod import CrossProducts
+from lmmpy.objective._factorization import Capabilities
 from lmmpy.objective._fill import (
     FactorTooLargeError,
     check_factor_fits,
@@ -52,6 +53,7 @@ class CholmodFactorization:
     """
 
     name = "cholmod"
+    capabilities = Capabilities()
 
     def __init__(self, crossprods: CrossProducts, layout: ThetaLayout,
                  _shared: tuple[ScaledCrossProduct, object] | None = None):
@@ -91,6 +93,9 @@ class CholmodFactorization:
 
     def logdet(self) -> float:
         return float(self.factor.logdet())
+
+    def Lambda(self, theta: np.ndarray) -> sp.csc_matrix:
+        return self.layout.Lambda(theta)
 
 
 def _analyze(pattern: sp.csc_matrix):

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from lmmpy.objective._crossprod import CrossProducts
+from lmmpy.objective._factorization import Capabilities
 from lmmpy.objective._lambda import ThetaLayout
 
 MAX_DENSE_SIZE = 128  # q + p + 1 up to which the whole system is factored densely
@@ -53,6 +54,7 @@ class DenseFactorization:
     """
 
     name = "dense"
+    capabilities = Capabilities(gradient="augmented", hessian=True, snapshots=True)
 
     def __init__(self, crossprods: CrossProducts, layout: ThetaLayout):
         self.crossprods, self.layout = crossprods, layout

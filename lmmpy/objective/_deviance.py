@@ -20,7 +20,9 @@ small models (:mod:`lmmpy.objective._dense`), the blocked one by
 random-effects term (:mod:`lmmpy.objective._blocked`, MixedModels.jl's
 method), and CHOLMOD's sparse supernodal factor of ``A = Λ'Z'WZΛ + I``
 (:mod:`lmmpy.objective._cholmod`, lme4's method) for the rest.  All agree to
-rounding error.
+rounding error.  Each is a :class:`~lmmpy.objective._factorization.Factorization`
+and declares what more it can do (analytic gradient, Hessian, kept states) in its
+``capabilities``, which this module reads.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from lmmpy.objective._crossprod import CrossProducts
+from lmmpy.objective._factorization import Factorization
 from lmmpy.objective._gradient import em_update, profiled_gradient
 from lmmpy.objective._lambda import ThetaLayout, theta_layout
 
@@ -91,7 +94,7 @@ class ProfiledDeviance:
         self.reml = reml
         self.terms = tuple(terms)
         self.layout = theta_layout(self.terms) if _factor is None else _factor.layout
-        self.factor = _factor if _factor is not None else _make_factor(
+        self.factor: Factorization = _factor if _factor is not None else _make_factor(
             crossprods, self.layout, self.terms, _path)
         self.n_evaluations = 0
         self._recent: list[tuple] = []   # (θ bytes, log|L|², R, factor snapshot), latest first
@@ -136,7 +139,7 @@ class ProfiledDeviance:
                     self.factor.restore(snapshot)
                     self._recent.insert(0, self._recent.pop(position))
                 return logdet_L, R
-        keeps_states = hasattr(self.factor, "snapshot")
+        keeps_states = self.factor.capabilities.snapshots
         kept = self._recent[:1] if keeps_states else []
         self._recent = []  # the factor's state is θ's only once update returns
         logdet_L, R = self.factor.update(theta)
@@ -147,7 +150,7 @@ class ProfiledDeviance:
     @property
     def has_gradient(self) -> bool:
         """Whether :meth:`value_and_gradient` is analytic on this factorization."""
-        return hasattr(self.factor, "trace_terms") or hasattr(self.factor, "augmented_gradient")
+        return self.factor.capabilities.gradient is not None
 
     def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """The objective and its analytic gradient at θ (:mod:`lmmpy.objective._gradient`).
@@ -167,7 +170,7 @@ class ProfiledDeviance:
     @property
     def has_hessian(self) -> bool:
         """Whether :meth:`value_gradient_hessian` is available (the dense path)."""
-        return hasattr(self.factor, "augmented_hessian")
+        return self.factor.capabilities.hessian
 
     def value_gradient_hessian(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """The objective, its gradient and its Hessian at θ (analytic; the dense path only)."""
@@ -187,8 +190,7 @@ class ProfiledDeviance:
         p = crossprods.n_fixed
         R_X = R[:p, :p]   # β̃ and R̃_X of the conditioned [X̃ ỹ] (see _crossprod)
         beta = lapack.dtrtrs(R_X, R[:p, p])[0] if p else np.zeros(0)
-        Lambda = self.factor.Lambda(theta) if hasattr(self.factor, "Lambda") else \
-            self.layout.Lambda(theta)
+        Lambda = self.factor.Lambda(theta)
         ZtXy = crossprods.ZtXy
         u = self.factor.solve_A(Lambda.T @ (ZtXy[:, p] - ZtXy[:, :p] @ beta))  # Z'W(y − Xβ̂)
         pwrss = R[p, p] ** 2
@@ -238,7 +240,8 @@ def _upper_triangle(size: int) -> np.ndarray:
 _PATHS = ("dense", "blocked", "cholmod")
 
 
-def _make_factor(crossprods: CrossProducts, layout: ThetaLayout, terms, path: str | None):
+def _make_factor(crossprods: CrossProducts, layout: ThetaLayout, terms,
+                 path: str | None) -> Factorization:
     """The first factorization that applies: dense (small), blocked, else CHOLMOD."""
     from lmmpy.objective._blocked import blocked_factorization
     from lmmpy.objective._cholmod import CholmodFactorization

@@ -50,7 +50,7 @@ def profiled_gradient(deviance, theta: np.ndarray, R: np.ndarray) -> np.ndarray:
     """
     crossprods, layout, factor = deviance.crossprods, deviance.layout, deviance.factor
     p = crossprods.n_fixed
-    if hasattr(factor, "augmented_gradient"):  # the dense path: all from one factor
+    if factor.capabilities.gradient == "augmented":  # the dense path: all from one factor
         return factor.augmented_gradient(len(theta), deviance.reml and p > 0, crossprods.n_obs)
     R_X = R[:p, :p]  # upper triangles only are read (LAPACK, no checks: small models are fast)
     beta = lapack.dtrtrs(R_X, R[:p, p])[0] if p else np.zeros(0)

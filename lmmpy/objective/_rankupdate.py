@@ -79,20 +79,19 @@ def level_blocks(B: sp.spmatrix, k: int) -> LevelBlocks:
     return LevelBlocks(pointer, (unique % B.shape[0]).astype(np.intp), values, B.shape[0])
 
 
-class PairProducts:
-    """G = P vec(Ω) with the θ-free products of B tabulated once (see module docstring).
+class PairPattern:
+    """The θ- and weight-free part of :class:`PairProducts`: which entries pair up.
 
-    P is assembled by columns (c ≤ d, level j), each holding level j's pairs
-    (no sort needed), its rows the entries of G that some level reaches
-    (``targets``, flat indices a·|s| + b), numbered by a table over G's flat
-    indices: no conversion to rows, which took half of the set-up.  The product
-    scatters into those entries (P vec(Ω)); the gradient's gathers read them
-    (P'w).
+    Depends on B's sparsity pattern only (levels, rows), never on its values, so
+    it is kept across a reweighting (a GLMM's PIRLS step) while P's values are
+    recomputed from the new B (:meth:`products`).
     """
 
     def __init__(self, blocks: LevelBlocks):
         k = blocks.values.shape[1]
         first, second = _pairs_within_levels(blocks.pointer)
+        small = np.int32 if len(blocks.rows) < 2**31 else np.int64
+        self.first, self.second = first.astype(small), second.astype(small)
         self.c, self.d = np.triu_indices(k)
         flat = blocks.rows[first].astype(np.int64) * blocks.size + blocks.rows[second]
         index_type = np.int32 if blocks.size**2 < 2**31 else np.int64
@@ -103,15 +102,54 @@ class PairProducts:
         row_of_flat[self.targets] = np.arange(len(self.targets), dtype=index_type)
         n = np.diff(blocks.pointer).astype(np.int64)
         per_level = np.tile(n * (n + 1) // 2, len(self.c))
-        self.P = sp.csc_matrix(
-            (np.concatenate([self._products(blocks.values, first, second, c, d)
-                             for c, d in zip(self.c, self.d, strict=True)]),
-             np.tile(row_of_flat[flat], len(self.c)),
-             np.concatenate([[0], np.cumsum(per_level)])),
-            shape=(len(self.targets), len(self.c) * blocks.n_levels),
-        )
+        self.indices = np.tile(row_of_flat[flat], len(self.c))
+        self.indptr = np.concatenate([[0], np.cumsum(per_level)])
+        self.shape = (len(self.targets), len(self.c) * blocks.n_levels)
         self.size = blocks.size
-        self._diagonal_targets = self.targets // self.size == self.targets % self.size
+        self.diagonal_targets = self.targets // self.size == self.targets % self.size
+
+    def products(self, values: np.ndarray) -> sp.csc_matrix:
+        """P for B's ``values`` (entries × k) on this pattern."""
+        data = np.concatenate([PairProducts._products(values, self.first, self.second, c, d)
+                               for c, d in zip(self.c, self.d, strict=True)])
+        return sp.csc_matrix((data, self.indices, self.indptr), shape=self.shape)
+
+
+class PairProducts:
+    """G = P vec(Ω) with the θ-free products of B tabulated once (see module docstring).
+
+    P is assembled by columns (c ≤ d, level j), each holding level j's pairs
+    (no sort needed), its rows the entries of G that some level reaches
+    (``targets``, flat indices a·|s| + b), numbered by a table over G's flat
+    indices: no conversion to rows, which took half of the set-up.  The product
+    scatters into those entries (P vec(Ω)); the gradient's gathers read them
+    (P'w).  A reweighting keeps the pattern (:class:`PairPattern`, passed as
+    ``pattern``), never the products.
+    """
+
+    def __init__(self, blocks: LevelBlocks, pattern: PairPattern | None = None):
+        self.pattern = PairPattern(blocks) if pattern is None else pattern
+        self.P = self.pattern.products(blocks.values)
+
+    @property
+    def targets(self) -> np.ndarray:
+        return self.pattern.targets
+
+    @property
+    def c(self) -> np.ndarray:
+        return self.pattern.c
+
+    @property
+    def d(self) -> np.ndarray:
+        return self.pattern.d
+
+    @property
+    def size(self) -> int:
+        return self.pattern.size
+
+    @property
+    def _diagonal_targets(self) -> np.ndarray:
+        return self.pattern.diagonal_targets
 
     @staticmethod
     def _products(values, first, second, c, d):
@@ -210,13 +248,18 @@ def sparse_rank_update(blocks: LevelBlocks, pair_budget: int | None = None):
     Returns None when the pairs exceed the budget and numba is not installed
     (the caller then takes the general CHOLMOD path).
     """
+    kind = update_kind(blocks, pair_budget)
+    return None if kind is None else kind(blocks)
+
+
+def update_kind(blocks: LevelBlocks, pair_budget: int | None = None):
+    """:class:`PairProducts` when its table fits ``pair_budget`` entries, else
+    :class:`CompiledUpdate` with numba, else None (from B's pattern only)."""
     k = blocks.values.shape[1]
     budget = PAIR_BUDGET if pair_budget is None else pair_budget
     if blocks.n_pairs() * k * (k + 1) // 2 <= budget:
-        return PairProducts(blocks)
-    if numba_available():
-        return CompiledUpdate(blocks)
-    return None
+        return PairProducts
+    return CompiledUpdate if numba_available() else None
 
 
 def numba_available() -> bool:

@@ -34,11 +34,13 @@ from scipy import stats
 
 from lmmpy.inference._contrast import t_test
 from lmmpy.inference._table import InferenceTable
-from lmmpy.report._pairs import adjusted_p_values, check_adjust, pairwise
+from lmmpy.report._adjust import adjust_family, adjust_note, check_adjust
+from lmmpy.report._pairs import DEFAULT_ADJUST, DESCRIPTIONS, check_method, contrast_family
 from lmmpy.report._refgrid import (
     ReferenceGrid,
     averaging_rows,
     full_model_matrix,
+    grid_weights,
     model_variables,
     reference_grid,
 )
@@ -112,14 +114,19 @@ class MarginalMeans(MarginalTable):
         self.model, self.grid, self.L, self.specs, self.by = model, grid, L, specs, by
         self.ddf, self.level = ddf, level
 
-    def pairs(self, adjust: str = "tukey") -> MarginalTable:
+    def pairs(self, adjust: str = "tukey", reverse: bool = False) -> MarginalTable:
         """Pairwise differences of the means within each ``by`` group (emmeans' ``pairs``).
 
         Parameters
         ----------
-        adjust : {"tukey", "holm", "bonferroni", "sidak", "none"}, default "tukey"
-            p-value adjustment within each ``by`` group (Tukey's uses the
-            studentized range of the group's means, as R's ``ptukey``).
+        adjust : str, default "tukey"
+            p-value adjustment within each ``by`` group: ``"tukey"`` (the
+            studentized range of the group's means, as R's ``ptukey``),
+            ``"scheffe"``, ``"sidak"``, ``"bonferroni"``, ``"holm"``,
+            ``"hochberg"``, ``"fdr"``, ``"BY"``, ``"dunnettx"`` or ``"none"``
+            (see :mod:`lmmpy.report._adjust`).
+        reverse : bool, default False
+            "B - A" instead of "A - B" (emmeans' ``pairs(reverse = TRUE)``).
 
         Returns
         -------
@@ -138,23 +145,84 @@ class MarginalMeans(MarginalTable):
         1    A - C     1.522      2.456  42.0    0.620     0.81
         2    B - C     0.044      2.456  42.0    0.018     1.00
         """
-        adjust = check_adjust(adjust)
-        labels, C, family_size = pairwise(self.frame, self.specs, self.by)
-        tests = _tests(self.model, self.grid, C @ self.L, self.ddf)
-        family = labels[self.by].astype(str).apply(" ".join, axis=1).to_numpy() if self.by \
-            else np.zeros(len(labels))
-        tests["p_value"] = adjusted_p_values(tests["t_ratio"].to_numpy(), tests["df"].to_numpy(),
-                                             family, family_size, adjust)
-        frame = pd.concat([labels, tests[CONTRAST_COLUMNS]], axis=1)
+        return self.contrast("revpairwise" if reverse else "pairwise", adjust)
+
+    def contrast(self, method: str | Mapping[str, Sequence[float]] = "eff",
+                 adjust: str | None = None, ref: str | int | None = None) -> MarginalTable:
+        """Contrasts of the means within each ``by`` group (emmeans' ``contrast``).
+
+        Parameters
+        ----------
+        method : str or dict, default "eff"
+            ``"pairwise"``, ``"revpairwise"``, ``"trt.vs.ctrl"`` (each mean minus
+            the reference mean), ``"eff"`` (each mean minus the average of the
+            means), or a dict ``{label: coefficients}`` with one coefficient per
+            mean of a group (see :mod:`lmmpy.report._pairs`).
+        adjust : str, optional
+            As in :meth:`pairs`; default emmeans' for the method: ``"tukey"``
+            for pairwise differences, ``"dunnettx"`` for ``"trt.vs.ctrl"``,
+            ``"fdr"`` for ``"eff"``, ``"none"`` for a dict.  Tukey's method for
+            other contrasts than pairwise differences becomes ``"sidak"``, as in
+            emmeans (the notes say so).
+        ref : str or int, optional
+            The reference of ``"trt.vs.ctrl"``: a mean's label (``"A"``) or its
+            position from 0; default the first mean.
+
+        Returns
+        -------
+        MarginalTable
+            ``contrast``, the ``by`` columns, ``estimate``, ``std_error``, ``df``,
+            ``t_ratio``, ``p_value``.
+
+        Examples
+        --------
+        >>> import lmmpy
+        >>> cake = lmmpy.datasets.load("cake")
+        >>> m = lmmpy.lmer("angle ~ recipe * temperature + (1 | recipe:replicate)", cake)
+        >>> em = lmmpy.emmeans(m, "recipe")
+        >>> em.contrast("trt.vs.ctrl", ref="C").to_frame()[["contrast", "estimate"]].round(3)
+          contrast  estimate
+        0    A - C     1.522
+        1    B - C     0.044
+        >>> em.contrast({"A vs B and C": [1, -0.5, -0.5]}).to_frame()["estimate"].round(3)
+        0    1.5
+        Name: estimate, dtype: float64
+        """
+        family = contrast_family(self.frame, self.specs, self.by, check_method(method), ref)
+        adjust = check_adjust(DEFAULT_ADJUST[family.method] if adjust is None else adjust)
+        notes = []
+        if adjust == "tukey" and family.method not in ("pairwise", "revpairwise"):
+            adjust = "sidak"
+            notes.append('Note: adjust = "tukey" was changed to "sidak" because "tukey" is only '
+                         "appropriate for one set of pairwise comparisons")
+        L = family.C @ self.L
+        tests = _tests(self.model, self.grid, L, self.ddf)
+        ranks = [_rank(self.grid.coefficients(L[family.group == g]))
+                 for g in range(len(family.n_means))]
+        p = np.full(len(tests), np.nan)
+        for g, n_means in enumerate(family.n_means):
+            members = family.group == g
+            p[members] = adjust_family(tests["t_ratio"].to_numpy()[members],
+                                       tests["df"].to_numpy()[members], adjust, n_means, ranks[g])
+        tests["p_value"] = p
+        frame = pd.concat([family.labels, tests[CONTRAST_COLUMNS]], axis=1)
+        size = np.bincount(family.group) if len(family.group) else np.array([0])
         notes = _notes(self.grid, self.specs + self.by, frame["estimate"], self.ddf,
-                       _adjust_note(adjust, family_size))
-        return MarginalTable(frame, f"Pairwise differences: {self.heading[0].lower()}"
+                       adjust_note(adjust, max(family.n_means), int(size.max()), max(ranks,
+                                   default=0))) + notes
+        return MarginalTable(frame, f"{DESCRIPTIONS[family.method]}: {self.heading[0].lower()}"
                              f"{self.heading[1:]}", notes)
+
+
+def _rank(coefficients: np.ndarray) -> int:
+    finite = coefficients[np.all(np.isfinite(coefficients), axis=1)]
+    return int(np.linalg.matrix_rank(finite)) if len(finite) else 0
 
 
 def emmeans(model: LinearMixedModel, specs: str | Sequence[str], by: str | Sequence[str] |
             None = None, at: Mapping[str, Any] | None = None, ddf: str | None = None,
-            level: float = 0.95, data: pd.DataFrame | None = None) -> MarginalMeans:
+            level: float = 0.95, data: pd.DataFrame | None = None,
+            weights: str = "equal") -> MarginalMeans:
     """Estimated marginal means over a reference grid, as R's ``emmeans``.
 
     Parameters
@@ -180,6 +248,15 @@ def emmeans(model: LinearMixedModel, specs: str | Sequence[str], by: str | Seque
         inside a transform (``log(w)``), whose values the fit does not keep, or
         when the fit dropped aliased coefficients (to find the means that are
         not estimable: they are NaN, R's "nonEst").
+    weights : {"equal", "proportional", "outer", "cells", "flat"}, default "equal"
+        How the grid rows are weighted in a mean over the other variables, as
+        emmeans: equally, or by the frequencies of the fitted rows in them —
+        ``"proportional"`` the frequency of each combination of the averaged-over
+        variables (the same weights for every mean), ``"outer"`` the product of
+        their one-variable frequencies, ``"cells"`` each cell's own frequency (the
+        mean of the data's predictions in each group), ``"flat"`` equal weights for
+        the cells with data.  A factor's level in each row is read off the model
+        matrix; without a main effect, pass ``data=``.
 
     Returns
     -------
@@ -208,7 +285,8 @@ def emmeans(model: LinearMixedModel, specs: str | Sequence[str], by: str | Seque
     2      C   31.60       1.74  42.0     28.09     35.11
     """
     grid, specs_, by_, ddf_ = _prepare(model, specs, by, at, ddf, level, data)
-    means, L = averaging_rows(grid, specs_ + by_)
+    row_weights = grid_weights(model, grid, specs_ + by_, weights, data)
+    means, L = averaging_rows(grid, specs_ + by_, weights=row_weights)
     heading = f"Estimated marginal means of {model.design.formula.response}"
     return _marginal_means(model, grid, means, L, "emmean", specs_, by_, ddf_, level, heading)
 
@@ -216,7 +294,7 @@ def emmeans(model: LinearMixedModel, specs: str | Sequence[str], by: str | Seque
 def emtrends(model: LinearMixedModel, specs: str | Sequence[str], var: str,
              by: str | Sequence[str] | None = None, at: Mapping[str, Any] | None = None,
              ddf: str | None = None, level: float = 0.95,
-             data: pd.DataFrame | None = None) -> MarginalMeans:
+             data: pd.DataFrame | None = None, weights: str = "equal") -> MarginalMeans:
     """Estimated marginal trends (slopes in ``var``) by the levels of ``specs``, as R's ``emtrends``.
 
     The slope at each grid row is emmeans' forward difference of the
@@ -227,7 +305,7 @@ def emtrends(model: LinearMixedModel, specs: str | Sequence[str], var: str,
     Parameters
     ----------
     model : LinearMixedModel
-    specs, by, at, ddf, level, data
+    specs, by, at, ddf, level, data, weights
         As for :func:`emmeans`; ``var`` is held at its mean unless ``at`` gives values.
     var : str
         A numeric variable of the fixed effects.
@@ -254,7 +332,8 @@ def emtrends(model: LinearMixedModel, specs: str | Sequence[str], var: str,
     step = TREND_STEP * float(np.ptp(variable.observed))
     shifted = grid.frame.assign(**{var: grid.frame[var] + step})
     slopes = (full_model_matrix(model, shifted) - grid.X) / step
-    means, L = averaging_rows(grid, specs_ + by_, slopes)
+    row_weights = grid_weights(model, grid, specs_ + by_, weights, data)
+    means, L = averaging_rows(grid, specs_ + by_, slopes, row_weights)
     heading = f"Estimated marginal trends of {model.design.formula.response} in {var}"
     return _marginal_means(model, grid, means, L, f"{var}_trend", specs_, by_, ddf_, level,
                            heading)
@@ -370,12 +449,3 @@ def _notes(grid: ReferenceGrid, keys: list[str], estimates: pd.Series, ddf: str,
              _NOT_ESTIMABLE if estimates.isna().any() else "",
              f"Degrees-of-freedom method: {ddf}", last]
     return [note for note in notes if note]
-
-
-def _adjust_note(adjust: str, family_size: np.ndarray) -> str:
-    if adjust == "none" or not len(family_size):
-        return "P value adjustment: none"
-    k = int(family_size.max())
-    if adjust == "tukey":
-        return f"P value adjustment: tukey method for comparing a family of {k} estimates"
-    return f"P value adjustment: {adjust} method for {k * (k - 1) // 2} tests"

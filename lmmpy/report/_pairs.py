@@ -1,35 +1,50 @@
-"""Pairwise differences of marginal means and their multiplicity adjustments (emmeans' ``pairs``).
+"""Contrast families of marginal means (emmeans' ``pairs`` and ``contrast(method = ...)``).
 
-Within each ``by`` group the k means give the k(k − 1)/2 differences
-"m_i − m_j" (i < j, in the means' order: emmeans' ``pairwise.emmc``), each
-labelled with the levels of the two means.  A level of a variable whose
-values all read as numbers gets the variable's name in front
-("temperature175 - temperature185"), as emmeans' ``enhance.levels`` does.
+Within each ``by`` group the k means m_1, …, m_k (in the means' order) give, as
+emmeans' ``.emmc`` functions:
 
-p-values are adjusted within each ``by`` group (the family):
+* ``"pairwise"``: m_i − m_j for i < j, labelled "A - B" (the default
+  adjustment is Tukey's);
+* ``"revpairwise"``: m_i − m_j for i > j, labelled "B - A" (Tukey's);
+* ``"trt.vs.ctrl"``: m_i − m_ref for every i ≠ ref, labelled "B - A"
+  (``ref`` the first mean unless given; ``"dunnettx"``);
+* ``"eff"``: m_i − mean(m), labelled "A effect" (``"fdr"``);
+* a dict ``{label: coefficients}``: Σ c_i m_i for each entry, over the k means
+  of each group (no adjustment).
 
-* ``"tukey"``: P(Q_{k,ν} > √2 |t|), Q the studentized range of k means on ν
-  df (R's ``ptukey``; ν = ∞ for asymptotic tests) — Tukey's HSD;
-* ``"holm"``, ``"bonferroni"``, ``"sidak"``: over the m contrasts of the family;
-* ``"none"``: the two-sided t (or z) p-value.
+A level of a variable whose values all read as numbers gets the variable's
+name in front ("temperature175 - temperature185"), as emmeans'
+``enhance.levels`` does.  The p-value adjustments are in
+:mod:`lmmpy.report._adjust`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-ADJUSTMENTS = ("tukey", "holm", "bonferroni", "sidak", "none")
+METHODS = ("pairwise", "revpairwise", "trt.vs.ctrl", "eff")
+DEFAULT_ADJUST = {"pairwise": "tukey", "revpairwise": "tukey", "trt.vs.ctrl": "dunnettx",
+                  "eff": "fdr", "custom": "none"}
+DESCRIPTIONS = {"pairwise": "Pairwise differences", "revpairwise": "Pairwise differences",
+                "trt.vs.ctrl": "Differences from control", "eff": "Differences from the mean",
+                "custom": "Contrasts"}
 
 
-def check_adjust(adjust: str) -> str:
-    """The canonical name of a p-value adjustment."""
-    name = str(adjust).lower() if isinstance(adjust, str) else adjust
-    if name not in ADJUSTMENTS:
-        choices = ", ".join(repr(a) for a in ADJUSTMENTS)
-        raise ValueError(f"unknown adjust {adjust!r}: choose one of {choices}")
-    return name
+@dataclass(frozen=True)
+class Family:
+    """The contrasts of the means: their labels (``contrast`` and the ``by`` columns), the
+    coefficient matrix C (contrasts × means), each contrast's group (an integer), the number
+    of means of each group, and the method's name (``"custom"`` for a dict)."""
+
+    labels: pd.DataFrame
+    C: np.ndarray
+    group: np.ndarray
+    n_means: list[int]
+    method: str
 
 
 def level_label(value) -> str:
@@ -58,77 +73,89 @@ def _reads_as_number(label: str) -> bool:
     return True
 
 
-def pairwise(means: pd.DataFrame, specs: list[str], by: list[str]
-             ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """The pairwise contrasts of the means within each ``by`` group.
+def check_method(method) -> str | dict[str, np.ndarray]:
+    """A method's name, or a dict of custom contrasts with float coefficients."""
+    if isinstance(method, Mapping):
+        if not method:
+            raise ValueError("method= gives no contrasts")
+        out = {}
+        for name, coefficients in method.items():
+            try:
+                values = np.asarray(coefficients, dtype=float)
+            except (TypeError, ValueError):
+                values = np.array([np.nan])
+            if values.ndim != 1 or not np.all(np.isfinite(values)):
+                raise ValueError(f"contrast {name!r} must be a list of finite numbers, one per "
+                                 f"mean, not {coefficients!r}")
+            out[str(name)] = values
+        return out
+    if method not in METHODS:
+        choices = ", ".join(repr(m) for m in METHODS)
+        raise ValueError(f"unknown contrast method {method!r}: choose one of {choices}, or "
+                         "give a dict {label: coefficients}")
+    return method
 
-    Returns the contrasts' labels (``contrast`` and the ``by`` columns), the
-    coefficient matrix C (contrasts × means) and, per contrast, the number of
-    means of its family.
-    """
+
+def contrast_family(means: pd.DataFrame, specs: list[str], by: list[str], method,
+                    ref=None) -> Family:
+    """The contrasts of ``method`` (checked by :func:`check_method`) within each ``by`` group."""
     labels = mean_labels(means, specs)
     groups = [np.arange(len(means))] if not by else [
         np.flatnonzero(mask) for mask in _group_masks(means, by)]
-    rows, coefficients, family_size = [], [], []
-    for members in groups:
-        for a, i in enumerate(members):
-            for j in members[a + 1:]:
-                row = np.zeros(len(means))
-                row[i], row[j] = 1.0, -1.0
-                coefficients.append(row)
-                rows.append({"contrast": f"{labels[i]} - {labels[j]}",
-                             **{name: means[name].iloc[i] for name in by}})
-                family_size.append(len(members))
+    rows, coefficients, group_of = [], [], []
+    for g, members in enumerate(groups):
+        for label, weights in _contrasts(method, [labels[i] for i in members], ref):
+            row = np.zeros(len(means))
+            row[members] = weights
+            coefficients.append(row)
+            rows.append({"contrast": label, **{name: means[name].iloc[members[0]] for name in by}})
+            group_of.append(g)
     frame = pd.DataFrame(rows, columns=["contrast", *by])
     for name in by:
         if isinstance(means[name].dtype, pd.CategoricalDtype):
             frame[name] = pd.Categorical(frame[name], categories=means[name].cat.categories)
-    return frame, np.array(coefficients).reshape(-1, len(means)), np.array(family_size)
+    return Family(frame, np.array(coefficients).reshape(-1, len(means)), np.array(group_of),
+                  [len(members) for members in groups],
+                  method if isinstance(method, str) else "custom")
+
+
+def _contrasts(method, labels: list[str], ref) -> list[tuple[str, np.ndarray]]:
+    """(label, coefficients over the group's k means) of each contrast."""
+    k = len(labels)
+    unit = np.eye(k)
+    if isinstance(method, dict):
+        return [(name, _custom(name, values, k)) for name, values in method.items()]
+    if method == "pairwise":
+        return [(f"{labels[i]} - {labels[j]}", unit[i] - unit[j])
+                for i in range(k) for j in range(i + 1, k)]
+    if method == "revpairwise":
+        return [(f"{labels[i]} - {labels[j]}", unit[i] - unit[j])
+                for i in range(1, k) for j in range(i)]
+    if method == "trt.vs.ctrl":
+        r = _reference(ref, labels)
+        return [(f"{labels[i]} - {labels[r]}", unit[i] - unit[r]) for i in range(k) if i != r]
+    return [(f"{labels[i]} effect", unit[i] - 1.0 / k) for i in range(k)]
+
+
+def _custom(name: str, values: np.ndarray, k: int) -> np.ndarray:
+    if len(values) != k:
+        raise ValueError(f"contrast {name!r} has {len(values)} coefficients for {k} means")
+    return values
+
+
+def _reference(ref, labels: list[str]) -> int:
+    """``ref``: a mean's label ("A", "temperature175") or its 0-based position; default 0."""
+    if ref is None:
+        return 0
+    if isinstance(ref, int | np.integer) and not isinstance(ref, bool):
+        if not 0 <= ref < len(labels):
+            raise ValueError(f"ref={ref} is not a position among the {len(labels)} means")
+        return int(ref)
+    if str(ref) in labels:
+        return labels.index(str(ref))
+    raise ValueError(f"ref={ref!r} is not one of the means: {labels}")
 
 
 def _group_masks(means: pd.DataFrame, by: list[str]) -> list[np.ndarray]:
     keys = means[by].astype(object).apply(tuple, axis=1)
     return [np.asarray(keys == key) for key in dict.fromkeys(keys)]
-
-
-def adjusted_p_values(t: np.ndarray, df: np.ndarray, family: np.ndarray,
-                      family_size: np.ndarray, adjust: str) -> np.ndarray:
-    """p-values adjusted within each family (``family`` labels the contrasts' groups)."""
-    raw = np.array([_two_sided(ti, di) for ti, di in zip(t, df, strict=True)])
-    if adjust == "none":
-        return raw
-    if adjust == "tukey":
-        return np.array([_tukey(ti, k, di) for ti, k, di in zip(t, family_size, df, strict=True)])
-    out = np.empty_like(raw)
-    for group in np.unique(family):
-        members = family == group
-        out[members] = _adjust_family(raw[members], adjust)
-    return out
-
-
-def _two_sided(t: float, df: float) -> float:
-    distribution = stats.norm if np.isinf(df) else stats.t(df)
-    return float(2 * distribution.sf(abs(t)))
-
-
-def _tukey(t: float, k: int, df: float) -> float:
-    if k < 2:
-        return float("nan")
-    return float(np.clip(stats.studentized_range.sf(np.sqrt(2) * abs(t), k, df), 0.0, 1.0))
-
-
-def _adjust_family(p: np.ndarray, adjust: str) -> np.ndarray:
-    """Adjusted p-values for m contrasts, m counting those that are not estimable (NaN), as
-    emmeans passes ``n`` = the family's size to R's ``p.adjust``."""
-    m = len(p)
-    out = np.full(m, np.nan)
-    tested = np.flatnonzero(~np.isnan(p))
-    if adjust == "bonferroni":
-        out[tested] = np.minimum(1.0, m * p[tested])
-    elif adjust == "sidak":
-        out[tested] = 1.0 - (1.0 - p[tested]) ** m
-    else:  # Holm's step-down: the i-th smallest (from 0) times m - i, kept monotone
-        order = tested[np.argsort(p[tested])]
-        stepped = np.maximum.accumulate((m - np.arange(len(order))) * p[order])
-        out[order] = np.minimum(1.0, stepped)
-    return out

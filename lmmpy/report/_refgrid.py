@@ -208,18 +208,21 @@ def _at_values(variables: dict[str, Variable], name: str, given) -> list:
     return listed
 
 
-def averaging_rows(grid: ReferenceGrid, keys: list[str],
-                   X: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+def averaging_rows(grid: ReferenceGrid, keys: list[str], X: np.ndarray | None = None,
+                   weights: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """One row per combination of ``keys`` (the first varying fastest) and its L row: the
-    equally weighted mean of the grid rows of X (default: the grid's) with those values."""
+    mean of the grid rows of X (default: the grid's) with those values, weighted by
+    ``weights`` (one per grid row; default equal)."""
     X = grid.X if X is None else X
+    weights = np.ones(len(grid.frame)) if weights is None else weights
     combinations = [c[::-1] for c in itertools.product(*(grid.values[k] for k in reversed(keys)))]
     index = pd.MultiIndex.from_frame(grid.frame[keys].astype(object)) if keys else None
     L = np.empty((len(combinations), X.shape[1]))
     for i, combination in enumerate(combinations):
         mask = (np.ones(len(grid.frame), dtype=bool) if index is None
                 else _matching(index, combination))
-        L[i] = X[mask].mean(axis=0)
+        total = weights[mask].sum()
+        L[i] = weights[mask] @ X[mask] / total if total > 0 else np.nan
     frame = pd.DataFrame(combinations, columns=keys)
     for key in keys:
         if grid.variables[key].is_factor:
@@ -232,3 +235,99 @@ def _matching(index: pd.MultiIndex, combination: tuple) -> np.ndarray:
     for level, value in enumerate(combination):
         mask &= np.asarray(index.get_level_values(level) == value)
     return mask
+
+
+# ---- weights (emmeans' weights = "equal" | "proportional" | "outer" | "cells" | "flat") --
+
+WEIGHTS = ("equal", "proportional", "outer", "cells", "flat")
+
+
+def grid_weights(model: LinearMixedModel, grid: ReferenceGrid, keys: list[str], weights: str,
+                 data: pd.DataFrame | None) -> np.ndarray | None:
+    """Each grid row's weight in the mean over the variables not in ``keys`` (None: equal).
+
+    From the grid rows' frequencies in the fitted data (emmeans' ``.wgt.``: rows matching
+    on the factors and the two-valued numbers, counted with the prior weights):
+    ``"proportional"`` the frequency of the row's combination of the averaged-over
+    variables; ``"outer"`` the product of their one-variable frequencies; ``"cells"`` the
+    row's own frequency; ``"flat"`` 1 for a row with data, 0 without.
+    """
+    if weights not in WEIGHTS:
+        choices = ", ".join(repr(w) for w in WEIGHTS)
+        raise ValueError(f"unknown weights {weights!r}: choose one of {choices}")
+    averaged = [name for name in grid.frame.columns
+                if name not in keys and len(grid.values[name]) > 1]
+    if weights == "equal" or not averaged:
+        return None
+    counts = cell_counts(model, grid, data)
+    if weights == "cells":
+        return counts
+    if weights == "flat":
+        return (counts > 0).astype(float)
+    frame = grid.frame[averaged].astype(object).assign(_count=counts)
+    if weights == "proportional":
+        return frame.groupby(averaged, sort=False)["_count"].transform("sum").to_numpy(float)
+    out = np.ones(len(frame))
+    for name in averaged:
+        out *= frame.groupby(name, sort=False)["_count"].transform("sum").to_numpy(float)
+    return out
+
+
+def cell_counts(model: LinearMixedModel, grid: ReferenceGrid,
+                data: pd.DataFrame | None) -> np.ndarray:
+    """How many fitted rows (summed prior weights) fall in each grid row, matching on the
+    factors and the numbers kept at their observed values (emmeans' ``.wgt.``)."""
+    names = [name for name, v in grid.variables.items()
+             if v.is_factor or len(np.unique(v.observed)) <= KEEP_DISTINCT]
+    prior = model.design.weights
+    rows = pd.DataFrame({name: _row_values(model, grid, name, data) for name in names})
+    rows["_weight"] = np.ones(model.nobs) if prior is None else prior
+    totals = rows.groupby(names, sort=False, dropna=False)["_weight"].sum()
+    keys = [tuple(_key(v) for v in row) for row in grid.frame[names].itertuples(index=False)]
+    lookup = {tuple(_key(v) for v in (k if isinstance(k, tuple) else (k,))): total
+              for k, total in totals.items()}
+    return np.array([lookup.get(key, 0.0) for key in keys], dtype=float)
+
+
+def _key(value):
+    return float(value) if isinstance(value, int | float | np.number) else str(value)
+
+
+def _row_values(model: LinearMixedModel, grid: ReferenceGrid, name: str,
+                data: pd.DataFrame | None) -> np.ndarray:
+    """The variable's value in each fitted row: from ``data``, else read off the model
+    matrix (a number's column, or the columns of a factor's main effect)."""
+    variable = grid.variables[name]
+    if data is not None and name in data:
+        return data.loc[model.design.row_index, name].to_numpy()
+    if not variable.is_factor:
+        return variable.observed
+    columns = _main_effect_columns(model, name)
+    if columns is None:
+        raise ValueError(f"weights other than 'equal' need each row's level of {name!r}, which "
+                         "the fit does not keep (no main effect): pass the fitted data as data=")
+    levels = list(variable.levels)
+    probe = grid.frame.iloc[[0] * len(levels)].reset_index(drop=True)
+    probe[name] = pd.Categorical(levels, categories=levels)
+    codes = full_model_matrix(model, probe)[:, columns[0]]
+    observed = model.design.X.values[:, columns[1]]
+    distance = ((observed[:, None, :] - codes[None, :, :]) ** 2).sum(axis=2)
+    return np.array(levels, dtype=object)[distance.argmin(axis=1)]
+
+
+def _main_effect_columns(model: LinearMixedModel, name: str
+                         ) -> tuple[list[int], list[int]] | None:
+    """The columns of the factor's main-effect term: positions in the full model matrix and
+    in the fit's X (None when there is no such term or the fit dropped one of them)."""
+    spec = model.design.X.spec
+    full = list(spec.column_names)
+    kept = list(model.design.X.kept)
+    for part in spec.structure:
+        factors = [str(f.expr).strip("`") for f in part.term.factors]
+        if len(factors) == 1 and (factors[0] == name or factors[0].startswith(
+                (f"C({name},", f"C({name})", f"C(`{name}`"))):
+            positions = [full.index(c) for c in part.columns]
+            if not all(p in kept for p in positions):
+                return None
+            return positions, [kept.index(p) for p in positions]
+    return None

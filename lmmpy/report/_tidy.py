@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 if TYPE_CHECKING:
     from lmmpy.results import LinearMixedModel
@@ -116,7 +115,7 @@ def glance(model: LinearMixedModel) -> pd.DataFrame:
 def _fixed_rows(model: LinearMixedModel, ddf: str) -> pd.DataFrame:
     from lmmpy.inference import coefficient_table
 
-    table = coefficient_table(model, ddf)
+    table = coefficient_table(model, ddf, level=None)
     return pd.DataFrame({
         "effect": "fixed", "group": None, "term": list(table.index),
         "estimate": table["estimate"].to_numpy(), "std_error": table["std_error"].to_numpy(),
@@ -163,12 +162,13 @@ def _add_intervals(model, table, level, method, options) -> None:
     table["conf_high"] = np.nan
     fixed = (table["effect"] == "fixed").to_numpy()
     if method == "wald":
-        df = table.loc[fixed, "df"].to_numpy(dtype=float)
-        quantile = np.where(np.isinf(df), stats.norm.ppf((1 + level) / 2),
-                            stats.t.ppf((1 + level) / 2, np.where(np.isinf(df), 1.0, df)))
-        half = quantile * table.loc[fixed, "std_error"].to_numpy(dtype=float)
-        table.loc[fixed, "conf_low"] = table.loc[fixed, "estimate"] - half
-        table.loc[fixed, "conf_high"] = table.loc[fixed, "estimate"] + half
+        from lmmpy.inference._contrast import check_level, wald_interval
+
+        low, high = wald_interval(table.loc[fixed, "estimate"].to_numpy(dtype=float),
+                                  table.loc[fixed, "std_error"].to_numpy(dtype=float),
+                                  table.loc[fixed, "df"].to_numpy(dtype=float),
+                                  check_level(level))
+        table.loc[fixed, "conf_low"], table.loc[fixed, "conf_high"] = low, high
         return
     from lmmpy.inference import confint
 

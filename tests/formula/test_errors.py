@@ -94,6 +94,15 @@ BAD = [
     ("y ~ poly(x, 2, raw = TRUE) + (1 | g)", r"^R's TRUE is written True in a formula here$",
      21),
     ("y ~ C(x, levels = NULL) + (1 | g)", r"R's NULL is written None", 18),
+    ("y ~ is.na(x) + (1 | g)", r"R's is\.na\(\) .*: use np\.isnan\(x\) \(pd\.isna for a "
+     r"non-numeric column\)$", 4),
+    ("y ~ x + Error(g) ", r"R's Error\(\) .*: aov's error strata are random effects here: "
+     r"write \(1 \| g\)", 8),
+    ("y ~ s(x, k = 5) + (1 | g)", r"R's s\(\) .*smooth terms \(mgcv's s\(\)\) are not "
+     r"supported: use a spline basis, cr\(x, k = 5, df=5\)", 4),
+    ("y ~ C(f, sum) + (1 | g)", r"^R's C\(f, sum\) names the contrast: write "
+     r"C\(f, contr\.sum\) \(formulaic's contrasts\)$", 4),
+    ("y ~ x + C(f,helmert) + (1 | g)", r"write C\(f, contr\.helmert\)", 8),
 ]
 
 
@@ -145,6 +154,7 @@ def test_a_formula_that_is_not_a_string_is_a_type_error(formula) -> None:
     "y ~ TRUE + (1 | g)",                           # a column may be called TRUE
     "y ~ I(a | b) + (1 | g)",                       # "|" in Python code, not a bar
     "y.obs ~ x.1 + (1 | sub.ject)",
+    "y ~ C(f, contr.sum) + s + (1 | s)",            # a column may be called s
 ])
 def test_what_is_not_an_r_habit_still_parses(formula) -> None:
     parse_formula(formula)

@@ -37,7 +37,8 @@ def m1(reml=True):
 
 def _check_lrt_table(table):
     reference = pd.DataFrame(LRT["table"]).set_index("model")
-    assert list(table.index) == list(reference.index)
+    formulas = {model["name"]: model["formula"] for model in LRT["models"]}
+    assert list(table.index) == [formulas[name] for name in reference.index]
     assert list(table["npar"]) == list(reference["npar"])
     for ours, theirs in [("loglik", "logLik"), ("aic", "AIC"), ("bic", "BIC"),
                          ("deviance", "deviance")]:
@@ -53,7 +54,6 @@ def test_lrt_table_refits_reml_fits_with_ml():
     _check_lrt_table(table)
     assert table.attrs["note"] == "refitting model(s) with ML (instead of REML)"
     assert "refitting model(s) with ML" in repr(table)
-    assert "m1: Reaction ~ Days + (Days | Subject)" in table.attrs["heading"]
 
 
 def test_ml_fits_are_compared_as_they_are():
@@ -62,12 +62,40 @@ def test_ml_fits_are_compared_as_they_are():
     assert "note" not in table.attrs
 
 
-def test_rows_are_sorted_by_parameters_and_keywords_name_them():
+def test_rows_are_labelled_by_the_formulas():
+    small, big = LRT["models"][0]["formula"], LRT["models"][1]["formula"]
+    table = lmmpy.anova(m1(), m0())
+    assert list(table.index) == [small, big]  # sorted by npar: m0's row first
+    assert table["npar"].tolist() == [4, 6]
+    assert "Models:" not in repr(table)  # the labels are the formulas already
+
+
+def test_a_formula_given_twice_gets_a_count():
+    table = lmmpy.anova(m0(), m1(), m1(reml=False))
+    big = LRT["models"][1]["formula"]
+    assert list(table.index)[1:] == [big, f"{big} [2]"]
+    assert f"{big} [2]: {big}" in table.attrs["heading"]
+
+
+def test_names_and_keywords_label_the_rows():
+    table = lmmpy.anova(m1(), m0(), names=["slope", "intercept"])
+    assert list(table.index) == ["intercept", "slope"]
+    assert "slope: Reaction ~ Days + (Days | Subject)" in table.attrs["heading"]
     table = lmmpy.anova(big=m1(), small=m0())
     assert list(table.index) == ["small", "big"]
-    table = lmmpy.anova(m1(), m0())
-    assert list(table.index) == ["m1", "m0"]  # m0 is the first argument, the larger model
-    assert table["npar"].tolist() == [4, 6]
+    table = lmmpy.anova(m1(), names=["slope"], small=m0())
+    assert list(table.index) == ["small", "slope"]
+
+
+@pytest.mark.parametrize(("names", "error", "message"), [
+    ("ab", TypeError, "names must be a sequence of strings, not 'ab'"),
+    ([1, 2], TypeError, r"names must be a sequence of strings, not \[1, 2\]"),
+    (["a"], ValueError, "names has 1 labels for 2 models"),
+    (["a", "a"], ValueError, r"names must be unique, not \['a', 'a'\]"),
+])
+def test_bad_names(names, error, message):
+    with pytest.raises(error, match=message):
+        lmmpy.anova(m0(), m1(), names=names)
 
 
 def test_refit_ml_reaches_lme4s_ml_optimum():
@@ -86,24 +114,29 @@ def test_refit_false_compares_the_criteria_as_given():
 
 
 def test_models_fitted_to_different_data_are_refused():
-    with pytest.raises(ValueError, match="different data: m0 has 180 observations, m1 has 170"):
-        lmmpy.anova(m0(), fit(LRT["models"][1]["formula"], rows=170))
+    with pytest.raises(ValueError, match="different data: 'm0' has 180 observations, 'm1' has "
+                                         "170"):
+        lmmpy.anova(m0(), fit(LRT["models"][1]["formula"], rows=170), names=["m0", "m1"])
     data = lmmpy.datasets.load("sleepstudy")
     data["Reaction"] = data["Reaction"] + 1.0
     shifted = lmmpy.lmer(LRT["models"][1]["formula"], data)
-    with pytest.raises(ValueError, match="different data: the responses of m0 and m1 differ"):
+    with pytest.raises(ValueError, match=r"different data: the responses of "
+                                         r"'Reaction ~ Days \+ \(1 \| Subject\)' and "
+                                         r"'Reaction ~ Days \+ \(Days \| Subject\)' differ"):
         lmmpy.anova(m0(), shifted)
     weighted = lmmpy.lmer(LRT["models"][1]["formula"], lmmpy.datasets.load("sleepstudy"),
                           weights=np.full(180, 2.0))
-    with pytest.raises(ValueError, match="different weights: m0, m1"):
-        lmmpy.anova(m0(), weighted)
+    with pytest.raises(ValueError, match="different weights: 'small', 'big'"):
+        lmmpy.anova(small=m0(), big=weighted)
 
 
 def test_bad_arguments():
-    with pytest.raises(TypeError, match="m1 is a str, not a fitted LinearMixedModel"):
+    with pytest.raises(TypeError, match="model 2 is a str, not a fitted LinearMixedModel"):
         lmmpy.anova(m0(), "m1")
+    with pytest.raises(TypeError, match="big is a str, not a fitted LinearMixedModel"):
+        lmmpy.anova(m0(), big="m1")
     with pytest.raises(ValueError, match="model name 'm0' is used twice"):
-        lmmpy.anova(m1(), m0=m0())
+        lmmpy.anova(m1(), names=["m0"], m0=m0())
 
 
 # ---- random effects -------------------------------------------------------------------

@@ -60,11 +60,14 @@ def test_fit_reaches_lme4_optimum(name):
 
 
 def _run(query, model, data):
-    options = dict(by=query.get("by"), at=query.get("at"), ddf=query["ddf"], data=data)
+    options = dict(by=query.get("by"), at=query.get("at"), ddf=query["ddf"], data=data,
+                   weights=query.get("weights", "equal"))
     if query["what"] == "emtrends":
         result = lmmpy.emtrends(model, query["specs"], query["var"], **options)
     else:
         result = lmmpy.emmeans(model, query["specs"], **options)
+    if query.get("method"):
+        return result.contrast(query["method"], query.get("adjust"), ref=query.get("ref"))
     return result.pairs(query["adjust"]) if query.get("adjust") else result
 
 
@@ -92,6 +95,8 @@ def test_matches_r_emmeans(name, index):
             want = expected[column].to_numpy(float)
             # an estimate that is 0 (1e-13 in either program) is compared on the column's scale
             floor = 1e-9 * np.nanmax(np.abs(np.where(np.isinf(want), np.nan, want)), initial=0)
+            if column == "p_value":  # emmeans' dunnettx p is 1 - a CDF: below 1e-12 both
+                floor = 1e-12        # programs compare rounding errors of the CDF
             np.testing.assert_allclose(got[column].to_numpy(float), want, rtol=tolerance,
                                        atol=floor, err_msg=f"{query['id']}: {column}")
         else:  # labels: factor levels, by values, contrasts
@@ -217,7 +222,8 @@ def test_top_level_exports():
      "unknown ddf 'kr': choose one of 'kenward-roger', 'satterthwaite', 'asymptotic'"),
     (lambda m: lmmpy.emmeans(m, "recipe", ddf="residual"), ValueError, "unknown ddf 'residual'"),
     (lambda m: lmmpy.emmeans(m, "recipe").pairs(adjust="hsd"), ValueError,
-     "unknown adjust 'hsd': choose one of 'tukey', 'holm', 'bonferroni', 'sidak', 'none'"),
+     "unknown adjust 'hsd': choose one of 'tukey', 'scheffe', 'sidak', 'bonferroni', 'dunnettx', "
+     "'holm', 'hochberg', 'fdr', 'BY', 'none'"),
     (lambda m: lmmpy.emmeans(m, "recipe", level=95), ValueError,
      "level must be a number between 0 and 1, not 95"),
     (lambda m: lmmpy.emmeans(m, "recipe", at={"oven": 1}), ValueError,
@@ -268,3 +274,81 @@ def test_means_that_are_not_estimable_are_nan_and_said_so():
     assert means["emmean"].isna().tolist() == [False, False, True]
     assert "NaN: not estimable" in repr(means)
     assert means.pairs()["p_value"].isna().tolist() == [False, True, True]
+
+
+# ---- weights and contrast families (their numbers: the R references above) --------------
+
+@pytest.mark.parametrize("weights", ["proportional", "outer", "cells", "flat"])
+def test_weights_read_the_levels_off_the_model_matrix(weights):
+    """Without data= each row's factor levels come from the main effects' columns of X."""
+    _, data, model = _fit("trial")
+    with_data = lmmpy.emmeans(model, "treatment", weights=weights, data=data).to_frame()
+    without = lmmpy.emmeans(model, "treatment", weights=weights).to_frame()
+    pd.testing.assert_frame_equal(with_data, without)
+
+
+def test_proportional_weights_are_the_frequencies_of_the_other_variables():
+    """Averaged over sex and smoker (a 0/1 covariate), each combination weighs its count."""
+    _, data, model = _fit("trial")
+    counts = data.groupby(["sex", "smoker"]).size()
+    grid = lmmpy.emmeans(model, ["treatment", "sex", "smoker"], ddf="asymptotic").to_frame()
+    placebo = grid[grid["treatment"] == "placebo"].set_index(["sex", "smoker"])["emmean"]
+    expected = (placebo * counts.reindex(placebo.index)).sum() / counts.sum()
+    got = lmmpy.emmeans(model, "treatment", ddf="asymptotic", weights="proportional")
+    assert got.to_frame().set_index("treatment")["emmean"]["placebo"] == pytest.approx(expected)
+
+
+def test_weights_without_a_main_effect_need_the_data():
+    _, data, _ = _fit("trial")
+    model = lmmpy.lmer("y ~ treatment + treatment:sex + (1 | center)", data)
+    with pytest.raises(ValueError, match="weights other than 'equal' need each row's level of "
+                                         "'sex', which the fit does not keep"):
+        lmmpy.emmeans(model, "treatment", weights="proportional")
+    assert len(lmmpy.emmeans(model, "treatment", weights="proportional", data=data)) == 3
+
+
+def test_tukey_for_other_contrasts_becomes_sidak_and_says_so():
+    _, _, model = _fit("cake")
+    em = lmmpy.emmeans(model, "recipe")
+    text = repr(em.contrast("eff", adjust="tukey"))
+    assert 'adjust = "tukey" was changed to "sidak"' in text
+    assert "P value adjustment: sidak method for 3 tests" in text
+    assert repr(em.contrast()).startswith("Differences from the mean: estimated marginal means")
+    pd.testing.assert_frame_equal(em.pairs(reverse=True).to_frame(),
+                                  em.contrast("revpairwise").to_frame())
+
+
+def test_a_custom_contrast_of_one_pair_is_the_pairwise_difference():
+    _, _, model = _fit("cake")
+    em = lmmpy.emmeans(model, "recipe")
+    custom = em.contrast({"A - B": [1, -1, 0]}).to_frame()
+    pairwise = em.pairs(adjust="none").to_frame().iloc[[0]]
+    pd.testing.assert_frame_equal(custom, pairwise)
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda em: em.contrast("dunnett"), ValueError,
+     "unknown contrast method 'dunnett': choose one of 'pairwise', 'revpairwise', "
+     "'trt.vs.ctrl', 'eff', or give a dict"),
+    (lambda em: em.contrast({"x": [1, -1]}), ValueError, "contrast 'x' has 2 coefficients for 3 "
+     "means"),
+    (lambda em: em.contrast({"x": [1, "a", 0]}), ValueError,
+     r"contrast 'x' must be a list of finite numbers, one per mean, not \[1, 'a', 0\]"),
+    (lambda em: em.contrast({}), ValueError, "method= gives no contrasts"),
+    (lambda em: em.contrast("trt.vs.ctrl", ref="D"), ValueError,
+     r"ref='D' is not one of the means: \['A', 'B', 'C'\]"),
+    (lambda em: em.contrast("trt.vs.ctrl", ref=3), ValueError,
+     "ref=3 is not a position among the 3 means"),
+    (lambda em: em.contrast("eff", adjust="hsd"), ValueError, "unknown adjust 'hsd'"),
+])
+def test_bad_contrasts_are_named(call, error, message):
+    _, _, model = _fit("cake")
+    with pytest.raises(error, match=message):
+        call(lmmpy.emmeans(model, "recipe"))
+
+
+def test_unknown_weights_are_named():
+    _, _, model = _fit("cake")
+    with pytest.raises(ValueError, match="unknown weights 'prop': choose one of 'equal', "
+                                         "'proportional', 'outer', 'cells', 'flat'"):
+        lmmpy.emmeans(model, "recipe", weights="prop")

@@ -5,13 +5,17 @@
 ## Writes tests/data/emmeans/CASE.json:
 ##   {case, dataset (a bundled data set) or csv (a file beside the JSON), formula, REML,
 ##    drop (rows of the data set left out: those with all these values), logLik, theta, queries: [{id, what ("emmeans" | "emtrends" | "pairs"), specs, by, at, var,
-##    ddf, adjust, rows: as.data.frame(summary(...))}]}
+##    ddf, adjust, weights, method (a contrast family or a list of custom contrasts; then
+##    contrast(em, method, ref, adjust) instead of pairs(em)), ref,
+##    rows: as.data.frame(summary(...))}]}
 ## cake_missing_cell leaves out recipe C at 225 degrees: an empty cell of the interaction, so
 ## some marginal means are not estimable (R's "nonEst", null here).
 ## The simulated data sets tests/data/emmeans/*.csv (made here, with fixed seeds):
 ##   schools  -- pupils in 40 schools, a school-level 3-level `sector`, a pupil-level `ses`;
 ##   clinics  -- an unbalanced repeated-measures trial: treat x visit, age, 15% visits missing;
-##   growth   -- a quadratic in x with a log(w) covariate, fitted by ML.
+##   growth   -- a quadratic in x with a log(w) covariate, fitted by ML;
+##   trial    -- an unbalanced multi-centre trial: treatment x sex, a 0/1 smoker covariate
+##               and age, so that emmeans' weights ("proportional", "cells", ...) matter.
 ## `ddf` is emmeans' lmer.df ("kenward-roger", "satterthwaite", "asymptotic"); the default
 ## limits (pbkrtest.limit = lmerTest.limit = 3000) do not bind on these data.
 ## Needs lme4, lmerTest, pbkrtest, emmeans, jsonlite (Debian: r-cran-*).
@@ -69,6 +73,23 @@ simulate_growth <- function() {
   d[, c("id", "group", "x", "w", "y")]
 }
 
+simulate_trial <- function() {
+  set.seed(20261203)
+  n_center <- 12
+  size <- sample(10:30, n_center, replace = TRUE)
+  center <- rep(sprintf("c%02d", seq_len(n_center)), size)
+  n <- length(center)
+  treatment <- sample(c("placebo", "low", "high"), n, replace = TRUE, prob = c(0.5, 0.3, 0.2))
+  sex <- ifelse(runif(n) < ifelse(treatment == "high", 0.7, 0.4), "F", "M")
+  smoker <- as.integer(runif(n) < 0.3)
+  age <- round(runif(n, 25, 75))
+  effect <- c(placebo = 0, low = 1.5, high = 2.5)[treatment] +
+    ifelse(sex == "F", 0.8, 0) + ifelse(sex == "F" & treatment == "high", 1, 0)
+  y <- round(10 + effect - 1.2 * smoker + 0.03 * age + rnorm(n_center, 0, 1)[match(center,
+             sprintf("c%02d", seq_len(n_center)))] + rnorm(n, 0, 1.5), 3)
+  data.frame(center, treatment, sex, smoker, age, y)
+}
+
 read_bundled <- function(name) {
   d <- read.csv(file.path("lmmpy/datasets", paste0(name, ".csv")), stringsAsFactors = TRUE)
   if (name == "cake") {
@@ -88,13 +109,19 @@ run_query <- function(m, q) {
   args <- list(object = m, specs = q$specs, lmer.df = q$ddf)
   if (!is.null(q$by)) args$by <- q$by
   if (!is.null(q$at)) args$at <- q$at
+  if (!is.null(q$weights)) args$weights <- q$weights
   if (q$what == "emtrends") {
     args$var <- q$var
     em <- do.call(emtrends, args)
   } else {
     em <- do.call(emmeans, args)
   }
-  result <- if (is.null(q$adjust)) summary(em) else summary(pairs(em), adjust = q$adjust)
+  result <- if (!is.null(q$method)) {
+    contrast_args <- list(em, method = q$method)
+    if (!is.null(q$ref)) contrast_args$ref <- q$ref
+    if (!is.null(q$adjust)) contrast_args$adjust <- q$adjust
+    summary(do.call(contrast, contrast_args))
+  } else if (is.null(q$adjust)) summary(em) else summary(pairs(em), adjust = q$adjust)
   q$rows <- rows(result)
   q
 }
@@ -114,7 +141,18 @@ cases <- list(
               list(what = "emmeans", specs = "recipe", ddf = "satterthwaite", adjust = "tukey"),
               list(what = "emmeans", specs = c("recipe", "temperature"),
                    ddf = "kenward-roger"),
-              list(what = "emmeans", specs = "recipe", ddf = "asymptotic", adjust = "tukey")))),
+              list(what = "emmeans", specs = "recipe", ddf = "asymptotic", adjust = "tukey"),
+              list(what = "emmeans", specs = "recipe", ddf = "kenward-roger", method = "eff"),
+              list(what = "emmeans", specs = "recipe", ddf = "kenward-roger",
+                   method = "revpairwise"),
+              list(what = "emmeans", specs = "temperature", by = "recipe",
+                   ddf = "satterthwaite", method = "trt.vs.ctrl"),
+              list(what = "emmeans", specs = "recipe", ddf = "kenward-roger", adjust = "scheffe"),
+              list(what = "emmeans", specs = "recipe", ddf = "kenward-roger", adjust = "sidak"),
+              list(what = "emmeans", specs = "temperature", ddf = "asymptotic",
+                   method = "trt.vs.ctrl", adjust = "scheffe"),
+              list(what = "emmeans", specs = "recipe", ddf = "kenward-roger", method = "eff",
+                   adjust = "tukey")))),
   list(case = "cake_missing_cell", dataset = "cake", REML = TRUE,
        drop = list(recipe = "C", temperature = "225"),
        formula = "angle ~ recipe * temperature + (1 | recipe:replicate)",
@@ -153,7 +191,29 @@ cases <- list(
               list(what = "emmeans", specs = "treat", ddf = "satterthwaite", adjust = "none"),
               list(what = "emmeans", specs = "treat", at = list(age = 60),
                    ddf = "kenward-roger", adjust = "holm"),
-              list(what = "emtrends", specs = "treat", var = "age", ddf = "kenward-roger")))),
+              list(what = "emtrends", specs = "treat", var = "age", ddf = "kenward-roger"),
+              list(what = "emmeans", specs = "treat", ddf = "kenward-roger",
+                   weights = "proportional"),
+              list(what = "emmeans", specs = "treat", ddf = "satterthwaite", weights = "cells"),
+              list(what = "emmeans", specs = "treat", ddf = "satterthwaite", weights = "outer"),
+              list(what = "emmeans", specs = "treat", ddf = "satterthwaite", weights = "flat"),
+              list(what = "emmeans", specs = "visit", by = "treat", ddf = "kenward-roger",
+                   weights = "cells"),
+              list(what = "emmeans", specs = "treat", ddf = "kenward-roger",
+                   weights = "proportional", adjust = "tukey"),
+              list(what = "emmeans", specs = "treat", ddf = "kenward-roger",
+                   method = "trt.vs.ctrl", ref = "low"),
+              list(what = "emmeans", specs = "visit", by = "treat", ddf = "kenward-roger",
+                   method = "trt.vs.ctrl"),
+              list(what = "emmeans", specs = "visit", by = "treat", ddf = "satterthwaite",
+                   adjust = "fdr"),
+              list(what = "emmeans", specs = "visit", ddf = "satterthwaite", adjust = "hochberg"),
+              list(what = "emmeans", specs = "visit", ddf = "satterthwaite", adjust = "BY"),
+              list(what = "emmeans", specs = "visit", ddf = "satterthwaite", method = "eff",
+                   adjust = "bonferroni"),
+              list(what = "emmeans", specs = "treat", ddf = "kenward-roger",
+                   method = list("active - control" = c(-1, 0.5, 0.5),
+                                 "high - low" = c(0, 1, -1)))))),
   list(case = "growth", csv = "growth.csv", REML = FALSE, make = simulate_growth,
        formula = "y ~ group * (x + I(x^2)) + log(w) + (x | id)",
        queries = c(
@@ -164,7 +224,29 @@ cases <- list(
                    adjust = "tukey"),
               list(what = "emmeans", specs = "group", by = "x", at = list(x = c(0, 3, 6)),
                    ddf = "satterthwaite", adjust = "none"),
-              list(what = "emtrends", specs = "group", var = "w", ddf = "asymptotic"))))
+              list(what = "emtrends", specs = "group", var = "w", ddf = "asymptotic")))),
+  list(case = "trial", csv = "trial.csv", REML = TRUE, make = simulate_trial,
+       formula = "y ~ treatment * sex + smoker + age + (1 | center)",
+       queries = list(
+         list(what = "emmeans", specs = "treatment", ddf = "kenward-roger"),
+         list(what = "emmeans", specs = "treatment", ddf = "kenward-roger",
+              weights = "proportional"),
+         list(what = "emmeans", specs = "treatment", ddf = "kenward-roger", weights = "outer"),
+         list(what = "emmeans", specs = "treatment", ddf = "satterthwaite", weights = "cells"),
+         list(what = "emmeans", specs = "sex", ddf = "satterthwaite", weights = "proportional"),
+         list(what = "emmeans", specs = "treatment", by = "sex", ddf = "kenward-roger",
+              weights = "proportional"),
+         list(what = "emmeans", specs = "treatment", ddf = "kenward-roger",
+              method = "trt.vs.ctrl", ref = "placebo"),
+         list(what = "emmeans", specs = "treatment", ddf = "kenward-roger",
+              weights = "proportional", method = "trt.vs.ctrl", ref = "placebo"),
+         list(what = "emmeans", specs = "treatment", by = "sex", ddf = "satterthwaite",
+              method = "revpairwise", adjust = "holm"),
+         list(what = "emmeans", specs = c("treatment", "sex"), ddf = "kenward-roger",
+              adjust = "scheffe"),
+         list(what = "emmeans", specs = "treatment", ddf = "asymptotic", method = "eff"),
+         list(what = "emtrends", specs = "treatment", var = "age", ddf = "kenward-roger",
+              weights = "cells")))
 )
 
 for (cs in cases) {

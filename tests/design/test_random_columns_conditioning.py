@@ -90,3 +90,26 @@ def test_the_fit_does_not_depend_on_the_location_or_scale_of_a_slope():
     slope_sd = wide.varcorr.query("var1 == 'x' and var2 != var2")["sdcor"].iloc[0]
     standard_sd = standard.varcorr.query("var1 == 'x_std' and var2 != var2")["sdcor"].iloc[0]
     assert slope_sd * 100 == pytest.approx(standard_sd, rel=1e-5)
+
+
+def test_a_slope_on_timestamps_is_fitted_exactly():
+    # seconds since 1970 of days 1.7e9 s after: x in days, t in seconds
+    frame = _frame(seed=8, location=1.7e9, scale=86400.0).rename(columns={"x": "t"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lmmpy.LmmpyWarning)
+        # lme4's rule (a diagonal θ below 1e-4) calls the covariance in seconds singular
+        warnings.simplefilter("ignore", lmmpy.SingularFitWarning)
+        stamped = lmmpy.lmer("y ~ t + (t | g)", frame, reml=False)
+        standard = lmmpy.lmer("y ~ x_std + (x_std | g)", frame, reml=False)
+    assert stamped.loglik == pytest.approx(standard.loglik, abs=1e-7)
+    assert stamped.fixef["t"] * 86400 == pytest.approx(standard.fixef["x_std"], rel=1e-6)
+    assert stamped.sigma == pytest.approx(standard.sigma, rel=1e-7)
+
+
+def test_a_slope_far_from_centred_says_what_loses_digits():
+    frame = _frame(seed=8, location=1e6, scale=1.0).rename(columns={"x": "dose"})
+    with pytest.warns(lmmpy.ScaleWarning, match="'dose' \\(term for 'g'\\)"):
+        far = lmmpy.lmer("y ~ dose + (dose | g)", frame, reml=False)
+    standard = lmmpy.lmer("y ~ x_std + (x_std | g)", frame, reml=False)
+    assert far.loglik == pytest.approx(standard.loglik, abs=1e-6)   # the fit itself is exact
+    assert far.fixef["dose"] == pytest.approx(standard.fixef["x_std"], rel=1e-6)
