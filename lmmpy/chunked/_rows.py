@@ -34,10 +34,11 @@ class RowsNotInMemory:
     Examples
     --------
     >>> y = RowsNotInMemory("the response")
-    >>> y @ [1.0]
-    Traceback (most recent call last):
-    ...
-    lmmpy.chunked._rows.InMemoryDataError: the response needs the data rows in memory, ...
+    >>> try:
+    ...     y @ [1.0]
+    ... except InMemoryDataError as error:
+    ...     print(str(error).split(",")[0])
+    the response needs the data rows in memory
     """
 
     def __init__(self, what: str):
