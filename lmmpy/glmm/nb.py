@@ -43,12 +43,12 @@ import pandas as pd
 from scipy import optimize, special
 
 from lmmpy._control import GlmerControl, check_control
+from lmmpy._nlopt import run as run_nlopt
 from lmmpy._warnings import ConvergenceWarning
 from lmmpy.design._build import ArrayOrColumn
 from lmmpy.glmm._families import NegativeBinomial, Poisson
 from lmmpy.glmm._model import GeneralizedLinearMixedModel
 from lmmpy.glmm._optimize import (
-    _RESULTS,
     GlmmCriterion,
     GlmmOptimization,
     criterion_hessian,
@@ -324,15 +324,14 @@ def _minimize(function, start: np.ndarray, lower: np.ndarray, upper: np.ndarray,
     """The control's NLopt method within [lower, upper], from ``start``; and how it stopped."""
     algorithm = nlopt.LN_BOBYQA if control.optimizer == "bobyqa" else nlopt.LN_NELDERMEAD
     optimizer = nlopt.opt(algorithm, len(start))
-    optimizer.set_min_objective(lambda x, gradient: function(x))
     optimizer.set_lower_bounds(lower)
     optimizer.set_upper_bounds(upper)
     optimizer.set_initial_step(np.full(len(start), 0.1))
     optimizer.set_ftol_abs(control.ftol_abs)
     optimizer.set_xtol_rel(control.xtol_rel)
     optimizer.set_maxeval(control.max_evaluations)
-    x = optimizer.optimize(np.clip(start, lower, upper))
-    return x, _RESULTS.get(optimizer.last_optimize_result(), "stopped")
+    x, _, message = run_nlopt(optimizer, function, np.clip(start, lower, upper))
+    return x, message
 
 
 # ---- the fitted model ---------------------------------------------------------------------
