@@ -17,6 +17,7 @@ from lmmpy import _checks
 from lmmpy._conditioned import ConditionedObjective, fit_conditioned
 from lmmpy._control import LmerControl, check_control
 from lmmpy._habits import reject_arguments
+from lmmpy._threads import fit_threads
 from lmmpy._warnings import SingularFitWarning
 from lmmpy.design import Design, build_design
 from lmmpy.design import _checks as _design_checks
@@ -122,7 +123,8 @@ def lmer(
     objective = ProfiledDeviance(cross_products(design), design.terms, reml=reml,
                                  _path=control.path)
     try:
-        return fit_design(design, objective, start, data_name, control)
+        with fit_threads(objective):
+            return fit_design(design, objective, start, data_name, control)
     except np.linalg.LinAlgError:  # say why when the response leaves nothing to estimate
         _design_checks.check_response_varies(design.y, design.offset, design.X.values,
                                              design.formula.response, exhaustive=True)

@@ -61,29 +61,41 @@ def _term_map(term: RandomEffectsTerm,
               moments: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
     """C of one term, from its rows or from ``moments`` (the columns' means and variances,
     for a design whose rows are not in memory)."""
-    names = term.columns
+    return column_map(term.model_matrix.values, term.columns, centre=term.correlated,
+                      moments=moments)
+
+
+def column_map(values: np.ndarray | None, names: tuple[str, ...], *, centre: bool = True,
+               centred: float = CENTRED, unit_scale: float = UNIT_SCALE,
+               moments: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
+    """The k×k map C taking columns X to X C: each column centred (when ``centre`` and
+    there is an intercept column to absorb its mean) and scaled to unit sd where its
+    |mean| is over ``centred`` sds or its sd outside [1/``unit_scale``, ``unit_scale``];
+    None where no column needs it.  The columns' ``moments`` (means, variances) stand
+    for ``values`` when the rows are not in memory."""
     k = len(names)
-    centre_to = names.index(INTERCEPT) if INTERCEPT in names and term.correlated else None
+    centre_to = names.index(INTERCEPT) if INTERCEPT in names and centre else None
     C = np.eye(k)
     for j in range(k):
         if j == centre_to:
             continue
-        mean, spread = _column_moments(term, moments, j, centre_to is not None)
+        mean, spread = _column_moments(values, moments, j, centre_to is not None)
         if not spread > 0 or not np.isfinite(spread):
             continue   # a constant column: nothing to scale it by
-        centred = centre_to is not None and abs(mean) > CENTRED * spread
-        if centred or not 1 / UNIT_SCALE <= spread <= UNIT_SCALE:
+        far = centre_to is not None and abs(mean) > centred * spread
+        if far or not 1 / unit_scale <= spread <= unit_scale:
             C[j, j] = 1.0 / spread        # the column (x - mean) / sd, or x / sd
-            if centred:
+            if far:
                 C[centre_to, j] = -mean / spread
     return None if np.array_equal(C, np.eye(k)) else C
 
 
-def _column_moments(term: RandomEffectsTerm, moments: tuple[np.ndarray, np.ndarray] | None,
+def _column_moments(values: np.ndarray | None,
+                    moments: tuple[np.ndarray, np.ndarray] | None,
                     j: int, centred: bool) -> tuple[float, float]:
     """The mean (0 when not centring) and the root mean square about it of column j."""
     if moments is None:
-        column = term.model_matrix.values[:, j]
+        column = values[:, j]
         mean = float(np.mean(column)) if centred else 0.0
         return mean, float(np.sqrt(np.mean((column - mean) ** 2)))
     means, variances = moments
