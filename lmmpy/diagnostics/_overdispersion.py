@@ -87,7 +87,7 @@ def check_overdispersion(model) -> Overdispersion:
     # Overdispersion test
     <BLANKLINE>
            dispersion ratio =   1.571
-      Pearson's Chi-Squared = 361.389
+      Pearson's Chi-Squared = 361.392
                     p-value = < 0.001
     <BLANKLINE>
     Overdispersion detected.

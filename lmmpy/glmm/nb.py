@@ -171,6 +171,12 @@ def glmer_nb(
     SingularFitWarning
         When the estimated random-effects covariance is singular.
 
+    Raises
+    ------
+    ValueError
+        For negative counts, and for separation (a fixed effect whose estimate is
+        infinite, e.g. a factor level with only zero counts), named.
+
     Examples
     --------
     >>> import lmmpy
