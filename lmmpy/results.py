@@ -349,6 +349,12 @@ class LinearMixedModel:
 
         return simulate(self, nsim, seed, use_u if use_re is None else use_re)
 
+    def simulate_response(self, rng: np.random.Generator, use_u: bool = False) -> np.ndarray:
+        """One simulated response vector (what :meth:`simulate` and the bootstrap draw)."""
+        from lmmpy.inference._simulate import simulate_response
+
+        return simulate_response(self, rng, use_u)
+
     def bootstrap(self, nsim: int, func=None, seed=None, n_jobs: int = 1,
                   progress: bool | None = None, use_u: bool = False):
         """Parametric bootstrap (lme4's ``bootMer``); see ``lmmpy.inference.bootstrap``."""

@@ -440,3 +440,19 @@ def test_shrinkage_plot_without_group_level_predictors_has_one_target():
     assert "population estimate β̂" in ax.get_legend_handles_labels()[1]
     table = sleep_comparison().group_estimates
     np.testing.assert_allclose(table[("target", "Days")], sleep_model().fixef["Days"])
+
+
+def test_binned_residuals_plot(tmp_path):
+    from lmmpy.plots import binned_residuals_plot
+
+    model = lmmpy.glmer("y ~ trt + I(week > 2) + (1 | ID)", lmmpy.datasets.load("bacteria"))
+    ax = binned_residuals_plot(model)
+    render(ax.figure, tmp_path)
+    from lmmpy.diagnostics import binned_residuals
+
+    table = binned_residuals(model)
+    points = np.vstack([c.get_offsets() for c in ax.collections])
+    assert len(points) == len(table)
+    np.testing.assert_allclose(np.sort(points[:, 1]), np.sort(table["ybar"]))
+    assert len(ax.lines) == 3   # the band's two edges and zero
+    assert ax.get_title().startswith("Binned residuals (")

@@ -9,6 +9,7 @@ Examples
 (0.722, 0.799)
 """
 
+from lmmpy.diagnostics._binned import binned_residuals
 from lmmpy.diagnostics._icc import ICC, design_effect, icc
 from lmmpy.diagnostics._influence import group_influence
 from lmmpy.diagnostics._overdispersion import Overdispersion, check_overdispersion
@@ -23,6 +24,7 @@ __all__ = [
     "Overdispersion",
     "PoolingComparison",
     "VarianceComponents",
+    "binned_residuals",
     "check_overdispersion",
     "compare_pooling",
     "design_effect",

@@ -95,6 +95,8 @@ class PoolingComparison:
     tests: pd.DataFrame
     verdict: str
     notes: tuple[str, ...] = ()
+    title: str = ("Pooling comparison: complete (OLS), none (group dummies), partial "
+                  "(mixed model)")
 
     def __str__(self) -> str:
         return format_text(self)
@@ -107,7 +109,8 @@ class PoolingComparison:
 
 def compare_pooling(formula: str, data: pd.DataFrame, *, reml: bool = True,
                     weights=None, offset=None, group: str | None = None,
-                    alpha: float = 0.05) -> PoolingComparison:
+                    alpha: float = 0.05, family=None, link: str | None = None
+                    ) -> PoolingComparison:
     """Fit complete, no and partial pooling for ``formula`` and compare them.
 
     Parameters
@@ -124,6 +127,10 @@ def compare_pooling(formula: str, data: pd.DataFrame, *, reml: bool = True,
         Report ``group_estimates`` for this grouping factor only (a DataFrame).
     alpha : float, default 0.05
         Significance level used in the verdict.
+    family, link : optional
+        A GLM family (``"binomial"``, ``"poisson"``, ...) and link, as in
+        :func:`lmmpy.glmer`: then GLM, GLM with group dummies and GLMM are
+        compared (``reml`` does not apply).
 
     Returns
     -------
@@ -145,15 +152,27 @@ def compare_pooling(formula: str, data: pd.DataFrame, *, reml: bool = True,
             f"formula {formula!r} has no random-effects term such as (1 | group): "
             "compare_pooling compares pooling over the groups of a mixed model"
         )
-    model = lmer(formula, data, reml=reml, weights=weights, offset=offset)
+    if family is not None:
+        from lmmpy.glmm import glmer
+
+        model = glmer(formula, data, family, link=link, weights=weights, offset=offset)
+    else:
+        model = lmer(formula, data, reml=reml, weights=weights, offset=offset)
     return pooling_comparison(model, group=group, alpha=alpha)
 
 
 def pooling_comparison(model, group: str | None = None, alpha: float = 0.05
                        ) -> PoolingComparison:
-    """The comparison for a fitted model (``LinearMixedModel.compare_pooling``)."""
+    """The comparison for a fitted model (``LinearMixedModel.compare_pooling``; for a
+    GLMM, GLMs in place of least squares: :mod:`lmmpy.diagnostics._glmm_pooling`)."""
+    from lmmpy.glmm import GeneralizedLinearMixedModel
+
     _check_alpha(alpha)
     _check_group(model, group)
+    if isinstance(model, GeneralizedLinearMixedModel):
+        from lmmpy.diagnostics._glmm_pooling import glmm_pooling_parts
+
+        return PoolingComparison(**glmm_pooling_parts(model, group, alpha))
     design = model.design
     y = design.y - design.offset
     complete = ols(design.X.values, y, design.weights)

@@ -162,7 +162,7 @@ def _test_notes(model, tests: PoolingTests) -> list[str]:
 # ---- printed layout ------------------------------------------------------------------
 def format_text(comparison) -> str:
     blocks = [
-        "Pooling comparison: complete (OLS), none (group dummies), partial (mixed model)",
+        comparison.title,
         "Coefficients (standard errors):\n"
         + _with_errors(comparison.coefficients, comparison.std_errors).to_string(),
         "Fit (maximum likelihood):\n" + comparison.summary_table.to_string(
@@ -207,8 +207,7 @@ def format_html(comparison) -> str:
 
     groups = _group_tables(comparison.group_estimates)
     parts = [
-        "<p><b>Pooling comparison</b>: complete (OLS), none (group dummies), partial "
-        "(mixed model)</p>",
+        "<p><b>{}</b>:{}</p>".format(*map(html.escape, comparison.title.split(":", 1))),
         "<p>Coefficients (standard errors):</p>"
         + table(_with_errors(comparison.coefficients, comparison.std_errors)),
         "<p>Fit (maximum likelihood):</p>"

@@ -158,11 +158,36 @@ class GeneralizedLinearMixedModel:
         return pd.DataFrame({"Estimate": estimate, "Std. Error": se, "z value": z,
                              "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))})
 
+    def coefs(self, level: float | None = 0.95) -> pd.DataFrame:
+        """Wald z tests and intervals of the fixed effects, in the layout of the linear
+        model's ``coefs()``: ``estimate, std_error, z_value, p_value`` (two-sided) and
+        ``conf_low, conf_high`` at ``level`` (None: none).
+
+        Examples
+        --------
+        >>> import lmmpy
+        >>> m = lmmpy.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                 lmmpy.datasets.load("cbpp"))
+        >>> m.coefs().round(3).loc["period[T.2]"].tolist()
+        [-0.992, 0.307, -3.236, 0.001, -1.593, -0.391]
+        """
+        table = self.coefficients().set_axis(["estimate", "std_error", "z_value", "p_value"],
+                                             axis=1)
+        if level is not None:
+            from lmmpy.inference._bootstrap import check_level
+
+            check_level(level)
+            half = stats.norm.ppf((1 + level) / 2) * table["std_error"]
+            table["conf_low"], table["conf_high"] = table["estimate"] - half, \
+                table["estimate"] + half
+        table.attrs["level"] = level
+        return table
+
     # ---- random effects ----------------------------------------------------------------
     @cached_property
     def ranef(self) -> dict[str, pd.DataFrame]:
         """Conditional modes b̂ = Λû per grouping factor (level × term column)."""
-        return self._per_group(self._term_values(self.system.Lambda(self.theta) @ self.state.u))
+        return self._per_group(self._term_values(self._b))
 
     @cached_property
     def ranef_condsd(self) -> dict[str, pd.DataFrame]:
@@ -187,6 +212,12 @@ class GeneralizedLinearMixedModel:
         if self.family.has_dispersion:
             rows.append(("Residual", None, None, self.sigma**2, self.sigma))
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    def covariance_matrices(self) -> dict[str, pd.DataFrame]:
+        """Each term's random-effects covariance matrix, keyed by its group label."""
+        return {group: pd.DataFrame(covariance, index=list(term.columns),
+                                    columns=list(term.columns))
+                for term, group, covariance in self._covariances()}
 
     # ---- fitted values and residuals ---------------------------------------------------
     @cached_property
@@ -214,11 +245,28 @@ class GeneralizedLinearMixedModel:
         return pd.Series(values, index=self.row_index, name=f"{type} residuals")
 
     def predict(self, newdata: pd.DataFrame | None = None, type: str = "link",
-                re_form: bool = True, allow_new_levels: bool = False) -> pd.Series:
-        """Predictions on the link (``type="link"``) or response scale.
+                re_form: object = None, allow_new_levels: bool = False, se_fit: bool = False,
+                interval: str | None = None, level: float = 0.95) -> pd.Series | pd.DataFrame:
+        """Predictions on the link (``type="link"``) or response scale (lme4's ``predict``).
 
-        ``re_form=False`` gives the fixed-effects (population) prediction;
-        with ``allow_new_levels`` unseen levels get zero random effects.
+        Parameters
+        ----------
+        newdata : DataFrame, optional
+            Default: the rows of the fit.
+        type : {"link", "response"}, default "link"
+        re_form : None, False, NA or str, default None
+            lme4's ``re.form``: None (or True) every random-effects term; False, NA
+            or ``"~0"`` none (the population-level prediction); a formula of bar
+            terms such as ``"~(1 | herd)"`` just those.
+        allow_new_levels : bool, default False
+            Levels not seen in the fit get zero random effects; otherwise they raise.
+        se_fit : bool, default False
+            Return a DataFrame ``fit, se_fit`` (see :mod:`lmmpy.glmm._predict`: on
+            the response scale by the delta method).
+        interval : {"confidence"}, optional
+            Add ``lower, upper``: the link-scale interval at ``level``, mapped to
+            the response scale for ``type="response"``.
+        level : float, default 0.95
 
         Examples
         --------
@@ -228,20 +276,169 @@ class GeneralizedLinearMixedModel:
         >>> new = pd.DataFrame({"period": ["1"], "herd": ["new"]})
         >>> m.predict(new, type="response", allow_new_levels=True).round(3).tolist()
         [0.198]
+        >>> m.predict(new, type="response", allow_new_levels=True, se_fit=True).round(3)
+             fit  se_fit
+        0  0.198   0.108
         """
-        from lmmpy.glmm._predict import predict_link
+        from lmmpy.glmm._predict import predict_glmm
 
-        if type not in ("link", "response"):
-            raise ValueError(f"type must be 'link' or 'response', not {type!r}")
-        if newdata is None:
-            eta = self.state.eta if re_form else (
-                self.design.X.values @ self.state.beta + self.design.offset)
-            eta = pd.Series(eta, index=self.row_index, name="predicted")
-        else:
-            eta = predict_link(self, newdata, re_form, allow_new_levels)
-        if type == "link":
-            return eta
-        return pd.Series(self.family.linkinv(eta.to_numpy()), index=eta.index, name="predicted")
+        return predict_glmm(self, newdata, type, re_form, allow_new_levels, se_fit, interval,
+                            level)
+
+    # ---- inference ---------------------------------------------------------------------
+    def confint(self, method: str = "profile", level: float = 0.95, parm=None, *,
+                nsim: int = 500, seed=None, boot_type: str = "perc", n_jobs: int = 1,
+                progress: bool | None = None) -> pd.DataFrame:
+        """Confidence intervals (``lower``, ``upper``), as lme4's ``confint`` (oldNames = FALSE).
+
+        Parameters
+        ----------
+        method : {"profile", "wald", "boot"}, default "profile"
+            The profiled Laplace (AGQ) criterion; β̂ ± z·SE (fixed effects only); or
+            the parametric bootstrap (see :mod:`lmmpy.glmm._confint`).
+        level : float, default 0.95
+        parm : str or list of str, optional
+            Rows to keep: ``sd_(Intercept)|herd``, ``period[T.2]``, ...
+        nsim, seed, boot_type, n_jobs, progress
+            For ``method="boot"``: replicates, seed, ``"perc"``, ``"basic"`` or
+            ``"norm"``, processes, progress bar.
+
+        Examples
+        --------
+        >>> import lmmpy
+        >>> m = lmmpy.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                 lmmpy.datasets.load("cbpp"))
+        >>> m.confint("wald").loc["period[T.2]"].round(3).tolist()
+        [-1.593, -0.391]
+        >>> m.confint(parm="sd_(Intercept)|herd").round(3).to_numpy().tolist()
+        [[0.346, 1.1]]
+        """
+        from lmmpy.glmm._confint import confint
+
+        return confint(self, method, level, parm, nsim=nsim, seed=seed, boot_type=boot_type,
+                       n_jobs=n_jobs, progress=progress)
+
+    def ranova(self, reduce_terms: bool = True) -> pd.DataFrame:
+        """Likelihood-ratio tests reducing each random-effects term (lmerTest's ``ranova``,
+        with the boundary mixture); see ``lmmpy.inference.ranova``."""
+        from lmmpy.inference import ranova
+
+        return ranova(self, reduce_terms)
+
+    def icc(self, by_group: bool = False, tolerance: float = 1e-5):
+        """Adjusted and conditional ICC on the latent scale, as R's ``performance::icc``
+        (binomial, Poisson); see ``lmmpy.diagnostics.icc`` and ``_glmm_variance``."""
+        from lmmpy.diagnostics import icc
+
+        return icc(self, by_group=by_group, tolerance=tolerance)
+
+    def r2(self, tolerance: float = 1e-5):
+        """Marginal and conditional R² (``performance::r2_nakagawa``) on the latent scale."""
+        from lmmpy.diagnostics import r2
+
+        return r2(self, tolerance=tolerance)
+
+    def tidy(self, effects: str | tuple[str, ...] = ("fixed", "ran_pars"), *,
+             conf_int: bool = False, conf_level: float = 0.95, conf_method: str = "wald",
+             **confint_options) -> pd.DataFrame:
+        """One row per parameter, as broom.mixed's ``tidy`` of a glmer fit (z tests; df
+        infinite); see ``lmmpy.report.tidy``.
+
+        Examples
+        --------
+        >>> import lmmpy
+        >>> m = lmmpy.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                 lmmpy.datasets.load("cbpp"))
+        >>> m.tidy()[["effect", "term", "estimate"]].round(3).tail(2)
+             effect             term  estimate
+        3     fixed      period[T.4]    -1.580
+        4  ran_pars  sd__(Intercept)     0.642
+        """
+        from lmmpy.report import tidy
+
+        return tidy(self, effects, conf_int=conf_int, conf_level=conf_level,
+                    conf_method=conf_method, **confint_options)
+
+    def glance(self) -> pd.DataFrame:
+        """One row of model statistics, as broom.mixed's ``glance``; see ``lmmpy.report.glance``."""
+        from lmmpy.report import glance
+
+        return glance(self)
+
+    def compare_pooling(self, group: str | None = None, alpha: float = 0.05):
+        """Complete (GLM), no (GLM with group dummies) and partial pooling (this GLMM) side by
+        side, with the tests between them; groups whose responses are all 0 or all 1 are
+        reported (separation).  See ``lmmpy.diagnostics._glmm_pooling``.
+
+        Examples
+        --------
+        >>> import lmmpy
+        >>> m = lmmpy.glmer("y ~ trt + I(week > 2) + (1 | ID)", lmmpy.datasets.load("bacteria"))
+        >>> list(m.compare_pooling().summary_table.index)
+        ['complete', 'none', 'partial']
+        """
+        from lmmpy.diagnostics._pooling import pooling_comparison
+
+        return pooling_comparison(self, group=group, alpha=alpha)
+
+    @cached_property
+    def _profiler(self):
+        from lmmpy.glmm._profile import GlmmProfiler
+
+        return GlmmProfiler(self)
+
+    def profile(self, parm=None) -> pd.DataFrame:
+        """The likelihood profile of each parameter (``parameter, value, zeta`` and every
+        parameter's value), traced as lme4's ``profile``; see ``lmmpy.inference.profile``."""
+        from lmmpy.glmm._confint import parameter_names
+        from lmmpy.inference._confint import _check_parm
+
+        names = parameter_names(self)
+        selected = _check_parm(parm, names)
+        return self._profiler.profile_frame([names.index(name) for name in selected])
+
+    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
+        """Responses simulated from the fit, one column per simulation (``sim_1``, ...).
+
+        New random effects (``use_u=False``, lme4's default) or the estimated
+        ones; the responses are on the fitted response's scale (a binomial
+        response as proportions of the prior weights, the trials).  See
+        :mod:`lmmpy.glmm._simulate`.
+
+        Examples
+        --------
+        >>> import lmmpy
+        >>> m = lmmpy.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                 lmmpy.datasets.load("cbpp"))
+        >>> m.simulate(nsim=2, seed=1).shape
+        (56, 2)
+        """
+        from lmmpy.inference._simulate import check_nsim
+
+        check_nsim(nsim)
+        rng = np.random.default_rng(seed)
+        columns = {f"sim_{i + 1}": self.simulate_response(rng, use_u) for i in range(nsim)}
+        return pd.DataFrame(columns, index=self.row_index)
+
+    def simulate_response(self, rng: np.random.Generator, use_u: bool = False) -> np.ndarray:
+        """One simulated response vector (what :meth:`simulate` and the bootstrap draw)."""
+        from lmmpy.glmm._simulate import simulate_response
+
+        return simulate_response(self, rng, use_u)
+
+    def refit(self, y) -> GeneralizedLinearMixedModel:
+        """The same model fitted to a new response ``y`` (on the fitted response's scale)."""
+        from lmmpy.glmm._simulate import refit_response
+
+        return refit_response(self, np.asarray(y, dtype=float))
+
+    def bootstrap(self, nsim: int, func=None, seed=None, n_jobs: int = 1,
+                  progress: bool | None = None, use_u: bool = False):
+        """Parametric bootstrap (lme4's ``bootMer``): ``func`` of refits to simulated responses
+        (default: the parameters of :meth:`confint`); see ``lmmpy.inference.bootstrap``."""
+        from lmmpy.glmm._confint import bootstrap_glmm
+
+        return bootstrap_glmm(self, nsim, func, seed, n_jobs, progress, use_u)
 
     def summary(self):
         """lme4's ``summary(glmerMod)`` layout (``print`` it)."""
@@ -254,6 +451,24 @@ class GeneralizedLinearMixedModel:
                 f"nAGQ={self.nagq}), nobs={self.nobs}, logLik={self.loglik:.4f}>")
 
     # ---- helpers -----------------------------------------------------------------------
+    @cached_property
+    def _b(self) -> np.ndarray:
+        return self.system.Lambda(self.theta) @ self.state.u
+
+    def _linear_predictor(self, X: np.ndarray, term_matrices: list[np.ndarray],
+                          include_random: bool, codes: list[np.ndarray] | None = None
+                          ) -> np.ndarray:
+        """Xβ̂ (+ the rows' random effects; codes −1: a level not in the fit, none)."""
+        eta = X @ self.state.beta
+        if not include_random:
+            return eta
+        codes = codes if codes is not None else [term.codes for term in self.design.terms]
+        for values, matrix, level in zip(self._term_values(self._b), term_matrices, codes,
+                                         strict=True):
+            known = level >= 0
+            eta[known] += np.einsum("ij,ij->i", matrix[known], values[level[known]])
+        return eta
+
     def _covariances(self):
         start = 0
         for term, group in zip(self.design.terms, self._group_labels(), strict=True):

@@ -16,6 +16,13 @@ from lmmpy._warnings import ConvergenceWarning, SingularFitWarning
 from lmmpy.design import build_design
 from lmmpy.design._build import ArrayOrColumn
 from lmmpy.formula import parse_formula
+from lmmpy.glmm._conditioned import (
+    conditioned_start,
+    fitting_criterion,
+    original_hessian,
+    original_optimization,
+    warn_if_digits_lost,
+)
 from lmmpy.glmm._families import Family, make_family
 from lmmpy.glmm._model import GeneralizedLinearMixedModel
 from lmmpy.glmm._optimize import (
@@ -117,28 +124,36 @@ def glmer(
         _check_quadrature_applies(system)
     n_theta = len(system.design.theta_start())
     criterion = GlmmCriterion(system, n_theta, nagq, control.pirls_tolerance)
+    fitting, matrices = fitting_criterion(criterion)   # on centred, scaled columns
     theta_start, theta_lower = system.design.theta_start(), system.design.theta_lower_bounds()
     if nagq == 0 and start is not None:
-        theta_start = _checked_start(start, system, n_theta, n_theta)
+        theta_start = conditioned_start(_checked_start(start, system, n_theta, n_theta),
+                                        criterion, matrices)
     elif start is not None:
-        start = _checked_start(start, system, n_theta, n_theta + system.n_fixed)
+        start = conditioned_start(_checked_start(start, system, n_theta,
+                                                 n_theta + system.n_fixed), criterion, matrices)
     try:
         if nagq == 0:
-            optimization = optimize_theta(criterion, theta_start, theta_lower, control)
+            optimization = original_optimization(
+                optimize_theta(fitting, theta_start, theta_lower, control), criterion, matrices)
             hessian, state = None, criterion.at_theta(optimization.parameters[:n_theta])
         else:
-            optimization = optimize_glmm(criterion, theta_start, theta_lower, start, control)
-            hessian = criterion_hessian(criterion, optimization.parameters)
+            optimization = optimize_glmm(fitting, theta_start, theta_lower, start, control)
+            hessian = original_hessian(criterion_hessian(fitting, optimization.parameters),
+                                       n_theta, matrices)
+            optimization = original_optimization(optimization, criterion, matrices)
             state = criterion.at(optimization.parameters)
     except (PirlsError, np.linalg.LinAlgError):
         check_separation(system)   # the usual reason; else the error as it was
         raise
     if fit_looks_separated(system, state.mu):
         check_separation(system)
+    deviance_value = criterion.value(state, nagq=max(nagq, 1))
+    warn_if_digits_lost(deviance_value, optimization.deviance, criterion, matrices)
     model = GeneralizedLinearMixedModel(
         system=system,
         state=state,
-        deviance_value=criterion.value(state, nagq=max(nagq, 1)),
+        deviance_value=deviance_value,
         nagq=nagq,
         hessian=hessian,
         optimization=optimization,

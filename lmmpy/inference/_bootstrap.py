@@ -47,7 +47,7 @@ from scipy.stats import norm
 from lmmpy._progress import progress_bar
 from lmmpy._threads import blas_threads, single_blas_thread
 from lmmpy._warnings import BootstrapWarning, ConvergenceWarning, SingularFitWarning
-from lmmpy.inference._simulate import SeedLike, check_nsim, simulate_response
+from lmmpy.inference._simulate import SeedLike, check_nsim
 from lmmpy.inference._varpar import (
     model_sdcor,
     sdcor_from_theta,
@@ -171,6 +171,10 @@ def bootstrap(model: LinearMixedModel, nsim: int, func: Statistic | None = None,
     """
     check_nsim(nsim)
     n_jobs = _check_n_jobs(n_jobs)
+    if func is None and _is_glmm(model):   # the parameters of the GLMM's confint
+        from lmmpy.glmm._confint import ParameterStatistic
+
+        func = ParameterStatistic(model)
     if func is None:
         func = _DefaultStatistic(model)
         t0 = func.t0
@@ -184,6 +188,12 @@ def bootstrap(model: LinearMixedModel, nsim: int, func: Statistic | None = None,
     finally:
         bar.close()
     return _collect(results, t0, sequence, use_u)
+
+
+def _is_glmm(model) -> bool:
+    from lmmpy.glmm import GeneralizedLinearMixedModel
+
+    return isinstance(model, GeneralizedLinearMixedModel)
 
 
 def default_statistic(model: LinearMixedModel) -> pd.Series:
@@ -227,7 +237,7 @@ _JOB: _Job | None = None  # the job forked workers inherit
 
 
 def _replicate(job: _Job, i: int) -> _Outcome:
-    y = simulate_response(job.model, np.random.default_rng(job.seeds[i]), job.use_u)
+    y = job.model.simulate_response(np.random.default_rng(job.seeds[i]), job.use_u)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

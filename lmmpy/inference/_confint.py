@@ -68,6 +68,9 @@ def confint(model: LinearMixedModel, method: str = "profile", level: float = 0.9
     >>> confint(m, "wald").loc["Days"].round(3).tolist()
     [7.438, 13.497]
     """
+    if _is_glmm(model):   # no σ row without a dispersion; the GLMM's profiler and bootstrap
+        return model.confint(method, level, parm, nsim=nsim, seed=seed, boot_type=boot_type,
+                             n_jobs=n_jobs, progress=progress)
     method = _check_method(method)
     check_level(level)
     names = parameter_names(model)
@@ -127,9 +130,17 @@ def profile(model: LinearMixedModel, parm: str | Sequence[str] | None = None) ->
     >>> list(p.columns[:3]), bool(p["zeta"].is_monotonic_increasing)
     (['parameter', 'value', 'zeta'], True)
     """
+    if _is_glmm(model):
+        return model.profile(parm)
     names = parameter_names(model)
     selected = _check_parm(parm, names)
     return model._profiler.profile_frame([names.index(name) for name in selected])
+
+
+def _is_glmm(model) -> bool:
+    from lmmpy.glmm import GeneralizedLinearMixedModel
+
+    return isinstance(model, GeneralizedLinearMixedModel)
 
 
 def _check_method(method: str) -> str:

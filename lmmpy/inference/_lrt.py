@@ -146,7 +146,7 @@ def anova(*models: LinearMixedModel, refit: bool = True, names: Sequence[str] | 
     fits = _named_models(models, names, named)
     _check_same_data(fits)
     note = None
-    if refit and any(m.reml for m in fits.values()):
+    if refit and any(getattr(m, "reml", False) for m in fits.values()):
         fits = {name: refit_ml(m) for name, m in fits.items()}
         note = REFIT_NOTE
     order = sorted(fits, key=lambda name: fits[name].n_params)
@@ -164,22 +164,51 @@ def anova(*models: LinearMixedModel, refit: bool = True, names: Sequence[str] | 
 
 
 def _named_models(models, names, named) -> dict[str, LinearMixedModel]:
+    from lmmpy.glmm import GeneralizedLinearMixedModel
     from lmmpy.results import LinearMixedModel
 
+    fitted_kinds = LinearMixedModel | GeneralizedLinearMixedModel
     for position, model in enumerate(models):
-        if not isinstance(model, LinearMixedModel):
+        if not isinstance(model, fitted_kinds):
             raise TypeError(f"model {position + 1} is a {type(model).__name__}, not a fitted "
-                            "LinearMixedModel")
+                            "LinearMixedModel or GeneralizedLinearMixedModel")
     fits = dict(zip(_row_labels(models, names), models, strict=True))
     for name, model in named.items():
         if name in fits:
             raise ValueError(f"model name {name!r} is used twice")
-        if not isinstance(model, LinearMixedModel):
-            raise TypeError(f"{name} is a {type(model).__name__}, not a fitted LinearMixedModel")
+        if not isinstance(model, fitted_kinds):
+            raise TypeError(f"{name} is a {type(model).__name__}, not a fitted LinearMixedModel "
+                            "or GeneralizedLinearMixedModel")
         fits[name] = model
     if len(fits) < 2:
         raise ValueError("compare at least two models")
+    kinds = {type(model).__name__ for model in fits.values()}
+    if len(kinds) > 1:
+        raise TypeError("cannot compare a LinearMixedModel with a GeneralizedLinearMixedModel: "
+                        "their likelihoods are of different responses")
+    _check_same_family(fits)
     return fits
+
+
+def _check_same_family(fits) -> None:
+    families = {name: model.family for name, model in fits.items() if _is_glmm(model)}
+    names = list(families)
+    for name in names[1:]:
+        if families[name] != families[names[0]]:
+            raise ValueError(f"models have different families: {names[0]!r} is "
+                             f"{families[names[0]]!r}, {name!r} is {families[name]!r}")
+
+
+def _is_glmm(model) -> bool:
+    from lmmpy.glmm import GeneralizedLinearMixedModel
+
+    return isinstance(model, GeneralizedLinearMixedModel)
+
+
+def _response_and_weights(model) -> tuple[np.ndarray, np.ndarray | None]:
+    if _is_glmm(model):
+        return model.system.response.y, model.system.response.weights
+    return model.design.y, model.design.weights
 
 
 def _row_labels(models, names) -> list[str]:
@@ -208,10 +237,10 @@ def _check_same_data(fits: dict[str, LinearMixedModel]) -> None:
         if other.nobs != first.nobs:
             raise ValueError(f"models were fitted to different data: {names[0]!r} has "
                              f"{first.nobs} observations, {name!r} has {other.nobs}")
-        if not np.array_equal(other.design.y, first.design.y):
+        (y0, w0), (y1, w1) = _response_and_weights(first), _response_and_weights(other)
+        if not np.array_equal(y0, y1):
             raise ValueError(f"models were fitted to different data: the responses of "
                              f"{names[0]!r} and {name!r} differ")
-        w0, w1 = first.design.weights, other.design.weights
         if (w0 is None) != (w1 is None) or (w0 is not None and not np.array_equal(w0, w1)):
             raise ValueError(f"models were fitted with different weights: {names[0]!r}, {name!r}")
 
@@ -464,13 +493,13 @@ def _check_reduce_terms(reduce_terms) -> None:
 
 
 def _ranova_table(model: LinearMixedModel, which: list[Reduction]) -> pd.DataFrame:
-    full = model.solution.deviance
+    full = model.deviance_value if _is_glmm(model) else model.solution.deviance
     rows = [[model.n_params, -full / 2, full + 2 * model.n_params, *[np.nan] * 4, ""]]
     for reduction in which:
         rows.append(_reduction_row(model, reduction, full))
     table = InferenceTable(rows, index=pd.Index(["<none>", *(r.name for r in which)],
                                                 name="term"), columns=RANOVA_COLUMNS)
-    criterion = "REML" if model.reml else "ML"
+    criterion = _criterion_name(model)
     table.attrs["heading"] = ("ANOVA-like table for random-effects: single term deletions\n"
                               f"Model: {model.formula}")
     table.attrs["note"] = (f"Likelihoods are {criterion}. p_value: χ²(df); p_value_mixture: "
@@ -479,13 +508,24 @@ def _ranova_table(model: LinearMixedModel, which: list[Reduction]) -> pd.DataFra
     return table
 
 
+def _criterion_name(model) -> str:
+    if not _is_glmm(model):
+        return "REML" if model.reml else "ML"
+    return "ML (Laplace)" if model.nagq <= 1 else f"ML (adaptive Gauss-Hermite, nAGQ={model.nagq})"
+
+
 def _reduction_row(model: LinearMixedModel, reduction: Reduction, full: float) -> list:
+    if _is_glmm(model):
+        from lmmpy.glmm._lrt import intercept_refit as refit_intercept
+        from lmmpy.glmm._lrt import restricted_criterion as restricted
+    else:
+        refit_intercept, restricted = intercept_refit, restricted_deviance
     if reduction.intercept_term is None:
-        reduced = restricted_deviance(model, reduction.fixed)
+        reduced = restricted(model, reduction.fixed)
         df = int(reduction.fixed.sum())
         nested = True
     else:
-        reduced, n_theta = intercept_refit(model, reduction.intercept_term)
+        reduced, n_theta = refit_intercept(model, reduction.intercept_term)
         df = len(model.theta) - n_theta
         nested = _intercept_in_span(model.design.terms[reduction.intercept_term])
     npar = model.n_params - df

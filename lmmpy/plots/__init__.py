@@ -27,6 +27,9 @@ What is drawn:
   fitted), as R's ``performance::check_model``.
 * ``effect_plot``: the population-level prediction along one variable with its
   confidence band, one line per level of ``by``.
+* ``binned_residuals_plot``: for a binomial GLMM, the mean residual in bins of the
+  fitted probability against ±1.96 SE (Gelman & Hill 2007, §5.6; R's
+  ``performance::binned_residuals``).
 * ``profile_plot``: the profile zeta ζ(value) of each parameter (Bates et al. 2015,
   sec. 5.1), with the ±z levels of a 95% interval.
 
@@ -36,6 +39,7 @@ Gelman, A. & Hill, J. (2007). *Data Analysis Using Regression and
 Multilevel/Hierarchical Models*. Cambridge University Press.
 """
 
+from lmmpy.plots._binned import binned_residuals_plot
 from lmmpy.plots._check import check_model
 from lmmpy.plots._effects import effect_plot
 from lmmpy.plots._pooling import shrinkage_plot, simpson_plot
@@ -44,6 +48,7 @@ from lmmpy.plots._random import caterpillar_plot
 from lmmpy.plots._residuals import qq_plot, residual_plot
 
 __all__ = [
+    "binned_residuals_plot",
     "caterpillar_plot",
     "check_model",
     "effect_plot",

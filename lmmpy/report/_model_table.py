@@ -138,6 +138,8 @@ def model_table(models: Sequence, names: Sequence[str] | None = None, *,
     names = _column_names(models, names)
     tidies = [m.tidy(conf_int=uncertainty == "ci", conf_level=conf_level, ddf=ddf)
               for m in models]
+    if all(getattr(m, "nagq", None) is not None for m in models):
+        ddf = "asymptotic"   # GLMMs: Wald z
     fmt = f"{{:.{digits}f}}"
     fixed = _fixed_rows(tidies, uncertainty, stars, fmt)
     random = _random_rows(tidies, fmt)
@@ -215,11 +217,18 @@ def _fit_rows(models, fmt) -> list[tuple[str, list[str]]]:
     rows = [("N", [str(m.nobs) for m in models])]
     rows += [(f"Groups: {g}", [str(m.ngroups[g]) if g in m.ngroups else "" for m in models])
              for g in groups]
-    rows.append(("Estimation", ["REML" if getattr(m, "reml", False) else "ML"
-                                for m in models]))
+    rows.append(("Estimation", [_estimation(m) for m in models]))
     for label, attribute in (("Log-likelihood", "loglik"), ("AIC", "aic"), ("BIC", "bic")):
         rows.append((label, [fmt.format(getattr(m, attribute)) for m in models]))
     return rows
+
+
+def _estimation(model) -> str:
+    """REML / ML, or for a GLMM its approximation: ML (Laplace), ML (AGQ 25), ML (nAGQ = 0)."""
+    nagq = getattr(model, "nagq", None)
+    if nagq is None:
+        return "REML" if getattr(model, "reml", False) else "ML"
+    return {0: "ML (nAGQ = 0)", 1: "ML (Laplace)"}.get(nagq, f"ML (AGQ {nagq})")
 
 
 def _note(uncertainty, stars, level, ddf) -> str:
@@ -229,8 +238,8 @@ def _note(uncertainty, stars, level, ddf) -> str:
     elif uncertainty == "ci":
         parts.append(f"{level:.0%} Wald intervals in brackets ({ddf} df).")
     if stars:
-        parts.append("* p < 0.05, ** p < 0.01, *** p < 0.001"
-                     f" (t tests, {ddf} df).")
+        tests = "z tests" if ddf == "asymptotic" else f"t tests, {ddf} df"
+        parts.append(f"* p < 0.05, ** p < 0.01, *** p < 0.001 ({tests}).")
     return " ".join(parts)
 
 

@@ -5,11 +5,13 @@ object.  :func:`tidy` gives R's broom.mixed layout in snake case:
 
 * ``effect = "fixed"``: the fixed effects with their standard error, the t
   (or z) statistic, denominator df (Satterthwaite's by default, as
-  broom.mixed reports for lmerTest fits) and p-value;
+  broom.mixed reports for lmerTest fits; infinite for a GLMM, whose Wald
+  tests are z tests as glmer's summary) and p-value;
 * ``effect = "ran_pars"``: the random-effect standard deviations and
   correlations per grouping factor in θ's order (``sd__(Intercept)``,
   ``cor__(Intercept).Days``, ``sd__Days``), then the residual SD
-  (``group = "Residual"``, ``term = "sd__Observation"``);
+  (``group = "Residual"``, ``term = "sd__Observation"``; a GLMM has one only
+  for a family with a dispersion, σ̂);
 * ``effect = "ran_vals"``: the conditional modes with their conditional SDs,
   one row per level and term (``level`` column).
 
@@ -94,8 +96,10 @@ def glance(model: LinearMixedModel) -> pd.DataFrame:
 
     Columns: ``nobs, sigma, loglik, aic, bic, deviance, reml_criterion,
     df_resid``.  ``deviance`` is lme4's ``deviance(m, REML = FALSE)`` (the ML
-    deviance at the estimates) for every fit; ``reml_criterion`` is the REML
-    criterion of REML fits (broom.mixed's ``REMLcrit``) and NaN for ML fits.
+    deviance at the estimates) for every linear fit, and for a GLMM lme4's
+    ``deviance()``, the sum of squared deviance residuals; ``reml_criterion`` is
+    the REML criterion of REML fits (broom.mixed's ``REMLcrit``) and NaN for
+    ML and GLMM fits.
 
     Examples
     --------
@@ -105,14 +109,28 @@ def glance(model: LinearMixedModel) -> pd.DataFrame:
        nobs  loglik  df_resid
     0   180 -871.81       174
     """
+    reml = getattr(model, "reml", False)   # a GLMM is fitted by ML (Laplace, AGQ)
     row = {"nobs": model.nobs, "sigma": model.sigma, "loglik": model.loglik,
            "aic": model.aic, "bic": model.bic, "deviance": model.deviance,
-           "reml_criterion": model.reml_criterion if model.reml else np.nan,
+           "reml_criterion": model.reml_criterion if reml else np.nan,
            "df_resid": model.df_resid}
     return pd.DataFrame([row])
 
 
+def _is_glmm(model) -> bool:
+    from lmmpy.glmm import GeneralizedLinearMixedModel
+
+    return isinstance(model, GeneralizedLinearMixedModel)
+
+
 def _fixed_rows(model: LinearMixedModel, ddf: str) -> pd.DataFrame:
+    if _is_glmm(model):   # Wald z tests, as glmer's summary (``ddf`` does not apply)
+        table = model.coefficients()
+        return pd.DataFrame({
+            "effect": "fixed", "group": None, "term": list(table.index),
+            "estimate": table["Estimate"].to_numpy(), "std_error": table["Std. Error"].to_numpy(),
+            "statistic": table["z value"].to_numpy(), "df": np.inf,
+            "p_value": table["Pr(>|z|)"].to_numpy()})
     from lmmpy.inference import coefficient_table
 
     table = coefficient_table(model, ddf, level=None)
@@ -138,7 +156,8 @@ def _ran_pars_rows(model: LinearMixedModel) -> pd.DataFrame:
                 correlation = covariance[row, col] / denominator if denominator > 0 else np.nan
                 rows.append((group, f"cor__{term.columns[col]}.{term.columns[row]}",
                              correlation))
-    rows.append(("Residual", "sd__Observation", model.sigma))
+    if not _is_glmm(model) or model.family.has_dispersion:
+        rows.append(("Residual", "sd__Observation", model.sigma))
     table = pd.DataFrame(rows, columns=["group", "term", "estimate"])
     table.insert(0, "effect", "ran_pars")
     return table
@@ -170,9 +189,7 @@ def _add_intervals(model, table, level, method, options) -> None:
                                   check_level(level))
         table.loc[fixed, "conf_low"], table.loc[fixed, "conf_high"] = low, high
         return
-    from lmmpy.inference import confint
-
-    intervals = confint(model, method, level, **options)
+    intervals = model.confint(method, level, **options)
     names = _confint_names(model, table)
     known = names.notna().to_numpy()
     table.loc[known, "conf_low"] = intervals.loc[names[known], "lower"].to_numpy()
@@ -181,9 +198,12 @@ def _add_intervals(model, table, level, method, options) -> None:
 
 def _confint_names(model, table) -> pd.Series:
     """Each tidy row's name in :func:`lmmpy.inference.confint` (None for ran_vals)."""
-    from lmmpy.inference._varpar import variance_parameter_names
+    from lmmpy.inference._varpar import SIGMA, variance_parameter_names
 
-    variance_names = iter(variance_parameter_names(model.design.terms))
+    names = variance_parameter_names(model.design.terms)
+    if _is_glmm(model) and not model.family.has_dispersion:
+        names = [name for name in names if name != SIGMA]
+    variance_names = iter(names)
     names = []
     for effect, term in zip(table["effect"], table["term"], strict=True):
         names.append(term if effect == "fixed"
