@@ -312,3 +312,16 @@ def test_uncentred_covariates_give_the_same_fit():
     np.testing.assert_allclose(model.fixef.iloc[1:] * [100, 1], centred.fixef.iloc[1:], rtol=1e-4)
     np.testing.assert_allclose(model.fixef_se.iloc[1:] * [100, 1], centred.fixef_se.iloc[1:],
                                rtol=1e-3)
+
+
+def test_simulate_draws_negative_binomial_counts():
+    model = fitted("epil_nb")
+    draws = model.simulate(nsim=2000, seed=3, use_u=True).to_numpy()
+    mu, k = model.fitted.to_numpy(), model.nb_theta
+    assert np.all(draws == np.round(draws)) and np.all(draws >= 0)
+    np.testing.assert_allclose(draws.mean(axis=1).mean(), mu.mean(), rtol=0.01)
+    ratio = draws.var(axis=1) / (mu + mu**2 / k)     # the negative binomial's variance
+    assert abs(ratio.mean() - 1) < 0.02
+    refit = model.refit(draws[:, 0])
+    assert refit.nb_theta == model.nb_theta            # k held, as lme4's refit
+    assert isinstance(refit, lmmpy.NegativeBinomialMixedModel)
