@@ -83,7 +83,7 @@ def check_overdispersion(model) -> Overdispersion:
     >>> import lmmpy
     >>> epil = lmmpy.datasets.load("epil")
     >>> m = lmmpy.glmer("y ~ trt + lbase + lage + V4 + (1 | subject)", epil, "poisson")
-    >>> print(lmmpy.check_overdispersion(m))
+    >>> print(lmmpy.check_overdispersion(m))   # R, lme4's fit with tolPwrss = 1e-12: the same
     # Overdispersion test
     <BLANKLINE>
            dispersion ratio =   1.571
