@@ -78,6 +78,7 @@ HALF_WIDTH = 3.0          # glmer.nb's interval: log k₀ ± 3
 BRENT_TOLERANCE = 5e-5    # glmer.nb's tol on log k
 THETA_ML_LIMIT = 20       # glmer.nb's initCtrl: limit 20, eps 2 tol
 THETA_ML_EPS = 2 * BRENT_TOLERANCE
+HESSIAN_PIRLS_TOLERANCE = 1e-12
 
 
 @dataclass(frozen=True)
@@ -394,7 +395,11 @@ def _model_at(system: ReweightedSystem, nagq: int, parameters: np.ndarray, k: fl
               data: tuple[pd.DataFrame, str | None], search: NbThetaSearch,
               control: GlmerControl, code: str) -> NegativeBinomialMixedModel:
     """The GLMM at k held fixed (lme4's last refit): state, criterion and Hessian there."""
-    problem = _Problem(system, nagq, control)
+    # the Hessian divides the criterion's noise by its step² (1e-8): PIRLS to 1e-12 at least
+    # (to 1e-10, its early stop leaves the standard errors ~2e-4 off on epil)
+    tight = replace(control, pirls_tolerance=min(control.pirls_tolerance,
+                                                 HESSIAN_PIRLS_TOLERANCE))
+    problem = _Problem(system, nagq, tight)
     problem.set_nb_theta(k)
     criterion, n_theta = problem.criterion, problem.n_theta
     parameters = np.asarray(parameters, dtype=float)
