@@ -13,6 +13,8 @@ and y* drawn from the family at μ* = g⁻¹(η*), as R's ``family$simulate``:
   trials of a ``cbind`` response, the ``weights=`` of a proportion, 1 for a
   0/1 response): y* is a proportion, as the response the model was fitted to;
 * Poisson: y* ~ Poisson(μ*);
+* negative binomial: y* ~ NB(μ*, k̂), variance μ* + μ*²/k̂ (a refit holds k at k̂,
+  as lme4's ``refit`` of a ``glmer.nb`` fit);
 * Gamma: shape w_i/σ̂², mean μ*_i (σ̂ the model's ``sigma``);
 * inverse Gaussian: mean μ*_i, shape w_i/σ̂².
 
@@ -36,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lmmpy._warnings import ConvergenceWarning, SingularFitWarning
-from lmmpy.glmm._families import Binomial, Gamma, InverseGaussian, Poisson
+from lmmpy.glmm._families import Binomial, Gamma, InverseGaussian, NegativeBinomial, Poisson
 from lmmpy.glmm._optimize import GlmmCriterion, criterion_hessian, optimize_glmm, optimize_theta
 from lmmpy.glmm._pirls import ReweightedSystem
 from lmmpy.glmm._response import check_response
@@ -69,6 +71,9 @@ def draw(model: GeneralizedLinearMixedModel, mu: np.ndarray,
         return np.divide(successes, trials, out=np.zeros(len(mu)), where=trials > 0)
     if isinstance(family, Poisson):
         return rng.poisson(mu).astype(float)
+    if isinstance(family, NegativeBinomial):   # MASS's simulate: rnbinom(mu, size = k)
+        return rng.negative_binomial(family.theta, family.theta / (family.theta + mu)
+                                     ).astype(float)
     if isinstance(family, Gamma):
         shape = weights / model.sigma**2
         return rng.gamma(shape, mu / shape)
