@@ -138,10 +138,17 @@ def test_bootstrap_spread_matches_lme4():
     theirs = np.array([expected["sd"]["sd.herd"], *list(expected["sd"].values())[:4]])
     ratio = result.std_error.to_numpy() / theirs
     assert np.all(np.abs(ratio - 1) < 3.5 * 0.16), ratio
-    interval = model.confint("boot", nsim=20, seed=2024, level=0.5)
+    interval = result.confint(level=0.5)
     replicates = result.replicates.to_numpy()
     assert np.all((interval["lower"] > replicates.min(axis=0))
                   & (interval["upper"] < replicates.max(axis=0)))
+
+
+def test_boot_intervals_are_the_bootstrap_percentiles():
+    model = fitted("cbpp")
+    expected = model.bootstrap(3, seed=9).confint(0.8, "basic")
+    pd.testing.assert_frame_equal(model.confint("boot", nsim=3, seed=9, level=0.8,
+                                                boot_type="basic"), expected)
 
 
 def test_refit_checks_the_response():
