@@ -24,7 +24,12 @@ from lmmpy._warnings import (
 
 if TYPE_CHECKING:  # imported on first use (PEP 562, below): `import lmmpy` stays fast
     from lmmpy import datasets
-    from lmmpy.diagnostics import PoolingComparison, compare_pooling, within_between
+    from lmmpy.diagnostics import (
+        PoolingComparison,
+        check_overdispersion,
+        compare_pooling,
+        within_between,
+    )
     from lmmpy.fit import lmer
     from lmmpy.formula import FormulaError, parse_formula
     from lmmpy.glmm import (
@@ -32,8 +37,11 @@ if TYPE_CHECKING:  # imported on first use (PEP 562, below): `import lmmpy` stay
         Gamma,
         GeneralizedLinearMixedModel,
         InverseGaussian,
+        NegativeBinomial,
+        NegativeBinomialMixedModel,
         Poisson,
         glmer,
+        glmer_nb,
     )
     from lmmpy.inference import anova, test_random_effect
     from lmmpy.report import emmeans, emtrends, model_table
@@ -55,6 +63,8 @@ __all__ = [
     "LinearMixedModel",
     "LmerControl",
     "LmmpyWarning",
+    "NegativeBinomial",
+    "NegativeBinomialMixedModel",
     "Poisson",
     "PoolingComparison",
     "ProfileWarning",
@@ -63,11 +73,13 @@ __all__ = [
     "SingularFitWarning",
     "__version__",
     "anova",
+    "check_overdispersion",
     "compare_pooling",
     "datasets",
     "emmeans",
     "emtrends",
     "glmer",
+    "glmer_nb",
     "lmer",
     "model_table",
     "parse_formula",
@@ -90,6 +102,7 @@ _LAZY = {
     "report": "lmmpy.report",
     "PoolingComparison": "lmmpy.diagnostics",
     "compare_pooling": "lmmpy.diagnostics",
+    "check_overdispersion": "lmmpy.diagnostics",
     "within_between": "lmmpy.diagnostics",
     "lmer": "lmmpy.fit",
     "FormulaError": "lmmpy.formula",
@@ -100,6 +113,9 @@ _LAZY = {
     "Poisson": "lmmpy.glmm",
     "Gamma": "lmmpy.glmm",
     "InverseGaussian": "lmmpy.glmm",
+    "NegativeBinomial": "lmmpy.glmm",
+    "NegativeBinomialMixedModel": "lmmpy.glmm",
+    "glmer_nb": "lmmpy.glmm",
     "anova": "lmmpy.inference",
     "test_random_effect": "lmmpy.inference",
     "LinearMixedModel": "lmmpy.results",

@@ -5,7 +5,14 @@
     lmmpy fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy [--ml]
     lmmpy fit "y ~ x + (1 | g)" --data mydata.csv --weights w --offset o
     lmmpy fit "y ~ x + (1 | g)" --data export.csv --sep ";" --encoding latin-1
+    lmmpy fit "cbind(incidence, size - incidence) ~ period + (1 | herd)" --data cbpp \
+        --family binomial [--link probit] [--nagq 25]
+    lmmpy fit "y ~ trt + lbase + (1 | subject)" --data epil --family negative_binomial
     lmmpy datasets
+
+``--family`` fits a GLMM (lme4's ``glmer``: binomial, poisson, Gamma,
+inverse.gaussian; ``negative_binomial`` is ``glmer.nb``, its shape estimated);
+``gaussian`` or no ``--family`` is ``lmer``.
 
 ``--data`` is a bundled data set (case-insensitive, see ``lmmpy datasets``) or
 the path of a ``.csv`` or ``.parquet`` file (Parquet needs ``pyarrow``).  Text
@@ -34,6 +41,7 @@ import pandas as pd
 
 from lmmpy import __version__, datasets
 from lmmpy.fit import lmer
+from lmmpy.glmm import glmer, glmer_nb
 
 __all__ = ["main"]
 
@@ -44,6 +52,7 @@ _PARQUET_SUFFIXES = (".parquet", ".pq")
 _SEPARATORS = (",", ";", "\t", "|")
 _SAMPLE_BYTES = 1 << 16
 _FALLBACK_ENCODING = "cp1252"  # Windows' Latin-1; latin-1 itself if that cannot decode
+_NEGATIVE_BINOMIAL = ("negative_binomial", "negative.binomial", "negbin", "nb")
 
 
 class CliError(Exception):
@@ -83,14 +92,21 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_fit_command(commands) -> None:
     fit = commands.add_parser(
-        "fit", help="fit a linear mixed model and print its summary",
-        description="Fit a linear mixed model (REML unless --ml) and print lme4's summary.",
+        "fit", help="fit a (generalized) linear mixed model and print its summary",
+        description="Fit a linear mixed model (REML unless --ml), or with --family a "
+                    "generalized linear mixed model, and print lme4's summary.",
     )
     fit.add_argument("formula",
                      help='lme4-style formula, e.g. "Reaction ~ Days + (Days | Subject)"')
     fit.add_argument("--data", required=True, metavar="NAME_OR_PATH",
                      help="bundled data set name (see `lmmpy datasets`) or a .csv/.parquet file")
     fit.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
+    fit.add_argument("--family", metavar="NAME",
+                     help="GLMM family: binomial, poisson, Gamma, inverse.gaussian or "
+                          "negative_binomial (shape estimated, as glmer.nb); default: gaussian")
+    fit.add_argument("--link", metavar="NAME", help="link function (default: the family's)")
+    fit.add_argument("--nagq", metavar="N", type=int,
+                     help="GLMM: Gauss-Hermite points (1 = Laplace, the default; 0 = nAGQ 0)")
     fit.add_argument("--weights", metavar="COL", help="column of prior weights")
     fit.add_argument("--offset", metavar="COL", help="column added to the linear predictor")
     fit.add_argument("--sep", metavar="CHAR",
@@ -104,12 +120,28 @@ def _run_fit(args: argparse.Namespace) -> int:
     data, data_name = load_data(args.data, sep=args.sep, encoding=args.encoding)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = lmer(args.formula, data, reml=not args.ml, weights=args.weights,
-                     offset=args.offset, data_name=data_name)
+        model = _fit(args, data, data_name)
     print(model.summary(), end="")
     for warning in caught:
         print(f"{PROG}: warning: {warning.message}", file=sys.stderr)
     return 0
+
+
+def _fit(args: argparse.Namespace, data: pd.DataFrame, data_name: str):
+    """lmer without --family (or gaussian), glmer_nb for the negative binomial, else glmer."""
+    common = {"weights": args.weights, "offset": args.offset, "data_name": data_name}
+    if args.family in (None, "gaussian"):
+        for flag, value in (("--link", args.link), ("--nagq", args.nagq)):
+            if value is not None:
+                raise CliError(f"{flag} is for a GLMM: give --family (binomial, poisson, ...)")
+        return lmer(args.formula, data, reml=not args.ml, **common)
+    if args.ml:
+        raise CliError("--ml is for a linear mixed model: a GLMM (--family) is always fitted by "
+                       "maximum likelihood")
+    nagq = 1 if args.nagq is None else args.nagq
+    if args.family.lower() in _NEGATIVE_BINOMIAL:
+        return glmer_nb(args.formula, data, link=args.link or "log", nagq=nagq, **common)
+    return glmer(args.formula, data, args.family, link=args.link, nagq=nagq, **common)
 
 
 def _run_datasets(args: argparse.Namespace) -> int:

@@ -104,6 +104,91 @@ def test_fit_parquet_file(capsys, tmp_path):
     assert "   Data: dyestuff.parquet\n" in out
 
 
+# ---- GLMMs: --family, --link, --nagq -------------------------------------------------
+CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+EPIL = "y ~ trt + lbase + lage + V4 + (1 | subject)"
+
+
+def glmm_summary(fit, formula: str, data_name: str, *args, **kwargs) -> str:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = fit(formula, lmmpy.datasets.load(data_name), *args, data_name=data_name,
+                    **kwargs)
+    return str(model.summary())
+
+
+def test_fit_binomial_glmm(capsys):
+    status, out, err = run(capsys, "fit", CBPP, "--data", "cbpp", "--family", "binomial")
+    assert status == 0 and err == ""
+    assert out.startswith("Generalized linear mixed model fit by maximum likelihood (Laplace "
+                          "Approximation)")
+    assert " Family: binomial  ( logit )\n" in out
+    assert out == glmm_summary(lmmpy.glmer, CBPP, "cbpp", "binomial")
+
+
+@pytest.mark.parametrize(("options", "kwargs", "header"), [
+    (["--nagq", "25"], {"nagq": 25}, "(Adaptive Gauss-Hermite Quadrature, nAGQ = 25)"),
+    (["--link", "probit"], {"link": "probit"}, " Family: binomial  ( probit )"),
+    (["--nagq", "0"], {"nagq": 0}, " Family: binomial  ( logit )"),
+])
+def test_fit_glmm_options(capsys, options, kwargs, header):
+    status, out, _ = run(capsys, "fit", CBPP, "--data", "cbpp", "--family", "binomial", *options)
+    assert status == 0
+    assert header in out
+    assert out == glmm_summary(lmmpy.glmer, CBPP, "cbpp", "binomial", **kwargs)
+
+
+def test_fit_negative_binomial_glmm(capsys, tmp_path):
+    path = tmp_path / "epil.csv"
+    lmmpy.datasets.load("epil").to_csv(path, index=False)
+    status, out, _ = run(capsys, "fit", EPIL, "--data", "epil", "--family", "negative_binomial")
+    assert status == 0
+    assert re.search(r" Family: Negative Binomial\(7\.419\d\)  \( log \)\n", out)
+    assert out == glmm_summary(lmmpy.glmer_nb, EPIL, "epil")
+    status, csv_out, _ = run(capsys, "fit", EPIL, "--data", str(path), "--family", "NB")
+    assert status == 0
+    assert csv_out.replace("   Data: epil.csv", "   Data: epil") == out
+
+
+def test_family_gaussian_is_lmer(capsys):
+    status, out, _ = run(capsys, "fit", SLEEPSTUDY, "--data", "sleepstudy", "--family",
+                         "gaussian")
+    assert status == 0
+    assert out == api_summary(SLEEPSTUDY, lmmpy.datasets.load("sleepstudy"), "sleepstudy")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--family", "quasipoisson"], "unknown family 'quasipoisson'"),
+    (["--family", "binomial", "--link", "sqrt"],
+     "link 'sqrt' is not available for the binomial family"),
+    (["--link", "probit"], "--link is for a GLMM: give --family"),
+    (["--nagq", "5"], "--nagq is for a GLMM: give --family"),
+    (["--family", "binomial", "--ml"], "--ml is for a linear mixed model"),
+    (["--family", "binomial", "--nagq", "-1"], "nagq must be an integer of 0 or more"),
+    (["--family", "poisson", "--formula", "incidence ~ 1 + (1 | herd) + (1 | period)",
+      "--nagq", "9"],
+     "nagq > 1 needs a single random-effects term with one column"),
+    (["--family", "poisson", "--formula", "incidence - 5 ~ period + (1 | herd)"],
+     "has negative counts"),
+    (["--family", "Gamma", "--formula", "incidence ~ period + (1 | herd)"],
+     "has values of 0 or less: the Gamma family needs positive values"),
+    (["--family", "binomial", "--formula", "size ~ period + (1 | herd)"],
+     "has values outside [0, 1]"),
+])
+def test_glmm_errors(capsys, argv, message):
+    formula = CBPP
+    if "--formula" in argv:
+        index = argv.index("--formula")
+        formula = argv[index + 1]
+        argv = argv[:index] + argv[index + 2:]
+    status, out, err = run(capsys, "fit", formula, "--data", "cbpp", *argv)
+    assert status == 2
+    assert out == ""
+    assert err.startswith("lmmpy: error: ")
+    assert message in err
+    assert "Traceback" not in err
+
+
 # ---- datasets -------------------------------------------------------------------------
 def test_datasets_lists_every_name_with_its_description(capsys):
     status, out, _ = run(capsys, "datasets")

@@ -63,6 +63,12 @@ _CATALOG: dict[str, tuple[str, dict[str, _Factor]]] = {
         {"y": _Factor(), "ap": _Factor(), "hilo": _Factor(), "ID": _Factor(),
          "trt": _Factor(levels=("placebo", "drug", "drug+"))},
     ),
+    "epil": (
+        "Seizure counts (y) of 59 epileptics in four two-week periods, by treatment "
+        "(MASS's epil; lbase, lage: centred log(base/4) and log(age)).",
+        {"trt": _Factor(levels=("placebo", "progabide")), "subject": _Factor(),
+         "period": _Factor()},
+    ),
     "VerbAgg": (
         "Verbal aggression: 316 respondents' answers to 24 items (lme4's VerbAgg; r2 = Y when "
         "the answer was perhaps or yes).",

@@ -57,10 +57,17 @@ def conditioning_map(design: Design) -> ConditioningMap:
 
 
 def _term_map(term: RandomEffectsTerm) -> np.ndarray | None:
-    values = term.model_matrix.values
-    names = term.columns
+    return column_map(term.model_matrix.values, term.columns, centre=term.correlated)
+
+
+def column_map(values: np.ndarray, names: tuple[str, ...], *, centre: bool = True,
+               centred: float = CENTRED, unit_scale: float = UNIT_SCALE) -> np.ndarray | None:
+    """The k×k map C taking columns X to X C: each column centred (when ``centre`` and
+    there is an intercept column to absorb its mean) and scaled to unit sd where its
+    |mean| is over ``centred`` sds or its sd outside [1/``unit_scale``, ``unit_scale``];
+    None where no column needs it."""
     k = len(names)
-    centre_to = names.index(INTERCEPT) if INTERCEPT in names and term.correlated else None
+    centre_to = names.index(INTERCEPT) if INTERCEPT in names and centre else None
     C = np.eye(k)
     for j in range(k):
         if j == centre_to:
@@ -70,10 +77,10 @@ def _term_map(term: RandomEffectsTerm) -> np.ndarray | None:
         spread = float(np.sqrt(np.mean((column - mean) ** 2)))
         if not spread > 0 or not np.isfinite(spread):
             continue   # a constant column: nothing to scale it by
-        centred = centre_to is not None and abs(mean) > CENTRED * spread
-        if centred or not 1 / UNIT_SCALE <= spread <= UNIT_SCALE:
+        far = centre_to is not None and abs(mean) > centred * spread
+        if far or not 1 / unit_scale <= spread <= unit_scale:
             C[j, j] = 1.0 / spread        # the column (x - mean) / sd, or x / sd
-            if centred:
+            if far:
                 C[centre_to, j] = -mean / spread
     return None if np.array_equal(C, np.eye(k)) else C
 

@@ -12,6 +12,7 @@ Examples
 from lmmpy.diagnostics._binned import binned_residuals
 from lmmpy.diagnostics._icc import ICC, design_effect, icc
 from lmmpy.diagnostics._influence import group_influence
+from lmmpy.diagnostics._overdispersion import Overdispersion, check_overdispersion
 from lmmpy.diagnostics._pooling import PoolingComparison, compare_pooling
 from lmmpy.diagnostics._r2 import R2, r2
 from lmmpy.diagnostics._variance import VarianceComponents, variance_components
@@ -20,9 +21,11 @@ from lmmpy.diagnostics._within_between import within_between
 __all__ = [
     "ICC",
     "R2",
+    "Overdispersion",
     "PoolingComparison",
     "VarianceComponents",
     "binned_residuals",
+    "check_overdispersion",
     "compare_pooling",
     "design_effect",
     "group_influence",

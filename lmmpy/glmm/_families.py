@@ -261,6 +261,61 @@ class InverseGaussian(Family):
                      + 3 * np.sum(np.log(y) * weights) + 2)
 
 
+class NegativeBinomial(Family):
+    """Negative binomial counts with shape ``theta``: V(μ) = μ + μ²/θ (MASS's
+    ``negative.binomial(theta)``; θ → ∞ is the Poisson).  :func:`lmmpy.glmer_nb`
+    estimates θ; ``glmer`` with this family holds it fixed.
+
+    Examples
+    --------
+    >>> family = NegativeBinomial(2.0)
+    >>> family.name, float(family.variance(np.array([4.0]))[0])
+    ('Negative Binomial(2)', 12.0)
+    """
+
+    links = ("log", "sqrt", "identity")
+
+    def __init__(self, theta: float, link: str | None = None):
+        if isinstance(theta, bool) or not isinstance(theta, int | float | np.number):
+            raise TypeError(f"theta must be a positive number, not {type(theta).__name__}")
+        if not (np.isfinite(theta) and theta > 0):
+            raise ValueError(f"theta must be a positive number, not {theta!r}")
+        if link is not None and (not isinstance(link, str) or link not in self.links):
+            raise ValueError(f"link {link!r} is not available for the negative binomial "
+                             f"family; use one of {', '.join(map(repr, self.links))}")
+        self.theta = float(theta)
+        super().__init__(link)
+
+    @property
+    def name(self) -> str:
+        """R's family name, ``Negative Binomial(θ rounded to 4 decimals)``."""
+        return f"Negative Binomial({round(self.theta, 4):.7g})"
+
+    def __repr__(self) -> str:
+        return f"NegativeBinomial(theta={self.theta!r}, link={self.link.name!r})"
+
+    def __eq__(self, other) -> bool:
+        return super().__eq__(other) and self.theta == other.theta
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.link.name, self.theta))
+
+    def variance(self, mu):
+        return mu + mu**2 / self.theta
+
+    def deviance_residuals(self, y, mu, weights):
+        theta = self.theta
+        return 2 * weights * (special.xlogy(y, np.maximum(y, 1) / mu)
+                              - (y + theta) * np.log((y + theta) / (mu + theta)))
+
+    def aic(self, y, trials, mu, weights, deviance):
+        theta = self.theta
+        term = ((y + theta) * np.log(mu + theta) - special.xlogy(y, mu)
+                + special.gammaln(y + 1) - theta * math.log(theta) + special.gammaln(theta)
+                - special.gammaln(theta + y))
+        return float(2 * np.sum(weights * term))
+
+
 FAMILIES: dict[str, type[Family]] = {
     "binomial": Binomial,
     "poisson": Poisson,
@@ -269,6 +324,8 @@ FAMILIES: dict[str, type[Family]] = {
     "inverse.gaussian": InverseGaussian,
     "inverse_gaussian": InverseGaussian,
 }
+
+_NEGATIVE_BINOMIAL_NAMES = ("negative_binomial", "negative.binomial", "negbinomial", "nbinom")
 
 
 def make_family(family: str | Family, link: str | None = None) -> Family:
@@ -280,15 +337,24 @@ def make_family(family: str | Family, link: str | None = None) -> Family:
     >>> make_family("binomial", "cloglog")
     Binomial(link='cloglog')
     """
+    if isinstance(family, NegativeBinomial):
+        return family if link is None else NegativeBinomial(family.theta, link)
     if isinstance(family, Family):
         return family if link is None else type(family)(link)
+    if family is NegativeBinomial:
+        raise ValueError("the NegativeBinomial family needs its theta: estimate it with "
+                         "lmmpy.glmer_nb, or hold it fixed with lmmpy.NegativeBinomial(theta)")
     if isinstance(family, type) and issubclass(family, Family):
         return family(link)
     if not isinstance(family, str):
         raise TypeError(f"family must be a name or a Family, not {type(family).__name__}")
     if family == "gaussian":
         raise ValueError("family 'gaussian' is a linear mixed model: fit it with lmmpy.lmer")
+    if family in _NEGATIVE_BINOMIAL_NAMES:
+        raise ValueError(f"family {family!r} needs its theta: estimate it with "
+                         "lmmpy.glmer_nb, or hold it fixed with lmmpy.NegativeBinomial(theta)")
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; use one of "
-                         f"'binomial', 'poisson', 'Gamma', 'inverse.gaussian'")
+                         f"'binomial', 'poisson', 'Gamma', 'inverse.gaussian' "
+                         "(the negative binomial: lmmpy.glmer_nb)")
     return FAMILIES[family](link)

@@ -6,7 +6,8 @@ Numbers follow lme4's definitions for GLMMs:
   saturated log-likelihood; AGQ, nAGQ > 1: leaves it out, as lme4);
 * ``deviance``: Σ d_i, the sum of squared deviance residuals at the
   conditional modes (not −2 ``loglik``; the summary's column is −2 ``loglik``);
-* parameters counted: θ, β and, for Gamma and the inverse Gaussian, σ;
+* parameters counted: θ, β and, for Gamma and the inverse Gaussian, σ (for the
+  negative binomial, its shape, as lme4's ``npar``);
 * ``sigma``: 1 for binomial and Poisson, else √(pwrss / n) with
   pwrss = Σ (Pearson residual)² + ‖û‖² (lme4's ``sigmaML``), which scales the
   random-effects variances and conditional SDs;
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lmmpy.glmm._families import Family
+from lmmpy.glmm._families import Family, NegativeBinomial
 from lmmpy.glmm._optimize import GlmmOptimization
 from lmmpy.glmm._pirls import PirlsResult, ReweightedSystem
 from lmmpy.objective import conditional_variance_blocks
@@ -103,7 +104,9 @@ class GeneralizedLinearMixedModel:
 
     @property
     def n_params(self) -> int:
-        return len(self.theta) + len(self.state.beta) + int(self.family.has_dispersion)
+        # lme4's npar: a negative binomial's θ counts, estimated (glmer.nb) or not
+        return (len(self.theta) + len(self.state.beta) + int(self.family.has_dispersion)
+                + int(isinstance(self.family, NegativeBinomial)))
 
     @property
     def aic(self) -> float:

@@ -48,6 +48,10 @@ class GlmmCriterion:
         self._beta: np.ndarray | None = None
         self._u: np.ndarray | None = None
 
+    def on(self, system: ReweightedSystem) -> GlmmCriterion:
+        """The same criterion (quadrature, PIRLS tolerance) for another system."""
+        return GlmmCriterion(system, self.n_theta, self.nagq, self.pirls_tolerance)
+
     def at_theta(self, theta: np.ndarray) -> PirlsResult:
         """Stage 1's state: β and u from PIRLS at θ."""
         return self._solve(theta, None, vary_beta=True)

@@ -22,7 +22,14 @@ import numpy as np
 import pandas as pd
 
 from lmmpy.formula import ParsedFormula
-from lmmpy.glmm._families import Binomial, Family, Gamma, InverseGaussian, Poisson
+from lmmpy.glmm._families import (
+    Binomial,
+    Family,
+    Gamma,
+    InverseGaussian,
+    NegativeBinomial,
+    Poisson,
+)
 
 RESPONSE_COLUMN = "_glmm_response_"
 _INTEGER_TOLERANCE = 1e-3   # R's binomial()$initialize: "non-integer #successes"
@@ -74,6 +81,8 @@ class GlmResponse:
             mu = (self.weights * self.y + 0.5) / (self.weights + 1)
         elif isinstance(family, Poisson):
             mu = self.y + 0.1
+        elif isinstance(family, NegativeBinomial):
+            mu = self.y + (self.y == 0) / 6
         else:
             mu = self.y
         return family.linkfun(mu)
@@ -108,12 +117,17 @@ def check_response(response: GlmResponse, name: str) -> None:
         raise ValueError("weights must be finite and non-negative")
     if isinstance(family, Binomial):
         _check_binomial(response, name)
-    elif isinstance(family, Poisson) and np.any(y < 0):
-        raise ValueError(f"response {name!r} has negative counts: the poisson family "
+    elif isinstance(family, Poisson | NegativeBinomial) and np.any(y < 0):
+        raise ValueError(f"response {name!r} has negative counts: the {_label(family)} family "
                          "needs counts of 0 or more")
     elif isinstance(family, Gamma | InverseGaussian) and np.any(y <= 0):
         raise ValueError(f"response {name!r} has values of 0 or less: the {family.name} "
                          "family needs positive values")
+
+
+def _label(family: Family) -> str:
+    """The family's name in a message (the negative binomial's without its θ)."""
+    return "negative binomial" if isinstance(family, NegativeBinomial) else family.name
 
 
 def _check_binomial(response: GlmResponse, name: str) -> None:
@@ -156,7 +170,7 @@ def _evaluate_response(text: str, frame: pd.DataFrame,
     if _is_cbind(text):
         if not isinstance(family, Binomial):
             raise ValueError(f"a cbind(successes, failures) response needs the binomial "
-                             f"family, not {family.name}")
+                             f"family, not {_label(family)}")
         successes, failures = (_numeric(part, frame) for part in _cbind_parts(text))
         for part, values in zip(_cbind_parts(text), (successes, failures), strict=True):
             if np.any(values < 0):
@@ -168,7 +182,8 @@ def _evaluate_response(text: str, frame: pd.DataFrame,
     column = text.strip("`")
     if column in frame.columns and not _is_numeric(frame[column]):
         if not isinstance(family, Binomial):
-            raise TypeError(f"response {column!r} must be numeric for the {family.name} family")
+            raise TypeError(f"response {column!r} must be numeric for the {_label(family)} "
+                            "family")
         return _factor_response(frame[column]), ones
     return _numeric(text, frame), ones
 

@@ -16,6 +16,13 @@ from lmmpy._warnings import ConvergenceWarning, SingularFitWarning
 from lmmpy.design import build_design
 from lmmpy.design._build import ArrayOrColumn
 from lmmpy.formula import parse_formula
+from lmmpy.glmm._conditioned import (
+    conditioned_start,
+    fitting_criterion,
+    original_hessian,
+    original_optimization,
+    warn_if_digits_lost,
+)
 from lmmpy.glmm._families import Family, make_family
 from lmmpy.glmm._model import GeneralizedLinearMixedModel
 from lmmpy.glmm._optimize import (
@@ -24,10 +31,14 @@ from lmmpy.glmm._optimize import (
     optimize_glmm,
     optimize_theta,
 )
-from lmmpy.glmm._pirls import ReweightedSystem
+from lmmpy.glmm._pirls import PirlsError, ReweightedSystem
 from lmmpy.glmm._response import check_response, response_frame
+from lmmpy.glmm._separation import check_separation, fit_looks_separated
 
 __all__ = ["glmer"]
+
+SEPARATION_CHECK_ROWS = 20_000   # the linear programme up front (≤ ~0.3 s); larger data: only
+                                 # when the fit points at separation (fitted means at 0 or 1)
 
 
 def glmer(
@@ -91,6 +102,12 @@ def glmer(
     ConvergenceWarning
         When the optimizer stops at its evaluation limit.
 
+    Raises
+    ------
+    ValueError
+        For a response the family cannot take, and for complete or quasi-complete
+        separation (fixed effects whose estimates are infinite), named.
+
     Examples
     --------
     >>> import lmmpy
@@ -107,22 +124,36 @@ def glmer(
         _check_quadrature_applies(system)
     n_theta = len(system.design.theta_start())
     criterion = GlmmCriterion(system, n_theta, nagq, control.pirls_tolerance)
+    fitting, matrices = fitting_criterion(criterion)   # on centred, scaled columns
     theta_start, theta_lower = system.design.theta_start(), system.design.theta_lower_bounds()
-    if nagq == 0:
-        if start is not None:
-            theta_start = _checked_start(start, system, n_theta, n_theta)
-        optimization = optimize_theta(criterion, theta_start, theta_lower, control)
-        hessian, state = None, criterion.at_theta(optimization.parameters[:n_theta])
-    else:
-        start = None if start is None else _checked_start(start, system, n_theta,
-                                                          n_theta + system.n_fixed)
-        optimization = optimize_glmm(criterion, theta_start, theta_lower, start, control)
-        hessian = criterion_hessian(criterion, optimization.parameters)
-        state = criterion.at(optimization.parameters)
+    if nagq == 0 and start is not None:
+        theta_start = conditioned_start(_checked_start(start, system, n_theta, n_theta),
+                                        criterion, matrices)
+    elif start is not None:
+        start = conditioned_start(_checked_start(start, system, n_theta,
+                                                 n_theta + system.n_fixed), criterion, matrices)
+    try:
+        if nagq == 0:
+            optimization = original_optimization(
+                optimize_theta(fitting, theta_start, theta_lower, control), criterion, matrices)
+            hessian, state = None, criterion.at_theta(optimization.parameters[:n_theta])
+        else:
+            optimization = optimize_glmm(fitting, theta_start, theta_lower, start, control)
+            hessian = original_hessian(criterion_hessian(fitting, optimization.parameters),
+                                       n_theta, matrices)
+            optimization = original_optimization(optimization, criterion, matrices)
+            state = criterion.at(optimization.parameters)
+    except (PirlsError, np.linalg.LinAlgError):
+        check_separation(system)   # the usual reason; else the error as it was
+        raise
+    if fit_looks_separated(system, state.mu):
+        check_separation(system)
+    deviance_value = criterion.value(state, nagq=max(nagq, 1))
+    warn_if_digits_lost(deviance_value, optimization.deviance, criterion, matrices)
     model = GeneralizedLinearMixedModel(
         system=system,
         state=state,
-        deviance_value=criterion.value(state, nagq=max(nagq, 1)),
+        deviance_value=deviance_value,
         nagq=nagq,
         hessian=hessian,
         optimization=optimization,
@@ -158,7 +189,10 @@ def glmm_setup(formula: str, data: pd.DataFrame, family: str | Family = "binomia
     design = build_design(parsed, frame, offset=offset)
     response = response.subset(design.row_index.to_numpy())
     check_response(response, response_text)
-    return ReweightedSystem(design, response, path)
+    system = ReweightedSystem(design, response, path)
+    if design.n_obs <= SEPARATION_CHECK_ROWS:
+        check_separation(system)
+    return system
 
 
 def _row_index(data: pd.DataFrame, system: ReweightedSystem) -> pd.Index:

@@ -126,6 +126,64 @@ def test_quadrature_needs_one_scalar_term():
         lmmpy.glmer("cbind(incidence, size - incidence) ~ x + (x | herd)", data, nagq=5)
 
 
+def test_quadrature_needs_a_single_term(cbpp):
+    with pytest.raises(ValueError, match="nagq > 1 needs a single random-effects term with one "
+                                         "column, such as \\(1 \\| g\\); this model has "
+                                         "\\(\\(Intercept\\) \\| herd\\), "
+                                         "\\(\\(Intercept\\) \\| period\\)"):
+        lmmpy.glmer("cbind(incidence, size - incidence) ~ 1 + (1 | herd) + (1 | period)", cbpp,
+                    nagq=25)
+
+
+def test_cbind_with_non_integer_counts(cbpp):
+    data = cbpp.assign(half=cbpp["incidence"] + 0.5)
+    with pytest.raises(ValueError, match="non-integer numbers of successes"):
+        lmmpy.glmer("cbind(half, size) ~ period + (1 | herd)", data)
+
+
+def _separable(kind: str) -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    data = pd.DataFrame({"g": np.repeat(list("abcdefgh"), 12), "x": rng.normal(size=96),
+                         "f": np.tile(["p", "q", "r"], 32)})
+    if kind == "complete":
+        data["y"] = (data["x"] > 0.2).astype(int)
+    else:
+        data["y"] = rng.binomial(1, 0.5, 96)
+        data.loc[data["f"] == "r", "y"] = 0 if kind == "quasi" else 1
+    data["count"] = rng.poisson(2.0, 96)
+    data.loc[data["f"] == "q", "count"] = 0
+    return data
+
+
+@pytest.mark.parametrize(("formula", "kind", "family", "message"), [
+    ("y ~ x + (1 | g)", "complete", "binomial",
+     "complete separation: the fixed effects predict every response exactly, so the estimate "
+     "of '\\(Intercept\\)', 'x' is infinite"),
+    ("y ~ x + f + (1 | g)", "quasi", "binomial",
+     "quasi-complete separation: .* all 0 or all 1\\), so the estimate of 'f\\[T.r\\]' is "
+     "infinite"),
+    ("y ~ f + (1 | g)", "quasi-ones", "binomial", "the estimate of 'f\\[T.r\\]' is infinite"),
+    ("count ~ x + f + (1 | g)", "quasi", "poisson",
+     "quasi-complete separation: .*all 0\\), so the estimate of 'f\\[T.q\\]' is infinite"),
+])
+def test_separation_is_reported(formula, kind, family, message):
+    with pytest.raises(ValueError, match=message):
+        lmmpy.glmer(formula, _separable(kind), family)
+
+
+@pytest.mark.filterwarnings("ignore::lmmpy.SingularFitWarning")
+def test_separation_is_found_after_the_fit_on_large_data(monkeypatch):
+    """Beyond the rows checked up front, fitted means at 0 or 1 trigger the check."""
+    import lmmpy.glmm.fit as fit
+
+    monkeypatch.setattr(fit, "SEPARATION_CHECK_ROWS", 0)
+    data = _separable("quasi")
+    with pytest.raises(ValueError, match=r"the estimate of 'f\[T.r\]' is infinite"):
+        lmmpy.glmer("y ~ f + (1 | g)", data)
+    overlap = data.assign(y=np.r_[data["y"][:-1], 1])   # one success at level r: finite
+    assert np.isfinite(lmmpy.glmer("y ~ f + (1 | g)", overlap).fixef).all()
+
+
 def test_negative_weights(cbpp):
     with pytest.raises(ValueError, match="weights must be finite and non-negative"):
         lmmpy.glmer(CBPP_FORMULA, cbpp, weights=-np.ones(len(cbpp)))

@@ -23,10 +23,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from glmm_cases import AGQ_CASES, LAPLACE_CASES, at_lme4, fitted
+from glmm_cases import AGQ_CASES, LAPLACE_CASES, NB_CASES, at_lme4, fitted
 from reference import load_case
 
-CASES = LAPLACE_CASES + AGQ_CASES
+CASES = LAPLACE_CASES + AGQ_CASES + NB_CASES
 # cbpp_laplace and cbpp_prop_weights are one model (the cbind and the proportion forms):
 # the older case has no PIRLS-converged values, the newer one does
 TIGHT_FROM = {"cbpp_laplace": "cbpp_prop_weights"}
@@ -53,7 +53,7 @@ def test_criterion_at_lme4_estimates_is_lme4s_converged_criterion(name):
     assert at_lme4(name).loglik == pytest.approx(expected, abs=tolerance)
 
 
-@pytest.mark.parametrize("name", LAPLACE_CASES)
+@pytest.mark.parametrize("name", LAPLACE_CASES + NB_CASES)
 def test_criterion_is_the_laplace_approximation_at_the_exact_mode(name):
     """A dense evaluation: Fisher scoring on u until the gradient of pdev/2 is below 1e-11,
     then −2 log p(y | û) + ‖û‖² + log|I + Λ'Z'WZΛ|."""

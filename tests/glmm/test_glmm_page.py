@@ -53,3 +53,34 @@ def test_quoted_coefficients(namespace):
     for name, row in table.iterrows():
         quoted = f"# {name:<14}" + "".join(f"{value:>12.3f}" for value in row)
         assert " ".join(quoted.split()) in " ".join(PAGE.split()), name
+
+
+def _quoted_text_blocks() -> list[str]:
+    return re.findall(r"```text\n(.*?)```", PAGE, flags=re.S)
+
+
+def test_quoted_count_models(namespace):
+    import lmmpy
+
+    pois, nb = namespace["pois"], namespace["nb"]
+    blocks = _quoted_text_blocks()
+    assert str(lmmpy.check_overdispersion(pois)) + "\n" in blocks
+    printed = [line.rstrip() for line in str(nb.summary()).splitlines()]
+    quoted = next(block for block in blocks if "Negative Binomial" in block)
+    for line in quoted.splitlines():
+        assert line.rstrip() in printed, line
+    assert round(nb.nb_theta, 3) == 7.419
+    assert (round(nb.loglik, 2), round(pois.loglik, 2)) == (-626.26, -666.84)
+    assert round(lmmpy.check_overdispersion(nb).ratio, 3) == 0.776
+    assert (round(pois.fixef_se["V4"], 3), round(nb.fixef_se["V4"], 3)) == (0.055, 0.087)
+    assert (round(pois.varcorr.vcov[0], 3), round(nb.varcorr.vcov[0], 3)) == (0.266, 0.230)
+    assert nb.nb_search.method == "joint" and 120 <= nb.nb_search.n_evaluations <= 220
+    assert "('joint', 166)" in PAGE   # as measured when written (the test bounds it)
+
+
+def test_separation_example_raises(namespace):
+    import lmmpy
+
+    with pytest.raises(ValueError, match=r"complete separation: .*'\(Intercept\)', 'dose' is "
+                                         r"infinite"):
+        lmmpy.glmer("cured ~ dose + (1 | clinic)", namespace["trial"], family="binomial")

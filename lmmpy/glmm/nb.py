@@ -1,0 +1,382 @@
+"""``glmer_nb()``: a negative binomial GLMM with its shape estimated (lme4's ``glmer.nb``).
+
+Model: y_i | b ~ NB(μ_i, k) with Var(y_i | b) = μ_i + μ_i²/k, g(μ) = Xβ + ZΛ_θu + o,
+u ~ N(0, I).  lme4 calls the shape k ``glmer.nb.theta``; here it is ``nb_theta``
+(θ stays the random-effects parameter).
+
+lme4's ``glmer.nb`` (lme4/R/glmer.nb.R; Venables & Ripley 2002, §7.4 for the
+negative binomial GLM) fits a Poisson GLMM, starts k from MASS's ``theta.ml`` on
+its fitted means, and minimises the profile
+
+    d(k) = min over (θ, β) of the Laplace criterion −2ℓ(θ, β; k)
+
+by Brent's method (R's ``optimize``) over log k in log k₀ ± 3 (tolerance 5e-5),
+each evaluation a complete ``glmer`` refit with k held fixed.  The minimum of the
+profile is the minimum of −2ℓ(θ, β, k) over all three, so ``method="joint"`` (the
+default) finds it in one BOBYQA run over (θ, β, log k) on the same interval,
+from the Poisson fit's (θ, β); ``method="alternating"`` is lme4's profile, each
+refit started from the previous one's estimates (lme4's ``refit``).  The joint
+run needs a fraction of the criterion evaluations of the profile (see
+``docs/glmm.md``); both give lme4's optimum or a better one.
+
+For nAGQ > 1 the quadrature criterion leaves out the saturated log-likelihood
+(lme4's convention for ``logLik``), which depends on k; the search over k adds
+it back, so k maximises the likelihood (lme4's glmer.nb searches without it and
+can run off to a wrong k with θ = 0).  The reported ``loglik`` keeps lme4's
+convention.
+
+The fitted model is the GLMM at k̂ held fixed, as lme4's last refit: its
+standard errors come from the Hessian of the criterion over (θ, β) only, and
+do not allow for the uncertainty of k̂ (lme4's ``vcov``); the log-likelihood
+counts k among its parameters (lme4's ``npar``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, replace
+
+import nlopt
+import numpy as np
+import pandas as pd
+from scipy import optimize, special
+
+from lmmpy._control import GlmerControl, check_control
+from lmmpy._warnings import ConvergenceWarning
+from lmmpy.design._build import ArrayOrColumn
+from lmmpy.glmm._families import NegativeBinomial, Poisson
+from lmmpy.glmm._model import GeneralizedLinearMixedModel
+from lmmpy.glmm._optimize import (
+    _RESULTS,
+    GlmmCriterion,
+    GlmmOptimization,
+    criterion_hessian,
+    optimize_glmm,
+    optimize_theta,
+)
+from lmmpy.glmm._pirls import ReweightedSystem
+from lmmpy.glmm._separation import check_separation, fit_looks_separated
+from lmmpy.glmm.fit import (
+    _check_quadrature_applies,
+    _checked_nagq,
+    _row_index,
+    _warn_about,
+    glmm_setup,
+)
+
+__all__ = ["NbThetaSearch", "NegativeBinomialMixedModel", "glmer_nb", "theta_ml"]
+
+METHODS = ("joint", "alternating")
+HALF_WIDTH = 3.0          # glmer.nb's interval: log k₀ ± 3
+BRENT_TOLERANCE = 5e-5    # glmer.nb's tol on log k
+THETA_ML_LIMIT = 20       # glmer.nb's initCtrl: limit 20, eps 2 tol
+THETA_ML_EPS = 2 * BRENT_TOLERANCE
+
+
+@dataclass(frozen=True)
+class NbThetaSearch:
+    """How the negative binomial shape was estimated.
+
+    Attributes
+    ----------
+    method : ``"joint"`` or ``"alternating"``
+    start : k₀ (``theta.ml`` on the Poisson fit, or the given start)
+    interval : the bounds of the search over k
+    n_evaluations : criterion evaluations, the Poisson start's included
+    n_refits : GLMM fits at fixed k (alternating; lme4's ``nevals``), 0 for joint
+    """
+
+    method: str
+    start: float
+    interval: tuple[float, float]
+    n_evaluations: int
+    n_refits: int
+
+
+@dataclass(frozen=True, eq=False)
+class NegativeBinomialMixedModel(GeneralizedLinearMixedModel):
+    """A negative binomial GLMM fitted by :func:`lmmpy.glmer_nb` (lme4's ``glmer.nb``).
+
+    Examples
+    --------
+    >>> import lmmpy
+    >>> m = lmmpy.glmer_nb("y ~ trt + lbase + lage + V4 + (1 | subject)",
+    ...                    lmmpy.datasets.load("epil"))  # doctest: +SKIP
+    >>> round(m.nb_theta, 2)  # doctest: +SKIP
+    7.42
+    """
+
+    nb_search: NbThetaSearch | None = None
+
+    @property
+    def nb_theta(self) -> float:
+        """The negative binomial shape k (Var = μ + μ²/k; lme4's ``glmer.nb.theta``)."""
+        return self.family.theta
+
+    def __repr__(self) -> str:
+        return (f"<NegativeBinomialMixedModel {self.formula!r} (nb_theta={self.nb_theta:.4f}, "
+                f"{self.family.link.name} link, nAGQ={self.nagq}), nobs={self.nobs}, "
+                f"logLik={self.loglik:.4f}>")
+
+
+def glmer_nb(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    link: str = "log",
+    weights: ArrayOrColumn = None,
+    offset: ArrayOrColumn = None,
+    nagq: int = 1,
+    method: str = "joint",
+    nb_theta_start: float | None = None,
+    control: GlmerControl | None = None,
+    data_name: str | None = None,
+) -> NegativeBinomialMixedModel:
+    """Fit a negative binomial GLMM, its shape estimated with the model (lme4's ``glmer.nb``).
+
+    Parameters
+    ----------
+    formula : str
+        ``count ~ fixed + (lhs | group) + ...``, lme4's syntax, ``offset(...)`` allowed.
+    data : pandas.DataFrame
+        Rows with a missing value in a column the model uses are dropped.
+    link : str, default "log"
+        ``"log"``, ``"sqrt"`` or ``"identity"``.
+    weights, offset : str or array-like, optional
+        Prior weights and an offset (link scale): a column of ``data`` or one value per row.
+    nagq : int, default 1
+        1: Laplace; more: adaptive Gauss–Hermite (one scalar random effect); 0: lme4's
+        ``nAGQ = 0``, β estimated with the conditional modes.
+    method : {"joint", "alternating"}
+        ``"joint"``: one optimisation over (θ, β, log k); ``"alternating"``: lme4's
+        profile over k, a GLMM refit at each k.  Both reach the same optimum.
+    nb_theta_start : float, optional
+        k₀, lme4's ``initCtrl$theta`` (default: MASS's ``theta.ml`` on a Poisson fit);
+        k is searched within k₀ e^{±3}, as lme4.
+    control : GlmerControl, optional
+        Optimizer, tolerances, factorization and PIRLS tolerance, as for :func:`lmmpy.glmer`.
+    data_name : str, optional
+        Name of the data shown in the summary.
+
+    Returns
+    -------
+    NegativeBinomialMixedModel
+        A :class:`GeneralizedLinearMixedModel` at k̂ with ``nb_theta`` and ``nb_search``.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When k̂ ends at the end of its search interval.
+    SingularFitWarning
+        When the estimated random-effects covariance is singular.
+
+    Examples
+    --------
+    >>> import lmmpy
+    >>> epil = lmmpy.datasets.load("epil")
+    >>> m = lmmpy.glmer_nb("y ~ trt + lbase + lage + V4 + (1 | subject)", epil)
+    >>> round(m.nb_theta, 2), round(m.loglik, 2)
+    (7.42, -626.26)
+    """
+    nagq = _checked_nagq(nagq)
+    if method not in METHODS:
+        raise ValueError(f"method must be 'joint' or 'alternating', not {method!r}")
+    control = check_control(control, GlmerControl, "glmer_nb")
+    system = glmm_setup(formula, data, NegativeBinomial(1.0, link), weights=weights,
+                        offset=offset, path=control.path)
+    if nagq > 1:
+        _check_quadrature_applies(system)
+    start, k0, evaluations = _start(system, nagq, nb_theta_start, control)
+    interval = (k0 * math.exp(-HALF_WIDTH), k0 * math.exp(HALF_WIDTH))
+    search = _joint if method == "joint" else _alternating
+    parameters, k, counts, code = search(system, nagq, start, interval, control)
+    search_record = NbThetaSearch(method, k0, interval, evaluations + counts[0], counts[1])
+    model = _model_at(system, nagq, parameters, k, (data, data_name), search_record, control,
+                      code)
+    if fit_looks_separated(system, model.state.mu):
+        check_separation(system)
+    _warn_about(model, control)
+    _warn_at_bound(k, interval)
+    return model
+
+
+# ---- the start: a Poisson fit and theta.ml --------------------------------------------------
+def _start(system: ReweightedSystem, nagq: int, k0: float | None,
+           control: GlmerControl) -> tuple[np.ndarray, float, int]:
+    """(θ, β) of a Poisson fit (at k₀ when given), k₀, and the evaluations spent."""
+    n_theta = len(system.design.theta_start())
+    if k0 is None:
+        _set_family(system, Poisson(system.response.family.link.name))
+    else:
+        k0 = _checked_start(k0)
+        _set_nb_theta(system, k0)
+    criterion = GlmmCriterion(system, n_theta, min(nagq, 1), control.pirls_tolerance)
+    fit = optimize_theta(criterion, system.design.theta_start(),
+                         system.design.theta_lower_bounds(), control)
+    if k0 is None:
+        response = system.response
+        mu = criterion.at_theta(fit.stage1_theta).mu
+        k0 = theta_ml(response.y, mu, response.weights)
+    return fit.parameters, k0, criterion.n_evaluations
+
+
+def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray | None = None,
+             limit: int = THETA_ML_LIMIT, eps: float = THETA_ML_EPS) -> float:
+    """The maximum-likelihood negative binomial shape given the means (MASS's ``theta.ml``):
+    Fisher scoring from the moment estimate n / Σ w (y/μ − 1)².
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> y = rng.negative_binomial(2.0, 2.0 / (2.0 + 5.0), size=4000)   # k = 2, μ = 5
+    >>> abs(theta_ml(y, np.full(4000, 5.0)) - 2.0) < 0.15
+    True
+    """
+    y, mu = np.asarray(y, dtype=float), np.asarray(mu, dtype=float)
+    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=float)
+    k = np.sum(w) / np.sum(w * (y / mu - 1) ** 2)
+    for _ in range(limit - 1):
+        k = abs(k)
+        score = np.sum(w * (special.digamma(k + y) - special.digamma(k) + np.log(k) + 1
+                            - np.log(k + mu) - (y + k) / (mu + k)))
+        information = np.sum(w * (-special.polygamma(1, k + y) + special.polygamma(1, k)
+                                  - 1 / k + 2 / (mu + k) - (y + k) / (mu + k) ** 2))
+        step = score / information
+        k += step
+        if not np.isfinite(k) or abs(step) <= eps:
+            break
+    return float(k) if np.isfinite(k) and k > 0 else 1.0
+
+
+# ---- the two searches ---------------------------------------------------------------------
+def _joint(system: ReweightedSystem, nagq: int, start: np.ndarray, interval: tuple[float, float],
+           control: GlmerControl) -> tuple[np.ndarray, float, tuple[int, int], str]:
+    """One BOBYQA run over (θ, β, log k) (over (θ, log k) for nAGQ = 0, β by PIRLS)."""
+    n_theta = len(system.design.theta_start())
+    criterion = GlmmCriterion(system, n_theta, nagq, control.pirls_tolerance)
+    free = start if nagq > 0 else start[:n_theta]
+    k_start = math.sqrt(interval[0] * interval[1])
+
+    def deviance(x: np.ndarray) -> float:
+        _set_nb_theta(system, math.exp(x[-1]))
+        if nagq == 0:
+            return criterion.stage1(x[:-1])
+        return criterion(x[:-1]) + _saturated(system, nagq)
+
+    lower = np.concatenate([system.design.theta_lower_bounds(),
+                            np.full(len(free) - n_theta, -np.inf), [math.log(interval[0])]])
+    upper = np.concatenate([np.full(len(free), np.inf), [math.log(interval[1])]])
+    x, code = _minimize(deviance, np.append(free, math.log(k_start)), lower, upper, control)
+    k = math.exp(x[-1])
+    _set_nb_theta(system, k)
+    parameters = x[:-1]
+    if nagq == 0:
+        parameters = np.concatenate([parameters, criterion.at_theta(parameters).beta])
+    return parameters, k, (criterion.n_evaluations, 0), code
+
+
+def _alternating(system: ReweightedSystem, nagq: int, start: np.ndarray,
+                 interval: tuple[float, float],
+                 control: GlmerControl) -> tuple[np.ndarray, float, tuple[int, int], str]:
+    """lme4's profile: Brent over log k, a GLMM fit at each k from the last one's estimates."""
+    n_theta = len(system.design.theta_start())
+    lower = system.design.theta_lower_bounds()
+    fits: dict[float, tuple[np.ndarray, float]] = {}
+    totals = {"evaluations": 0, "last": start}
+
+    def profile(log_k: float) -> float:
+        if log_k not in fits:
+            _set_nb_theta(system, math.exp(log_k))
+            criterion = GlmmCriterion(system, n_theta, nagq, control.pirls_tolerance)
+            last = totals["last"]
+            fit = (optimize_theta(criterion, last[:n_theta], lower, control) if nagq == 0 else
+                   optimize_glmm(criterion, last[:n_theta], lower, last, control))
+            totals["evaluations"] += criterion.n_evaluations
+            totals["last"] = fit.parameters
+            totals["code"] = fit.return_codes[-1]
+            fits[log_k] = (fit.parameters, fit.deviance + _saturated(system, nagq))
+        return fits[log_k][1]
+
+    k0 = math.sqrt(interval[0] * interval[1])
+    profile(math.log(k0))   # lme4's first NB fit, at k₀, before the search
+    result = optimize.minimize_scalar(profile, bounds=tuple(map(math.log, interval)),
+                                      method="bounded", options={"xatol": BRENT_TOLERANCE})
+    profile(result.x)
+    _set_nb_theta(system, math.exp(result.x))
+    return (fits[result.x][0], math.exp(result.x), (totals["evaluations"], len(fits)),
+            totals["code"])
+
+
+def _saturated(system: ReweightedSystem, nagq: int) -> float:
+    """−2 log-likelihood of the saturated model (μ = y) when the criterion leaves it out
+    (nAGQ > 1), else 0.  It depends on k: without it the quadrature criterion is not a
+    likelihood in k (lme4's glmer.nb with nAGQ > 1 optimises it without, and runs off to
+    a wrong k)."""
+    if nagq <= 1:
+        return 0.0
+    response = system.response
+    return response.family.aic(response.y, response.trials, response.y, response.weights, 0.0)
+
+
+def _minimize(function, start: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+              control: GlmerControl) -> tuple[np.ndarray, str]:
+    """The control's NLopt method within [lower, upper], from ``start``; and how it stopped."""
+    algorithm = nlopt.LN_BOBYQA if control.optimizer == "bobyqa" else nlopt.LN_NELDERMEAD
+    optimizer = nlopt.opt(algorithm, len(start))
+    optimizer.set_min_objective(lambda x, gradient: function(x))
+    optimizer.set_lower_bounds(lower)
+    optimizer.set_upper_bounds(upper)
+    optimizer.set_initial_step(np.full(len(start), 0.1))
+    optimizer.set_ftol_abs(control.ftol_abs)
+    optimizer.set_xtol_rel(control.xtol_rel)
+    optimizer.set_maxeval(control.max_evaluations)
+    x = optimizer.optimize(np.clip(start, lower, upper))
+    return x, _RESULTS.get(optimizer.last_optimize_result(), "stopped")
+
+
+# ---- the fitted model ---------------------------------------------------------------------
+def _model_at(system: ReweightedSystem, nagq: int, parameters: np.ndarray, k: float,
+              data: tuple[pd.DataFrame, str | None], search: NbThetaSearch,
+              control: GlmerControl, code: str) -> NegativeBinomialMixedModel:
+    """The GLMM at k held fixed (lme4's last refit): state, criterion and Hessian there."""
+    _set_nb_theta(system, k)
+    n_theta = len(system.design.theta_start())
+    criterion = GlmmCriterion(system, n_theta, nagq, control.pirls_tolerance)
+    if nagq == 0:
+        state, hessian = criterion.at_theta(parameters[:n_theta]), None
+    else:
+        state = criterion.at(parameters)
+        hessian = criterion_hessian(criterion, np.asarray(parameters, dtype=float))
+        state = criterion.at(parameters)
+    value = criterion.value(state, nagq=max(nagq, 1))
+    optimization = GlmmOptimization(np.asarray(parameters, dtype=float), value,
+                                    search.n_evaluations, parameters[:n_theta], (code,))
+    return NegativeBinomialMixedModel(
+        system=system, state=state, deviance_value=value, nagq=nagq, hessian=hessian,
+        optimization=optimization, row_index=_row_index(data[0], system), data_name=data[1],
+        nb_search=search)
+
+
+def _set_nb_theta(system: ReweightedSystem, k: float) -> None:
+    _set_family(system, NegativeBinomial(k, system.response.family.link.name))
+
+
+def _set_family(system: ReweightedSystem, family) -> None:
+    system.response = replace(system.response, family=family)
+
+
+def _checked_start(k0) -> float:
+    if isinstance(k0, bool) or not isinstance(k0, int | float | np.number) or not (
+            np.isfinite(k0) and k0 > 0):
+        raise ValueError(f"nb_theta_start must be a positive number, not {k0!r}")
+    return float(k0)
+
+
+def _warn_at_bound(k: float, interval: tuple[float, float]) -> None:
+    if min(abs(math.log(k / interval[0])), abs(math.log(k / interval[1]))) < 1e-3:
+        warnings.warn(f"nb_theta = {k:.6g} is at the end of its search interval "
+                      f"[{interval[0]:.6g}, {interval[1]:.6g}] (the start times e^±3, as "
+                      "lme4's glmer.nb): give nb_theta_start nearer the estimate; a very "
+                      "large nb_theta means no overdispersion (a Poisson GLMM)",
+                      ConvergenceWarning, stacklevel=3)
