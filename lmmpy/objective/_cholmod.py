@@ -169,9 +169,10 @@ def _too_large(pattern: sp.csc_matrix, error: Exception,
     reason = str(error) or type(error).__name__
     try:
         if permutation is None:
-            permutation = SparseCholesky(pattern, supernodal=False).permutation()
+            permutation = SparseCholesky(pattern, simplicial=True).permutation()
         nonzeros = factor_nonzeros(pattern, permutation)
+        stored = _fill.stored_entries(pattern, permutation)
     except (CholmodError, MemoryError):
-        nonzeros = None
-    return FactorTooLargeError(
-        too_large_message(pattern.shape[0], nonzeros, _fill.available_memory(), reason=reason))
+        nonzeros = stored = None
+    return FactorTooLargeError(too_large_message(
+        pattern.shape[0], nonzeros, _fill.available_memory(), reason=reason, stored=stored))
