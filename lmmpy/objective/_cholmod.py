@@ -97,7 +97,9 @@ class CholmodFactorization:
         old, new = self.crossprods.ZtZ, crossprods.ZtZ
         if not (np.array_equal(old.indptr, new.indptr) and np.array_equal(old.indices, new.indices)):
             return CholmodFactorization(crossprods, self.layout)
-        return CholmodFactorization(crossprods, self.layout, (self.scaled, self.factor.copy()))
+        other = CholmodFactorization(crossprods, self.layout, (self.scaled, self.factor.copy()))
+        other._gradient_fits = self._gradient_fits   # the same pattern: the same counts
+        return other
 
     def update(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Refactor at θ; return log|L|² and R (raises LinAlgError when C is not PD)."""
