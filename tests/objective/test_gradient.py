@@ -82,6 +82,7 @@ def test_gradient_with_vector_terms_and_zero_diagonals(formula, reml, path):
 def test_gradient_on_the_compiled_rank_update(monkeypatch):
     pytest.importorskip("numba")
     monkeypatch.setattr(_rankupdate, "PAIR_BUDGET", 0)
+    monkeypatch.setattr(_rankupdate, "DENSE_BUDGET", 0)
     design = _vector_terms(FORMULAS[1], seed=2)
     f = _deviance(design, False, "blocked")
     assert type(f.factor.structure.update).__name__ == "CompiledUpdate"
@@ -140,6 +141,16 @@ def test_only_the_dense_path_has_a_hessian():
     design = _vector_terms(FORMULAS[0])
     f = ProfiledDeviance(cross_products(design), design.terms, True, _path="blocked")
     assert f.has_gradient and not f.has_hessian
+
+
+def test_gradient_on_the_dense_rank_update():
+    """Penicillin's plates meet every sample: the rank update is the dense product."""
+    _, design = case_design("penicillin_reml")
+    for reml in (True, False):
+        f = _deviance(design, reml, "blocked")
+        assert type(f.factor.structure.update).__name__ == "DenseUpdate"
+        for theta in (np.array([1.5, 3.2]), np.array([0.0, 2.0]), np.array([0.7, 1e-9])):
+            _assert_gradient(f, theta)
 
 
 def test_cholmod_gradient_is_withheld_when_its_inverse_cannot_fit(monkeypatch):
