@@ -215,7 +215,8 @@ def run_ratings(n, n_users, n_items, name, **target):
         cpu = (time.process_time() - cpu) / repeats   # a loaded machine's fairer measure
         lme4 = (_lme4_on(data, FORMULA, repeats=repeats) if args.lme4
                 else _recorded_lme4(name))
-        return dict(seconds=seconds, lme4=lme4, **target,
+        lme4_cpu = None if args.lme4 else _recorded_lme4(name, "cpu_seconds")
+        return dict(seconds=seconds, lme4=lme4, lme4_cpu=lme4_cpu, **target,
                     evaluations=model.optimization.n_evaluations, path=model.objective.path,
                     deviance=model.deviance, cpu_seconds=cpu)
     return run
