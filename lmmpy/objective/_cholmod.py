@@ -97,7 +97,9 @@ class CholmodFactorization:
         old, new = self.crossprods.ZtZ, crossprods.ZtZ
         if not (np.array_equal(old.indptr, new.indptr) and np.array_equal(old.indices, new.indices)):
             return CholmodFactorization(crossprods, self.layout)
-        return CholmodFactorization(crossprods, self.layout, (self.scaled, self.factor.copy()))
+        other = CholmodFactorization(crossprods, self.layout, (self.scaled, self.factor.copy()))
+        other._gradient_fits = self._gradient_fits   # the same pattern: the same counts
+        return other
 
     def update(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Refactor at θ; return log|L|² and R (raises LinAlgError when C is not PD)."""
@@ -169,9 +171,10 @@ def _too_large(pattern: sp.csc_matrix, error: Exception,
     reason = str(error) or type(error).__name__
     try:
         if permutation is None:
-            permutation = SparseCholesky(pattern, supernodal=False).permutation()
+            permutation = SparseCholesky(pattern, simplicial=True).permutation()
         nonzeros = factor_nonzeros(pattern, permutation)
+        stored = _fill.stored_entries(pattern, permutation)
     except (CholmodError, MemoryError):
-        nonzeros = None
-    return FactorTooLargeError(
-        too_large_message(pattern.shape[0], nonzeros, _fill.available_memory(), reason=reason))
+        nonzeros = stored = None
+    return FactorTooLargeError(too_large_message(
+        pattern.shape[0], nonzeros, _fill.available_memory(), reason=reason, stored=stored))

@@ -62,6 +62,30 @@ def column_counts(pattern: sp.spmatrix, permutation: np.ndarray | None = None) -
     >>> column_counts(arrow).tolist(), column_counts(arrow, np.array([2, 0, 1])).tolist()
     ([2, 2, 1], [3, 2, 1])
     """
+    return _counts_and_tree(pattern, permutation)[0]
+
+
+def stored_entries(pattern: sp.spmatrix, permutation: np.ndarray | None = None) -> int:
+    """The entries a supernodal factor stores, at least: each fundamental supernode (a
+    chain of columns whose patterns nest, j's parent j + 1 with one row fewer) as a
+    dense rectangle, rows × columns — up to twice the non-zeros where the factor is dense.
+
+    Examples
+    --------
+    >>> dense = sp.csc_matrix(np.ones((4, 4)))
+    >>> factor_nonzeros(dense), stored_entries(dense)
+    (10, 16)
+    """
+    counts, parent = _counts_and_tree(pattern, permutation)
+    n = len(counts)
+    chained = (parent[:-1] == np.arange(1, n)) & (counts[1:] == counts[:-1] - 1)
+    starts = np.flatnonzero(np.concatenate([[True], ~chained]))
+    widths = np.diff(np.concatenate([starts, [n]]))
+    return int(np.sum(counts[starts].astype(np.int64) * widths))
+
+
+def _counts_and_tree(pattern, permutation) -> tuple[np.ndarray, np.ndarray]:
+    """Column counts of L and the elimination tree (parents) of ``A[p][:, p]``."""
     full = _symmetric_pattern(pattern)
     if permutation is not None:
         full = full[permutation][:, permutation]
@@ -74,7 +98,8 @@ def column_counts(pattern: sp.spmatrix, permutation: np.ndarray | None = None) -
 
     parent = _fill_kernels.elimination_tree(indptr, indices, n)
     post = _fill_kernels.postorder(parent, n)
-    return np.asarray(_fill_kernels.column_counts(indptr, indices, parent, post, n))
+    counts = _fill_kernels.column_counts(indptr, indices, parent, post, n)
+    return np.asarray(counts), np.asarray(parent)
 
 
 def _symmetric_pattern(pattern: sp.spmatrix) -> sp.csc_matrix:
@@ -104,20 +129,22 @@ def check_factor_fits(pattern: sp.spmatrix, permutation: np.ndarray) -> None:
     """Raise :class:`FactorTooLargeError` when the factor of ``pattern`` under
     ``permutation`` cannot fit in the available memory.
 
-    A factor that fits even if dense (n(n+1)/2 entries) is not counted.
+    The memory counted is that of the supernodal storage (:func:`stored_entries`),
+    which CHOLMOD allocates at once.  A factor that fits even if dense (n² entries)
+    is not counted.
     """
     memory = available_memory()
     n = pattern.shape[0]
-    if memory is None or BYTES_PER_ENTRY * n * (n + 1) / 2 <= memory / 2:
+    if memory is None or BYTES_PER_ENTRY * n * n <= memory / 2:
         return
     nonzeros = factor_nonzeros(pattern, permutation)
-    needed = BYTES_PER_ENTRY * nonzeros
-    if needed > memory:
-        raise FactorTooLargeError(too_large_message(n, nonzeros, memory))
+    stored = stored_entries(pattern, permutation)
+    if BYTES_PER_ENTRY * stored > memory:
+        raise FactorTooLargeError(too_large_message(n, nonzeros, memory, stored=stored))
 
 
 def too_large_message(n_random_effects: int, nonzeros: int | None, memory: int | None,
-                      reason: str | None = None) -> str:
+                      reason: str | None = None, stored: int | None = None) -> str:
     """What was too large, the memory it needs, and what to do about it.
 
     Examples
@@ -129,7 +156,7 @@ def too_large_message(n_random_effects: int, nonzeros: int | None, memory: int |
     if nonzeros is not None:
         size = (f"its {n_random_effects:,} random effects make a sparse Cholesky factor of "
                 f"{nonzeros:,} non-zeros, which needs at least "
-                f"{_gigabytes(BYTES_PER_ENTRY * nonzeros)} of memory")
+                f"{_gigabytes(BYTES_PER_ENTRY * max(nonzeros, stored or 0))} of memory")
         if memory is not None:
             size += f" where {_gigabytes(memory)} are available"
     else:

@@ -54,6 +54,9 @@ class SparseCholesky:
         is read, here and in :meth:`factorize`.
     supernodal : bool
         Supernodal (BLAS, for large factors) rather than CHOLMOD's choice.
+    simplicial : bool
+        Simplicial whatever CHOLMOD would choose (an analysis that makes no
+        supernodes, whose sizes overflow CHOLMOD's integers on huge fills).
 
     Examples
     --------
@@ -64,8 +67,9 @@ class SparseCholesky:
     [1.0, 1.0]
     """
 
-    def __init__(self, pattern: sp.spmatrix, supernodal: bool = True, _symbolic=None):
-        mode = "supernodal" if supernodal else "auto"
+    def __init__(self, pattern: sp.spmatrix, supernodal: bool = True, _symbolic=None, *,
+                 simplicial: bool = False):
+        mode = "simplicial" if simplicial else "supernodal" if supernodal else "auto"
         if _symbolic is not None:
             self._symbolic = _symbolic
         elif NEW_API:

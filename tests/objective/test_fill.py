@@ -102,22 +102,25 @@ def test_the_estimate_of_an_absurd_crossed_design(monkeypatch):
     permutation = SparseCholesky(pattern, supernodal=False).permutation()
     nonzeros = factor_nonzeros(pattern, permutation)
     assert nonzeros > 100 * pattern.nnz  # the fill, not the pattern, sets the memory
-    monkeypatch.setattr(_fill, "available_memory", lambda: 8 * nonzeros - 1)
+    stored = _fill.stored_entries(pattern, permutation)
+    assert nonzeros < stored < 2 * nonzeros   # its dense part stored as rectangles
+    monkeypatch.setattr(_fill, "available_memory", lambda: 8 * stored - 1)
     with pytest.raises(FactorTooLargeError, match=rf"factor of {nonzeros:,} non-zeros, which "
-                                                  rf"needs at least [0-9.]+ GB"):
+                                                  rf"needs at least {8 * stored / 1e9:,.1f} GB"):
         _fill.check_factor_fits(pattern, permutation)
-    monkeypatch.setattr(_fill, "available_memory", lambda: 8 * nonzeros)
+    monkeypatch.setattr(_fill, "available_memory", lambda: 8 * stored)
     _fill.check_factor_fits(pattern, permutation)
 
 
 @pytest.mark.parametrize("error", range(len(TOO_LARGE_ERRORS)))
 def test_cholmods_own_errors_in_the_analysis_say_what_to_do(monkeypatch, error):
     """CHOLMOD's 'problem too large' and 'out of memory' (whatever scikit-sparse calls them)."""
-    def analyze(self, pattern, supernodal=True, _symbolic=None):
-        if supernodal and _symbolic is None:
+    def analyze(self, pattern, supernodal=True, _symbolic=None, simplicial=False):
+        # any analysis that may make supernodes overflows, as CHOLMOD's "auto" does on a huge fill
+        if not simplicial and _symbolic is None:
             raise TOO_LARGE_ERRORS[error]("../Supernodal/cholmod_super_symbolic.c:683: "
                                           "problem too large (code -3)")
-        original(self, pattern, supernodal, _symbolic)
+        original(self, pattern, supernodal, _symbolic, simplicial=simplicial)
 
     original = SparseCholesky.__init__
     monkeypatch.setattr(SparseCholesky, "__init__", analyze)
@@ -125,6 +128,7 @@ def test_cholmods_own_errors_in_the_analysis_say_what_to_do(monkeypatch, error):
         _crossed_deviance(monkeypatch, memory=None)
     message = str(caught.value)
     assert "its 120 random effects make a sparse Cholesky factor of " in message
+    assert "non-zeros, which needs at least 0.0 GB of memory" in message   # counted anyway
     assert "(CHOLMOD: ../Supernodal/cholmod_super_symbolic.c:683: problem too large" in message
     assert "fewer crossed terms, or a nested instead of a crossed structure" in message
 
