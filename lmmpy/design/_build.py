@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from lmmpy._warnings import RankDeficiencyWarning
 from lmmpy.design import _checks
-from lmmpy.design._fixed import ModelMatrix, build_model_matrix
+from lmmpy.design._fixed import ModelMatrix, build_model_matrix, offset_values
 from lmmpy.design._random import RandomEffectsTerm, group_codes, lme4_term_order
 from lmmpy.design._variables import formula_columns
 from lmmpy.formula import ParsedFormula
@@ -283,8 +283,7 @@ def _random_terms(formula: ParsedFormula, frame: pd.DataFrame,
 def _offset(formula: ParsedFormula, frame: pd.DataFrame, given: np.ndarray | None) -> np.ndarray:
     total = np.zeros(len(frame)) if given is None else given.copy()
     for expression in formula.offsets:
-        matrix = formulaic.model_matrix(f"0 + {expression}", frame, na_action="ignore")
-        total += np.asarray(matrix, dtype=float).ravel()
+        total += offset_values(expression, frame)
     return total
 
 

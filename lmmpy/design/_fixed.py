@@ -37,8 +37,8 @@ from lmmpy.design._variables import (
     shadowed_calls,
 )
 
-__all__ = ["INTERCEPT", "ModelMatrix", "build_model_matrix", "formula_columns", "parsed_formula",
-           "polynomial_contrast_formula"]
+__all__ = ["INTERCEPT", "ModelMatrix", "build_model_matrix", "formula_columns", "offset_values",
+           "parsed_formula", "polynomial_contrast_formula"]
 
 INTERCEPT = "(Intercept)"
 _POLY_FUNCTIONS = {False: ("C", "contr"), True: ("lmmpy_C", "lmmpy_contr")}
@@ -219,6 +219,25 @@ def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
         kept=kept,
         renames=renames,
     )
+
+
+def offset_values(expression: str, data: pd.DataFrame) -> np.ndarray:
+    """The expression inside an ``offset(...)`` term evaluated on ``data`` (NaN where a
+    value is missing), its calls of functions a column shadows made by their other names
+    as in the fixed effects: ``offset(log(exposure))`` beside a column ``log`` takes the
+    logarithm, as R does.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"log": [1.0, 2.0], "exposure": [1.0, np.e]})
+    >>> offset_values("log(exposure)", df).tolist()
+    [0.0, 1.0]
+    """
+    formula = polynomial_contrast_formula(f"0 + {expression}", data)
+    _check_no_shadowed_function(formula, expression, data, "the offset")
+    matrix = formulaic.model_matrix(formula, data, na_action="ignore",
+                                    context=EVALUATION_CONTEXT)
+    return np.asarray(matrix, dtype=float).ravel()
 
 
 def _check_no_shadowed_function(formula: formulaic.Formula, rhs: str, data: pd.DataFrame,
