@@ -1,6 +1,8 @@
 """Issue 3's speed targets in one command: one table, each case in a fresh process.
 
-    .venv/bin/python benchmarks/run_all.py [--cases insteval sleepstudy ...] [--lme4]
+    .venv/bin/python benchmarks/run_all.py [--cases insteval sleepstudy ...] [--lme4] [--load]
+
+``--load`` runs a CPU-bound process beside each case (and lme4): a busy machine.
 
 Cases (lmmpy time: median of 5 runs, 3 for the 1M and the crossed-100k models):
 
@@ -24,9 +26,31 @@ Cases (lmmpy time: median of 5 runs, 3 for the 1M and the crossed-100k models):
   levels on 100,000 rows (ML; median of 3): a Schur complement past 2,500 that is dense
   anyway, so still factored densely (CHOLMOD took three times as long); no target of
   issue 3, compared with lme4 as for ``sim-1m``.
+* ``ratings-1m``, ``ratings-2m``: issue 14's users × items ratings
+  (``benchmarks/ratings.py``: 60,000 users × 8,000 items on 1,000,000 rows, 200,000 ×
+  20,000 on 2,000,000; users rate 5–100 items, item popularity ∝ 1/(rank + 100)^0.9),
+  ``y ~ 1 + (1 | user) + (1 | item)`` (ML; one run each): targets 1/10 of lme4's time
+  (recorded in ``benchmarks/lme4_times.json`` or ``--lme4``) and under 60 s.
 * ``eval-n=1e4`` … ``1e6``: one evaluation of the profiled deviance for the
   same random-effects structure (500 × 20 fully crossed cells) at growing n.
 * ``import``: ``import lmmpy`` (``python -X importtime``), target < 0.5 s.
+
+Issue 12's GLMM cases (lmmpy time: median of 3, 1 for the 1M-row model; the
+``glmer`` call after loading the data and importing ``lmmpy.glmm``):
+
+* ``verbagg``: ``glmer("r2 ~ Anger + Gender + btype + situ + (1|id) + (1|item)",
+  VerbAgg, binomial)`` (Laplace) against lme4's ``glmer`` (``--lme4``: timed on the
+  same data in this run, median of 3 after one unrecorded fit; else
+  ``lme4_times.json``), target ratio ≤ 0.1; ``verbagg-nagq0`` the same with
+  ``nagq=0``, against lme4's ``nAGQ = 0``;
+* ``binary-1m``: ``y ~ x + (1 | subject) + (1 | item)`` on 1,000,000 simulated binary
+  rows, 20,000 × 2,000 crossed levels (``simulated.binary_crossed``, fixed seed),
+  Laplace, against lme4 (one fit each), target ratio ≤ 0.1 and < 2 GB;
+  ``binary-1m-nagq0`` with ``nagq=0``.
+
+Below the table, for each pair: how many times faster ``nagq=0`` is than Laplace
+(target ≥ 3) and the relative difference of their −2 log-likelihoods (target
+≤ 0.1 %).
 
 Peak memory is the child process's maximum resident set size
 (``resource.getrusage``), data generation included.  BLAS matters: CHOLMOD and
@@ -52,7 +76,11 @@ HERE = Path(__file__).resolve().parent
 CASES_DIR = HERE.parent / "tests" / "data" / "cases"
 LME4_TIMES = HERE / "lme4_times.json"
 CASES = ["insteval", "sleepstudy", "sleepstudy-fit", "sim-1m", "slope-200k", "crossed-100k",
-         "eval-n=1e4", "eval-n=1e5", "eval-n=1e6", "import"]
+         "ratings-1m", "ratings-2m", "eval-n=1e4", "eval-n=1e5", "eval-n=1e6", "import",
+         "verbagg", "verbagg-nagq0", "binary-1m", "binary-1m-nagq0"]
+GLMM_PAIRS = [("verbagg", "verbagg-nagq0"), ("binary-1m", "binary-1m-nagq0")]
+SINGLE_RUN = ("ratings-1m", "ratings-2m")   # minutes each: one run unless --repeats says
+THREE_RUNS = ("sim-1m", "crossed-100k")
 
 
 def _quiet_lmer(formula, data, **kwargs):
@@ -175,6 +203,22 @@ def run_crossed_100k(repeats, args):
                 evaluations=model.optimization.n_evaluations, path=model.objective.path)
 
 
+def run_ratings(n, n_users, n_items, name, **target):
+    """Issue 14's users × items ratings, ``y ~ 1 + (1 | user) + (1 | item)`` (ML): the item
+    block of the factor fills in (CHOLMOD's path, its dense tail the items)."""
+    def run(repeats, args):
+        from ratings import FORMULA, ratings
+
+        data = ratings(n, n_users, n_items)
+        seconds, model = _median_time(lambda: _quiet_lmer(FORMULA, data, reml=False), repeats)
+        lme4 = (_lme4_on(data, FORMULA, repeats=repeats) if args.lme4
+                else _recorded_lme4(name))
+        return dict(seconds=seconds, lme4=lme4, **target,
+                    evaluations=model.optimization.n_evaluations, path=model.objective.path,
+                    deviance=model.deviance)
+    return run
+
+
 def run_evaluation(n):
     def run(repeats, _args):
         import numpy as np
@@ -206,19 +250,67 @@ def run_import(repeats, _args):
                 evaluations=None, path="")
 
 
+VERBAGG_FORMULA = "r2 ~ Anger + Gender + btype + situ + (1|id) + (1|item)"
+
+
+def _quiet_glmer(formula, data, nagq):
+    import lmmpy
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lmmpy.LmmpyWarning)
+        return lmmpy.glmer(formula, data, "binomial", nagq=nagq)
+
+
+def run_glmer_case(data_of, formula, nagq, lme4_case, repeats_cap=None):
+    def run(repeats, args):
+        import lmmpy.glmm.fit  # noqa: F401  (the import is not the fit's time)
+
+        data = data_of()
+        repeats = min(repeats, repeats_cap or repeats)
+        cpu = time.process_time()
+        seconds, model = _median_time(lambda: _quiet_glmer(formula, data, nagq), repeats)
+        cpu = (time.process_time() - cpu) / repeats
+        lme4, lme4_cpu = (_lme4_glmer_on(data, formula, nagq, repeats=repeats) if args.lme4
+                          else (_recorded_lme4(lme4_case), _recorded_lme4(lme4_case, "cpu")))
+        return dict(seconds=seconds, cpu_seconds=cpu, lme4=lme4, lme4_cpu=lme4_cpu, target=0.1,
+                    evaluations=model.optimization.n_evaluations,
+                    path=model.system.objective_at(None).path, minus_2_loglik=-2 * model.loglik)
+    return run
+
+
+def _verbagg():
+    import lmmpy
+
+    return lmmpy.datasets.load("VerbAgg")
+
+
+def _binary_1m():
+    from simulated import binary_crossed
+
+    return binary_crossed()
+
+
 RUNNERS = {
     "insteval": run_insteval, "sleepstudy": run_sleepstudy,
     "sleepstudy-fit": run_sleepstudy_fit, "sim-1m": run_sim_1m, "slope-200k": run_slope_200k,
     "crossed-100k": run_crossed_100k,
+    "ratings-1m": run_ratings(1_000_000, 60_000, 8_000, "ratings-1m", target=0.1),
+    "ratings-2m": run_ratings(2_000_000, 200_000, 20_000, "ratings-2m", target_seconds=60.0),
     "eval-n=1e4": run_evaluation(10_000), "eval-n=1e5": run_evaluation(100_000),
     "eval-n=1e6": run_evaluation(1_000_000), "import": run_import,
+    "verbagg": run_glmer_case(_verbagg, VERBAGG_FORMULA, 1, "verbagg"),
+    "verbagg-nagq0": run_glmer_case(_verbagg, VERBAGG_FORMULA, 0, "verbagg-nagq0"),
+    "binary-1m": run_glmer_case(_binary_1m, "y ~ x + (1 | subject) + (1 | item)", 1, "binary-1m",
+                                repeats_cap=1),
+    "binary-1m-nagq0": run_glmer_case(_binary_1m, "y ~ x + (1 | subject) + (1 | item)", 0,
+                                      "binary-1m-nagq0", repeats_cap=1),
 }
 
 
-def _recorded_lme4(case):
+def _recorded_lme4(case, field="seconds"):
     if not LME4_TIMES.exists():
         return None
-    return json.loads(LME4_TIMES.read_text()).get(case, {}).get("seconds")
+    return json.loads(LME4_TIMES.read_text()).get(case, {}).get(field)
 
 
 def _lme4_on(data, formula, reml=False, repeats=1):
@@ -244,6 +336,42 @@ def _lme4_on(data, formula, reml=False, repeats=1):
     return float(out.split()[0])
 
 
+def _lme4_glmer_on(data, formula, nagq, repeats=1):
+    """lme4's binomial glmer time (elapsed seconds) on the same data, by Rscript, as
+    :func:`_lme4_on` (the levels of small factors in the data's order), and its CPU time
+    (user + system); None, None without R."""
+    from pandas.api.types import is_numeric_dtype
+
+    factors = [name for name in data.columns if not is_numeric_dtype(data[name])]
+    with tempfile.TemporaryDirectory() as folder:
+        path, script = Path(folder) / "data.csv", Path(folder) / "fit.R"
+        data.to_csv(path, index=False)
+        fit = f"glmer({formula}, d, binomial, nAGQ = {nagq})"
+        levels = "".join(
+            f'd[["{v}"]] <- factor(d[["{v}"]], levels = c({_r_strings(data[v])}))\n'
+            if data[v].nunique() <= 100 else f'd[["{v}"]] <- factor(d[["{v}"]])\n'
+            for v in factors)
+        script.write_text(
+            f'suppressMessages(library(lme4))\nd <- read.csv("{path}")\n{levels}'
+            + (f"invisible({fit})\n" if repeats > 1 else "")
+            + f"times <- replicate({repeats}, system.time({fit}))\n"
+            + 'cat(median(times["elapsed", ]), '
+              'median(times["user.self", ] + times["sys.self", ]), "\\n")\n')
+        try:
+            out = subprocess.run(["Rscript", str(script)], capture_output=True, text=True,
+                                 check=True).stdout
+        except (OSError, subprocess.CalledProcessError):
+            return None, None
+    elapsed, cpu = out.split()[:2]
+    return float(elapsed), float(cpu)
+
+
+def _r_strings(column):
+    """The column's levels (a categorical's order) as an R character vector's body."""
+    levels = column.cat.categories if hasattr(column, "cat") else sorted(column.unique())
+    return ", ".join(f'"{level}"' for level in levels)
+
+
 def child(name, repeats, args):
     sys.path.insert(0, str(HERE))
     result = RUNNERS[name](repeats, args)
@@ -254,8 +382,28 @@ def child(name, repeats, args):
 def run_case(name, repeats, args):
     command = [sys.executable, __file__, "--child", name, "--repeats", str(repeats)]
     command += ["--lme4"] if args.lme4 else []
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    with CompetingLoad(args.load):
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+class CompetingLoad:
+    """``count`` CPU-bound processes (a Python busy loop each) while the block runs: a
+    machine that is busy with something else, as a user's often is."""
+
+    def __init__(self, count):
+        self.count = count
+        self.processes = []
+
+    def __enter__(self):
+        self.processes = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                          for _ in range(self.count)]
+        return self
+
+    def __exit__(self, *exc):
+        for process in self.processes:
+            process.kill()
+            process.wait()
 
 
 def format_row(name, r):
@@ -264,7 +412,8 @@ def format_row(name, r):
     if "target" in r:
         target = f"ratio ≤ {r['target']:g}"
     elif "target_seconds" in r:
-        target = f"< {r['target_seconds'] * 1e3:g} ms"
+        target = (f"< {r['target_seconds']:g} s" if r["target_seconds"] >= 1
+                  else f"< {r['target_seconds'] * 1e3:g} ms")
     else:
         target = "flat in n"
     return (name, _seconds(r["seconds"]), _seconds(lme4) if lme4 else "—", ratio, target,
@@ -288,26 +437,51 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", nargs="*", choices=CASES, default=CASES)
     parser.add_argument("--repeats", type=int, default=None,
-                        help="runs per case (median); default 5, 3 for sim-1m and crossed-100k")
+                        help="runs per case (median); default 5, 3 for sim-1m and "
+                             "crossed-100k, 1 for the ratings")
     parser.add_argument("--lme4", action="store_true",
                         help="time lme4 on the simulated data in this run (needs R + lme4)")
+    parser.add_argument("--load", type=int, nargs="?", const=1, default=0, metavar="N",
+                        help="run N CPU-bound processes (default 1) beside each case, lme4 "
+                             "included (a busy machine)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(args.child, args.repeats, args)
-    rows = []
+    rows, results = [], {}
     for name in args.cases:
-        repeats = args.repeats or (3 if name in ("sim-1m", "crossed-100k") else 5)
-        rows.append(format_row(name, run_case(name, repeats, args)))
+        repeats = args.repeats or (1 if name in SINGLE_RUN else 3 if name in THREE_RUNS or
+                                   name.startswith(("verbagg", "binary")) else 5)
+        results[name] = run_case(name, repeats, args)
+        rows.append(format_row(name, results[name]))
         print(f"  {name} done", file=sys.stderr, flush=True)
-    print(_machine())
+    print(_machine(args.load))
     print(format_table(rows))
+    for line in glmm_comparisons(results):
+        print(line)
+    for name, r in results.items():
+        if r.get("lme4_cpu"):
+            print(f"{name}: CPU time {r['cpu_seconds']:.2f} s against lme4's {r['lme4_cpu']:.2f} s "
+                  f"(ratio {r['cpu_seconds'] / r['lme4_cpu']:.3f})")
 
 
-def _machine():
+def glmm_comparisons(results):
+    """nagq=0 against Laplace for each GLMM pair that ran: speed-up and deviance gap."""
+    for laplace, fast in GLMM_PAIRS:
+        if laplace in results and fast in results:
+            a, b = results[laplace], results[fast]
+            gap = abs(b["minus_2_loglik"] - a["minus_2_loglik"]) / abs(a["minus_2_loglik"])
+            yield (f"{fast}: {a['seconds'] / b['seconds']:.1f}x faster than Laplace "
+                   f"(target >= 3; CPU {a['cpu_seconds']:.2f} s against {b['cpu_seconds']:.2f} s), "
+                   f"-2 logLik {b['minus_2_loglik']:.3f} against {a['minus_2_loglik']:.3f} "
+                   f"({100 * gap:.4f} %, target <= 0.1 %)")
+
+
+def _machine(competing=0):
     load = os.getloadavg()
     return (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; nproc {os.cpu_count()}; "
-            f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+            f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+            + (f"; {competing} competing CPU-bound process(es)" if competing else ""))
 
 
 if __name__ == "__main__":

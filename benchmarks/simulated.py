@@ -44,3 +44,26 @@ def crossed(n: int, n_g1: int = 20_000, n_g2: int = 500, layout: str = "random",
         "g1": pd.Categorical.from_codes(g1, [f"a{i}" for i in range(n_g1)]),
         "g2": pd.Categorical.from_codes(g2, [f"b{i}" for i in range(n_g2)]),
     })
+
+
+BINARY_FORMULA = "y ~ x + (1 | subject) + (1 | item)"
+
+
+def binary_crossed(n: int = 1_000_000, n_subject: int = 20_000, n_item: int = 2_000,
+                   seed: int = SEED) -> pd.DataFrame:
+    """A binary response with crossed subjects and items (issue 12's 1,000,000-row GLMM).
+
+    ``P(y = 1) = logistic(−0.5 + 0.4 x + s[subject] + t[item])`` with s ~ N(0, 1) and
+    t ~ N(0, 0.5²); row i is subject ``i mod n_subject`` (50 rows each at the default
+    sizes) and a uniformly drawn item (about 500 rows each).
+    """
+    rng = np.random.default_rng(seed)
+    subject, item = np.arange(n) % n_subject, rng.integers(0, n_item, n)
+    x = rng.normal(size=n)
+    eta = -0.5 + 0.4 * x + rng.normal(size=n_subject)[subject] + 0.5 * rng.normal(size=n_item)[item]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(float)
+    return pd.DataFrame({
+        "y": y, "x": x,
+        "subject": pd.Categorical.from_codes(subject, [f"s{i}" for i in range(n_subject)]),
+        "item": pd.Categorical.from_codes(item, [f"i{i}" for i in range(n_item)]),
+    })

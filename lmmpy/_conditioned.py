@@ -6,6 +6,11 @@ there and maps θ̂ back, so every caller that fits θ (``lmer``, refits to new
 responses, the ML refit of ``anova``) reaches the optimum whatever the
 location and scale of the covariates.  Terms whose columns are already fine
 leave the problem as it is (no second set of cross-products).
+
+A design without its rows in memory (fitted from chunks, :mod:`lmmpy.chunked`)
+gets the conditioned products from its own algebraically: Z̃ = Z D with D
+block diagonal, I_ℓ ⊗ C for each term, so Z̃'WZ̃ = D'(Z'WZ)D and
+Z̃'W[X y] = D'Z'W[X y], with X and y untouched (:func:`conditioned_products`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import warnings
 from dataclasses import replace
 
 import numpy as np
+import scipy.sparse as sp
 
 from lmmpy._warnings import ScaleWarning
 from lmmpy.design import Design
@@ -24,7 +30,7 @@ from lmmpy.design._conditioning import (
     conditioning_map,
     original_theta,
 )
-from lmmpy.objective import ProfiledDeviance, Solution, cross_products
+from lmmpy.objective import CrossProducts, ProfiledDeviance, Solution, cross_products
 from lmmpy.optimize import OptSummary, minimize_deviance
 
 
@@ -55,8 +61,10 @@ class ConditionedObjective:
         if all(C is None for C in matrices):
             return cls(design, matrices)
         conditioned = conditioned_design(design, matrices)
-        deviance = ProfiledDeviance(cross_products(conditioned), conditioned.terms,
-                                    objective.reml, _path=objective.path)
+        crossprods = (cross_products(conditioned) if design.in_memory
+                      else conditioned_products(objective.crossprods, design, matrices))
+        deviance = ProfiledDeviance(crossprods, conditioned.terms, objective.reml,
+                                    _path=objective.path)
         return cls(design, matrices, conditioned, deviance)
 
     def with_response(self, y: np.ndarray, reml: bool | None = None) -> ConditionedObjective:
@@ -165,3 +173,38 @@ def _warn_if_digits_lost(objective, conditioned, theta, exact) -> None:
         f"Satterthwaite/Kenward-Roger df and conditional variances computed from it; "
         f"centre and scale the column(s) in the data for those",
         ScaleWarning, stacklevel=4)
+
+
+def conditioned_products(crossprods: CrossProducts, design: Design,
+                         matrices: ConditioningMap) -> CrossProducts:
+    """The products of the conditioned design, from ``crossprods`` (no rows).
+
+    The pattern of Z'WZ is kept, explicit zeros too, whatever the transformed values.
+
+    Examples
+    --------
+    >>> import lmmpy
+    >>> from lmmpy.design._conditioning import conditioned_design, conditioning_map
+    >>> m = lmmpy.lmer("Reaction ~ Days + (Days | Subject)", lmmpy.datasets.load("sleepstudy"))
+    >>> C = conditioning_map(m.design)
+    >>> ours = conditioned_products(m.objective.crossprods, m.design, C)
+    >>> rows = cross_products(conditioned_design(m.design, C))
+    >>> bool(np.allclose(ours.ZtZ_dense(), rows.ZtZ_dense(), rtol=1e-12, atol=1e-9))
+    True
+    """
+    blocks = [sp.kron(sp.identity(term.n_levels), np.eye(term.n_columns) if C is None else C)
+              for term, C in zip(design.terms, matrices, strict=True)]
+    D = sp.block_diag(blocks, format="csc")
+    ZtXy = np.asarray(D.T @ crossprods.ZtXy)
+    product = crossprods.ZtZ_product
+    if not sp.issparse(product):
+        ZtZ = np.asarray(D.T @ product @ D)
+    else:
+        transformed = (D.T @ product @ D).tocoo()
+        pattern = product.tocoo()
+        ZtZ = sp.coo_matrix((np.concatenate([transformed.data, np.zeros(pattern.nnz)]),
+                             (np.concatenate([transformed.row, pattern.row]),
+                              np.concatenate([transformed.col, pattern.col]))),
+                            shape=product.shape).tocsc()   # sums duplicates, keeps zeros
+        ZtZ.sort_indices()
+    return replace(crossprods, ZtXy=ZtXy, ZtZ_product=ZtZ)

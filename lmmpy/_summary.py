@@ -51,7 +51,9 @@ class ModelSummary:
         m = self.model
         parts = [_html_lines(self._header()),
                  _html_lines(self._criterion()) if m.reml else _html_table(_criterion_rows(m)),
-                 "<p>Scaled residuals:</p>" + _html_table(_scaled_residual_rows(m)),
+                 "<p>Scaled residuals:</p>" + (_html_table(_scaled_residual_rows(m))
+                                               if m.design.in_memory
+                                               else _html_lines(CHUNKED_RESIDUALS)),
                  "<p>Random effects:</p>" + _html_table(_random_effects_rows(m))
                  + _html_lines(_group_counts(m)),
                  f"<p>{html.escape(_fixed_effects_title(self.coefficients))}</p>"
@@ -98,6 +100,10 @@ def _coefficient_table(model: LinearMixedModel) -> pd.DataFrame:
     return pd.DataFrame({"Estimate": estimate, "Std. Error": se, "t value": estimate / se})
 
 
+CHUNKED_RESIDUALS = ("not computed for a model fitted from chunks (they need a pass over "
+                     "the rows: m.residuals)")
+
+
 def _scaled_residual_rows(model: LinearMixedModel) -> list[list[str]]:
     """The quantiles of the Pearson residuals over σ̂: a header and a row."""
     residuals = model.residuals.to_numpy()
@@ -108,6 +114,8 @@ def _scaled_residual_rows(model: LinearMixedModel) -> list[list[str]]:
 
 
 def _scaled_residual_block(model: LinearMixedModel) -> str:
+    if not model.design.in_memory:
+        return "Scaled residuals: " + CHUNKED_RESIDUALS
     names, cells = _scaled_residual_rows(model)
     width = max(len(c) for c in cells + names)
     return ("Scaled residuals: \n" + " ".join(f"{n:>{width}}" for n in names) + " \n"

@@ -17,9 +17,10 @@ from lmmpy import _checks
 from lmmpy._conditioned import ConditionedObjective, fit_conditioned
 from lmmpy._control import LmerControl, check_control
 from lmmpy._habits import reject_arguments
+from lmmpy._threads import fit_threads
 from lmmpy._warnings import SingularFitWarning
+from lmmpy.design import Design, build_design
 from lmmpy.design import _checks as _design_checks
-from lmmpy.design import build_design
 from lmmpy.design._build import ArrayOrColumn
 from lmmpy.formula import parse_formula
 from lmmpy.objective import ProfiledDeviance, cross_products, random_effects_matrix
@@ -34,7 +35,7 @@ LMER_KEYWORDS = ["formula", "data", "reml", "weights", "offset", "start", "data_
 
 def lmer(
     formula: str,
-    data: pd.DataFrame,
+    data: pd.DataFrame | str,
     *,
     reml: bool = True,
     weights: ArrayOrColumn = None,
@@ -51,8 +52,13 @@ def lmer(
     formula : str
         ``response ~ fixed + (lhs | group) + ...`` with lme4's random-effects
         syntax: ``(x | g)``, ``(x || g)``, ``(1 | g1/g2)``, ``(1 | g1:g2)``, ``offset(o)``.
-    data : pandas.DataFrame
-        Rows with a missing value in any column the model uses are dropped.
+    data : pandas.DataFrame, Parquet location or Dask DataFrame
+        Rows with a missing value in any column the model uses are dropped.  A
+        Parquet file, folder or glob (``"ratings/*.parquet"``, read with pyarrow
+        row group by row group) or a Dask DataFrame (partition by partition, on
+        the active ``distributed`` Client if any) is fitted from chunks, never
+        in memory as a whole: see :mod:`lmmpy.chunked` and "Data larger than
+        memory" in the docs.  Weights and offset are then column names.
     reml : bool, default True
         Maximise the REML criterion (True) or the likelihood (False).
     weights, offset : str or array-like, optional
@@ -103,31 +109,43 @@ def lmer(
         reject_arguments("lmer", unknown, LMER_KEYWORDS)
     reml = _checks.check_bool(reml, "reml")
     control = check_control(control, LmerControl, "lmer")
+    from lmmpy.chunked._sources import source_of
+
+    source = source_of(data)
+    if source is not None:
+        from lmmpy.chunked._fit import lmer_chunked
+
+        return lmer_chunked(formula, source, reml=reml, weights=weights, offset=offset,
+                            start=start, data_name=data_name, control=control)
     design = build_design(parse_formula(formula), data, weights=weights, offset=offset)
     _design_checks.check_response_varies(design.y, design.offset, design.X.values,
                                          design.formula.response)
     objective = ProfiledDeviance(cross_products(design), design.terms, reml=reml,
                                  _path=control.path)
-    if start is not None:
-        start = _checks.check_start(start, design.theta_lower_bounds())
     try:
-        summary, solution = fit_conditioned(
-            objective, ConditionedObjective.of(design, objective), start,
-            minimize=functools.partial(minimize_with_control, control=control))
+        with fit_threads(objective):
+            return fit_design(design, objective, start, data_name, control)
     except np.linalg.LinAlgError:  # say why when the response leaves nothing to estimate
         _design_checks.check_response_varies(design.y, design.offset, design.X.values,
                                              design.formula.response, exhaustive=True)
         raise
-    model = LinearMixedModel(
-        design=design,
-        objective=objective,
-        optimization=summary,
-        solution=solution,
-        reml=reml,
-        data_name=data_name,
-    )
+
+
+def fit_design(design: Design, objective: ProfiledDeviance, start: np.ndarray | None,
+               data_name: str | None, control: LmerControl,
+               model_type: type[LinearMixedModel] = LinearMixedModel, stacklevel: int = 4,
+               **extra) -> LinearMixedModel:
+    """Stages 4-6 on a design and its deviance: optimize θ, solve, the fitted model
+    (``model_type`` with ``extra`` fields: the model of a chunked fit)."""
+    if start is not None:
+        start = _checks.check_start(start, design.theta_lower_bounds())
+    summary, solution = fit_conditioned(
+        objective, ConditionedObjective.of(design, objective), start,
+        minimize=functools.partial(minimize_with_control, control=control))
+    model = model_type(design=design, objective=objective, optimization=summary,
+                       solution=solution, reml=objective.reml, data_name=data_name, **extra)
     if control.check_singular:
-        _warn_if_singular(model)
+        _warn_if_singular(model, stacklevel=stacklevel)
     return model
 
 
@@ -172,10 +190,10 @@ def _check_optimizer_applies(method: str, objective: ProfiledDeviance) -> None:
                          "use optimizer='auto' or 'bobyqa', or another factorization")
 
 
-def _warn_if_singular(model: LinearMixedModel) -> None:
+def _warn_if_singular(model: LinearMixedModel, stacklevel: int = 3) -> None:
     if model.is_singular:
         warnings.warn("boundary (singular) fit: see LinearMixedModel.is_singular",
-                      SingularFitWarning, stacklevel=3)
+                      SingularFitWarning, stacklevel=stacklevel)
 
 
 def refit_response(model: LinearMixedModel, y: np.ndarray) -> LinearMixedModel:

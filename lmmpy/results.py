@@ -331,11 +331,11 @@ class LinearMixedModel:
 
         return Profiler(self)
 
-    def profile(self, parm=None) -> pd.DataFrame:
+    def profile(self, parm=None, progress: bool | None = None) -> pd.DataFrame:
         """Likelihood profiles (ζ) of the parameters; see ``lmmpy.inference.profile``."""
         from lmmpy.inference._confint import profile
 
-        return profile(self, parm)
+        return profile(self, parm, progress)
 
     def simulate(self, nsim: int = 1, seed=None, use_u: bool = False,
                  use_re: bool | None = None) -> pd.DataFrame:
@@ -374,11 +374,12 @@ class LinearMixedModel:
 
         return r2(self, tolerance=tolerance)
 
-    def compare_pooling(self, group: str | None = None, alpha: float = 0.05):
+    def compare_pooling(self, group: str | None = None, alpha: float = 0.05,
+                        progress: bool | None = None):
         """Complete vs no vs partial pooling; see ``lmmpy.compare_pooling``."""
         from lmmpy.diagnostics._pooling import pooling_comparison
 
-        return pooling_comparison(self, group=group, alpha=alpha)
+        return pooling_comparison(self, group=group, alpha=alpha, progress=progress)
 
     def __getattr__(self, name: str):
         """Called for a missing attribute only: R, statsmodels and pymer4 names (``VarCorr``,

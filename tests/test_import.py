@@ -35,6 +35,11 @@ def test_unknown_attribute_is_an_attribute_error():
         lmmpy.lmre  # noqa: B018
 
 
+def test_the_chunked_fit_imports_dask_only_when_given_dask_data():
+    modules = _modules_after("import lmmpy; lmmpy.lmer; import lmmpy.chunked")
+    assert not {"dask", "distributed"} & modules
+
+
 def test_subpackages_need_no_import_of_their_own():
     """The issue's `import lmmpy; lmmpy.plots.check_model(m)`: subpackages load on first use,
     and loading lmmpy.plots does not import matplotlib."""

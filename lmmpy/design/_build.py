@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
+from typing import ClassVar
 
 import formulaic
 import numpy as np
@@ -50,9 +51,18 @@ class Design:
     offset_column: str | None = None
     columns: tuple[str, ...] = ()
 
+    #: whether the rows (y, X, the terms' codes and matrices) are held; a design fitted
+    #: from chunks (:mod:`lmmpy.chunked`) holds only their cross-products
+    in_memory: ClassVar[bool] = True
+
     @property
     def n_obs(self) -> int:
         return len(self.y)
+
+    def term_moments(self) -> tuple[tuple[np.ndarray, np.ndarray] | None, ...]:
+        """Each term's column means and variances where they are known without the rows
+        (None: read them from the rows)."""
+        return (None,) * len(self.terms)
 
     @functools.cached_property
     def Z(self) -> sp.csc_matrix:

@@ -53,28 +53,33 @@ def conditioning_map(design: Design) -> ConditioningMap:
     >>> conditioning_map(design)[0].round(3).tolist()   # Days: mean 4.5, sd 2.87
     [[1.0, -1.567], [0.0, 0.348]]
     """
-    return tuple(_term_map(term) for term in design.terms)
+    return tuple(_term_map(term, moments)
+                 for term, moments in zip(design.terms, design.term_moments(), strict=True))
 
 
-def _term_map(term: RandomEffectsTerm) -> np.ndarray | None:
-    return column_map(term.model_matrix.values, term.columns, centre=term.correlated)
+def _term_map(term: RandomEffectsTerm,
+              moments: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
+    """C of one term, from its rows or from ``moments`` (the columns' means and variances,
+    for a design whose rows are not in memory)."""
+    return column_map(term.model_matrix.values, term.columns, centre=term.correlated,
+                      moments=moments)
 
 
-def column_map(values: np.ndarray, names: tuple[str, ...], *, centre: bool = True,
-               centred: float = CENTRED, unit_scale: float = UNIT_SCALE) -> np.ndarray | None:
+def column_map(values: np.ndarray | None, names: tuple[str, ...], *, centre: bool = True,
+               centred: float = CENTRED, unit_scale: float = UNIT_SCALE,
+               moments: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
     """The k×k map C taking columns X to X C: each column centred (when ``centre`` and
     there is an intercept column to absorb its mean) and scaled to unit sd where its
     |mean| is over ``centred`` sds or its sd outside [1/``unit_scale``, ``unit_scale``];
-    None where no column needs it."""
+    None where no column needs it.  The columns' ``moments`` (means, variances) stand
+    for ``values`` when the rows are not in memory."""
     k = len(names)
     centre_to = names.index(INTERCEPT) if INTERCEPT in names and centre else None
     C = np.eye(k)
     for j in range(k):
         if j == centre_to:
             continue
-        column = values[:, j]
-        mean = float(np.mean(column)) if centre_to is not None else 0.0
-        spread = float(np.sqrt(np.mean((column - mean) ** 2)))
+        mean, spread = _column_moments(values, moments, j, centre_to is not None)
         if not spread > 0 or not np.isfinite(spread):
             continue   # a constant column: nothing to scale it by
         far = centre_to is not None and abs(mean) > centred * spread
@@ -85,10 +90,24 @@ def column_map(values: np.ndarray, names: tuple[str, ...], *, centre: bool = Tru
     return None if np.array_equal(C, np.eye(k)) else C
 
 
+def _column_moments(values: np.ndarray | None,
+                    moments: tuple[np.ndarray, np.ndarray] | None,
+                    j: int, centred: bool) -> tuple[float, float]:
+    """The mean (0 when not centring) and the root mean square about it of column j."""
+    if moments is None:
+        column = values[:, j]
+        mean = float(np.mean(column)) if centred else 0.0
+        return mean, float(np.sqrt(np.mean((column - mean) ** 2)))
+    means, variances = moments
+    if centred:
+        return float(means[j]), float(np.sqrt(max(variances[j], 0.0)))
+    return 0.0, float(np.sqrt(max(variances[j], 0.0) + means[j] ** 2))
+
+
 def conditioned_design(design: Design, matrices: ConditioningMap) -> Design:
     """``design`` with each term's columns X replaced by X C."""
     terms = tuple(
-        term if C is None else replace(
+        term if C is None or not design.in_memory else replace(   # no rows: the terms as they are
             term, model_matrix=replace(term.model_matrix, values=term.model_matrix.values @ C))
         for term, C in zip(design.terms, matrices, strict=True))
     return replace(design, terms=terms)

@@ -75,10 +75,12 @@ def hausman_test(b_fe: np.ndarray, V_fe: np.ndarray, b_re: np.ndarray, V_re: np.
 
 
 def _warn(values: np.ndarray, names: list[str] | None) -> None:
+    from lmmpy.inference._bootstrap import user_stacklevel
+
     which = f" for {', '.join(names)}" if names else ""
     warnings.warn(
         f"Hausman test{which}: V_FE − V_RE is not positive definite (eigenvalues "
         f"{', '.join(f'{v:.3g}' for v in values)}); using the inverse of its positive part "
         "and df = its rank",
-        HausmanWarning, stacklevel=6,  # the caller of compare_pooling
+        HausmanWarning, stacklevel=user_stacklevel(),  # the caller of compare_pooling
     )

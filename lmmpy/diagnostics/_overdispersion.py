@@ -83,11 +83,11 @@ def check_overdispersion(model) -> Overdispersion:
     >>> import lmmpy
     >>> epil = lmmpy.datasets.load("epil")
     >>> m = lmmpy.glmer("y ~ trt + lbase + lage + V4 + (1 | subject)", epil, "poisson")
-    >>> print(lmmpy.check_overdispersion(m))
+    >>> print(lmmpy.check_overdispersion(m))   # R, lme4's fit with tolPwrss = 1e-12: the same
     # Overdispersion test
     <BLANKLINE>
            dispersion ratio =   1.571
-      Pearson's Chi-Squared = 361.389
+      Pearson's Chi-Squared = 361.392
                     p-value = < 0.001
     <BLANKLINE>
     Overdispersion detected.

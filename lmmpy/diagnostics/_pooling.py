@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lmmpy._progress import progress_bar
 from lmmpy.diagnostics._hausman import HausmanTest, hausman_test
 from lmmpy.diagnostics._nopooling import NoPoolingDesign, no_pooling_design
 from lmmpy.diagnostics._ols import OLSFit, ols
@@ -48,6 +49,9 @@ from lmmpy.diagnostics._report import (
 )
 from lmmpy.diagnostics._shrinkage import group_estimates
 from lmmpy.inference import boundary_mixture, refit_ml
+
+# what the progress bar counts: the two OLS fits, the ML refit, the tests, the group estimates
+_STAGES = ("complete", "none", "ml", "tests", "groups")
 
 POOLINGS = ("complete", "none", "partial")
 TEST_NAMES = (
@@ -109,8 +113,8 @@ class PoolingComparison:
 
 def compare_pooling(formula: str, data: pd.DataFrame, *, reml: bool = True,
                     weights=None, offset=None, group: str | None = None,
-                    alpha: float = 0.05, family=None, link: str | None = None
-                    ) -> PoolingComparison:
+                    alpha: float = 0.05, family=None, link: str | None = None,
+                    progress: bool | None = None) -> PoolingComparison:
     """Fit complete, no and partial pooling for ``formula`` and compare them.
 
     Parameters
@@ -131,6 +135,9 @@ def compare_pooling(formula: str, data: pd.DataFrame, *, reml: bool = True,
         A GLM family (``"binomial"``, ``"poisson"``, ...) and link, as in
         :func:`lmmpy.glmer`: then GLM, GLM with group dummies and GLMM are
         compared (``reml`` does not apply).
+    progress : bool, optional
+        A progress bar over the stages (the fits, the tests, the group estimates;
+        tqdm's when installed); default: when someone watches (a terminal or a notebook).
 
     Returns
     -------
@@ -158,11 +165,11 @@ def compare_pooling(formula: str, data: pd.DataFrame, *, reml: bool = True,
         model = glmer(formula, data, family, link=link, weights=weights, offset=offset)
     else:
         model = lmer(formula, data, reml=reml, weights=weights, offset=offset)
-    return pooling_comparison(model, group=group, alpha=alpha)
+    return pooling_comparison(model, group=group, alpha=alpha, progress=progress)
 
 
-def pooling_comparison(model, group: str | None = None, alpha: float = 0.05
-                       ) -> PoolingComparison:
+def pooling_comparison(model, group: str | None = None, alpha: float = 0.05,
+                       progress: bool | None = None) -> PoolingComparison:
     """The comparison for a fitted model (``LinearMixedModel.compare_pooling``; for a
     GLMM, GLMs in place of least squares: :mod:`lmmpy.diagnostics._glmm_pooling`)."""
     from lmmpy.glmm import GeneralizedLinearMixedModel
@@ -173,12 +180,23 @@ def pooling_comparison(model, group: str | None = None, alpha: float = 0.05
         from lmmpy.diagnostics._glmm_pooling import glmm_pooling_parts
 
         return PoolingComparison(**glmm_pooling_parts(model, group, alpha))
+    bar = progress_bar(len(_STAGES), "compare_pooling", progress)
+    try:
+        return _comparison(model, group, alpha, bar)
+    finally:
+        bar.close()
+
+
+def _comparison(model, group: str | None, alpha: float, bar) -> PoolingComparison:
     design = model.design
     y = design.y - design.offset
     complete = ols(design.X.values, y, design.weights)
+    bar.update(1)
     npd = no_pooling_design(design)
     none = ols(npd.matrix, y, design.weights)
+    bar.update(2)
     ml_model = refit_ml(model)  # lme4's refitML, from the REML θ̂
+    bar.update(3)
     coefficients, std_errors = _coefficient_tables(model, complete, none, npd)
     hausman, compared = _hausman(model, none, npd)
     tests = PoolingTests(
@@ -188,7 +206,9 @@ def pooling_comparison(model, group: str | None = None, alpha: float = 0.05
         hausman_names=tuple(compared),
         f_df_denominator=none.df_resid,
     )
+    bar.update(4)
     tables = group_estimates(model, npd, none)
+    bar.update(5)
     return PoolingComparison(
         coefficients=coefficients,
         std_errors=std_errors,

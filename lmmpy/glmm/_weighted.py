@@ -41,6 +41,9 @@ class WeightedCrossProducts:
         Z.sort_indices()
         self.n, self.q = Z.shape
         self.X = design.X.values
+        self._Xy = np.empty((self.n, self.X.shape[1] + 1))   # [X z], X's columns written once
+        self._Xy[:, :-1] = self.X
+        self._WXy = np.empty_like(self._Xy)
         self.Zt = Z.T.tocsr()
         first, second, rows = _pairs_within_rows(Z.indptr)
         keys = Z.indices[second].astype(np.int64) * self.q + Z.indices[first]  # column-major
@@ -52,8 +55,9 @@ class WeightedCrossProducts:
         self.indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
 
     def at(self, weights: np.ndarray, z: np.ndarray) -> CrossProducts:
-        Xy = np.column_stack([self.X, z])
-        WXy = weights[:, None] * Xy
+        Xy, WXy = self._Xy, self._WXy   # work arrays: nothing returned refers to them
+        Xy[:, -1] = z
+        np.multiply(Xy, weights[:, None], out=WXy)
         ZtZ = sp.csc_matrix((self.P @ weights, self.indices, self.indptr), shape=(self.q, self.q))
         ZtZ.has_sorted_indices = True
         return CrossProducts(ZtXy=np.asarray(self.Zt @ WXy), XytXy=Xy.T @ WXy, n_obs=self.n,

@@ -106,16 +106,24 @@ def doolittle_lower(A: np.ndarray) -> np.ndarray:
     return L
 
 
+def fixed_gram(model: LinearMixedModel) -> np.ndarray:
+    """X'X (unweighted): from the rows, or kept by a design fitted from chunks."""
+    design = model.design
+    if design.in_memory:
+        X = design.X.values
+        return X.T @ X
+    return design.fixed_gram
+
+
 def type1_contrasts(model: LinearMixedModel) -> dict[str, np.ndarray]:
-    X = model.design.X.values
     _, terms = fixed_terms(model)
-    Lt = doolittle_lower(X.T @ X).T
+    Lt = doolittle_lower(fixed_gram(model)).T
     return {term.name: Lt[list(term.columns)] for term in terms}
 
 
 def type2_contrasts(model: LinearMixedModel) -> dict[str, np.ndarray]:
-    X = model.design.X.values
-    p = X.shape[1]
+    G = fixed_gram(model)
+    p = G.shape[1]
     _, terms = fixed_terms(model)
     out = {}
     for term in terms:
@@ -125,7 +133,7 @@ def type2_contrasts(model: LinearMixedModel) -> dict[str, np.ndarray]:
             continue
         last = list(term.columns) + [j for t in above for j in t.columns]
         order = [j for j in range(p) if j not in last] + last
-        Lt = doolittle_lower(X[:, order].T @ X[:, order]).T
+        Lt = doolittle_lower(G[np.ix_(order, order)]).T
         rows = Lt[[order.index(j) for j in term.columns]]
         out[term.name] = rows[:, np.argsort(order)]
     return out

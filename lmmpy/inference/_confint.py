@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from lmmpy._progress import progress_bar
 from lmmpy.inference._bootstrap import bootstrap, check_boot_type, check_level
 from lmmpy.inference._simulate import SeedLike
 from lmmpy.inference._varpar import variance_parameter_names
@@ -53,9 +54,12 @@ def confint(model: LinearMixedModel, method: str = "profile", level: float = 0.9
     level : float, default 0.95
     parm : str or list of str, optional
         Parameters to include (names as in the result); default all.
-    nsim, seed, boot_type, n_jobs, progress
+    nsim, seed, boot_type, n_jobs
         For ``method="boot"``: replicates, seed, interval type
-        (``"perc"``, ``"basic"``, ``"norm"``), processes and progress bar.
+        (``"perc"``, ``"basic"``, ``"norm"``) and processes.
+    progress : bool, optional
+        A progress bar (tqdm's when installed) for the bootstrap's replicates or the
+        profile's parameters; default: when someone watches (a terminal or a notebook).
 
     Returns
     -------
@@ -78,7 +82,7 @@ def confint(model: LinearMixedModel, method: str = "profile", level: float = 0.9
     if method == "wald":
         table = _wald(model, level, names)
     elif method == "profile":
-        table = _profile(model, level, names, selected)
+        table = _profile(model, level, names, selected, progress)
     else:
         check_boot_type(boot_type)
         result = bootstrap(model, nsim, seed=seed, n_jobs=n_jobs, progress=progress)
@@ -100,17 +104,24 @@ def _wald(model: LinearMixedModel, level: float, names: list[str]) -> pd.DataFra
 
 
 def _profile(model: LinearMixedModel, level: float, names: list[str],
-             selected: list[str]) -> pd.DataFrame:
+             selected: list[str], progress: bool | None = None) -> pd.DataFrame:
     profiler = model._profiler   # shared with profile() and profile_plot
     z = norm.ppf((1 + level) / 2)
     table = pd.DataFrame(np.nan, index=names, columns=["lower", "upper"])
-    for name in selected:
-        index = names.index(name)
-        table.loc[name] = [profiler.interval_end(index, -1, z), profiler.interval_end(index, 1, z)]
+    bar = progress_bar(len(selected), "profile", progress)
+    try:
+        for done, name in enumerate(selected, start=1):
+            index = names.index(name)
+            table.loc[name] = [profiler.interval_end(index, -1, z),
+                               profiler.interval_end(index, 1, z)]
+            bar.update(done)
+    finally:
+        bar.close()
     return table
 
 
-def profile(model: LinearMixedModel, parm: str | Sequence[str] | None = None) -> pd.DataFrame:
+def profile(model: LinearMixedModel, parm: str | Sequence[str] | None = None,
+            progress: bool | None = None) -> pd.DataFrame:
     """The likelihood profile of each parameter, traced as lme4's ``profile`` traces it.
 
     Returns
@@ -120,7 +131,8 @@ def profile(model: LinearMixedModel, parm: str | Sequence[str] | None = None) ->
         (its value), ``zeta`` (signed square root of the likelihood-ratio
         statistic against the ML fit), then every parameter's value at that
         point (the others re-optimised).  Each parameter is traced to
-        |ζ| = √χ²_{0.99, npar} or to its bound.
+        |ζ| = √χ²_{0.99, npar} or to its bound.  ``progress`` shows a bar over the
+        parameters (default: when someone watches, a terminal or a notebook).
 
     Examples
     --------
@@ -133,8 +145,15 @@ def profile(model: LinearMixedModel, parm: str | Sequence[str] | None = None) ->
     if _is_glmm(model):
         return model.profile(parm)
     names = parameter_names(model)
-    selected = _check_parm(parm, names)
-    return model._profiler.profile_frame([names.index(name) for name in selected])
+    indices = [names.index(name) for name in _check_parm(parm, names)]
+    bar = progress_bar(len(indices), "profile", progress)
+    try:
+        for done, index in enumerate(indices, start=1):
+            model._profiler.profile_frame([index])   # traced once, kept by the profiler
+            bar.update(done)
+    finally:
+        bar.close()
+    return model._profiler.profile_frame(indices)
 
 
 def _is_glmm(model) -> bool:

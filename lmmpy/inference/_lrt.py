@@ -58,7 +58,7 @@ import pandas as pd
 import scipy.stats as st
 
 from lmmpy._conditioned import ConditionedObjective, fit_conditioned, minimize_conditioned
-from lmmpy.design._fixed import _rename
+from lmmpy.design._fixed import INTERCEPT, _rename
 from lmmpy.inference._table import InferenceTable
 from lmmpy.optimize import optimize_theta
 
@@ -76,15 +76,14 @@ def refit_ml(model: LinearMixedModel) -> LinearMixedModel:
 
     The design, cross-products and analysed sparse factor are reused.
     """
-    from lmmpy.results import LinearMixedModel
 
     if not model.reml:
         return model
     objective = model.objective.with_crossprods(model.objective.crossprods, reml=False)
     summary, solution = fit_conditioned(objective, model.conditioned_objective.with_reml(False),
                                         model.theta, em_start=True)
-    return LinearMixedModel(model.design, objective, summary, solution, reml=False,
-                            data_name=model.data_name)
+    return replace(model, objective=objective, optimization=summary, solution=solution,
+                   reml=False)
 
 
 def anova(*models: LinearMixedModel, refit: bool = True, names: Sequence[str] | None = None,
@@ -237,12 +236,39 @@ def _check_same_data(fits: dict[str, LinearMixedModel]) -> None:
         if other.nobs != first.nobs:
             raise ValueError(f"models were fitted to different data: {names[0]!r} has "
                              f"{first.nobs} observations, {name!r} has {other.nobs}")
-        (y0, w0), (y1, w1) = _response_and_weights(first), _response_and_weights(other)
-        if not np.array_equal(y0, y1):
+        same_response, same_weights = _same_data(first, other)
+        if not same_response:
             raise ValueError(f"models were fitted to different data: the responses of "
                              f"{names[0]!r} and {name!r} differ")
-        if (w0 is None) != (w1 is None) or (w0 is not None and not np.array_equal(w0, w1)):
+        if not same_weights:
             raise ValueError(f"models were fitted with different weights: {names[0]!r}, {name!r}")
+
+
+def _same_data(first, other) -> tuple[bool, bool]:
+    """Whether two fits have the same response, and the same prior weights."""
+    if _is_glmm(first) or _is_glmm(other):
+        (y0, w0), (y1, w1) = _response_and_weights(first), _response_and_weights(other)
+        same_weights = (w0 is None) == (w1 is None) and (w0 is None or np.array_equal(w0, w1))
+        return np.array_equal(y0, y1), same_weights
+    w0, w1 = first.design.weights, other.design.weights
+    same_weights = (w0 is None) == (w1 is None) and (
+        w0 is None or _same_weights(first.design, other.design))
+    return _same_response(first.design, other.design), same_weights
+
+
+def _same_response(a, b) -> bool:
+    """The same response: equal arrays, or for fits from chunks the same Σ(y − offset)
+    (their rows are not held; a fit in memory and one from chunks are not compared)."""
+    if a.in_memory and b.in_memory:
+        return np.array_equal(a.y, b.y)
+    if a.in_memory or b.in_memory:
+        raise ValueError("compare models fitted the same way: one was fitted in memory and "
+                         "one from chunks, whose rows cannot be compared")
+    return a.response_sum == b.response_sum
+
+
+def _same_weights(a, b) -> bool:
+    return np.array_equal(a.weights, b.weights) if a.in_memory and b.in_memory else True
 
 
 def _lrt_rows(models: list[LinearMixedModel]) -> list[list[float]]:
@@ -438,6 +464,8 @@ def intercept_refit(model: LinearMixedModel, index: int) -> tuple[float, int]:
 
     design = model.design
     term = design.terms[index]
+    if not design.in_memory:
+        return _intercept_refit_from_products(model, index)
     # spec_source serves predictions on new data only; this design is never predicted from
     ones = ModelMatrix(np.ones((design.n_obs, 1)), ("(Intercept)",), None, (0,),
                        {"Intercept": "(Intercept)"})
@@ -445,6 +473,39 @@ def intercept_refit(model: LinearMixedModel, index: int) -> tuple[float, int]:
                   for j, other in enumerate(design.terms))
     reduced = replace(design, terms=terms)
     objective = ProfiledDeviance(cross_products(reduced), terms, reml=model.reml)
+    summary = minimize_conditioned(objective, ConditionedObjective.of(reduced, objective))
+    return float(summary.objective), len(summary.theta)
+
+
+def _intercept_refit_from_products(model: LinearMixedModel, index: int) -> tuple[float, int]:
+    """:func:`intercept_refit` without rows: ``(1 | g)``'s Z is the intercept column of
+    each level of the term's Z, so its products are a selection of the model's."""
+    from lmmpy.chunked._rows import InMemoryDataError
+    from lmmpy.objective import ProfiledDeviance
+
+    design = model.design
+    term = design.terms[index]
+    if INTERCEPT not in term.columns:
+        raise InMemoryDataError.about(f"reducing ({lhs_text(term)} | {term.group_name}) to "
+                                      f"(1 | {term.group_name}) without an intercept column")
+    starts = np.cumsum([0] + [t.n_random_effects for t in design.terms])
+    keep = np.concatenate([
+        np.arange(starts[j], starts[j + 1]) if j != index
+        else starts[j] + term.n_columns * np.arange(term.n_levels) + term.columns.index(INTERCEPT)
+        for j in range(len(design.terms))])
+    cp = model.objective.crossprods
+    product = cp.ZtZ_product[keep][:, keep]
+    if hasattr(product, "sort_indices"):
+        product = product.tocsc()
+        product.sort_indices()
+    ones = replace(term.model_matrix, names=(INTERCEPT,), kept=(0,))
+    terms = tuple(replace(term, model_matrix=ones) if j == index else other
+                  for j, other in enumerate(design.terms))
+    reduced = replace(design, terms=terms,
+                      moments=tuple(m if j != index else (np.ones(1), np.zeros(1))
+                                    for j, m in enumerate(design.moments)))
+    crossprods = replace(cp, ZtXy=cp.ZtXy[keep], ZtZ_product=product)
+    objective = ProfiledDeviance(crossprods, terms, reml=model.reml)
     summary = minimize_conditioned(objective, ConditionedObjective.of(reduced, objective))
     return float(summary.objective), len(summary.theta)
 
@@ -539,6 +600,8 @@ def _reduction_row(model: LinearMixedModel, reduction: Reduction, full: float) -
 def _intercept_in_span(term: RandomEffectsTerm) -> bool:
     """Whether a column of ones is a combination of the term's columns (then ``(1 | g)`` is a
     submodel: equal effects, as for the dummies of a factor)."""
+    if INTERCEPT in term.columns:
+        return True
     values = term.model_matrix.values
     coefficients = np.linalg.lstsq(values, np.ones(len(values)), rcond=None)[0]
     return bool(np.allclose(values @ coefficients, 1.0, rtol=0, atol=1e-8))

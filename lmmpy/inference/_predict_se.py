@@ -117,6 +117,16 @@ def prediction_error_variance(model: LinearMixedModel, X: np.ndarray,
     return variance + _new_level_variance(model, matrices, codes)
 
 
+def _ZtWX(model: LinearMixedModel) -> np.ndarray:
+    """Z'WX from the rows (its digits as before), or from the products (a fit from chunks)."""
+    design = model.design
+    if not design.in_memory:
+        return model.objective.crossprods.ZtX()
+    Z = random_effects_matrix(design)
+    WZ = Z if design.weights is None else sp.diags(design.weights) @ Z
+    return WZ.T @ design.X.values
+
+
 class _MixedModelEquations:
     """A = Λ'Z'WZΛ + I at θ̂ (the fit's own factor), B = Λ'Z'WX, C = A⁻¹B and Var(β̂).
 
@@ -127,13 +137,11 @@ class _MixedModelEquations:
 
     def __init__(self, model: LinearMixedModel):
         design = model.design
-        Z = random_effects_matrix(design)
-        WZ = Z if design.weights is None else sp.diags(design.weights) @ Z
         self.Lambda = _relative_covariance_factor(model)
-        self.q = Z.shape[1]
+        self.q = sum(term.n_random_effects for term in design.terms)
         self.inverse = selected_inverse(model.objective, model.theta)  # factors A at θ̂
         self.solve_A = model.objective.factor.solve_A
-        self.B = np.asarray(self.Lambda.T @ (WZ.T @ design.X.values))
+        self.B = np.asarray(self.Lambda.T @ _ZtWX(model))
         self.C = self.solve_A(self.B) if self.q else self.B
         self.vcov = model.vcov.to_numpy()
         self.sigma2 = model.sigma**2

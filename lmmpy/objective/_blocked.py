@@ -28,6 +28,7 @@ conditional variances, at the optimum only) is block back-substitution.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -39,6 +40,7 @@ from lmmpy.objective._factorization import Capabilities
 from lmmpy.objective._lambda import ThetaLayout
 from lmmpy.objective._rankupdate import (
     CompiledUpdate,
+    DenseUpdate,
     LevelBlocks,
     PairPattern,
     PairProducts,
@@ -96,7 +98,8 @@ class _ZPattern:
     S_ss_source: np.ndarray
     S_ss_target: np.ndarray
     qs: int
-    update: object            # PairPattern, or None (compiled update: nothing to keep)
+    update: object            # PairPattern, DenseUpdate (the class: nothing to keep) or None
+                              # (the compiled update, nothing to keep either)
     rest_theta: np.ndarray | None
 
     def matches(self, ZtZ: sp.csc_matrix) -> bool:
@@ -121,8 +124,12 @@ class _ZPattern:
             values = np.zeros(self.blocks.values.shape)
             values[where] = data[self.blocks.values[where].astype(np.int64) - 1]
             blocks = replace(self.blocks, values=values)
-            update = (PairProducts(blocks, self.update)
-                      if self.update is not None and not compiled else CompiledUpdate(blocks))
+            if self.update is DenseUpdate:
+                update = DenseUpdate(blocks)
+            elif self.update is not None and not compiled:
+                update = PairProducts(blocks, self.update)
+            else:
+                update = CompiledUpdate(blocks)
         return _ZStructure(self.k, self.n_levels, D, S_s1, S_ss, update, self.rest_theta, self)
 
 
@@ -157,6 +164,8 @@ def _off_diagonal_density(structure: _ZStructure) -> float:
     qs = structure.qs
     if qs < 2:
         return 1.0
+    if isinstance(structure.update, DenseUpdate):
+        return 1.0   # B mostly filled: so is G
     if not isinstance(structure.update, PairProducts):
         return 0.0
     targets = structure.update.targets
@@ -193,7 +202,8 @@ def _z_pattern(ZtZ: sp.csc_matrix, layout: ThetaLayout, first) -> _ZPattern | No
         kind = update_kind(blocks)
         if kind is None:
             return None
-        update = PairPattern(blocks) if kind is PairProducts else None
+        update = (PairPattern(blocks) if kind is PairProducts
+                  else DenseUpdate if kind is DenseUpdate else None)
     rest = position[q1:, q1:].tocoo()
     qs = rest.shape[0]
     return _ZPattern(ZtZ.indptr.copy(), ZtZ.indices.copy(), k, n_levels,
@@ -239,13 +249,44 @@ class BlockedFactorization:
         z = structure
         p1 = crossprods.n_fixed + 1
         self._S1d = crossprods.ZtXy[: z.q1].reshape(z.n_levels, z.k, p1)
-        self._S_rr = np.block([[z.S_ss, crossprods.ZtXy[z.q1:]],
-                               [crossprods.ZtXy[z.q1:].T, crossprods.XytXy]])
+        self._m = z.qs + p1   # the Schur complement's order
         self._n_theta1 = self.terms[0].n_theta
-        self._S_rr_entries = _sparse_entries(np.tril(self._S_rr))
+        self._S_rr_entries = self._lower_entries()
         self._state = self._first = self._rank_update = self._target_scale = None
         self._pair_index = None
         self._rest_lambda = None
+
+    @functools.cached_property
+    def _S_rr(self) -> np.ndarray:
+        """Sᵣᵣ = [[S_ss, Z_s'W[X y]], [·, [X y]'W[X y]]], dense (made only when read: on a
+        large crossed model it is 2,000² where its lower triangle has a few thousand
+        entries, :meth:`_lower_entries`)."""
+        z, crossprods = self.structure, self.crossprods
+        return np.block([[z.S_ss, crossprods.ZtXy[z.q1:]],
+                         [crossprods.ZtXy[z.q1:].T, crossprods.XytXy]])
+
+    def _lower_entries(self):
+        """(flat index, row, column, value) of Sᵣᵣ's lower triangle on its pattern (S_ss's
+        stored entries, every entry of the [X y] rows), or None when more than a fifth of
+        it is stored (the dense product is then as cheap), without forming Sᵣᵣ."""
+        z, m, qs = self.structure, self._m, self.structure.qs
+        if qs == 0:
+            return None
+        ss_rows, ss_cols = np.divmod(z.pattern.S_ss_target, qs)
+        lower = ss_rows >= ss_cols
+        ss_rows, ss_cols = ss_rows[lower], ss_cols[lower]
+        if len(ss_rows) + (m - qs) * (m + qs + 1) // 2 > 0.2 * m * m:
+            return None
+        xy = np.arange(qs, m)
+        xy_rows = np.repeat(xy, xy + 1)
+        xy_cols = np.arange(len(xy_rows)) - np.repeat(np.cumsum(xy + 1) - (xy + 1), xy + 1)
+        rows, cols = np.concatenate([ss_rows, xy_rows]), np.concatenate([ss_cols, xy_cols])
+        ZtXy, XytXy = self.crossprods.ZtXy[z.q1:], self.crossprods.XytXy
+        to_X = xy_cols >= qs
+        xy_values = np.where(to_X, XytXy[xy_rows - qs, np.where(to_X, xy_cols - qs, 0)],
+                             ZtXy[np.where(to_X, 0, xy_cols), xy_rows - qs])
+        values = np.concatenate([z.S_ss[ss_rows, ss_cols], xy_values])
+        return rows * m + cols, rows, cols, values
 
     def with_crossprods(self, crossprods: CrossProducts) -> BlockedFactorization:
         """The factorization for other cross-products.
@@ -313,7 +354,7 @@ class BlockedFactorization:
         G_sd = z.S_s1 @ (V @ F).reshape(z.q1, -1)
         if z.rest_theta is None:
             return self._general_schur(theta, V, G_sd, flat)
-        lam = np.ones(len(self._S_rr))
+        lam = np.ones(self._m)
         lam[:qs] = theta[z.rest_theta]
         M = self._scaled_S_rr(lam)                         # Λ̃'SᵣᵣΛ̃, then minus Λ̃'GΛ̃
         if isinstance(z.update, PairProducts):
@@ -323,7 +364,9 @@ class BlockedFactorization:
             M.ravel()[index] -= self._rank_update * self._target_scale
         else:
             self._rank_update = z.update(V)
-            M[:qs, :qs] -= self._rank_update * np.outer(lam[:qs], lam[:qs])
+            scaled = self._rank_update * lam[:qs]   # λ_aλ_b G[a, b], one temporary
+            scaled *= lam[:qs, None]
+            M[:qs, :qs] -= scaled
         M[qs:, :qs] -= G_sd.T * lam[:qs]
         M[qs:, qs:] -= flat.T @ flat
         M.ravel()[: qs * (len(M) + 1): len(M) + 1] += 1.0
@@ -338,7 +381,7 @@ class BlockedFactorization:
             M *= lam
             return M
         index, rows, cols, values = entries
-        M = np.zeros_like(self._S_rr)
+        M = np.zeros((self._m, self._m))
         M.ravel()[index] = values * (lam[rows] * lam[cols])
         return M
 
@@ -348,7 +391,7 @@ class BlockedFactorization:
         if self._pair_index is None:
             qs, targets = self.structure.qs, self.structure.update.targets
             rows, cols = targets // qs, targets % qs
-            self._pair_index = (rows * len(self._S_rr) + cols, rows, cols)
+            self._pair_index = (rows * self._m + cols, rows, cols)
         return self._pair_index
 
     def _general_schur(self, theta, V, G_sd, flat) -> np.ndarray:
@@ -527,16 +570,6 @@ class BlockedFactorization:
             return lam[:, None] * X
         Lambda_s = self._Lambda_s(theta)
         return np.asarray((Lambda_s.T if transpose else Lambda_s) @ X)
-
-
-def _sparse_entries(matrix: np.ndarray, most: float = 0.2):
-    """(flat index, row, column, value) of the nonzeros of ``matrix``, or None when more
-    than ``most`` of it is nonzero (the dense product is then as cheap)."""
-    index = np.flatnonzero(matrix)
-    if len(index) > most * matrix.size:
-        return None
-    rows, cols = np.divmod(index, matrix.shape[1])
-    return index, rows, cols, matrix.ravel()[index]
 
 
 def _symmetric_from_upper(upper: np.ndarray) -> np.ndarray:

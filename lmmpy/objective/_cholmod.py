@@ -16,6 +16,14 @@ that analysis (:mod:`lmmpy.objective._fill`): a factor that cannot fit in
 memory is refused with :class:`~lmmpy.objective._fill.FactorTooLargeError`
 naming its size, and CHOLMOD's own ``problem too large`` / ``out of memory``
 errors are reported the same way.
+
+The gradient (:mod:`lmmpy.objective._gradient`) needs ``Q = A⁻¹Λ'Z'WZ`` at
+Λ's entries, i.e. ½ ∂log|A|/∂Λ: A⁻¹ on A's pattern (:mod:`._selinv`, the
+selected inverse of the factor) weighed into the contributions that make
+``Λ'SΛ`` (:meth:`ScaledCrossProduct.lambda_gradient`) — no inverse of Λ,
+so θ may sit on its bound.  The gradient is offered (``gradient_fits``) when
+the selected inverse's copy of L and its dense tail fit in half the available
+memory; otherwise the optimizer does without it.
 """
 
 from __future__ import annotations
@@ -53,7 +61,6 @@ class CholmodFactorization:
     """
 
     name = "cholmod"
-    capabilities = Capabilities()
 
     def __init__(self, crossprods: CrossProducts, layout: ThetaLayout,
                  _shared: tuple[ScaledCrossProduct, object] | None = None):
@@ -65,6 +72,24 @@ class CholmodFactorization:
             check_factor_fits(scaled.pattern, factor.permutation())
             _shared = (scaled, factor)
         self.scaled, self.factor = _shared
+        self._theta = None
+        self._positions = None
+        self._gradient_fits = None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The gradient (``trace_terms``) when its selected inverse fits in memory."""
+        return Capabilities(gradient="trace_terms" if self.gradient_fits else None)
+
+    @property
+    def gradient_fits(self) -> bool:
+        """Whether the gradient's selected inverse fits in memory (module docstring)."""
+        if self._gradient_fits is None:
+            from lmmpy.objective._selinv import inverse_fits
+
+            counts = _fill.column_counts(self.scaled.pattern, self.factor.permutation())
+            self._gradient_fits = inverse_fits(counts, _fill.available_memory())
+        return self._gradient_fits
 
     def with_crossprods(self, crossprods: CrossProducts) -> CholmodFactorization:
         """Other cross-products: the analysis is reused when Z'WZ keeps its pattern (the
@@ -83,9 +108,32 @@ class CholmodFactorization:
             self.factor.factorize(A, beta=1.0)
         except (*TOO_LARGE_ERRORS, MemoryError) as error:
             raise _too_large(self.scaled.pattern, error, self.factor.permutation()) from error
+        self._theta = np.array(theta, dtype=float)
         B = np.asarray(self.layout.Lambda(theta).T @ self.crossprods.ZtXy)
         C = self.crossprods.XytXy - B.T @ self.factor.solve(B)
         return float(self.factor.logdet()), np.linalg.cholesky(C).T
+
+    def trace_terms(self) -> np.ndarray:
+        """Q[c, r] at each entry (r, c) of Λ, Q = A⁻¹Λ'Z'WZ, at the θ of the last
+        :meth:`update` (module docstring): ½ ∂log|A|/∂Λ[r, c]."""
+        from lmmpy.objective._selinv import FactorInverse
+
+        rows, cols = self._pattern_positions()
+        inverse = FactorInverse(self.factor.lower())
+        weights = inverse.entries(rows, cols)
+        del inverse
+        return 0.5 * self.scaled.lambda_gradient(self._theta, self.crossprods.ZtZ.data,
+                                                 weights, len(self.layout.lambda_rows))
+
+    def _pattern_positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """The entries of A's (lower) pattern in the factor's permuted order."""
+        if self._positions is None:
+            pattern = self.scaled.pattern
+            position = np.empty(pattern.shape[0], dtype=np.int64)
+            position[self.factor.permutation()] = np.arange(pattern.shape[0])
+            columns = np.repeat(np.arange(pattern.shape[1]), np.diff(pattern.indptr))
+            self._positions = (position[pattern.indices], position[columns])
+        return self._positions
 
     def solve_A(self, B: np.ndarray | sp.spmatrix) -> np.ndarray:
         """A⁻¹B with A at the θ of the last :meth:`update`."""

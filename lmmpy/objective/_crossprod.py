@@ -113,6 +113,21 @@ class CrossProducts:
         return CrossProducts(ZtXy, XytXy, self.n_obs, self.n_fixed, self.sum_log_weights,
                              self.ZtZ_product, transform, shift)
 
+    def __add__(self, other: CrossProducts) -> CrossProducts:
+        """The products of the rows of both: blocks summed (the same T and s, see
+        :class:`Conditioning`).  Sparse ``Z'WZ`` keep every entry either pattern has,
+        explicit zeros too (the factorizations' patterns must not depend on the values)."""
+        if not isinstance(other, CrossProducts):
+            return NotImplemented
+        if self.ZtXy.shape != other.ZtXy.shape or not (
+                _same(self.transform, other.transform) and _same(self.shift, other.shift)):
+            raise ValueError("cross-products of different designs or conditioning cannot be added")
+        return CrossProducts(self.ZtXy + other.ZtXy, self.XytXy + other.XytXy,
+                             self.n_obs + other.n_obs, self.n_fixed,
+                             self.sum_log_weights + other.sum_log_weights,
+                             _sum_products(self.ZtZ_product, other.ZtZ_product),
+                             self.transform, self.shift)
+
     # ---- the design's coordinates ------------------------------------------------------
     @functools.cached_property
     def _inverse(self) -> np.ndarray:
@@ -196,13 +211,17 @@ def random_effects_matrix(design: Design) -> sp.csc_matrix:
     return design.Z
 
 
-def cross_products(design: Design, Z: sp.csc_matrix | None = None) -> CrossProducts:
+def cross_products(design: Design, Z: sp.csc_matrix | None = None,
+                   conditioning: Conditioning | None = None) -> CrossProducts:
     """Compute the cross-products of a design.
 
     A small model (q ≤ ``DENSE_PRODUCT_COLUMNS``) forms them with dense
     products of a dense Z; a larger one term pair by term pair from the
     grouping codes (:func:`_term_pair_products`), with no Z at all.  A ``Z``
-    given by the caller is multiplied out as it is.
+    given by the caller is multiplied out as it is.  ``conditioning`` fixes
+    T and s in advance (every chunk of a chunked fit uses the same, so that
+    the chunks' products add up, :mod:`lmmpy.chunked`); by default they are
+    found from the design's own rows.
 
     Examples
     --------
@@ -214,10 +233,16 @@ def cross_products(design: Design, Z: sp.csc_matrix | None = None) -> CrossProdu
     array([5., 5., 5., 5., 5., 5.])
     """
     weights = design.weights
-    X, transform = conditioned_columns(design.X.values, weights)
+    if conditioning is None:
+        X, transform = conditioned_columns(design.X.values, weights)
+    else:
+        X, transform = conditioning.columns(design.X.values), conditioning.transform
     WX = X if weights is None else weights[:, None] * X
     XtX = X.T @ WX
-    y, shift = residualised(X, WX, design.y - design.offset, XtX)
+    if conditioning is None:
+        y, shift = residualised(X, WX, design.y - design.offset, XtX)
+    else:
+        y, shift = conditioning.response(X, design.y - design.offset), conditioning.shift
     Xy = np.column_stack([X, y])
     WXy = np.column_stack([WX, y if weights is None else weights * y])
     q = sum(term.n_random_effects for term in design.terms)
@@ -297,12 +322,61 @@ def residualised(X: np.ndarray, WX: np.ndarray, y: np.ndarray,
         shift = np.linalg.solve(scaled, rhs) / scale
     except np.linalg.LinAlgError:
         shift = np.linalg.lstsq(scaled, rhs, rcond=None)[0] / scale
+    return subtracted(X, y, shift, _constant_column(X)), shift
+
+
+def subtracted(X: np.ndarray, y: np.ndarray, shift: np.ndarray, constant: int | None) -> np.ndarray:
+    """y − X s, one column at a time, the ``constant`` column first (exact for a large
+    location, see :func:`residualised`)."""
     residual = np.array(y, dtype=float)
-    constant = _constant_column(X)
     first = [] if constant is None else [constant]
-    for j in first + [j for j in range(p) if j != constant]:
+    for j in first + [j for j in range(X.shape[1]) if j != constant]:
         residual -= X[:, j] * shift[j]
-    return residual, shift
+    return residual
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """T and s of X̃ = X T, ỹ = y − X̃ s chosen in advance, for designs whose products
+    must add up (the chunks of :mod:`lmmpy.chunked`: any T and s are exact).
+
+    Attributes
+    ----------
+    constant : the column the others are centred on (its values are 1), or None
+    means : m of x̃_j = x_j − m_j x_c (m_c = 0), or None (T the identity)
+    shift : s, or None (zero)
+
+    Examples
+    --------
+    >>> c = Conditioning(0, np.array([0.0, 2.0]), np.array([1.0, 0.5]))
+    >>> X = np.array([[1.0, 1.0], [1.0, 3.0]])
+    >>> c.columns(X).tolist(), c.response(c.columns(X), np.array([0.0, 2.0])).tolist()
+    ([[1.0, -1.0], [1.0, 1.0]], [-0.5, 0.5])
+    """
+
+    constant: int | None
+    means: np.ndarray | None
+    shift: np.ndarray | None
+
+    @property
+    def transform(self) -> np.ndarray | None:
+        if self.means is None:
+            return None
+        T = np.eye(len(self.means))
+        T[self.constant] -= self.means
+        return T
+
+    def columns(self, X: np.ndarray) -> np.ndarray:
+        """X̃ = X T (as :func:`conditioned_columns` forms it)."""
+        if self.means is None:
+            return X
+        return X - np.outer(X[:, self.constant], self.means)
+
+    def response(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """ỹ = y − X̃ s, for X̃ from :meth:`columns`."""
+        if self.shift is None:
+            return np.array(y, dtype=float)
+        return subtracted(X, y, self.shift, self.constant)
 
 
 def _is_upper(T: np.ndarray) -> bool:
@@ -393,3 +467,25 @@ def _dense_random_effects_matrix(design: Design) -> np.ndarray:
         Z[rows, start + term.codes[:, None] * k + np.arange(k)] = term.model_matrix.values
         start += term.n_random_effects
     return Z
+
+
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None
+                                         and np.array_equal(a, b))
+
+
+def _sum_products(a: sp.spmatrix | np.ndarray, b: sp.spmatrix | np.ndarray
+                  ) -> sp.csc_matrix | np.ndarray:
+    """Z'WZ + Z'WZ: dense when either is (a small model), else CSC on the union of the
+    patterns, sorted, explicit zeros kept (scipy's own sum drops them)."""
+    if not sp.issparse(a) or not sp.issparse(b):
+        return (a.toarray() if sp.issparse(a) else a) + (b.toarray() if sp.issparse(b) else b)
+    if a.nnz == b.nnz and np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices,
+                                                                                b.indices):
+        return sp.csc_matrix((a.data + b.data, a.indices, a.indptr), shape=a.shape)
+    a, b = a.tocoo(), b.tocoo()
+    total = sp.coo_matrix((np.concatenate([a.data, b.data]),
+                           (np.concatenate([a.row, b.row]), np.concatenate([a.col, b.col]))),
+                          shape=a.shape).tocsc()   # sums duplicates, keeps zeros
+    total.sort_indices()
+    return total

@@ -50,6 +50,18 @@ def factor_nonzeros(pattern: sp.spmatrix, permutation: np.ndarray | None = None)
     >>> factor_nonzeros(arrow), factor_nonzeros(arrow, np.array([4, 0, 1, 2, 3]))
     (9, 15)
     """
+    return int(column_counts(pattern, permutation).sum())
+
+
+def column_counts(pattern: sp.spmatrix, permutation: np.ndarray | None = None) -> np.ndarray:
+    """The non-zeros of each column of the Cholesky factor L of ``A[p][:, p]``.
+
+    Examples
+    --------
+    >>> arrow = sp.eye(3, format="lil"); arrow[2, :] = 1; arrow[:, 2] = 1
+    >>> column_counts(arrow).tolist(), column_counts(arrow, np.array([2, 0, 1])).tolist()
+    ([2, 2, 1], [3, 2, 1])
+    """
     full = _symmetric_pattern(pattern)
     if permutation is not None:
         full = full[permutation][:, permutation]
@@ -62,7 +74,7 @@ def factor_nonzeros(pattern: sp.spmatrix, permutation: np.ndarray | None = None)
 
     parent = _fill_kernels.elimination_tree(indptr, indices, n)
     post = _fill_kernels.postorder(parent, n)
-    return int(_fill_kernels.column_counts(indptr, indices, parent, post, n).sum())
+    return np.asarray(_fill_kernels.column_counts(indptr, indices, parent, post, n))
 
 
 def _symmetric_pattern(pattern: sp.spmatrix) -> sp.csc_matrix:

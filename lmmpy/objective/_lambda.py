@@ -116,6 +116,8 @@ class ScaledCrossProduct:
     theta_left: np.ndarray   # θ index of T[i, a]
     theta_right: np.ndarray  # θ index of T[j, b]
     target: np.ndarray       # index into pattern.data
+    entry_left: np.ndarray   # index of Λ[i, a] in the layout's lambda_* arrays
+    entry_right: np.ndarray  # index of Λ[j, b]
 
     def values(self, theta: np.ndarray, S_data: np.ndarray) -> np.ndarray:
         contributions = S_data[self.source] * theta[self.theta_left] * theta[self.theta_right]
@@ -126,19 +128,37 @@ class ScaledCrossProduct:
         out.data = self.values(theta, S_data)
         return out
 
+    def lambda_gradient(self, theta: np.ndarray, S_data: np.ndarray, weights: np.ndarray,
+                        n_entries: int) -> np.ndarray:
+        """∂/∂Λ_e of Σ_ab W[a, b] (Λ'SΛ)[a, b] for every entry e of Λ (the layout's order),
+        W symmetric and given by its values on the pattern (``weights``, as
+        ``pattern.data``); with W = A⁻¹ this is ∂log|Λ'SΛ + I|/∂Λ_e.
+
+        Each contribution S[i, j] T[i, a] T[j, b] to the lower triangle stands for
+        itself and, off the diagonal, its mirror image: it adds W[a, b] S[i, j]
+        times the other factor to each of its two entries of Λ, twice off the diagonal.
+        """
+        pattern = self.pattern
+        columns = np.repeat(np.arange(pattern.shape[1]), np.diff(pattern.indptr))
+        weights = np.where(pattern.indices == columns, weights, 2.0 * weights)
+        w = weights[self.target] * S_data[self.source]
+        return (np.bincount(self.entry_left, w * theta[self.theta_right], minlength=n_entries)
+                + np.bincount(self.entry_right, w * theta[self.theta_left], minlength=n_entries))
+
 
 def scaled_cross_product(S: sp.csc_matrix, layout: ThetaLayout) -> ScaledCrossProduct:
     """Write ``Λ'SΛ`` (lower triangle) as contributions of the entries of S."""
     S_coo = S.tocoo()
     by_row = _lambda_entries_by_row(layout)
-    left = _expand(np.arange(S.nnz), S_coo.row, by_row)   # (source, a, theta_left)
-    source, a, theta_left = left
+    source, a, theta_left, entry_left = _expand(np.arange(S.nnz), S_coo.row, by_row)
     j = S_coo.col[source]
-    right_index, b, theta_right = _expand(np.arange(len(source)), j, by_row)
-    source, a, theta_left = source[right_index], a[right_index], theta_left[right_index]
+    right_index, b, theta_right, entry_right = _expand(np.arange(len(source)), j, by_row)
+    source, a = source[right_index], a[right_index]
+    theta_left, entry_left = theta_left[right_index], entry_left[right_index]
     lower = a >= b
     source, a, b = source[lower], a[lower], b[lower]
     theta_left, theta_right = theta_left[lower], theta_right[lower]
+    entry_left, entry_right = entry_left[lower], entry_right[lower]
     q = layout.size
     keys = np.concatenate([b.astype(np.int64) * q + a, np.arange(q, dtype=np.int64) * (q + 1)])
     unique_keys, inverse = np.unique(keys, return_inverse=True)
@@ -152,22 +172,25 @@ def scaled_cross_product(S: sp.csc_matrix, layout: ThetaLayout) -> ScaledCrossPr
         theta_left=theta_left,
         theta_right=theta_right,
         target=inverse[: len(source)],
+        entry_left=entry_left,
+        entry_right=entry_right,
     )
 
 
-def _lambda_entries_by_row(layout: ThetaLayout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Entries of Λ sorted by row: (row pointer, column, θ index)."""
+def _lambda_entries_by_row(layout: ThetaLayout) -> tuple[np.ndarray, ...]:
+    """Entries of Λ sorted by row: (row pointer, column, θ index, index of the entry)."""
     order = np.argsort(layout.lambda_rows, kind="stable")
     counts = np.bincount(layout.lambda_rows, minlength=layout.size)
     pointer = np.concatenate([[0], np.cumsum(counts)])
-    return pointer, layout.lambda_cols[order], layout.lambda_theta[order]
+    return pointer, layout.lambda_cols[order], layout.lambda_theta[order], order
 
 
 def _expand(ids: np.ndarray, rows: np.ndarray, by_row) -> tuple[np.ndarray, ...]:
-    """For each id with Λ-row ``rows[id]``, one output per entry of Λ in that row."""
-    pointer, columns, thetas = by_row
+    """For each id with Λ-row ``rows[id]``, one output per entry of Λ in that row:
+    (id, column, θ index, index of the entry)."""
+    pointer, columns, thetas, order = by_row
     counts = pointer[rows + 1] - pointer[rows]
     repeated = np.repeat(ids, counts)
     within = np.arange(len(repeated)) - np.repeat(np.cumsum(counts) - counts, counts)
     entry = np.repeat(pointer[rows], counts) + within
-    return repeated, columns[entry], thetas[entry]
+    return repeated, columns[entry], thetas[entry], order[entry]

@@ -18,6 +18,12 @@ in its columns, so the update costs Σ_j n_j² k — MixedModels.jl's
 * ``CompiledUpdate``: a numba loop over the levels, W_j = B_j V_j then
   G[R_j, R_j] += W_j W_j' (lower triangle); memory O(nnz B), used when P would
   be too large.
+
+When B is mostly filled (every respondent answered every item, as in lme4's
+VerbAgg) the scattered pair updates cost far more per multiply-add than
+dense products: ``DenseUpdate`` keeps B as a dense |s| × ℓk array and forms
+G = (B blockdiag(V_j))(B blockdiag(V_j))' by one matrix product (|s|²ℓk
+multiply-adds on BLAS against Σ_j n_j²k scattered ones).
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ import numpy as np
 import scipy.sparse as sp
 
 PAIR_BUDGET = 12_000_000  # entries of P (~150 MB) before switching to the compiled loop
+DENSE_SHARE = 0.25        # B's stored share from which the dense product is used,
+DENSE_BUDGET = 4_000_000  # ... when B (|s| × ℓk) has at most this many entries (32 MB)
+THREADED_WORK = 4_000_000  # Σ n_j(n_j + 1) below which the compiled loop runs in one thread
+                           # (VerbAgg's 190,000: the pool's hand-off cost more than the loop)
 
 
 @dataclass(frozen=True)
@@ -195,6 +205,38 @@ class PairProducts:
         return forms
 
 
+class DenseUpdate:
+    """G = W W' with W = B blockdiag(V_j), B dense (|s| × ℓ × k): BLAS products.
+
+    Examples
+    --------
+    >>> blocks = level_blocks(sp.csc_matrix(np.array([[1.0, 2.0], [3.0, 4.0]])), 1)
+    >>> DenseUpdate(blocks)(np.array([[[1.0]], [[0.5]]])).tolist()   # B diag(1, 1/4) B'
+    [[2.0, 0.0], [5.0, 13.0]]
+    """
+
+    def __init__(self, blocks: LevelBlocks):
+        k = blocks.values.shape[1]
+        self.B = np.zeros((blocks.n_levels, blocks.size, k))   # B_j, level-major
+        self.B[blocks.level_of_entry, blocks.rows] = blocks.values
+
+    def _W(self, V: np.ndarray) -> np.ndarray:
+        """W = [B_1V_1 … B_ℓV_ℓ] as |s| × ℓk."""
+        n_levels, size, k = self.B.shape
+        if k == 1:
+            return (self.B[:, :, 0] * V[:, 0, 0][:, None]).T
+        return (self.B @ V).transpose(1, 0, 2).reshape(size, n_levels * k)
+
+    def __call__(self, V: np.ndarray) -> np.ndarray:
+        """Lower triangle of G (upper zero) for Ω_j = V_j V_j', V of shape (ℓ, k, k)."""
+        W = self._W(V)
+        return np.tril(W @ W.T)
+
+    def level_forms(self, N: np.ndarray) -> np.ndarray:
+        """B_j'NB_j (ℓ, k, k) for a symmetric N over the rows s."""
+        return self.B.transpose(0, 2, 1) @ (N @ self.B)
+
+
 class CompiledUpdate:
     """G[R_j, R_j] += (B_j V_j)(B_j V_j)' in a compiled loop over the levels, in threads."""
 
@@ -205,6 +247,8 @@ class CompiledUpdate:
         n = np.diff(blocks.pointer).astype(np.int64)
         work = np.concatenate([[0], np.cumsum(n * (n + 1))])
         parts = max(1, min(os.cpu_count() or 1, 8, blocks.n_levels))
+        if work[-1] < THREADED_WORK:
+            parts = 1
         self.bounds = np.searchsorted(work, np.linspace(0, work[-1], parts + 1)).tolist()
         self.bounds[0], self.bounds[-1] = 0, blocks.n_levels
         self._kernel = lower_rank_update
@@ -242,27 +286,37 @@ def _executor(workers: int):
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lmmpy-rank-update")
 
 
-def sparse_rank_update(blocks: LevelBlocks, pair_budget: int | None = None):
+def sparse_rank_update(blocks: LevelBlocks, pair_budget: int | None = None,
+                       dense_budget: int | None = None):
     """The update for these blocks: tabulated pairs when small, else the compiled loop.
 
     Returns None when the pairs exceed the budget and numba is not installed
     (the caller then takes the general CHOLMOD path).
     """
-    kind = update_kind(blocks, pair_budget)
+    kind = update_kind(blocks, pair_budget, dense_budget)
     return None if kind is None else kind(blocks)
 
 
-def update_kind(blocks: LevelBlocks, pair_budget: int | None = None):
-    """:class:`PairProducts` when its table fits ``pair_budget`` entries, else
-    :class:`CompiledUpdate` with numba, else None (from B's pattern only)."""
+def update_kind(blocks: LevelBlocks, pair_budget: int | None = None,
+                dense_budget: int | None = None):
+    """:class:`DenseUpdate` when B is mostly filled and small, else :class:`PairProducts`
+    when its table fits ``pair_budget`` entries, else :class:`CompiledUpdate` with numba,
+    else None (from B's pattern only)."""
     k = blocks.values.shape[1]
+    cells = blocks.n_levels * blocks.size
+    dense_budget = DENSE_BUDGET if dense_budget is None else dense_budget
+    if cells * k <= dense_budget and len(blocks.rows) >= DENSE_SHARE * cells:
+        return DenseUpdate
     budget = PAIR_BUDGET if pair_budget is None else pair_budget
     if blocks.n_pairs() * k * (k + 1) // 2 <= budget:
         return PairProducts
     return CompiledUpdate if numba_available() else None
 
 
+@functools.cache
 def numba_available() -> bool:
+    """Whether numba can be imported (looked up once: the search costs a millisecond, and a
+    GLMM asks at every PIRLS step)."""
     from importlib.util import find_spec
 
     return find_spec("numba") is not None

@@ -116,6 +116,17 @@ class SparseCholesky:
         """The fill-reducing ordering p of the analysis: P A P' = LL' with A[p][:, p]."""
         return np.asarray(self._symbolic.perm if NEW_API else self._symbolic.P())
 
+    def lower(self) -> sp.csc_matrix:
+        """L with LL' = P(A + βI)P' for the last :meth:`factorize` (a copy; the factor
+        stays as it is)."""
+        factor = self._factor()
+        if NEW_API and factor.is_ll:
+            return sp.csc_matrix(factor.L)
+        if NEW_API:
+            unit, diagonal = self.unit_ldl()
+            return sp.csc_matrix(unit @ sp.diags(np.sqrt(diagonal)))
+        return sp.csc_matrix(factor.L())   # 0.4: L() converts a copy of the factor
+
     def unit_ldl(self) -> tuple[sp.csc_matrix, np.ndarray]:
         """(L, d) with unit lower-triangular L and L diag(d) L' = P(A + βI)P', from a
         simplicial factor of the last :meth:`factorize` (LL' or LDL' alike)."""

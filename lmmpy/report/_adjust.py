@@ -120,3 +120,66 @@ def adjust_note(adjust: str, n_means: int, n_contrasts: int, rank: int) -> str:
     if adjust == "scheffe":
         return f"P value adjustment: scheffe method with rank {rank}"
     return f"P value adjustment: {adjust} method for {n_contrasts} tests"
+
+
+# ---- intervals: emmeans' .adj.critval ----------------------------------------------------
+
+def critical_values(level: float, df: np.ndarray, adjust: str, n_means: int, rank: int
+                    ) -> tuple[np.ndarray, str]:
+    """Half-widths in SEs of one family's simultaneous intervals, and the adjustment used.
+
+    As emmeans: Tukey's studentized range (pairwise differences), Scheffé's
+    √(r F_{r,ν}(level)), Šidák's and Bonferroni's t quantiles; the step-wise p-value
+    methods (Holm, Hochberg, FDR, BY) have no interval and use Bonferroni's;
+    ``"dunnettx"`` solves emmeans' approximate Dunnett distribution for ``level``
+    (exactly: emmeans' root finder stops within 5e-4).  One contrast is not adjusted
+    (except by Scheffé's method).
+    """
+    df = np.asarray(df, dtype=float)
+    m = len(df)
+    if adjust in _P_ADJUST:
+        adjust = "bonferroni"
+    if m == 1 and adjust != "scheffe":
+        adjust = "none"
+    values = [_critical_value(level, d, adjust, m, n_means, rank) for d in df]
+    return np.array(values, dtype=float), adjust
+
+
+def _critical_value(level: float, df: float, adjust: str, m: int, n_means: int,
+                    rank: int) -> float:
+    t = stats.norm if np.isinf(df) else stats.t(df)
+    if adjust == "none":
+        return float(t.ppf(1 - (1 - level) / 2))
+    if adjust == "sidak":
+        return float(t.ppf(1 - (1 - level ** (1 / m)) / 2))
+    if adjust == "bonferroni":
+        return float(t.ppf(1 - (1 - level) / m / 2))
+    if adjust == "tukey":
+        return float(stats.studentized_range.ppf(level, n_means, df) / np.sqrt(2))
+    if adjust == "scheffe":
+        f = stats.chi2.ppf(level, rank) / rank if np.isinf(df) else stats.f.ppf(level, rank, df)
+        return float(np.sqrt(rank * f))
+    return _dunnettx_quantile(level, m, df)
+
+
+def _dunnettx_quantile(level: float, m: int, df: float) -> float:
+    """x with 1 − (1 − level) = emmeans' .pdunnx(x, m, df), between its Tukey and Šidák
+    bounds."""
+    from scipy.optimize import brentq
+
+    low = stats.studentized_range.ppf(level, (1 + np.sqrt(1 + 8 * m)) / 2, df) / np.sqrt(2)
+    high = np.sqrt(stats.chi2.ppf(level ** (1 / m), 1) if np.isinf(df)
+                    else stats.f.ppf(level ** (1 / m), 1, df))
+    if abs(high - low) < 5e-4:
+        return float(low)
+    a, b = sorted((low, high))
+    return float(brentq(lambda x: 1 - _dunnettx_sf(x, m, df) - level, a, b, xtol=1e-12))
+
+
+def interval_note(adjust: str, n_means: int, n_contrasts: int, rank: int) -> str:
+    """emmeans' "Conf-level adjustment: ..." line ("" when there is none to report)."""
+    if adjust == "none" or (adjust in ("tukey", "scheffe") and n_means < 3):
+        return ""
+    extra = {"tukey": f"for comparing a family of {n_means} estimates",
+             "scheffe": f"with rank {rank}"}.get(adjust, f"for {n_contrasts} estimates")
+    return f"Conf-level adjustment: {adjust} method {extra}"

@@ -20,7 +20,9 @@ The default (``ddf=None``) follows emmeans' rule for ``lmerMod`` fits
 Kenward–Roger when n ≤ 3000, else Satterthwaite when n ≤ 3000, else asymptotic.
 Where lmmpy's Kenward–Roger cannot run — an ML fit (pbkrtest would silently refit
 it by REML), or more than its limit of random effects plus coefficients — the
-default is Satterthwaite; asking for ``"kenward-roger"`` there is an error.
+default is Satterthwaite; asking for ``"kenward-roger"`` there is an error.  A GLMM's
+means are on the link scale with asymptotic tests, as emmeans' for glmer fits;
+``type="response"`` back-transforms them (:mod:`lmmpy.report._scale`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,13 @@ from scipy import stats
 
 from lmmpy.inference._contrast import t_test
 from lmmpy.inference._table import InferenceTable
-from lmmpy.report._adjust import adjust_family, adjust_note, check_adjust
+from lmmpy.report._adjust import (
+    adjust_family,
+    adjust_note,
+    check_adjust,
+    critical_values,
+    interval_note,
+)
 from lmmpy.report._pairs import DEFAULT_ADJUST, DESCRIPTIONS, check_method, contrast_family
 from lmmpy.report._refgrid import (
     ReferenceGrid,
@@ -43,6 +51,14 @@ from lmmpy.report._refgrid import (
     grid_weights,
     model_variables,
     reference_grid,
+)
+from lmmpy.report._scale import (
+    back_transforms,
+    check_type,
+    is_glmm,
+    ratio_name,
+    to_ratios,
+    to_response,
 )
 
 if TYPE_CHECKING:
@@ -109,12 +125,13 @@ class MarginalMeans(MarginalTable):
     def __init__(self, model: LinearMixedModel, grid: ReferenceGrid, frame: pd.DataFrame,
                  L: np.ndarray, *,
                  specs: list[str], by: list[str], ddf: str, level: float, heading: str,
-                 notes: list[str]):
+                 notes: list[str], type: str = "link"):
         super().__init__(frame, heading, notes)
         self.model, self.grid, self.L, self.specs, self.by = model, grid, L, specs, by
-        self.ddf, self.level = ddf, level
+        self.ddf, self.level, self.type = ddf, level, type
 
-    def pairs(self, adjust: str = "tukey", reverse: bool = False) -> MarginalTable:
+    def pairs(self, adjust: str = "tukey", reverse: bool = False,
+              conf_int: bool = False) -> MarginalTable:
         """Pairwise differences of the means within each ``by`` group (emmeans' ``pairs``).
 
         Parameters
@@ -127,6 +144,10 @@ class MarginalMeans(MarginalTable):
             (see :mod:`lmmpy.report._adjust`).
         reverse : bool, default False
             "B - A" instead of "A - B" (emmeans' ``pairs(reverse = TRUE)``).
+        conf_int : bool, default False
+            Add simultaneous intervals ``lower_cl``, ``upper_cl`` at the means'
+            level, adjusted as emmeans adjusts them (Bonferroni's for the
+            step-wise methods, which have none), as ``confint(pairs(em))``.
 
         Returns
         -------
@@ -145,10 +166,11 @@ class MarginalMeans(MarginalTable):
         1    A - C     1.522      2.456  42.0    0.620     0.81
         2    B - C     0.044      2.456  42.0    0.018     1.00
         """
-        return self.contrast("revpairwise" if reverse else "pairwise", adjust)
+        return self.contrast("revpairwise" if reverse else "pairwise", adjust, conf_int=conf_int)
 
     def contrast(self, method: str | Mapping[str, Sequence[float]] = "eff",
-                 adjust: str | None = None, ref: str | int | None = None) -> MarginalTable:
+                 adjust: str | None = None, ref: str | int | None = None,
+                 conf_int: bool = False) -> MarginalTable:
         """Contrasts of the means within each ``by`` group (emmeans' ``contrast``).
 
         Parameters
@@ -167,6 +189,8 @@ class MarginalMeans(MarginalTable):
         ref : str or int, optional
             The reference of ``"trt.vs.ctrl"``: a mean's label (``"A"``) or its
             position from 0; default the first mean.
+        conf_int : bool, default False
+            As in :meth:`pairs`.
 
         Returns
         -------
@@ -188,7 +212,9 @@ class MarginalMeans(MarginalTable):
         0    1.5
         Name: estimate, dtype: float64
         """
-        family = contrast_family(self.frame, self.specs, self.by, check_method(method), ref)
+        ratio = ratio_name(self.model, self.type)
+        family = contrast_family(self.frame, self.specs, self.by, check_method(method), ref,
+                                 " / " if ratio else " - ")
         adjust = check_adjust(DEFAULT_ADJUST[family.method] if adjust is None else adjust)
         notes = []
         if adjust == "tukey" and family.method not in ("pairwise", "revpairwise"):
@@ -205,13 +231,39 @@ class MarginalMeans(MarginalTable):
             p[members] = adjust_family(tests["t_ratio"].to_numpy()[members],
                                        tests["df"].to_numpy()[members], adjust, n_means, ranks[g])
         tests["p_value"] = p
-        frame = pd.concat([family.labels, tests[CONTRAST_COLUMNS]], axis=1)
+        columns = CONTRAST_COLUMNS
+        if conf_int:
+            notes.append(_add_intervals(tests, family, adjust, self.level, ranks))
+            columns = [*CONTRAST_COLUMNS[:3], "lower_cl", "upper_cl", *CONTRAST_COLUMNS[3:]]
+        frame = pd.concat([family.labels, tests[columns]], axis=1)
+        if ratio:
+            frame = to_ratios(frame, ratio)
+            notes.append(f"Tests are performed on the log{' odds' if ratio == 'odds_ratio' else ''}"
+                         " ratio scale")
         size = np.bincount(family.group) if len(family.group) else np.array([0])
-        notes = _notes(self.grid, self.specs + self.by, frame["estimate"], self.ddf,
+        notes = _notes(self.grid, self.specs + self.by, frame[ratio or "estimate"], self.ddf,
                        adjust_note(adjust, max(family.n_means), int(size.max()), max(ranks,
                                    default=0))) + notes
         return MarginalTable(frame, f"{DESCRIPTIONS[family.method]}: {self.heading[0].lower()}"
-                             f"{self.heading[1:]}", notes)
+                             f"{self.heading[1:]}", [note for note in notes if note])
+
+
+def _add_intervals(tests: pd.DataFrame, family, adjust: str, level: float,
+                   ranks: list[int]) -> str:
+    """``lower_cl``, ``upper_cl`` of each family's simultaneous intervals; emmeans' note."""
+    lower = np.full(len(tests), np.nan)
+    upper = np.full(len(tests), np.nan)
+    used = adjust
+    for g, n_means in enumerate(family.n_means):
+        members = family.group == g
+        cv, used = critical_values(level, tests["df"].to_numpy()[members], adjust, n_means,
+                                   ranks[g])
+        half = cv * tests["std_error"].to_numpy()[members]
+        lower[members] = tests["estimate"].to_numpy()[members] - half
+        upper[members] = tests["estimate"].to_numpy()[members] + half
+    tests["lower_cl"], tests["upper_cl"] = lower, upper
+    size = int(np.bincount(family.group).max()) if len(family.group) else 0
+    return interval_note(used, max(family.n_means), size, max(ranks, default=0))
 
 
 def _rank(coefficients: np.ndarray) -> int:
@@ -222,7 +274,7 @@ def _rank(coefficients: np.ndarray) -> int:
 def emmeans(model: LinearMixedModel, specs: str | Sequence[str], by: str | Sequence[str] |
             None = None, at: Mapping[str, Any] | None = None, ddf: str | None = None,
             level: float = 0.95, data: pd.DataFrame | None = None,
-            weights: str = "equal") -> MarginalMeans:
+            weights: str = "equal", type: str = "link") -> MarginalMeans:
     """Estimated marginal means over a reference grid, as R's ``emmeans``.
 
     Parameters
@@ -257,6 +309,12 @@ def emmeans(model: LinearMixedModel, specs: str | Sequence[str], by: str | Seque
         mean of the data's predictions in each group), ``"flat"`` equal weights for
         the cells with data.  A factor's level in each row is read off the model
         matrix; without a main effect, pass ``data=``.
+    type : {"link", "response"}, default "link"
+        For a GLMM (:func:`lmmpy.glmer`): ``"response"`` back-transforms the means
+        (``prob``, ``rate`` or ``response``; delta-method SE, intervals
+        back-transformed) and shows the contrasts of a log or logit link as ratios
+        (``odds_ratio``, ``ratio``), as emmeans' ``type = "response"``.  A GLMM's
+        tests are asymptotic (z), as emmeans' for glmer fits.
 
     Returns
     -------
@@ -287,8 +345,9 @@ def emmeans(model: LinearMixedModel, specs: str | Sequence[str], by: str | Seque
     grid, specs_, by_, ddf_ = _prepare(model, specs, by, at, ddf, level, data)
     row_weights = grid_weights(model, grid, specs_ + by_, weights, data)
     means, L = averaging_rows(grid, specs_ + by_, weights=row_weights)
-    heading = f"Estimated marginal means of {model.design.formula.response}"
-    return _marginal_means(model, grid, means, L, "emmean", specs_, by_, ddf_, level, heading)
+    heading = f"Estimated marginal means of {_response(model)}"
+    return _marginal_means(model, grid, means, L, "emmean", specs_, by_, ddf_, level, heading,
+                           check_type(model, type), _limit_note(model, ddf))
 
 
 def emtrends(model: LinearMixedModel, specs: str | Sequence[str], var: str,
@@ -334,9 +393,9 @@ def emtrends(model: LinearMixedModel, specs: str | Sequence[str], var: str,
     slopes = (full_model_matrix(model, shifted) - grid.X) / step
     row_weights = grid_weights(model, grid, specs_ + by_, weights, data)
     means, L = averaging_rows(grid, specs_ + by_, slopes, row_weights)
-    heading = f"Estimated marginal trends of {model.design.formula.response} in {var}"
+    heading = f"Estimated marginal trends of {_response(model)} in {var}"
     return _marginal_means(model, grid, means, L, f"{var}_trend", specs_, by_, ddf_, level,
-                           heading)
+                           heading, note=_limit_note(model, ddf))
 
 
 def _prepare(model, specs, by, at, ddf, level, data
@@ -352,6 +411,11 @@ def _prepare(model, specs, by, at, ddf, level, data
     if at is not None and not isinstance(at, Mapping):
         raise TypeError(f"at must be a dict of variable -> values, not {type(at).__name__}")
     return reference_grid(model, at, data), specs_, by_, ddf_
+
+
+def _response(model) -> str:
+    """The response as the formula writes it (``angle``, ``cbind(s, f)``)."""
+    return model.formula.partition("~")[0].strip()
 
 
 def _check_names(names, what: str, variables: list[str]) -> list[str]:
@@ -394,6 +458,9 @@ def resolve_ddf(model: LinearMixedModel, ddf: str | None) -> str:
     if name not in DDF_METHODS:
         choices = ", ".join(repr(c) for c in DDF_METHODS)
         raise ValueError(f"unknown ddf {ddf!r}: choose one of {choices}")
+    if name != "asymptotic" and is_glmm(model):
+        raise ValueError(f"ddf={name!r} is for linear mixed models: a GLMM's tests are "
+                         "asymptotic (z), as emmeans' for glmer fits")
     if name == "kenward-roger" and not model.reml:
         raise ValueError("ddf='kenward-roger' needs a REML fit (pbkrtest refits ML fits by "
                          "REML): refit with reml=True or use ddf='satterthwaite'")
@@ -404,12 +471,25 @@ def default_ddf(model: LinearMixedModel) -> str:
     """emmeans' choice for an lmer fit, Satterthwaite where Kenward–Roger cannot run."""
     from lmmpy.inference._kenward_roger import MAX_SIZE
 
+    if is_glmm(model):
+        return "asymptotic"
     size = model.objective.layout.size + len(model.fixef)
     if model.nobs <= PBKRTEST_LIMIT and model.reml and size <= MAX_SIZE:
         return "kenward-roger"
     if model.nobs <= LMERTEST_LIMIT:
         return "satterthwaite"
     return "asymptotic"
+
+
+def _limit_note(model, ddf: str | None) -> str:
+    """emmeans' note when its size limits, not the user, chose the df method."""
+    if ddf is not None or is_glmm(model) or model.nobs <= min(PBKRTEST_LIMIT, LMERTEST_LIMIT):
+        return ""
+    skipped = ("Kenward-Roger and Satterthwaite df were" if model.nobs > LMERTEST_LIMIT
+               else "Kenward-Roger df were")
+    return (f"Note: {skipped} not computed because the number of observations ({model.nobs}) "
+            f"exceeds {min(PBKRTEST_LIMIT, LMERTEST_LIMIT)} (emmeans' pbkrtest.limit and "
+            "lmerTest.limit); pass ddf= to compute them")
 
 
 def _tests(model: LinearMixedModel, grid: ReferenceGrid, L: np.ndarray, ddf: str
@@ -423,8 +503,8 @@ def _tests(model: LinearMixedModel, grid: ReferenceGrid, L: np.ndarray, ddf: str
     return table.astype(float).rename(columns={"t_value": "t_ratio"})
 
 
-def _marginal_means(model, grid, means, L, estimate, specs, by, ddf, level, heading
-                    ) -> MarginalMeans:
+def _marginal_means(model, grid, means, L, estimate, specs, by, ddf, level, heading,
+                    type: str = "link", note: str = "") -> MarginalMeans:
     tests = _tests(model, grid, L, ddf)
     df = tests["df"].to_numpy()
     quantile = np.where(np.isinf(df), stats.norm.ppf((1 + level) / 2),
@@ -434,10 +514,15 @@ def _marginal_means(model, grid, means, L, estimate, specs, by, ddf, level, head
                             "df": df, "lower_cl": tests["estimate"] - half,
                             "upper_cl": tests["estimate"] + half})
     notes = _notes(grid, specs + by, frame[estimate], ddf, f"Confidence level used: {level:g}")
+    if back_transforms(model, type):
+        frame = to_response(model, frame, estimate)
+        notes.append(f"Intervals are back-transformed from the {model.family.link.name} scale")
+    if note:
+        notes.insert(0, note)
     if by:
         heading += f", by {', '.join(by)}"
     return MarginalMeans(model, grid, frame, L, specs=specs, by=by, ddf=ddf, level=level,
-                         heading=heading, notes=notes)
+                         heading=heading, notes=notes, type=type)
 
 
 def _notes(grid: ReferenceGrid, keys: list[str], estimates: pd.Series, ddf: str,

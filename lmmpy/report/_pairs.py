@@ -97,14 +97,15 @@ def check_method(method) -> str | dict[str, np.ndarray]:
 
 
 def contrast_family(means: pd.DataFrame, specs: list[str], by: list[str], method,
-                    ref=None) -> Family:
-    """The contrasts of ``method`` (checked by :func:`check_method`) within each ``by`` group."""
+                    ref=None, separator: str = " - ") -> Family:
+    """The contrasts of ``method`` (checked by :func:`check_method`) within each ``by`` group;
+    ``separator`` joins the labels of a difference (" / " for a ratio)."""
     labels = mean_labels(means, specs)
     groups = [np.arange(len(means))] if not by else [
         np.flatnonzero(mask) for mask in _group_masks(means, by)]
     rows, coefficients, group_of = [], [], []
     for g, members in enumerate(groups):
-        for label, weights in _contrasts(method, [labels[i] for i in members], ref):
+        for label, weights in _contrasts(method, [labels[i] for i in members], ref, separator):
             row = np.zeros(len(means))
             row[members] = weights
             coefficients.append(row)
@@ -119,21 +120,21 @@ def contrast_family(means: pd.DataFrame, specs: list[str], by: list[str], method
                   method if isinstance(method, str) else "custom")
 
 
-def _contrasts(method, labels: list[str], ref) -> list[tuple[str, np.ndarray]]:
+def _contrasts(method, labels: list[str], ref, sep: str) -> list[tuple[str, np.ndarray]]:
     """(label, coefficients over the group's k means) of each contrast."""
     k = len(labels)
     unit = np.eye(k)
     if isinstance(method, dict):
         return [(name, _custom(name, values, k)) for name, values in method.items()]
     if method == "pairwise":
-        return [(f"{labels[i]} - {labels[j]}", unit[i] - unit[j])
+        return [(f"{labels[i]}{sep}{labels[j]}", unit[i] - unit[j])
                 for i in range(k) for j in range(i + 1, k)]
     if method == "revpairwise":
-        return [(f"{labels[i]} - {labels[j]}", unit[i] - unit[j])
+        return [(f"{labels[i]}{sep}{labels[j]}", unit[i] - unit[j])
                 for i in range(1, k) for j in range(i)]
     if method == "trt.vs.ctrl":
         r = _reference(ref, labels)
-        return [(f"{labels[i]} - {labels[r]}", unit[i] - unit[r]) for i in range(k) if i != r]
+        return [(f"{labels[i]}{sep}{labels[r]}", unit[i] - unit[r]) for i in range(k) if i != r]
     return [(f"{labels[i]} effect", unit[i] - 1.0 / k) for i in range(k)]
 
 

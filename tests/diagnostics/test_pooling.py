@@ -321,3 +321,12 @@ def test_ml_comparison_reuses_the_model():
     m = lmmpy.lmer(SLEEP, data("sleepstudy"), reml=False)
     assert cmp.summary_table.loc["partial", "loglik"] == pytest.approx(m.loglik, abs=1e-10)
     np.testing.assert_allclose(cmp.coefficients["partial"], m.fixef, rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::lmmpy.HausmanWarning")
+def test_compare_pooling_progress_bar(capsys):
+    data = lmmpy.datasets.load("sleepstudy")
+    lmmpy.compare_pooling("Reaction ~ Days + (1 | Subject)", data, progress=True)
+    assert "compare_pooling" in capsys.readouterr().err
+    lmmpy.lmer("Reaction ~ Days + (1 | Subject)", data).compare_pooling(progress=False)
+    assert capsys.readouterr().err == ""

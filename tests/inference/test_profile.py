@@ -186,3 +186,14 @@ def test_bad_input():
     with pytest.raises(ValueError, match="boot_type must be one of"):
         m.confint("boot", boot_type="bca", nsim=2)
     assert m.confint("Wald").shape == (6, 2)  # lme4 spells it "Wald"
+
+
+def test_profile_progress_bar(capsys):
+    m = lmmpy.lmer("Yield ~ 1 + (1 | Batch)", lmmpy.datasets.load("Dyestuff"))
+    m.profile("sigma", progress=True)
+    assert "profile" in capsys.readouterr().err
+    m.confint(parm="sigma", progress=True)
+    assert "profile" in capsys.readouterr().err
+    m.profile(progress=False)
+    m.confint(progress=False)
+    assert capsys.readouterr().err == ""

@@ -144,9 +144,29 @@ def test_tabulated_pair_products_give_the_rank_update(k):
 def test_compiled_rank_update_equals_the_tabulated_one(k):
     pytest.importorskip("numba")
     blocks, V, expected = _random_blocks(k, seed=k)
-    compiled = sparse_rank_update(blocks, pair_budget=0)
+    compiled = sparse_rank_update(blocks, pair_budget=0, dense_budget=0)
     assert type(compiled).__name__ == "CompiledUpdate"
     assert compiled(V) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_dense_rank_update_equals_the_tabulated_one(k):
+    blocks, V, expected = _random_blocks(k, seed=10 + k)
+    dense = sparse_rank_update(blocks)
+    assert type(dense).__name__ == "DenseUpdate"   # 30 levels × 12 rows, mostly filled
+    assert dense(V) == pytest.approx(expected, abs=1e-12)
+    N = np.random.default_rng(k).normal(size=(12, 12))
+    N = N + N.T
+    np.testing.assert_allclose(dense.level_forms(N), PairProducts(blocks).level_forms(N),
+                               atol=1e-12)
+
+
+def test_a_sparse_or_large_b_takes_no_dense_update():
+    sparse_blocks = level_blocks(sp.random(400, 300, density=0.01, random_state=1,
+                                           format="csr"), 1)
+    assert type(sparse_rank_update(sparse_blocks)).__name__ == "PairProducts"
+    blocks = _random_blocks(1)[0]
+    assert type(sparse_rank_update(blocks, dense_budget=100)).__name__ == "PairProducts"
 
 
 def test_level_blocks_groups_columns_by_level_with_sorted_rows():
@@ -210,6 +230,7 @@ def test_without_numba_a_large_update_takes_the_cholmod_path(monkeypatch):
     _, design = case_design("penicillin_reml")
     monkeypatch.setattr(_dense, "MAX_DENSE_SIZE", 0)
     monkeypatch.setattr(_rankupdate, "PAIR_BUDGET", 0)
+    monkeypatch.setattr(_rankupdate, "DENSE_BUDGET", 0)
     monkeypatch.setattr(_rankupdate, "numba_available", lambda: False)
     deviance = ProfiledDeviance(cross_products(design), design.terms, True)
     assert deviance.path == "cholmod"
@@ -234,3 +255,26 @@ def test_refit_keeps_the_structure_and_path():
     assert other(theta) == pytest.approx(
         ProfiledDeviance(deviance.crossprods, design.terms, False, _path="cholmod")(theta),
         rel=1e-11)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_the_sparse_rest_entries_are_the_dense_product(reml, monkeypatch):
+    """Two crossed scalar terms: Sᵣᵣ's lower triangle is read on its pattern (a diagonal
+    S_ss and the [X y] rows), never formed; the same objective, solution and gradient as
+    from the dense Sᵣᵣ and as CHOLMOD."""
+    rng = np.random.default_rng(5)
+    n = 6000
+    data = pd.DataFrame({"g1": pd.Categorical(np.arange(n) % 600),
+                         "g2": pd.Categorical(rng.integers(0, 150, n)), "x": rng.normal(size=n)})
+    data["y"] = data.x + rng.normal(size=600)[data.g1.cat.codes] + rng.normal(size=n)
+    design = build_design(parse_formula("y ~ x + (1 | g1) + (1 | g2)"), data)
+    blocked, cholmod = _both_paths(design, reml)
+    assert blocked.factor._S_rr_entries is not None
+    monkeypatch.setattr(_blocked.BlockedFactorization, "_lower_entries", lambda self: None)
+    dense_rest = ProfiledDeviance(cross_products(design), design.terms, reml, _path="blocked")
+    assert dense_rest.factor._S_rr_entries is None
+    for theta in (np.array([0.8, 0.4]), np.array([0.0, 1.3]), np.array([2.0, 0.0])):
+        _assert_same(blocked, cholmod, theta)
+        _assert_same(blocked, dense_rest, theta)
+        np.testing.assert_allclose(blocked.value_and_gradient(theta)[1],
+                                   dense_rest.value_and_gradient(theta)[1], rtol=1e-9, atol=1e-9)

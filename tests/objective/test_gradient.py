@@ -1,6 +1,6 @@
 """The analytic gradient of the profiled deviance against finite differences.
 
-On every lme4 reference case, on the dense and the blocked factorization,
+On every lme4 reference case, on the dense, the blocked and the CHOLMOD factorization,
 REML and ML, at lme4's θ, a perturbed θ and θ on its boundary, and on
 vector-valued terms in both blocks (rests whose Λ is not diagonal, a
 diagonal θ of 0, the compiled rank update): the gradient equals a
@@ -14,9 +14,9 @@ import pytest
 from reference import case_design, case_files
 from test_blocked import FORMULAS, _random_theta, _thetas, _vector_terms
 
-from lmmpy.objective import ProfiledDeviance, _rankupdate, cross_products
+from lmmpy.objective import ProfiledDeviance, _rankupdate, _selinv, cross_products
 
-PATHS = ["dense", "blocked"]
+PATHS = ["dense", "blocked", "cholmod"]
 
 
 def _finite_difference(f, theta, h=1e-4):
@@ -82,16 +82,26 @@ def test_gradient_with_vector_terms_and_zero_diagonals(formula, reml, path):
 def test_gradient_on_the_compiled_rank_update(monkeypatch):
     pytest.importorskip("numba")
     monkeypatch.setattr(_rankupdate, "PAIR_BUDGET", 0)
+    monkeypatch.setattr(_rankupdate, "DENSE_BUDGET", 0)
     design = _vector_terms(FORMULAS[1], seed=2)
     f = _deviance(design, False, "blocked")
     assert type(f.factor.structure.update).__name__ == "CompiledUpdate"
     _assert_gradient(f, _random_theta(design, 8))
 
 
-def test_cholmod_path_has_no_gradient():
-    design = _vector_terms(FORMULAS[0])
-    f = ProfiledDeviance(cross_products(design), design.terms, True, _path="cholmod")
-    assert not f.has_gradient
+@pytest.mark.parametrize("max_tail", [0, 7, 10_000])
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_cholmod_gradient_whatever_the_dense_tail(formula, max_tail, monkeypatch):
+    """The selected inverse's dense tail (none, part of the filled columns, all of them)
+    changes how A⁻¹ is computed, not the gradient."""
+    monkeypatch.setattr(_selinv, "_max_tail", lambda: max_tail)
+    design = _vector_terms(formula, seed=7)
+    f = _deviance(design, True, "cholmod")
+    blocked = _deviance(design, True, "blocked")
+    theta = _random_theta(design, 11)
+    gradient = _assert_gradient(f, theta)
+    expected = blocked.value_and_gradient(theta)[1]
+    assert np.max(np.abs(gradient - expected)) <= 1e-8 * max(1.0, np.max(np.abs(expected)))
 
 
 @pytest.mark.parametrize("name", [n for n in case_files() if "insteval" not in n])
@@ -131,3 +141,25 @@ def test_only_the_dense_path_has_a_hessian():
     design = _vector_terms(FORMULAS[0])
     f = ProfiledDeviance(cross_products(design), design.terms, True, _path="blocked")
     assert f.has_gradient and not f.has_hessian
+
+
+def test_gradient_on_the_dense_rank_update():
+    """Penicillin's plates meet every sample: the rank update is the dense product."""
+    _, design = case_design("penicillin_reml")
+    for reml in (True, False):
+        f = _deviance(design, reml, "blocked")
+        assert type(f.factor.structure.update).__name__ == "DenseUpdate"
+        for theta in (np.array([1.5, 3.2]), np.array([0.0, 2.0]), np.array([0.7, 1e-9])):
+            _assert_gradient(f, theta)
+
+
+def test_cholmod_gradient_is_withheld_when_its_inverse_cannot_fit(monkeypatch):
+    from lmmpy.objective import _fill
+
+    design = _vector_terms(FORMULAS[0])
+    monkeypatch.setattr(_fill, "available_memory", lambda: 10_000)
+    f = ProfiledDeviance(cross_products(design), design.terms, True, _path="cholmod")
+    assert not f.has_gradient
+    monkeypatch.setattr(_fill, "available_memory", lambda: 10**9)
+    f = ProfiledDeviance(cross_products(design), design.terms, True, _path="cholmod")
+    assert f.has_gradient

@@ -66,9 +66,11 @@ def _run(query, model, data):
         result = lmmpy.emtrends(model, query["specs"], query["var"], **options)
     else:
         result = lmmpy.emmeans(model, query["specs"], **options)
+    infer = bool(query.get("infer"))
     if query.get("method"):
-        return result.contrast(query["method"], query.get("adjust"), ref=query.get("ref"))
-    return result.pairs(query["adjust"]) if query.get("adjust") else result
+        return result.contrast(query["method"], query.get("adjust"), ref=query.get("ref"),
+                               conf_int=infer)
+    return result.pairs(query["adjust"], conf_int=infer) if query.get("adjust") else result
 
 
 def _expected(query) -> pd.DataFrame:
@@ -352,3 +354,34 @@ def test_unknown_weights_are_named():
     with pytest.raises(ValueError, match="unknown weights 'prop': choose one of 'equal', "
                                          "'proportional', 'outer', 'cells', 'flat'"):
         lmmpy.emmeans(model, "recipe", weights="prop")
+
+
+def test_the_size_limit_that_chose_the_df_is_said(monkeypatch):
+    _, _, model = _fit("cake")  # n = 270
+    monkeypatch.setattr(_emmeans, "PBKRTEST_LIMIT", 100)
+    monkeypatch.setattr(_emmeans, "LMERTEST_LIMIT", 100)
+    text = repr(lmmpy.emmeans(model, "recipe"))
+    assert ("Note: Kenward-Roger and Satterthwaite df were not computed because the number of "
+            "observations (270) exceeds 100") in text
+    assert "Note:" not in repr(lmmpy.emmeans(model, "recipe", ddf="asymptotic"))
+
+
+@pytest.mark.parametrize(("m", "df"), [(2, 42.0), (5, 12.5), (3, np.inf)])
+def test_dunnettx_intervals_solve_emmeans_approximate_distribution(m, df):
+    """emmeans' root finder stops within 5e-4 of this root, so R is not the reference here:
+    the critical value is where emmeans' .pdunnx reaches the level."""
+    from lmmpy.report._adjust import _dunnettx_sf, critical_values
+
+    values, used = critical_values(0.95, np.full(m, df), "dunnettx", m + 1, m)
+    assert used == "dunnettx"
+    assert 1 - _dunnettx_sf(values[0], m, df) == pytest.approx(0.95, abs=1e-10)
+
+
+def test_contrast_intervals_sit_before_the_tests_with_their_note():
+    _, _, model = _fit("cake")
+    em = lmmpy.emmeans(model, "recipe")
+    table = em.pairs(conf_int=True).to_frame()
+    assert list(table.columns) == ["contrast", "estimate", "std_error", "df", "lower_cl",
+                                   "upper_cl", "t_ratio", "p_value"]
+    assert "Conf-level adjustment: tukey method for comparing a family of 3 estimates" in repr(
+        em.pairs(conf_int=True))

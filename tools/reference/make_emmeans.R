@@ -6,7 +6,8 @@
 ##   {case, dataset (a bundled data set) or csv (a file beside the JSON), formula, REML,
 ##    drop (rows of the data set left out: those with all these values), logLik, theta, queries: [{id, what ("emmeans" | "emtrends" | "pairs"), specs, by, at, var,
 ##    ddf, adjust, weights, method (a contrast family or a list of custom contrasts; then
-##    contrast(em, method, ref, adjust) instead of pairs(em)), ref,
+##    contrast(em, method, ref, adjust) instead of pairs(em)), ref, infer (TRUE: the
+##    contrasts' simultaneous intervals too, summary(..., infer = c(TRUE, TRUE))),
 ##    rows: as.data.frame(summary(...))}]}
 ## cake_missing_cell leaves out recipe C at 225 degrees: an empty cell of the interaction, so
 ## some marginal means are not estimable (R's "nonEst", null here).
@@ -116,12 +117,14 @@ run_query <- function(m, q) {
   } else {
     em <- do.call(emmeans, args)
   }
+  infer <- if (isTRUE(q$infer)) c(TRUE, TRUE) else c(FALSE, TRUE)
   result <- if (!is.null(q$method)) {
     contrast_args <- list(em, method = q$method)
     if (!is.null(q$ref)) contrast_args$ref <- q$ref
     if (!is.null(q$adjust)) contrast_args$adjust <- q$adjust
-    summary(do.call(contrast, contrast_args))
-  } else if (is.null(q$adjust)) summary(em) else summary(pairs(em), adjust = q$adjust)
+    summary(do.call(contrast, contrast_args), infer = infer)
+  } else if (is.null(q$adjust)) summary(em) else
+    summary(pairs(em), adjust = q$adjust, infer = infer)
   q$rows <- rows(result)
   q
 }
@@ -152,7 +155,17 @@ cases <- list(
               list(what = "emmeans", specs = "temperature", ddf = "asymptotic",
                    method = "trt.vs.ctrl", adjust = "scheffe"),
               list(what = "emmeans", specs = "recipe", ddf = "kenward-roger", method = "eff",
-                   adjust = "tukey")))),
+                   adjust = "tukey"),
+              list(what = "emmeans", specs = "recipe", ddf = "kenward-roger", adjust = "tukey",
+                   infer = TRUE),
+              list(what = "emmeans", specs = "recipe", ddf = "kenward-roger", adjust = "holm",
+                   infer = TRUE),
+              list(what = "emmeans", specs = "recipe", ddf = "satterthwaite",
+                   adjust = "scheffe", infer = TRUE),
+              list(what = "emmeans", specs = "temperature", by = "recipe",
+                   ddf = "kenward-roger", adjust = "sidak", infer = TRUE),
+              list(what = "emmeans", specs = "recipe", ddf = "asymptotic", adjust = "none",
+                   infer = TRUE)))),
   list(case = "cake_missing_cell", dataset = "cake", REML = TRUE,
        drop = list(recipe = "C", temperature = "225"),
        formula = "angle ~ recipe * temperature + (1 | recipe:replicate)",
@@ -213,7 +226,13 @@ cases <- list(
                    adjust = "bonferroni"),
               list(what = "emmeans", specs = "treat", ddf = "kenward-roger",
                    method = list("active - control" = c(-1, 0.5, 0.5),
-                                 "high - low" = c(0, 1, -1)))))),
+                                 "high - low" = c(0, 1, -1))),
+              list(what = "emmeans", specs = "visit", by = "treat", ddf = "kenward-roger",
+                   adjust = "tukey", infer = TRUE),
+              list(what = "emmeans", specs = "treat", ddf = "kenward-roger",
+                   method = "trt.vs.ctrl", adjust = "sidak", infer = TRUE),
+              list(what = "emmeans", specs = "visit", ddf = "satterthwaite", method = "eff",
+                   adjust = "fdr", infer = TRUE)))),
   list(case = "growth", csv = "growth.csv", REML = FALSE, make = simulate_growth,
        formula = "y ~ group * (x + I(x^2)) + log(w) + (x | id)",
        queries = c(

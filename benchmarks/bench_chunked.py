@@ -1,0 +1,159 @@
+"""Fits from chunks (issue 15): a large synthetic Parquet set, fitted row group by row
+group on this machine and on a 2-worker Dask LocalCluster, against the in-memory fit.
+
+    y = 1 + 0.5 x + b1[g1] + c1[g1] x + b2[g2] + e,   y ~ x + (x | g1) + (1 | g2)  (ML)
+
+with g1 × g2 crossed (``--levels``, the issue's 100,000 × 10,000 by default), x and e
+standard normal, seed fixed (``--seed``): the same data on every machine.
+
+    python benchmarks/bench_chunked.py write  --rows 20000000 --folder /tmp/lmmpy-chunked
+    /usr/bin/time -v python benchmarks/bench_chunked.py parquet --folder /tmp/lmmpy-chunked
+    /usr/bin/time -v python benchmarks/bench_chunked.py dask    --folder /tmp/lmmpy-chunked
+    /usr/bin/time -v python benchmarks/bench_chunked.py memory  --folder /tmp/lmmpy-chunked \
+        --rows 1000000
+
+``write`` makes the data one file of ``--file-rows`` rows at a time (row groups of
+``--row-group`` rows), so it never holds more than a file.  The fits print one JSON line:
+wall time of ``lmmpy.lmer`` (the data's reading included), the time per 10⁶ rows, θ, β,
+the log-likelihood and the peak resident memory of the whole process tree (this process
+and the cluster's workers, sampled every 0.1 s; ``/usr/bin/time -v`` sees only the
+driver's).  ``memory`` reads the first ``--rows`` rows into pandas and fits them in
+memory: the in-memory time per 10⁶ rows the chunked fits are held to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+FORMULA = "y ~ x + (x | g1) + (1 | g2)"
+
+
+def write(folder: Path, rows: int, levels: tuple[int, int], seed: int, file_rows: int,
+          row_group: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    n1, n2 = levels
+    b1, c1 = rng.normal(scale=0.8, size=n1), rng.normal(scale=0.3, size=n1)
+    b2 = rng.normal(scale=0.5, size=n2)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, start in enumerate(range(0, rows, file_rows)):
+        n = min(file_rows, rows - start)
+        g1 = rng.integers(n1, size=n, dtype=np.int32)
+        g2 = rng.integers(n2, size=n, dtype=np.int32)
+        x = rng.normal(size=n)
+        y = 1 + 0.5 * x + b1[g1] + c1[g1] * x + b2[g2] + rng.normal(size=n)
+        table = pa.table({"y": y, "x": x, "g1": g1, "g2": g2})
+        pq.write_table(table, folder / f"part-{i:04d}.parquet", row_group_size=row_group)
+    print(json.dumps({"wrote": str(folder), "rows": rows, "levels": levels, "seed": seed}))
+
+
+class PeakMemory:
+    """Peak resident memory of this process and its descendants (the cluster's workers)."""
+
+    def __init__(self, interval: float = 0.1):
+        import psutil
+
+        self.process, self.interval, self.peak = psutil.Process(), interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            total = 0
+            for process in [self.process, *self.process.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def fit(mode: str, folder: Path, rows: int | None) -> dict:
+    import lmmpy
+
+    files = sorted(str(p) for p in folder.glob("*.parquet"))
+    with PeakMemory() as memory:
+        if mode == "dask":
+            import dask.dataframe as dd
+            from distributed import Client, LocalCluster
+
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                              dashboard_address=None, silence_logs=50) as cluster, \
+                    Client(cluster):
+                start = time.perf_counter()
+                model = _lmer(lmmpy, dd.read_parquet(files))
+                seconds = time.perf_counter() - start
+        elif mode == "parquet":
+            start = time.perf_counter()
+            model = _lmer(lmmpy, str(folder))
+            seconds = time.perf_counter() - start
+        else:
+            import pandas as pd
+            import pyarrow.parquet as pq
+
+            frames, have = [], 0
+            for path in files:
+                if rows is not None and have >= rows:
+                    break
+                frames.append(pq.read_table(path).to_pandas())
+                have += len(frames[-1])
+            data = pd.concat(frames, ignore_index=True)
+            data = data.iloc[:rows] if rows is not None else data
+            start = time.perf_counter()
+            model = _lmer(lmmpy, data)
+            seconds = time.perf_counter() - start
+    return {"mode": mode, "rows": model.nobs, "seconds": round(seconds, 2),
+            "seconds_per_1e6_rows": round(seconds / model.nobs * 1e6, 3),
+            "peak_tree_MB": round(memory.peak / 2**20), "theta": model.theta.round(6).tolist(),
+            "beta": model.fixef.round(6).tolist(), "loglik": round(model.loglik, 4),
+            "evaluations": model.optimization.n_evaluations, "path": model.objective.path}
+
+
+def _lmer(lmmpy, data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lmmpy.LmmpyWarning)
+        return lmmpy.lmer(FORMULA, data, reml=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("mode", choices=["write", "parquet", "dask", "memory"])
+    parser.add_argument("--folder", type=Path, default=Path("/tmp/lmmpy-chunked"))
+    parser.add_argument("--rows", type=int, default=None,
+                        help="rows to write (default 100,000,000) or to fit in memory")
+    parser.add_argument("--levels", type=int, nargs=2, default=(100_000, 10_000))
+    parser.add_argument("--seed", type=int, default=20261203)
+    parser.add_argument("--file-rows", type=int, default=10_000_000)
+    parser.add_argument("--row-group", type=int, default=1_000_000)
+    args = parser.parse_args()
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if args.mode == "write":
+        write(args.folder, args.rows or 100_000_000, tuple(args.levels), args.seed,
+              args.file_rows, args.row_group)
+    else:
+        print(json.dumps(fit(args.mode, args.folder, args.rows)))
+
+
+if __name__ == "__main__":
+    main()
