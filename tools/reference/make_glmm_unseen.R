@@ -17,10 +17,13 @@
 ##    the factor and the response; column names taken from formula functions (center,
 ##    scale, log, C, poly) for the grouping factor, the covariate and the factor;
 ##  * nAGQ = 1 mostly, 5 (single scalar term) or 0 for some.
-## lme4 fits each set twice: glmer's defaults, and bobyqa in both stages with tight
-## tolerances (tolPwrss 1e-10, rhoend 1e-9, maxfun 1e5).  Each fit's parameters are then
+## lme4 fits each set three times: glmer's defaults, bobyqa in both stages with tight
+## tolerances (tolPwrss 1e-10, rhoend 1e-9, maxfun 1e5), and Nelder-Mead in both stages
+## (set 9: the first two stop on a boundary 4.3 log-likelihood units below the optimum that
+## Nelder-Mead, and lmmpy, reach).  Each fit's parameters are then
 ## evaluated by lme4's own criterion with PIRLS converged (devFunOnly, tolPwrss 1e-12:
-## the reported logLik is up to ~2e-3 off it); the better fit by that criterion is recorded
+## the reported logLik is up to ~2e-3 off it; recorded for each fit with its (theta, beta));
+## the best fit by that criterion is recorded in full
 ## ("best"): logLik (reported and tight), deviance(), theta, fixef, vcov's SEs, SEs from a
 ## Richardson (numDeriv) Hessian of the tight criterion over (theta, beta), VarCorr,
 ## fitted and residual (deviance, pearson) heads, predictions on new rows (four rows of the
@@ -269,7 +272,9 @@ summary_of <- function(m, st, d, devfun, warned) {
 fit_set <- function(st) {
   d <- as_model_frame(st)
   fits <- list(default = fit_once(st, d, glmerControl()),
-               bobyqa_tight = fit_once(st, d, tight_control()))
+               bobyqa_tight = fit_once(st, d, tight_control()),
+               nelder_mead = fit_once(st, d, glmerControl(optimizer = "Nelder_Mead",
+                                                          optCtrl = list(maxfun = 1e5))))
   devfun <- glmer_call(st, d, glmerControl(tolPwrss = 1e-12), devFunOnly = TRUE)
   ok <- Filter(function(f) is.null(f$error), fits)
   tight <- sapply(ok, function(f) devfun(parameters_of(f$model, st$spec$nagq)))
@@ -283,6 +288,8 @@ fit_set <- function(st) {
                 name = name, error = fits[[name]]$error,
                 loglik = if (name %in% names(ok)) as.numeric(logLik(fits[[name]]$model)),
                 objective_tight = if (name %in% names(ok)) unname(tight[name]),
+                parameters = if (name %in% names(ok))
+                  I(parameters_of(fits[[name]]$model, st$spec$nagq)),
                 warnings = I(fits[[name]]$warnings))),
               best_fit = best,
               best = summary_of(ok[[best]]$model, st, d, devfun, ok[[best]]$warnings),
