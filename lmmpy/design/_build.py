@@ -129,7 +129,7 @@ def build_design(
     if len(frame) == 0:
         raise ValueError("no rows are left after dropping rows with missing values")
     _checks.check_not_constant(frame, _fixed_variables(formula, frame), "the fixed effects")
-    X = _fixed_matrix(formula, frame)
+    X = _fixed_matrix(formula, frame, _transform_rows(formula, data, keep))
     y = _response(formula, frame)
     design = Design(
         formula=formula,
@@ -252,8 +252,19 @@ def _response(formula: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
     return _checks.check_numeric_response(np.asarray(matrix).ravel(), formula.response)
 
 
-def _fixed_matrix(formula: ParsedFormula, frame: pd.DataFrame) -> ModelMatrix:
-    X = build_model_matrix(formula.fixed, frame)
+def _transform_rows(formula: ParsedFormula, data: pd.DataFrame,
+                    keep: np.ndarray) -> pd.DataFrame | None:
+    """The fixed part's columns on every row of ``data``: R's ``model.frame`` evaluates
+    data-dependent transforms (``poly(x, 2)``, ``scale(x)``) before dropping the rows
+    missing another variable; None when no row is dropped."""
+    if keep.all():
+        return None
+    return data[sorted(_fixed_variables(formula, data))]
+
+
+def _fixed_matrix(formula: ParsedFormula, frame: pd.DataFrame,
+                  transform_data: pd.DataFrame | None = None) -> ModelMatrix:
+    X = build_model_matrix(formula.fixed, frame, transform_data=transform_data)
     if X.aliased:
         warnings.warn(
             f"fixed-effect model matrix is rank deficient so dropping {len(X.aliased)} "
