@@ -1,4 +1,4 @@
-"""glmer against lme4 on 30 simulated GLMMs written the way users write them (issue 12:
+"""glmer against lme4 on 38 simulated GLMMs written the way users write them (issue 12:
 "the same checks run on GLMMs you have not seen"; ``tools/reference/make_glmm_unseen.R``).
 
 The sets vary the family and link (binomial logit / probit / cloglog, Poisson log / sqrt,
@@ -6,7 +6,9 @@ Gamma log / inverse, inverse Gaussian log / 1/mu^2), the response's form (0/1, a
 factor, a logical, ``cbind(s, f)``, ``cbind(s, n - s)``, a proportion with ``weights=``),
 offsets (``offset(log(exposure))`` and ``offset=``), random intercepts, correlated and
 uncorrelated slopes, crossed and nested terms, nAGQ 0, 1 and 5, with unbalanced groups, a
-few missing values and columns named like formula functions (center, scale, log, C, poly).
+few missing values and columns named like formula functions (center, scale, log, C, poly);
+factor-by-covariate interactions, ``poly(x, 2)`` and ``log(x)``, a covariate far from
+centred, binomial rows with no trials, a random slope on a factor, integer-coded groups.
 
 lme4 fits each set with its defaults and with bobyqa at tight tolerances; the better fit by
 lme4's own criterion with PIRLS converged (``objective_tight``) is the reference.  On every
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -53,6 +56,9 @@ def _typed(frame: pd.DataFrame, case: dict) -> pd.DataFrame:
                                            categories=case["factor_levels"])
     if case["form"] == "logical":   # R's TRUE/FALSE as Python's bools (None: missing)
         frame["y"] = frame["y"].map({"TRUE": True, "FALSE": False})
+    if case.get("integer_groups"):   # a grouping factor coded 1, 2, ... (new level: "NEW")
+        group = case["groups"][0]
+        frame[group] = [value if value == "NEW" else int(value) for value in frame[group]]
     return frame
 
 
@@ -131,12 +137,18 @@ def _models(set_id: int) -> list:
 
 
 def _our_name(r_name: str, case: dict) -> str:
-    """R's coefficient name in lmmpy's spelling: ``trtb`` → ``trt[T.b]``."""
+    """R's coefficient name in lmmpy's spelling: ``trtb`` → ``trt[T.b]``,
+    ``poly(x, 2)1`` → ``poly(x, 2)[1]``, ``trtb:x`` → ``trt[T.b]:x``."""
+    return ":".join(_our_part(part, case) for part in r_name.split(":"))
+
+
+def _our_part(part: str, case: dict) -> str:
     factor = case["factor"]
     for level in case["factor_levels"]:
-        if r_name == factor + level:
+        if part == factor + level:
             return f"{factor}[T.{level}]"
-    return r_name
+    poly = re.fullmatch(r"(poly\(.*\))(\d+)", part)
+    return f"{poly[1]}[{poly[2]}]" if poly else part
 
 
 SETS = sorted(_sets())
@@ -185,6 +197,10 @@ def test_variance_components(set_id):
     case = _sets()[set_id]
     expected = pd.DataFrame(case["best"]["varcorr"])
     is_correlation = expected.var2.notna().to_numpy()
+    expected["var1"] = [None if pd.isna(name) else _our_name(name, case)
+                        for name in expected.var1]
+    expected["var2"] = [None if pd.isna(name) else _our_name(name, case)
+                        for name in expected.var2]
     # a correlation's natural scale is [-1, 1]: absolute; it is not identified (0/0, NaN
     # in lme4 as here) where either SD is on its bound (set 21: lme4's SDs are 2e-8 and
     # 4e-9 with a "correlation" of 0.15, ours 0 and 5e-9)
@@ -212,14 +228,22 @@ def _prediction_rows(case: dict) -> pd.DataFrame:
 @pytest.mark.parametrize("which", ["link_all", "link_none", "response_all", "response_none"])
 @pytest.mark.parametrize("set_id", SETS)
 def test_predictions_with_a_new_level(set_id, which):
+    """At lme4's estimates to 1e-4; at ours to 1e-4 or 2e-3 of the prediction's standard
+    error, as the fixed effects (set 38: age = 50 ± 10 in a slope, lme4's "nearly
+    unidentifiable" fit 1e-6 above ours in deviance, its intercept 5e-4 SE from ours)."""
     case = _sets()[set_id]
     scale, terms = which.split("_")
-    expected = case["best"]["predict"][which]
+    expected = np.array(case["best"]["predict"][which])
     for model in _models(set_id):
         predicted = model.predict(_prediction_rows(case), type=scale,
                                   re_form=None if terms == "all" else False,
-                                  allow_new_levels=True)
-        np.testing.assert_allclose(predicted.to_numpy(), expected, rtol=1e-4, atol=1e-4)
+                                  allow_new_levels=True, se_fit=model is _fit(set_id))
+        if isinstance(predicted, pd.Series):
+            np.testing.assert_allclose(predicted.to_numpy(), expected, rtol=1e-4, atol=1e-4)
+        else:
+            allowed = np.maximum(1e-4 * (1 + np.abs(expected)), 2e-3 * predicted["se_fit"])
+            np.testing.assert_array_less(np.abs(predicted["fit"].to_numpy() - expected),
+                                         allowed)
 
 
 @pytest.mark.parametrize("kind", ["deviance", "pearson", "fitted"])

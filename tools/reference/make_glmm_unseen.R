@@ -1,10 +1,10 @@
 #!/usr/bin/env Rscript
-## make_glmm_unseen.R -- lme4's glmer on 30 simulated GLMMs written the way users write them
+## make_glmm_unseen.R -- lme4's glmer on 38 simulated GLMMs written the way users write them
 ## (lmmpy issue 12, acceptance: "the same checks run on GLMMs you have not seen").
 ##
 ## Run from the repository root:  Rscript tools/reference/make_glmm_unseen.R
 ##
-## Set s (1..30) is drawn with set.seed(3000 + s) from the specification in SPECS:
+## Set s (1..38) is drawn with set.seed(3000 + s) from the specification in SPECS:
 ##  * families and links: binomial logit / probit / cloglog, Poisson log / sqrt, Gamma log /
 ##    inverse, inverse Gaussian log and 1/mu^2;
 ##  * binomial responses as a 0/1 column, a two-level factor (first level the failure), a
@@ -16,7 +16,11 @@
 ##  * a fixed factor (2-3 levels) and a covariate; a few missing values in the covariate,
 ##    the factor and the response; column names taken from formula functions (center,
 ##    scale, log, C, poly) for the grouping factor, the covariate and the factor;
-##  * nAGQ = 1 mostly, 5 (single scalar term) or 0 for some.
+##  * nAGQ = 1 mostly, 5 (single scalar term) or 0 for some;
+##  * sets 31-38: a factor-by-covariate interaction (with and without the factor's main
+##    effect), poly(x, 2) and log(x) in the fixed part, a covariate far from centred (age),
+##    binomial rows with no trials (cbind(0, 0)), a random slope on a factor, an
+##    integer-coded grouping factor.
 ## lme4 fits each set three times: glmer's defaults, bobyqa in both stages with tight
 ## tolerances (tolPwrss 1e-10, rhoend 1e-9, maxfun 1e5), and Nelder-Mead in both stages
 ## (set 9: the first two stop on a boundary 4.3 log-likelihood units below the optimum that
@@ -34,8 +38,15 @@
 ## in sets.json) and tests/data/glmm_unseen/sets.json.
 suppressPackageStartupMessages({library(lme4); library(jsonlite); library(numDeriv)})
 
-S <- function(family, link, form, re, nagq = 1, offset = "none")
-  list(family = family, link = link, form = form, re = re, nagq = nagq, offset = offset)
+## fixed: the fixed part, %F the factor and %X the covariate; covariate: "standard" (z),
+## "age" (50 + 10 z, far from centred), "positive" (exp(z / 2), for log(%X));
+## zero_trials: some binomial rows with no trials (cbind(0, 0): weight 0); integer_groups:
+## the grouping factor coded 1, 2, ... (a numeric column, factor() in R)
+S <- function(family, link, form, re, nagq = 1, offset = "none", fixed = "%F + %X",
+              covariate = "standard", zero_trials = FALSE, integer_groups = FALSE)
+  list(family = family, link = link, form = form, re = re, nagq = nagq, offset = offset,
+       fixed = fixed, covariate = covariate, zero_trials = zero_trials,
+       integer_groups = integer_groups)
 SPECS <- list(
   S("binomial", "logit", "binary", "int"),
   S("binomial", "logit", "factor", "slope"),
@@ -66,7 +77,18 @@ SPECS <- list(
   S("Gamma", "log", "positive", "uncorr", offset = "formula"),
   S("inverse.gaussian", "log", "positive", "int"),
   S("inverse.gaussian", "1/mu^2", "positive", "int"),
-  S("binomial", "logit", "cbind", "nested", nagq = 0))
+  S("binomial", "logit", "cbind", "nested", nagq = 0),
+  S("binomial", "logit", "binary", "int", fixed = "%F * %X", covariate = "age",
+    integer_groups = TRUE),
+  S("poisson", "log", "count", "int", fixed = "%F + poly(%X, 2)", offset = "formula"),
+  S("binomial", "logit", "cbind", "int", zero_trials = TRUE),
+  S("Gamma", "log", "positive", "int", fixed = "%F + log(%X)", covariate = "positive"),
+  S("binomial", "logit", "binary", "fslope"),
+  S("Gamma", "log", "positive", "crossed", nagq = 0),
+  S("binomial", "probit", "prop", "int", nagq = 5, fixed = "%F + log(%X)",
+    covariate = "positive"),
+  S("poisson", "log", "count", "slope", fixed = "%F:%X + %X", covariate = "age",
+    offset = "argument"))
 
 GROUP_NAMES <- c("center", "scale", "log", "C", "poly", "g", "subject")
 COVARIATE_NAMES <- c("x", "log", "scale", "center", "poly", "C")
@@ -98,6 +120,7 @@ linear_predictor <- function(sp, z, fcode, gi, hi, n_g, n_h) {
   eta <- base + scale * (-0.2 + 0.5 * z + 0.4 * (fcode - 1)) + b0[gi]
   if (sp$re %in% c("slope", "uncorr")) eta <- eta + b1[gi] * z
   if (sp$re %in% c("crossed", "nested")) eta <- eta + bh[hi]
+  if (sp$re == "fslope") eta <- eta + (b1 / scale)[gi] * (fcode > 1)
   if (positive) pmax(eta, 0.2) else eta
 }
 
@@ -132,7 +155,9 @@ draw_set <- function(s) {
   fam <- get(sp$family)(link = sp$link)
   mu <- fam$linkinv(eta)
   d <- data.frame(set = s, y = NA_real_, yf = NA_character_, succ = NA_real_,
-                  fail = NA_real_, trials = NA_real_, x = z, f = lev[fcode],
+                  fail = NA_real_, trials = NA_real_,
+                  x = switch(sp$covariate, standard = z, age = 50 + 10 * z,
+                             positive = signif(exp(z / 2), 10)), f = lev[fcode],
                   g = sprintf("G%02d", gi), h = hlabel, exposure = exposure)
   if (sp$family == "binomial" && sp$form %in% c("binary", "factor", "logical")) {
     yy <- rbinom(n, 1, mu)
@@ -140,7 +165,7 @@ draw_set <- function(s) {
     if (sp$form == "factor") d$yf <- c("absent", "present")[yy + 1]
     if (sp$form == "logical") d$yf <- c("FALSE", "TRUE")[yy + 1]
   } else if (sp$family == "binomial") {
-    d$trials <- sample(1:12, n, replace = TRUE)
+    d$trials <- sample(if (sp$zero_trials) 0:6 else 1:12, n, replace = TRUE)
     d$succ <- rbinom(n, d$trials, mu)
     d$fail <- d$trials - d$succ
     if (sp$form == "prop") d$y <- d$succ / d$trials
@@ -151,7 +176,8 @@ draw_set <- function(s) {
   } else {
     d$y <- signif(rinvgauss(mu, 2), 10)
   }
-  d$x[sample(n, 2)] <- NA
+  missing_x <- sample(n, 2)
+  if (!grepl("poly(", sp$fixed, fixed = TRUE)) d$x[missing_x] <- NA   # R's poly() refuses NA
   d$f[sample(n, 1)] <- NA
   response_col <- switch(sp$form, binary = "y", count = "y", positive = "y", prop = "y",
                          factor = "yf", logical = "yf", "succ")
@@ -164,8 +190,11 @@ draw_set <- function(s) {
     slope = sprintf("(%s | %s)", q(cov), q(grp)),
     uncorr = sprintf("(%s || %s)", q(cov), q(grp)),
     crossed = sprintf("(1 | %s) + (1 | %s)", q(grp), q(second)),
-    nested = sprintf("(1 | %s/%s)", q(grp), q(second)))
-  formula <- sprintf("%s ~ %s + %s%s + %s", response, q(fac), q(cov),
+    nested = sprintf("(1 | %s/%s)", q(grp), q(second)),
+    fslope = sprintf("(%s | %s)", q(fac), q(grp)))
+  fixed <- gsub("%X", q(cov), gsub("%F", q(fac), sp$fixed, fixed = TRUE), fixed = TRUE)
+  if (sp$integer_groups) d$g <- gi
+  formula <- sprintf("%s ~ %s%s + %s", response, fixed,
                      if (sp$offset == "formula") " + offset(log(exposure))" else "", re)
   ## generic column -> the set's name (unused columns left out)
   columns <- c(if (sp$form %in% c("factor", "logical")) c(yf = "y") else
@@ -283,7 +312,8 @@ fit_set <- function(st) {
               form = st$spec$form, re = st$spec$re, nagq = st$spec$nagq,
               offset = st$spec$offset, formula = st$formula, columns = as.list(st$columns),
               groups = I(st$groups), factor = st$factor, factor_levels = I(st$factor_levels),
-              covariate = st$covariate, n_obs = nobs(ok[[best]]$model),
+              covariate = st$covariate, integer_groups = st$spec$integer_groups,
+              n_obs = nobs(ok[[best]]$model),
               fits = lapply(names(fits), function(name) list(
                 name = name, error = fits[[name]]$error,
                 loglik = if (name %in% names(ok)) as.numeric(logLik(fits[[name]]$model)),
