@@ -181,7 +181,7 @@ def _named_models(models, names, named) -> dict[str, LinearMixedModel]:
         fits[name] = model
     if len(fits) < 2:
         raise ValueError("compare at least two models")
-    kinds = {type(model).__name__ for model in fits.values()}
+    kinds = {_is_glmm(model) for model in fits.values()}   # a chunked fit is a linear one
     if len(kinds) > 1:
         raise TypeError("cannot compare a LinearMixedModel with a GeneralizedLinearMixedModel: "
                         "their likelihoods are of different responses")
