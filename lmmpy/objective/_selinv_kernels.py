@@ -19,20 +19,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-
-@numba.njit(cache=True, nogil=True)
-def _find(indptr, indices, row, col):
-    """Position of entry (row, col) in the sorted CSC pattern, or −1."""
-    low, high = indptr[col], indptr[col + 1]
-    while low < high:
-        middle = (low + high) // 2
-        if indices[middle] < row:
-            low = middle + 1
-        else:
-            high = middle
-    if low < indptr[col + 1] and indices[low] == row:
-        return low
-    return -1
+from lmmpy.objective._condvar_kernels import _position  # the CSC binary search they share
 
 
 @numba.njit(cache=True, nogil=True)
@@ -42,7 +29,7 @@ def _entry(indptr, indices, z, tail, start, i, k):
         i, k = k, i
     if k >= start:
         return tail[i - start, k - start]
-    p = _find(indptr, indices, i, k)
+    p = _position(indptr, indices, i, k)
     return z[p] if p >= 0 else np.nan
 
 
