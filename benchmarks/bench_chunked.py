@@ -24,6 +24,7 @@ memory: the in-memory time per 10⁶ rows the chunked fits are held to.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import threading
@@ -73,10 +74,8 @@ class PeakMemory:
         while not self._stop.is_set():
             total = 0
             for process in [self.process, *self.process.children(recursive=True)]:
-                try:
+                with contextlib.suppress(psutil.Error):   # a process gone meanwhile
                     total += process.memory_info().rss
-                except psutil.Error:
-                    pass
             self.peak = max(self.peak, total)
             self._stop.wait(self.interval)
 

@@ -29,12 +29,12 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import formulaic
 import numpy as np
 import pandas as pd
 from formulaic.errors import DataMismatchWarning
 
 from lmmpy.design._checks import check_columns_exist
+from lmmpy.design._fixed import offset_values
 from lmmpy.design._newdata import conform_newdata, group_level_codes, missing_rows
 from lmmpy.design._variables import formula_columns, parsed_formula
 from lmmpy.formula import parse_formula
@@ -189,8 +189,7 @@ def _needed_columns(model: LinearMixedModel, newdata: pd.DataFrame,
 def _offset(model: LinearMixedModel, newdata: pd.DataFrame) -> np.ndarray:
     total = np.zeros(len(newdata))
     for expression in model.design.formula.offsets:
-        matrix = formulaic.model_matrix(f"0 + {expression}", newdata, na_action="ignore")
-        total += np.asarray(matrix, dtype=float).ravel()
+        total += offset_values(expression, newdata)
     if model.design.offset_column is not None:
         total += newdata[model.design.offset_column].to_numpy(dtype=float)
     return total

@@ -92,6 +92,7 @@ from lmmpy._boundary import (
     value_curvature,
 )
 from lmmpy._descent import em_metric, on_boundary, projected_bfgs, projected_newton, symmetric_eigen
+from lmmpy._nlopt import run as run_nlopt
 from lmmpy._warnings import ConvergenceWarning
 
 BOUNDARY_TOL = 1e-5
@@ -342,14 +343,11 @@ def _bobyqa(objective, start, lower, xtol_abs, ftol_abs, xtol_rel, max_evaluatio
     if initial_step is not None:
         optimizer.set_initial_step(initial_step)
     optimizer.set_lower_bounds(lower)
-    optimizer.set_min_objective(objective)
     optimizer.set_xtol_abs(xtol_abs)
     optimizer.set_ftol_abs(ftol_abs)
     optimizer.set_xtol_rel(xtol_rel)
     optimizer.set_maxeval(max_evaluations)
-    theta = optimizer.optimize(np.maximum(start, lower))
-    message = _NLOPT_MESSAGES.get(optimizer.last_optimize_result(), "unknown")
-    return theta, optimizer.last_optimum_value(), message
+    return run_nlopt(optimizer, objective, np.maximum(start, lower))
 
 
 def minimize_deviance(deviance, start: np.ndarray, lower: np.ndarray, *,
@@ -379,14 +377,6 @@ def minimize_deviance(deviance, start: np.ndarray, lower: np.ndarray, *,
                           value_gradient_hessian=hessian, em_update=em_update)
 
 
-_NLOPT_MESSAGES = {
-    nlopt.SUCCESS: "success",
-    nlopt.STOPVAL_REACHED: "stopval reached",
-    nlopt.FTOL_REACHED: "ftol_abs reached",
-    nlopt.XTOL_REACHED: "xtol_abs or xtol_rel reached",
-    nlopt.MAXEVAL_REACHED: "maximum number of evaluations reached",
-    nlopt.MAXTIME_REACHED: "maximum time reached",
-}
 
 
 def _snap_to_boundary(objective, theta, value, lower):

@@ -50,7 +50,8 @@ def test_the_default_control_is_the_fit_without_one(sleep, default_fit, cbpp, de
     ("bobyqa", "dense", "bobyqa (NLopt)"),
     ("bobyqa", "cholmod", "bobyqa (NLopt)"),
     ("auto", "blocked", "projected BFGS (analytic gradient)"),
-    ("auto", "cholmod", "bobyqa (NLopt)"),
+    ("bfgs", "cholmod", "projected BFGS (analytic gradient)"),   # a selected inverse
+    ("auto", "cholmod", "projected BFGS (analytic gradient)"),
 ])
 def test_lmer_takes_the_optimizer_and_factorization(sleep, default_fit, optimizer,
                                                     factorization, name):
@@ -101,8 +102,8 @@ def test_an_optimizer_the_factorization_cannot_give(sleep):
     with pytest.raises(ValueError, match="optimizer='newton' needs the analytic Hessian, which "
                                          "the blocked factorization"):
         lmmpy.lmer(SLEEP, sleep, control=control)
-    with pytest.raises(ValueError, match="optimizer='bfgs' needs the analytic gradient"):
-        lmmpy.lmer(SLEEP, sleep, control=lmmpy.LmerControl(optimizer="bfgs",
+    with pytest.raises(ValueError, match="optimizer='newton' needs the analytic Hessian"):
+        lmmpy.lmer(SLEEP, sleep, control=lmmpy.LmerControl(optimizer="newton",
                                                            factorization="cholmod"))
 
 

@@ -29,14 +29,16 @@ def module_name(path: Path) -> str:
 
 def imports(path: Path, lazy: bool) -> set[str]:
     tree = ast.parse(path.read_text())
-    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
 
     def visit(node, top: bool):
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
                 continue
-            inner = top and not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+            function = isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+            inner = top and not function
             if isinstance(child, ast.Import) and (top or lazy):
                 found.update(a.name for a in child.names if a.name.startswith("lmmpy"))
             elif isinstance(child, ast.ImportFrom) and (top or lazy):
@@ -99,7 +101,7 @@ def a_cycle(graph, component):
     while True:
         for w in sorted(graph[path[-1]]):
             if w == start and len(path) > 1:
-                return path + [start]
+                return [*path, start]
             if w in members and w not in seen:
                 path.append(w)
                 seen.add(w)

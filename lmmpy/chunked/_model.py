@@ -19,7 +19,7 @@ to new responses, simulation, the pooling comparison, R², ICC) raises
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -103,9 +103,6 @@ class ChunkedLinearMixedModel(LinearMixedModel):
 
     def r2(self, *args, **kwargs):
         raise InMemoryDataError.about("R²")
-
-    def with_solution(self, **changes) -> ChunkedLinearMixedModel:
-        return replace(self, **changes)
 
 
 def _chunk_values(frame: pd.DataFrame, source: str, model: LinearMixedModel, designer,

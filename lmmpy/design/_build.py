@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from lmmpy._warnings import RankDeficiencyWarning
 from lmmpy.design import _checks
-from lmmpy.design._fixed import ModelMatrix, build_model_matrix
+from lmmpy.design._fixed import ModelMatrix, build_model_matrix, offset_values
 from lmmpy.design._random import RandomEffectsTerm, group_codes, lme4_term_order
 from lmmpy.design._variables import formula_columns
 from lmmpy.formula import ParsedFormula
@@ -129,7 +129,7 @@ def build_design(
     if len(frame) == 0:
         raise ValueError("no rows are left after dropping rows with missing values")
     _checks.check_not_constant(frame, _fixed_variables(formula, frame), "the fixed effects")
-    X = _fixed_matrix(formula, frame)
+    X = _fixed_matrix(formula, frame, _transform_rows(formula, data, keep))
     y = _response(formula, frame)
     design = Design(
         formula=formula,
@@ -252,8 +252,19 @@ def _response(formula: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
     return _checks.check_numeric_response(np.asarray(matrix).ravel(), formula.response)
 
 
-def _fixed_matrix(formula: ParsedFormula, frame: pd.DataFrame) -> ModelMatrix:
-    X = build_model_matrix(formula.fixed, frame)
+def _transform_rows(formula: ParsedFormula, data: pd.DataFrame,
+                    keep: np.ndarray) -> pd.DataFrame | None:
+    """The fixed part's columns on every row of ``data``: R's ``model.frame`` evaluates
+    data-dependent transforms (``poly(x, 2)``, ``scale(x)``) before dropping the rows
+    missing another variable; None when no row is dropped."""
+    if keep.all():
+        return None
+    return data[sorted(_fixed_variables(formula, data))]
+
+
+def _fixed_matrix(formula: ParsedFormula, frame: pd.DataFrame,
+                  transform_data: pd.DataFrame | None = None) -> ModelMatrix:
+    X = build_model_matrix(formula.fixed, frame, transform_data=transform_data)
     if X.aliased:
         warnings.warn(
             f"fixed-effect model matrix is rank deficient so dropping {len(X.aliased)} "
@@ -293,8 +304,7 @@ def _random_terms(formula: ParsedFormula, frame: pd.DataFrame,
 def _offset(formula: ParsedFormula, frame: pd.DataFrame, given: np.ndarray | None) -> np.ndarray:
     total = np.zeros(len(frame)) if given is None else given.copy()
     for expression in formula.offsets:
-        matrix = formulaic.model_matrix(f"0 + {expression}", frame, na_action="ignore")
-        total += np.asarray(matrix, dtype=float).ravel()
+        total += offset_values(expression, frame)
     return total
 
 

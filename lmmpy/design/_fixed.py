@@ -31,14 +31,15 @@ from lmmpy.design._checks import check_finite
 from lmmpy.design._direct import FORMULAIC_INTERCEPT, DeferredSpec, direct_model_matrix
 from lmmpy.design._variables import (
     EVALUATION_CONTEXT,
+    factor_columns,
     formula_columns,
     parsed_formula,
     plain_column,
     shadowed_calls,
 )
 
-__all__ = ["INTERCEPT", "ModelMatrix", "build_model_matrix", "formula_columns", "parsed_formula",
-           "polynomial_contrast_formula"]
+__all__ = ["INTERCEPT", "ModelMatrix", "build_model_matrix", "formula_columns", "offset_values",
+           "parsed_formula", "polynomial_contrast_formula"]
 
 INTERCEPT = "(Intercept)"
 _POLY_FUNCTIONS = {False: ("C", "contr"), True: ("lmmpy_C", "lmmpy_contr")}
@@ -178,7 +179,8 @@ def _rename(column: str) -> str:
 
 
 def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
-                       what: str = "the fixed-effects model matrix") -> ModelMatrix:
+                       what: str = "the fixed-effects model matrix",
+                       transform_data: pd.DataFrame | None = None) -> ModelMatrix:
     """Materialise ``rhs`` on ``data`` with R's contrasts and aliasing rules.
 
     A formula of numeric columns, their products, the intercept and
@@ -187,6 +189,12 @@ def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
     half of a small model's whole fit), its ModelSpec made by formulaic when
     first asked for; anything else (interactions with categoricals,
     transforms, expressions, ordered factors) by formulaic.
+
+    ``transform_data``: rows from which data-dependent transforms (``poly``,
+    ``scale``, ``center``, splines) take their state (each from the rows that
+    have its own columns), as R's ``model.frame`` evaluates them before
+    dropping the rows missing other variables (the categorical encodings still
+    come from ``data``).
 
     Examples
     --------
@@ -200,6 +208,8 @@ def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
     if direct is None:
         matrix = formulaic.model_matrix(formula, data, na_action="ignore",
                                         context=EVALUATION_CONTEXT)
+        if transform_data is not None and matrix.model_spec.transform_state:
+            matrix = _with_transform_state_of(matrix, formula, data, transform_data)
         values, columns = np.asarray(matrix, dtype=float), list(matrix.columns)
         spec_source = matrix.model_spec
     else:
@@ -219,6 +229,45 @@ def build_model_matrix(rhs: str, data: pd.DataFrame, drop_aliased: bool = True,
         kept=kept,
         renames=renames,
     )
+
+
+def _with_transform_state_of(matrix, formula: formulaic.Formula, data: pd.DataFrame,
+                             transform_data: pd.DataFrame):
+    """``matrix`` (of ``data``) rebuilt with each transform's state (``poly``'s basis,
+    ``scale``'s centre and scale) taken from the rows of ``transform_data`` that have the
+    transform's own columns, as R's ``model.frame`` evaluates each variable on every row."""
+    state = dict(matrix.model_spec.transform_state)
+    for term in formula:
+        for factor in term.factors:
+            if factor.expr not in state:
+                continue
+            columns = sorted(factor_columns(factor, transform_data.columns))
+            rows = transform_data[columns].notna().all(axis=1) if columns else slice(None)
+            wide = formulaic.model_matrix(f"0 + {factor.expr}", transform_data.loc[rows],
+                                          na_action="ignore", context=EVALUATION_CONTEXT)
+            state[factor.expr] = wide.model_spec.transform_state.get(factor.expr,
+                                                                      state[factor.expr])
+    spec = matrix.model_spec.update(transform_state=state)
+    return spec.get_model_matrix(data, na_action="ignore", context=EVALUATION_CONTEXT)
+
+
+def offset_values(expression: str, data: pd.DataFrame) -> np.ndarray:
+    """The expression inside an ``offset(...)`` term evaluated on ``data`` (NaN where a
+    value is missing), its calls of functions a column shadows made by their other names
+    as in the fixed effects: ``offset(log(exposure))`` beside a column ``log`` takes the
+    logarithm, as R does.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"log": [1.0, 2.0], "exposure": [1.0, np.e]})
+    >>> offset_values("log(exposure)", df).tolist()
+    [0.0, 1.0]
+    """
+    formula = polynomial_contrast_formula(f"0 + {expression}", data)
+    _check_no_shadowed_function(formula, expression, data, "the offset")
+    matrix = formulaic.model_matrix(formula, data, na_action="ignore",
+                                    context=EVALUATION_CONTEXT)
+    return np.asarray(matrix, dtype=float).ravel()
 
 
 def _check_no_shadowed_function(formula: formulaic.Formula, rhs: str, data: pd.DataFrame,

@@ -28,6 +28,7 @@ import nlopt
 import numpy as np
 
 from lmmpy._control import GlmerControl
+from lmmpy._nlopt import run as run_nlopt
 from lmmpy.glmm._laplace import agq_deviance, laplace_deviance
 from lmmpy.glmm._pirls import PirlsError, PirlsResult, ReweightedSystem, pirls
 
@@ -161,24 +162,13 @@ def _minimize(function, start, lower, steps,
               control: GlmerControl) -> tuple[np.ndarray, float, str]:
     algorithm = nlopt.LN_BOBYQA if control.optimizer == "bobyqa" else nlopt.LN_NELDERMEAD
     optimizer = nlopt.opt(algorithm, len(start))
-    optimizer.set_min_objective(lambda x, gradient: function(x))
     optimizer.set_lower_bounds(lower)
     start = np.maximum(np.asarray(start, dtype=float), lower)
     optimizer.set_initial_step(np.asarray(steps, dtype=float))
     optimizer.set_ftol_abs(control.ftol_abs)
     optimizer.set_xtol_rel(control.xtol_rel)
     optimizer.set_maxeval(control.max_evaluations)
-    x = optimizer.optimize(start)
-    return x, float(optimizer.last_optimum_value()), _RESULTS.get(optimizer.last_optimize_result(),
-                                                                   "stopped")
-
-
-_RESULTS = {
-    nlopt.SUCCESS: "success",
-    nlopt.FTOL_REACHED: "ftol_abs reached",
-    nlopt.XTOL_REACHED: "xtol_rel reached",
-    nlopt.MAXEVAL_REACHED: "maximum number of evaluations reached",
-}
+    return run_nlopt(optimizer, function, start)
 
 
 def criterion_hessian(criterion: GlmmCriterion, parameters: np.ndarray,

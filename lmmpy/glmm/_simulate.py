@@ -13,6 +13,8 @@ and y* drawn from the family at μ* = g⁻¹(η*), as R's ``family$simulate``:
   trials of a ``cbind`` response, the ``weights=`` of a proportion, 1 for a
   0/1 response): y* is a proportion, as the response the model was fitted to;
 * Poisson: y* ~ Poisson(μ*);
+* negative binomial: y* ~ NB(μ*, k̂), variance μ* + μ*²/k̂ (a refit holds k at k̂,
+  as lme4's ``refit`` of a ``glmer.nb`` fit);
 * Gamma: shape w_i/σ̂², mean μ*_i (σ̂ the model's ``sigma``);
 * inverse Gaussian: mean μ*_i, shape w_i/σ̂².
 
@@ -24,7 +26,10 @@ Gaussian this is θ, not θσ̂ (``varcorr``'s scale, as lme4 1.1-31 reports it)
 Draws come from a numpy Generator: per replicate, first the u* of each
 random-effects term (levels × k standard normals, in lme4's term order), then
 the responses.  :func:`refit_response` fits the same model to a new response:
-same design, same family, starting at the fit's (θ̂, β̂).
+same design, same family, starting at the fit's (θ̂, β̂), on the conditioned
+columns :func:`lmmpy.glmer` optimises on.  A negative binomial refit holds the
+shape k at the fit's, as lme4's ``refit`` (and so ``bootMer``) of a
+``glmer.nb`` fit does.
 """
 
 from __future__ import annotations
@@ -36,7 +41,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lmmpy._warnings import ConvergenceWarning, SingularFitWarning
-from lmmpy.glmm._families import Binomial, Gamma, InverseGaussian, Poisson
+from lmmpy.glmm._conditioned import (
+    conditioned_start,
+    fitting_criterion,
+    original_hessian,
+    original_optimization,
+)
+from lmmpy.glmm._families import Binomial, Gamma, InverseGaussian, NegativeBinomial, Poisson
 from lmmpy.glmm._optimize import GlmmCriterion, criterion_hessian, optimize_glmm, optimize_theta
 from lmmpy.glmm._pirls import ReweightedSystem
 from lmmpy.glmm._response import check_response
@@ -69,6 +80,9 @@ def draw(model: GeneralizedLinearMixedModel, mu: np.ndarray,
         return np.divide(successes, trials, out=np.zeros(len(mu)), where=trials > 0)
     if isinstance(family, Poisson):
         return rng.poisson(mu).astype(float)
+    if isinstance(family, NegativeBinomial):   # MASS's simulate: rnbinom(mu, size = k)
+        return rng.negative_binomial(family.theta, family.theta / (family.theta + mu)
+                                     ).astype(float)
     if isinstance(family, Gamma):
         shape = weights / model.sigma**2
         return rng.gamma(shape, mu / shape)
@@ -90,14 +104,19 @@ def refit_response(model: GeneralizedLinearMixedModel,
     system = ReweightedSystem(model.design, response, model.system.path)
     n_theta = len(model.theta)
     criterion = GlmmCriterion(system, n_theta, model.nagq)
+    fitting, matrices = fitting_criterion(criterion)   # glmer's conditioned columns
     lower = model.design.theta_lower_bounds()
+    start = conditioned_start(np.concatenate([model.theta, model.state.beta]), criterion,
+                              matrices)
     if model.nagq == 0:
-        optimization = optimize_theta(criterion, model.theta, lower)
+        optimization = original_optimization(
+            optimize_theta(fitting, start[:n_theta], lower), criterion, matrices)
         hessian, state = None, criterion.at_theta(optimization.parameters[:n_theta])
     else:
-        start = np.concatenate([model.theta, model.state.beta])
-        optimization = optimize_glmm(criterion, model.theta, lower, start)
-        hessian = criterion_hessian(criterion, optimization.parameters)
+        optimization = optimize_glmm(fitting, start[:n_theta], lower, start)
+        hessian = original_hessian(criterion_hessian(fitting, optimization.parameters),
+                                   n_theta, matrices)
+        optimization = original_optimization(optimization, criterion, matrices)
         state = criterion.at(optimization.parameters)
     refitted = replace(model, system=system, state=state, hessian=hessian,
                        optimization=optimization,

@@ -43,12 +43,18 @@ import pandas as pd
 from scipy import optimize, special
 
 from lmmpy._control import GlmerControl, check_control
+from lmmpy._nlopt import run as run_nlopt
 from lmmpy._warnings import ConvergenceWarning
 from lmmpy.design._build import ArrayOrColumn
+from lmmpy.glmm._conditioned import (
+    conditioned_start,
+    fitting_criterion,
+    original_hessian,
+    original_optimization,
+)
 from lmmpy.glmm._families import NegativeBinomial, Poisson
 from lmmpy.glmm._model import GeneralizedLinearMixedModel
 from lmmpy.glmm._optimize import (
-    _RESULTS,
     GlmmCriterion,
     GlmmOptimization,
     criterion_hessian,
@@ -72,6 +78,7 @@ HALF_WIDTH = 3.0          # glmer.nb's interval: log k₀ ± 3
 BRENT_TOLERANCE = 5e-5    # glmer.nb's tol on log k
 THETA_ML_LIMIT = 20       # glmer.nb's initCtrl: limit 20, eps 2 tol
 THETA_ML_EPS = 2 * BRENT_TOLERANCE
+HESSIAN_PIRLS_TOLERANCE = 1e-12
 
 
 @dataclass(frozen=True)
@@ -171,6 +178,12 @@ def glmer_nb(
     SingularFitWarning
         When the estimated random-effects covariance is singular.
 
+    Raises
+    ------
+    ValueError
+        For negative counts, and for separation (a fixed effect whose estimate is
+        infinite, e.g. a factor level with only zero counts), named.
+
     Examples
     --------
     >>> import lmmpy
@@ -201,24 +214,70 @@ def glmer_nb(
     return model
 
 
+# ---- the problem on the optimiser's columns -------------------------------------------------
+class _Problem:
+    """The criterion on the design's columns and the one the optimiser works on (centred,
+    scaled columns, as glmer's: :mod:`lmmpy.glmm._conditioned`), the family set on both."""
+
+    def __init__(self, system: ReweightedSystem, nagq: int, control: GlmerControl):
+        n_theta = len(system.design.theta_start())
+        self.criterion = GlmmCriterion(system, n_theta, nagq, control.pirls_tolerance)
+        self.fitting, self.matrices = fitting_criterion(self.criterion)
+        self.n_theta, self.nagq = n_theta, nagq
+
+    @property
+    def n_evaluations(self) -> int:
+        """Criterion evaluations on either columns."""
+        distinct = {id(c): c for c in (self.criterion, self.fitting)}.values()
+        return sum(c.n_evaluations for c in distinct)
+
+    def set_family(self, family) -> None:
+        for system in {id(c.system): c.system for c in (self.criterion, self.fitting)}.values():
+            _set_family(system, family)
+
+    def set_nb_theta(self, k: float) -> None:
+        self.set_family(NegativeBinomial(k, self.criterion.system.response.family.link.name))
+
+    def deviance(self, x: np.ndarray) -> float:
+        """−2ℓ at the optimiser's (θ̃[, β̃]) (the saturated part added for nAGQ > 1)."""
+        if self.nagq == 0:
+            return self.fitting.stage1(x)
+        return self.fitting(x) + _saturated(self.criterion.system, self.nagq)
+
+    def to_fitting(self, parameters: np.ndarray) -> np.ndarray:
+        return conditioned_start(parameters, self.criterion, self.matrices)
+
+    def to_original(self, x: np.ndarray) -> np.ndarray:
+        """(θ, β) on the design's columns from the optimiser's θ̃ (β by PIRLS) or (θ̃, β̃)."""
+        if len(x) == self.n_theta:
+            x = np.concatenate([x, self.fitting.at_theta(x).beta])
+        record = GlmmOptimization(x, 0.0, 0, x[:self.n_theta], ())
+        return original_optimization(record, self.criterion, self.matrices).parameters
+
+    def hessian(self, parameters: np.ndarray) -> np.ndarray:
+        """The criterion's Hessian over (θ, β) (glmer's: on the optimiser's columns, mapped)."""
+        x = self.to_fitting(parameters)
+        return original_hessian(criterion_hessian(self.fitting, x), self.n_theta, self.matrices)
+
+
 # ---- the start: a Poisson fit and theta.ml --------------------------------------------------
 def _start(system: ReweightedSystem, nagq: int, k0: float | None,
            control: GlmerControl) -> tuple[np.ndarray, float, int]:
     """(θ, β) of a Poisson fit (at k₀ when given), k₀, and the evaluations spent."""
-    n_theta = len(system.design.theta_start())
+    problem = _Problem(system, min(nagq, 1), control)
     if k0 is None:
-        _set_family(system, Poisson(system.response.family.link.name))
+        problem.set_family(Poisson(system.response.family.link.name))
     else:
         k0 = _checked_start(k0)
-        _set_nb_theta(system, k0)
-    criterion = GlmmCriterion(system, n_theta, min(nagq, 1), control.pirls_tolerance)
-    fit = optimize_theta(criterion, system.design.theta_start(),
+        problem.set_nb_theta(k0)
+    fit = optimize_theta(problem.fitting, problem.to_fitting(system.design.theta_start()),
                          system.design.theta_lower_bounds(), control)
+    parameters = problem.to_original(fit.parameters[:problem.n_theta])
     if k0 is None:
         response = system.response
-        mu = criterion.at_theta(fit.stage1_theta).mu
+        mu = problem.criterion.at_theta(parameters[:problem.n_theta]).mu
         k0 = theta_ml(response.y, mu, response.weights)
-    return fit.parameters, k0, criterion.n_evaluations
+    return parameters, k0, problem.n_evaluations
 
 
 def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray | None = None,
@@ -253,49 +312,45 @@ def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray | None = None,
 def _joint(system: ReweightedSystem, nagq: int, start: np.ndarray, interval: tuple[float, float],
            control: GlmerControl) -> tuple[np.ndarray, float, tuple[int, int], str]:
     """One BOBYQA run over (θ, β, log k) (over (θ, log k) for nAGQ = 0, β by PIRLS)."""
-    n_theta = len(system.design.theta_start())
-    criterion = GlmmCriterion(system, n_theta, nagq, control.pirls_tolerance)
-    free = start if nagq > 0 else start[:n_theta]
-    k_start = math.sqrt(interval[0] * interval[1])
+    problem = _Problem(system, nagq, control)
+    n_theta = problem.n_theta
+    free = problem.to_fitting(start if nagq > 0 else start[:n_theta])
 
     def deviance(x: np.ndarray) -> float:
-        _set_nb_theta(system, math.exp(x[-1]))
-        if nagq == 0:
-            return criterion.stage1(x[:-1])
-        return criterion(x[:-1]) + _saturated(system, nagq)
+        problem.set_nb_theta(math.exp(x[-1]))
+        return problem.deviance(x[:-1])
 
     lower = np.concatenate([system.design.theta_lower_bounds(),
                             np.full(len(free) - n_theta, -np.inf), [math.log(interval[0])]])
     upper = np.concatenate([np.full(len(free), np.inf), [math.log(interval[1])]])
+    k_start = math.sqrt(interval[0] * interval[1])
     x, code = _minimize(deviance, np.append(free, math.log(k_start)), lower, upper, control)
     k = math.exp(x[-1])
-    _set_nb_theta(system, k)
-    parameters = x[:-1]
-    if nagq == 0:
-        parameters = np.concatenate([parameters, criterion.at_theta(parameters).beta])
-    return parameters, k, (criterion.n_evaluations, 0), code
+    problem.set_nb_theta(k)
+    parameters = problem.to_original(x[:-1])
+    return parameters, k, (problem.n_evaluations, 0), code
 
 
 def _alternating(system: ReweightedSystem, nagq: int, start: np.ndarray,
                  interval: tuple[float, float],
                  control: GlmerControl) -> tuple[np.ndarray, float, tuple[int, int], str]:
     """lme4's profile: Brent over log k, a GLMM fit at each k from the last one's estimates."""
-    n_theta = len(system.design.theta_start())
     lower = system.design.theta_lower_bounds()
     fits: dict[float, tuple[np.ndarray, float]] = {}
     totals = {"evaluations": 0, "last": start}
 
     def profile(log_k: float) -> float:
         if log_k not in fits:
-            _set_nb_theta(system, math.exp(log_k))
-            criterion = GlmmCriterion(system, n_theta, nagq, control.pirls_tolerance)
-            last = totals["last"]
-            fit = (optimize_theta(criterion, last[:n_theta], lower, control) if nagq == 0 else
-                   optimize_glmm(criterion, last[:n_theta], lower, last, control))
-            totals["evaluations"] += criterion.n_evaluations
-            totals["last"] = fit.parameters
+            problem = _Problem(system, nagq, control)
+            problem.set_nb_theta(math.exp(log_k))
+            n_theta, last = problem.n_theta, problem.to_fitting(totals["last"])
+            fit = (optimize_theta(problem.fitting, last[:n_theta], lower, control) if nagq == 0
+                   else optimize_glmm(problem.fitting, last[:n_theta], lower, last, control))
+            totals["last"] = problem.to_original(fit.parameters[:n_theta] if nagq == 0
+                                                 else fit.parameters)
+            totals["evaluations"] += problem.n_evaluations
             totals["code"] = fit.return_codes[-1]
-            fits[log_k] = (fit.parameters, fit.deviance + _saturated(system, nagq))
+            fits[log_k] = (totals["last"], fit.deviance + _saturated(system, nagq))
         return fits[log_k][1]
 
     k0 = math.sqrt(interval[0] * interval[1])
@@ -324,15 +379,14 @@ def _minimize(function, start: np.ndarray, lower: np.ndarray, upper: np.ndarray,
     """The control's NLopt method within [lower, upper], from ``start``; and how it stopped."""
     algorithm = nlopt.LN_BOBYQA if control.optimizer == "bobyqa" else nlopt.LN_NELDERMEAD
     optimizer = nlopt.opt(algorithm, len(start))
-    optimizer.set_min_objective(lambda x, gradient: function(x))
     optimizer.set_lower_bounds(lower)
     optimizer.set_upper_bounds(upper)
     optimizer.set_initial_step(np.full(len(start), 0.1))
     optimizer.set_ftol_abs(control.ftol_abs)
     optimizer.set_xtol_rel(control.xtol_rel)
     optimizer.set_maxeval(control.max_evaluations)
-    x = optimizer.optimize(np.clip(start, lower, upper))
-    return x, _RESULTS.get(optimizer.last_optimize_result(), "stopped")
+    x, _, message = run_nlopt(optimizer, function, np.clip(start, lower, upper))
+    return x, message
 
 
 # ---- the fitted model ---------------------------------------------------------------------
@@ -340,14 +394,18 @@ def _model_at(system: ReweightedSystem, nagq: int, parameters: np.ndarray, k: fl
               data: tuple[pd.DataFrame, str | None], search: NbThetaSearch,
               control: GlmerControl, code: str) -> NegativeBinomialMixedModel:
     """The GLMM at k held fixed (lme4's last refit): state, criterion and Hessian there."""
-    _set_nb_theta(system, k)
-    n_theta = len(system.design.theta_start())
-    criterion = GlmmCriterion(system, n_theta, nagq, control.pirls_tolerance)
+    # the Hessian divides the criterion's noise by its step² (1e-8): PIRLS to 1e-12 at least
+    # (to 1e-10, its early stop leaves the standard errors ~2e-4 off on epil)
+    tight = replace(control, pirls_tolerance=min(control.pirls_tolerance,
+                                                 HESSIAN_PIRLS_TOLERANCE))
+    problem = _Problem(system, nagq, tight)
+    problem.set_nb_theta(k)
+    criterion, n_theta = problem.criterion, problem.n_theta
+    parameters = np.asarray(parameters, dtype=float)
     if nagq == 0:
         state, hessian = criterion.at_theta(parameters[:n_theta]), None
     else:
-        state = criterion.at(parameters)
-        hessian = criterion_hessian(criterion, np.asarray(parameters, dtype=float))
+        hessian = problem.hessian(parameters)
         state = criterion.at(parameters)
     value = criterion.value(state, nagq=max(nagq, 1))
     optimization = GlmmOptimization(np.asarray(parameters, dtype=float), value,

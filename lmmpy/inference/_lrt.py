@@ -141,7 +141,13 @@ def anova(*models: LinearMixedModel, refit: bool = True, names: Sequence[str] | 
     if len(models) + len(named) == 1:
         from lmmpy.inference._anova import anova_table
 
-        return anova_table([*models, *named.values()][0])
+        model = [*models, *named.values()][0]
+        if _is_glmm(model):
+            raise ValueError(
+                "anova of a single GLMM has no F tests (there is no residual variance to "
+                "divide by): compare nested fits, lmmpy.anova(m0, m1), test a coefficient "
+                "with m.coefs() or m.confint(), or a random-effects term with m.ranova()")
+        return anova_table(model)
     fits = _named_models(models, names, named)
     _check_same_data(fits)
     note = None

@@ -170,3 +170,40 @@ def test_predictions_read_a_column_named_like_a_function(name, kind):
     missing_column = new.drop(columns="v")
     with pytest.raises(ValueError, match=rf"column '{name}' used in the model \(newdata\)"):
         ours.predict(missing_column)
+
+
+@pytest.mark.parametrize(("function", "call"), [("log", "log(exposure)"),
+                                                ("scale", "scale(exposure)"),
+                                                ("center", "I(center(exposure) + 1)")])
+def test_an_offset_calls_a_function_beside_a_column_of_its_name(function, call):
+    """``offset(log(exposure))`` beside a column ``log`` takes the logarithm, as R does
+    (formulaic called the column: "'Series' object is not callable"; GLMM unseen set 13)."""
+    data = _data("numeric", missing=True)
+    data["exposure"] = np.random.default_rng(4).uniform(0.5, 3.0, len(data))
+    data[function] = data["v"]
+    formula = f"y ~ {{x}} + offset({call}) + (1 | g)"
+    ours = _fit(formula.format(x=function), data)
+    plain = _fit(formula.format(x="v"), data.drop(columns=function))
+    assert ours.nobs == plain.nobs == len(data) - 1
+    np.testing.assert_allclose(ours.design.offset, plain.design.offset, rtol=1e-14)
+    assert ours.loglik == pytest.approx(plain.loglik, rel=1e-12)
+    new = data.iloc[[0, 9, 18]]
+    np.testing.assert_allclose(ours.predict(new), plain.predict(new.drop(columns=function)),
+                               rtol=1e-12)
+
+
+def test_a_glmm_offset_calls_log_beside_a_column_named_log():
+    rng = np.random.default_rng(5)
+    g = np.repeat(np.arange(10), 8)
+    exposure = rng.uniform(0.5, 3.0, len(g))
+    log = rng.normal(size=len(g))
+    counts = rng.poisson(exposure * np.exp(0.3 * log + rng.normal(0, 0.5, 10)[g]))
+    data = pd.DataFrame({"y": counts, "log": log, "exposure": exposure,
+                         "g": [f"g{i}" for i in g]})
+    ours = lmmpy.glmer("y ~ log + offset(log(exposure)) + (1 | g)", data, "poisson")
+    plain = lmmpy.glmer("y ~ v + (1 | g)", data.rename(columns={"log": "v"}), "poisson",
+                        offset=np.log(exposure))
+    assert ours.loglik == pytest.approx(plain.loglik, rel=1e-10)
+    np.testing.assert_allclose(ours.predict(data.head(4)),
+                               plain.predict(data.head(4).rename(columns={"log": "v"}))
+                               + np.log(exposure[:4]), rtol=1e-8)

@@ -299,3 +299,29 @@ def test_no_overdispersion_warns_at_the_end_of_the_interval():
     with pytest.warns(lmmpy.ConvergenceWarning, match="at the end of its search interval"):
         model = lmmpy.glmer_nb("y ~ x + (1 | g)", frame, nb_theta_start=50.0)
     assert model.nb_theta == pytest.approx(50.0 * math.exp(3), rel=1e-3)
+
+
+def test_uncentred_covariates_give_the_same_fit():
+    """The search runs on centred, scaled columns (as glmer's): a random slope on time + 50
+    and a fixed effect on 100 x + 10⁴ reach the centred fit's optimum."""
+    case, centred = REFERENCE["sim_nb_slope"], fitted("sim_nb_slope")
+    frame = data("sim_nb").assign(far=lambda d: d["time"] + 50, x_far=lambda d: 100 * d["x"] + 1e4)
+    model = lmmpy.glmer_nb("y2 ~ x_far + far + (far | g)", frame)
+    assert model.loglik == pytest.approx(centred.loglik, abs=1e-6)
+    assert model.nb_theta == pytest.approx(case["nb_theta"], rel=1e-3)
+    np.testing.assert_allclose(model.fixef.iloc[1:] * [100, 1], centred.fixef.iloc[1:], rtol=1e-4)
+    np.testing.assert_allclose(model.fixef_se.iloc[1:] * [100, 1], centred.fixef_se.iloc[1:],
+                               rtol=1e-3)
+
+
+def test_simulate_draws_negative_binomial_counts():
+    model = fitted("epil_nb")
+    draws = model.simulate(nsim=2000, seed=3, use_u=True).to_numpy()
+    mu, k = model.fitted.to_numpy(), model.nb_theta
+    assert np.all(draws == np.round(draws)) and np.all(draws >= 0)
+    np.testing.assert_allclose(draws.mean(axis=1).mean(), mu.mean(), rtol=0.01)
+    ratio = draws.var(axis=1) / (mu + mu**2 / k)     # the negative binomial's variance
+    assert abs(ratio.mean() - 1) < 0.02
+    refit = model.refit(draws[:, 0])
+    assert refit.nb_theta == model.nb_theta            # k held, as lme4's refit
+    assert isinstance(refit, lmmpy.NegativeBinomialMixedModel)

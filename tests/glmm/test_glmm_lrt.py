@@ -100,3 +100,8 @@ def test_anova_refuses_mixed_kinds_and_families():
     other = lmmpy.glmer("y ~ x + (1 | site)", data.assign(y=data["y"] + 1), "poisson")
     with pytest.raises(ValueError, match=r"the responses of .* differ"):
         lmmpy.anova(poisson, other)
+
+
+def test_anova_of_a_single_glmm_says_what_to_do():
+    with pytest.raises(ValueError, match=r"anova of a single GLMM has no F tests.*anova\(m0, m1\)"):
+        lmmpy.anova(fitted("cbpp"))
