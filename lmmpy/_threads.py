@@ -8,11 +8,13 @@ for the BLAS libraries numpy and scipy have loaded (and CHOLMOD's, when loaded).
 
 The policy of a fit (:func:`fit_threads`, around ``lmer``'s optimizer and
 solution): one BLAS thread when the largest dense factor of an evaluation is
-smaller than ``THREADED_SIZE`` (InstEval's 1,159-square Schur complement),
-where a second thread gains little on an idle machine and costs many times
-over on a busy one; the BLAS's own default for larger factors (a dense Schur
-complement of thousands, CHOLMOD's filled-in tail), where the work per call
-is large enough to split.  The dense path (at most 128 square, which OpenBLAS
+smaller than ``THREADED_SIZE`` (every Schur complement of the blocked path:
+InstEval's 1,159 square, crossed-100k's 3,002), where a second thread gains
+little on an idle machine and costs many times over on a busy one (with one
+busy loop beside it, InstEval 124.7 s on two threads against 19.9 s on one,
+crossed-100k 440 s against 110 s; benchmarks/README.md); the BLAS's own
+default for larger factors (CHOLMOD's filled-in tail), where the work per
+call is large enough to split.  The dense path (at most 128 square, which OpenBLAS
 does not split) is left alone: setting a limit costs ~1.5 ms, a small fit's
 whole time.  The environment variable
 ``LMMPY_BLAS_THREADS`` (a positive integer) overrides the policy for every fit.
@@ -23,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-THREADED_SIZE = 2000   # dense factors at least this large may use the BLAS's threads
+THREADED_SIZE = 6000   # dense factors at least this large may use the BLAS's threads
 ENVIRONMENT = "LMMPY_BLAS_THREADS"
 
 _LIMITS = []   # keeps a worker's limit alive for the worker's lifetime
