@@ -25,9 +25,11 @@ from lmmpy._warnings import ScaleWarning
 from lmmpy.design import Design
 from lmmpy.design._conditioning import (
     ConditioningMap,
+    conditioned_columns,
     conditioned_design,
     conditioned_theta,
     conditioning_map,
+    digits_lost,
     original_theta,
 )
 from lmmpy.objective import CrossProducts, ProfiledDeviance, Solution, cross_products
@@ -152,20 +154,14 @@ def fit_conditioned(objective: ProfiledDeviance, conditioned: ConditionedObjecti
     return summary, solution
 
 
-PRECISION = 1e-7   # relative disagreement of the two objectives at θ̂ that is more than rounding
-
-
 def _warn_if_digits_lost(objective, conditioned, theta, exact) -> None:
     """A :class:`~lmmpy.ScaleWarning` when the deviance on the design's own columns at θ̂
     has lost digits (what later works from θ — profiles, Satterthwaite's derivatives,
     conditional variances — uses those columns)."""
     value = float(objective(theta))
-    if abs(value - exact) <= PRECISION * max(1.0, abs(exact)):
+    if not digits_lost(value, exact):
         return
-    columns = [f"'{column}' (term for '{term.group_name}')"
-               for term, C in zip(conditioned.design.terms, conditioned.matrices, strict=True)
-               if C is not None
-               for j, column in enumerate(term.columns) if C[j, j] != 1.0]
+    columns = conditioned_columns(conditioned.design, conditioned.matrices)
     warnings.warn(
         f"random-effects column(s) {', '.join(columns)} are far from centred or of unit scale: "
         f"the fit was made on centred, scaled columns and is exact, but the deviance in "

@@ -163,3 +163,29 @@ def _lower_factor(M: np.ndarray, term: RandomEffectsTerm, rank: int) -> np.ndarr
         smallest = np.argsort(np.abs(np.diag(L)) / column_norms)[:deficiency]
         L[smallest, smallest] = 0.0
     return np.tril(L)
+
+
+# relative disagreement of a criterion on the columns as given and on the conditioned ones
+# at the optimum that is more than rounding
+PRECISION = 1e-7
+
+
+def digits_lost(value: float, exact: float) -> bool:
+    """Whether ``value`` (the criterion on the columns as given) has lost digits against
+    ``exact`` (the same criterion on the conditioned columns)."""
+    return abs(value - exact) > PRECISION * max(1.0, abs(exact))
+
+
+def conditioned_columns(design: Design, matrices: ConditioningMap,
+                        fixed: np.ndarray | None = None) -> list[str]:
+    """The columns the maps rescale, named for a message: each random-effects term's
+    (``'x' (term for 'g')``) and, with ``fixed``, the fixed effects' (``'x' (fixed
+    effects)``)."""
+    columns = [f"'{column}' (term for '{term.group_name}')"
+               for term, C in zip(design.terms, matrices, strict=True) if C is not None
+               for j, column in enumerate(term.columns) if C[j, j] != 1.0]
+    if fixed is not None:
+        columns += [f"'{name}' (fixed effects)" for j, name in enumerate(design.X.names)
+                    if fixed[j, j] != 1.0]
+    return columns
+

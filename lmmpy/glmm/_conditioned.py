@@ -26,15 +26,16 @@ from lmmpy._warnings import ScaleWarning
 from lmmpy.design._conditioning import (
     ConditioningMap,
     column_map,
+    conditioned_columns,
     conditioned_design,
     conditioned_theta,
     conditioning_map,
+    digits_lost,
     original_theta,
 )
 from lmmpy.glmm._optimize import GlmmCriterion, GlmmOptimization
 from lmmpy.glmm._pirls import ReweightedSystem
 
-PRECISION = 1e-7   # relative disagreement of the criteria at θ̂ that is more than rounding
 # a fixed-effect column is conditioned only when far off: centring dummies of factors
 # would change every fit's path for nothing
 FIXED_CENTRED, FIXED_UNIT_SCALE = 3.0, 10.0
@@ -111,16 +112,10 @@ def warn_if_digits_lost(value: float, exact: float, criterion: GlmmCriterion,
                         conditioning: GlmmConditioning | None) -> None:
     """A :class:`~lmmpy.ScaleWarning` when the criterion on the design's own columns at
     θ̂ has lost digits against the conditioned one."""
-    if conditioning is None or abs(value - exact) <= PRECISION * max(1.0, abs(exact)):
+    if conditioning is None or not digits_lost(value, exact):
         return
-    design = criterion.system.design
-    columns = [f"'{column}' (term for '{term.group_name}')"
-               for term, C in zip(design.terms, conditioning.terms, strict=True)
-               if C is not None
-               for j, column in enumerate(term.columns) if C[j, j] != 1.0]
-    if conditioning.fixed is not None:
-        columns += [f"'{name}' (fixed effects)" for j, name in enumerate(design.X.names)
-                    if conditioning.fixed[j, j] != 1.0]
+    columns = conditioned_columns(criterion.system.design, conditioning.terms,
+                                  conditioning.fixed)
     warnings.warn(
         f"column(s) {', '.join(columns)} are far from centred or of unit scale: the optimum "
         f"was found on centred, scaled columns, but the criterion on the columns as given "
