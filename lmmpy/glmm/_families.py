@@ -48,6 +48,10 @@ class Link:
         """dμ/dη at η."""
         return _MU_ETA[self.name](np.asarray(eta, dtype=float))
 
+    def mu_eta2(self, eta: np.ndarray) -> np.ndarray:
+        """d²μ/dη² at η (for the analytic gradient of the Laplace criterion)."""
+        return _MU_ETA2[self.name](np.asarray(eta, dtype=float))
+
 
 def _logit_inverse(eta):
     return np.where(eta < -_LOGIT_BOUND, EPS,
@@ -101,6 +105,19 @@ _MU_ETA = {
     "inverse": lambda eta: -1 / eta**2,
     "1/mu^2": lambda eta: -1 / (2 * eta**1.5),
 }
+_MU_ETA2 = {
+    "logit": lambda eta: np.where(np.abs(eta) > _LOGIT_BOUND, 0.0,
+                                  _logit_mu_eta(eta) * (1 - 2 * _logit_inverse(eta))),
+    "probit": lambda eta: -eta * np.exp(-0.5 * eta**2) / math.sqrt(2 * math.pi),
+    "cloglog": lambda eta: (np.exp(np.minimum(eta, 700) - np.exp(np.minimum(eta, 700)))
+                            * (1 - np.exp(np.minimum(eta, 700)))),
+    "cauchit": lambda eta: -2 * eta / (np.pi * (1 + eta**2) ** 2),
+    "log": lambda eta: np.maximum(np.exp(eta), EPS),
+    "identity": lambda eta: np.zeros_like(eta),
+    "sqrt": lambda eta: np.full_like(eta, 2.0),
+    "inverse": lambda eta: 2 / eta**3,
+    "1/mu^2": lambda eta: 0.75 / eta**2.5,
+}
 LINKS = {name: Link(name) for name in _LINKFUN}
 
 
@@ -145,6 +162,15 @@ class Family(ABC):
         """V(μ)."""
 
     @abstractmethod
+    def variance_derivative(self, mu: np.ndarray) -> np.ndarray:
+        """dV/dμ."""
+
+    def aic_derivative(self, y, trials, mu, weights) -> np.ndarray:
+        """∂ aic / ∂μ_i: the deviance's −2 wt (y − μ)/V(μ), for families whose ``aic`` is
+        the deviance plus a constant (the others override it)."""
+        return -2 * weights * (y - mu) / self.variance(mu)
+
+    @abstractmethod
     def deviance_residuals(self, y, mu, weights) -> np.ndarray:
         """The unit deviances d_i (R's ``dev.resids``): the deviance is their sum."""
 
@@ -168,6 +194,15 @@ class Binomial(Family):
 
     def variance(self, mu):
         return mu * (1 - mu)
+
+    def variance_derivative(self, mu):
+        return 1 - 2 * mu
+
+    def aic_derivative(self, y, trials, mu, weights):
+        m = trials if np.any(trials > 1) else weights   # as aic: rounded counts
+        scale = np.divide(weights, m, out=np.zeros_like(weights), where=m > 0)
+        size, successes = np.round(m), np.round(m * y)
+        return -2 * scale * (successes / mu - (size - successes) / (1 - mu))
 
     def deviance_residuals(self, y, mu, weights):
         return 2 * weights * (special.xlogy(y, y / mu) + special.xlogy(1 - y, (1 - y) / (1 - mu)))
@@ -199,6 +234,9 @@ class Poisson(Family):
     def variance(self, mu):
         return mu
 
+    def variance_derivative(self, mu):
+        return np.ones_like(mu)
+
     def deviance_residuals(self, y, mu, weights):
         return 2 * weights * (special.xlogy(y, y / mu) - (y - mu))
 
@@ -222,6 +260,19 @@ class Gamma(Family):
 
     def variance(self, mu):
         return mu**2
+
+    def variance_derivative(self, mu):
+        return 2 * mu
+
+    def aic_derivative(self, y, trials, mu, weights):
+        # aic = −2 Σ w ℓ(y; shape 1/φ, scale μφ) + 2 with φ = deviance / Σ w
+        dispersion = np.sum(self.deviance_residuals(y, mu, weights)) / np.sum(weights)
+        at_fixed = (y - mu) / (dispersion * mu**2)
+        by_dispersion = (-np.log(y) + y / mu + np.log(mu * dispersion) - 1
+                         + special.digamma(1 / dispersion)) / dispersion**2
+        deviance_mu = -2 * weights * (y - mu) / mu**2
+        return -2 * (weights * at_fixed
+                     + np.sum(weights * by_dispersion) * deviance_mu / np.sum(weights))
 
     def deviance_residuals(self, y, mu, weights):
         ratio = np.where(y == 0, 1.0, y / mu)
@@ -251,6 +302,13 @@ class InverseGaussian(Family):
 
     def variance(self, mu):
         return mu**3
+
+    def variance_derivative(self, mu):
+        return 3 * mu**2
+
+    def aic_derivative(self, y, trials, mu, weights):
+        deviance = np.sum(self.deviance_residuals(y, mu, weights))
+        return np.sum(weights) / deviance * (-2 * weights * (y - mu) / mu**3)
 
     def deviance_residuals(self, y, mu, weights):
         return weights * (y - mu) ** 2 / (y * mu**2)
@@ -302,6 +360,9 @@ class NegativeBinomial(Family):
 
     def variance(self, mu):
         return mu + mu**2 / self.theta
+
+    def variance_derivative(self, mu):
+        return 1 + 2 * mu / self.theta
 
     def deviance_residuals(self, y, mu, weights):
         theta = self.theta

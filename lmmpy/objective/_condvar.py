@@ -70,6 +70,9 @@ class _SparseInverse:
         return lookup(self.L.indptr, self.L.indices, self.z, rows, cols)
 
 
+DENSE_CROSS_ENTRIES = 2_000_000   # −P S⁻¹ formed densely up to this many entries (16 MB)
+
+
 class _BlockedInverse:
     """The block inverse on the blocked factor (module docstring)."""
 
@@ -80,6 +83,7 @@ class _BlockedInverse:
         A11_inverse = L1_inverse.transpose(0, 2, 1) @ L1_inverse
         self.first = A11_inverse
         self.rest = np.zeros((0, 0))
+        self._dense_cross = None
         if not z.qs:
             return
         upper = factor._schur_inverse()
@@ -104,13 +108,22 @@ class _BlockedInverse:
             out[rest] = self.rest[rows[rest] - self.q1, cols[rest] - self.q1]
         mixed = first_r != first_c
         if mixed.any():
-            from lmmpy.objective._condvar_kernels import sparse_rows_times_dense
-
             r = np.where(first_r, rows, cols)[mixed]
             c = np.where(first_r, cols, rows)[mixed] - self.q1
-            P = self.P
-            out[mixed] = -sparse_rows_times_dense(P.indptr, P.indices, P.data, self.rest, r, c)
+            out[mixed] = self._cross(r, c)
         return out
+
+    def _cross(self, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """(A⁻¹)[r, q₁ + c] = −(P S⁻¹)[r, c]: from the dense product when it is small (no
+        compiled kernel to load), else row by row of the sparse P."""
+        if self.q1 * self.qs <= DENSE_CROSS_ENTRIES:
+            if self._dense_cross is None:
+                self._dense_cross = -np.asarray(self.P @ self.rest)
+            return self._dense_cross[r, c]
+        from lmmpy.objective._condvar_kernels import sparse_rows_times_dense
+
+        P = self.P
+        return -sparse_rows_times_dense(P.indptr, P.indices, P.data, self.rest, r, c)
 
 
 def selected_inverse(deviance, theta: np.ndarray) -> SelectedInverse:
