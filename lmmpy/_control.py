@@ -13,7 +13,7 @@ import numbers
 from dataclasses import dataclass
 
 OPTIMIZERS = ("auto", "newton", "bfgs", "bobyqa")
-GLMM_OPTIMIZERS = ("bobyqa", "nelder_mead")
+GLMM_OPTIMIZERS = ("auto", "bfgs", "bobyqa", "nelder_mead")
 FACTORIZATIONS = ("auto", "dense", "blocked", "cholmod")
 
 
@@ -112,7 +112,7 @@ class GlmerControl:
     -92.03
     """
 
-    optimizer: str = "bobyqa"
+    optimizer: str = "auto"
     factorization: str = "auto"
     ftol_abs: float = 1e-11
     xtol_rel: float = 1e-9

@@ -22,17 +22,31 @@ saves iterations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import nlopt
 import numpy as np
 
+from lmmpy._boundary import (
+    boundary_columns,
+    canonical_theta,
+    escape_point,
+    gradient_curvature,
+    term_shapes_of,
+)
 from lmmpy._control import GlmerControl
+from lmmpy._descent import projected_bfgs
 from lmmpy._nlopt import run as run_nlopt
+from lmmpy.glmm._gradient import laplace_gradient
 from lmmpy.glmm._laplace import agq_deviance, laplace_deviance
 from lmmpy.glmm._pirls import PirlsError, PirlsResult, ReweightedSystem, pirls
 
 HESSIAN_STEP = 1e-4      # lme4's deriv12 delta
+EDGE_ALLOWANCE = 1e-10    # an escape off the boundary must gain this much (relative)
+MAX_EDGE_RESTARTS = 3
+HELD_SLOPE = 1e-10        # a zero derivative on the bound, made this (the bound then holds)
+METRIC_STEP = 1e-3       # forward differences of the gradient for BFGS's first curvature
+_LARGEST = 1e300         # an infinite criterion, for the descent's comparisons
 DEFAULT_CONTROL = GlmerControl()
 
 
@@ -48,6 +62,7 @@ class GlmmCriterion:
         self.n_evaluations = 0
         self._beta: np.ndarray | None = None
         self._u: np.ndarray | None = None
+        self._last_result: tuple[tuple[bool, bytes], PirlsResult] | None = None
 
     def on(self, system: ReweightedSystem) -> GlmmCriterion:
         """The same criterion (quadrature, PIRLS tolerance) for another system."""
@@ -71,6 +86,42 @@ class GlmmCriterion:
     def stage1(self, theta: np.ndarray) -> float:
         return self._value_or_inf(lambda: self.value(self.at_theta(theta), nagq=1))
 
+    @property
+    def has_gradient(self) -> bool:
+        """Whether the criterion has its analytic gradient (Laplace, not quadrature)."""
+        return self.nagq <= 1
+
+    def value_and_gradient(self, parameters: np.ndarray) -> tuple[float, np.ndarray]:
+        """Stage 2's criterion and its gradient over (θ, β) (:mod:`lmmpy.glmm._gradient`)."""
+        parameters = np.asarray(parameters, dtype=float)
+        return self._with_gradient(parameters, lambda: self.at(parameters), vary_beta=False)
+
+    def stage1_value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Stage 1's criterion (nAGQ = 0: β inside PIRLS) and its gradient over θ."""
+        theta = np.asarray(theta, dtype=float)
+        return self._with_gradient(theta, lambda: self.at_theta(theta), vary_beta=True)
+
+    def _with_gradient(self, x, solve, vary_beta: bool) -> tuple[float, np.ndarray]:
+        key = (vary_beta, x.tobytes())
+        kept = self._last_result
+        if kept is not None and kept[0] == key:   # the point a value was just asked for
+            result = kept[1]
+        else:
+            self.n_evaluations += 1
+            try:
+                result = solve()
+            except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
+                self._beta = self._u = None
+                return np.inf, np.full(len(x), np.nan)
+        value = self.value(result, nagq=1)
+        if not np.isfinite(value):
+            return np.inf, np.full(len(x), np.nan)
+        try:
+            gradient = laplace_gradient(self.system, result, vary_beta)
+        except (np.linalg.LinAlgError, FloatingPointError):
+            return value, np.full(len(x), np.nan)
+        return value, gradient
+
     def __call__(self, parameters: np.ndarray) -> float:
         return self._value_or_inf(lambda: self.value(self.at(parameters)))
 
@@ -84,6 +135,9 @@ class GlmmCriterion:
         return value if np.isfinite(value) else np.inf
 
     def _solve(self, theta, beta, vary_beta: bool) -> PirlsResult:
+        theta = np.asarray(theta, dtype=float)
+        x = theta if vary_beta else np.concatenate([theta, beta])
+        self._last_result = None
         start_beta = self._beta if vary_beta else beta
         try:
             result = pirls(self.system, theta, start_beta, self._u, vary_beta,
@@ -92,6 +146,7 @@ class GlmmCriterion:
             result = pirls(self.system, theta, None if vary_beta else beta, None, vary_beta,
                            self.pirls_tolerance)
         self._beta, self._u = result.beta, result.u
+        self._last_result = ((vary_beta, x.tobytes()), result)   # a gradient there reuses it
         return result
 
 
@@ -118,8 +173,7 @@ class GlmmOptimization:
 def optimize_theta(criterion: GlmmCriterion, theta_start: np.ndarray, theta_lower: np.ndarray,
                    control: GlmerControl = DEFAULT_CONTROL) -> GlmmOptimization:
     """Stage 1 alone (lme4's ``nAGQ = 0`` fit): θ by BOBYQA, β with u by PIRLS."""
-    theta, value, code = _minimize(criterion.stage1, theta_start, theta_lower,
-                                   np.full(len(theta_start), 0.1), control)
+    theta, value, code = _stage1(criterion, theta_start, theta_lower, control)
     beta = criterion.at_theta(theta).beta
     return GlmmOptimization(np.concatenate([theta, beta]), value, criterion.n_evaluations,
                             theta, (code,))
@@ -135,20 +189,156 @@ def optimize_glmm(criterion: GlmmCriterion, theta_start: np.ndarray, theta_lower
     if start is None:
         theta1 = theta_start
         if control.nagq0_init:
-            theta1, _, code = _minimize(criterion.stage1, theta_start, theta_lower,
-                                        np.full(len(theta_start), 0.1), control)
+            theta1, _, code = _stage1(criterion, theta_start, theta_lower, control)
             codes.append(code)
         stage1 = criterion.at_theta(theta1)
         start = np.concatenate([theta1, stage1.beta])
         beta_steps = _beta_scale(stage1)
+        beta_information = _beta_information(stage1)
     else:
         theta1 = start[: criterion.n_theta]
         beta_steps = np.full(len(start) - criterion.n_theta, 0.1)
+        beta_information = None
     lower = np.concatenate([theta_lower, np.full(len(start) - len(theta_lower), -np.inf)])
     steps = np.concatenate([np.full(len(theta_lower), 0.1), beta_steps])
-    parameters, value, code = _minimize(criterion, start, lower, steps, control)
+    if _uses_gradient(criterion, control):
+        metric = _DifferenceMetric(criterion.value_and_gradient, criterion.n_theta,
+                                   beta_information) if beta_information is not None else None
+        parameters, value, code = _descend(criterion, criterion, criterion.value_and_gradient,
+                                           start, lower, metric, control.max_evaluations)
+    else:
+        parameters, value, code = _minimize(criterion, start, lower, steps, control)
     codes.append(code)
     return GlmmOptimization(parameters, value, criterion.n_evaluations, theta1, tuple(codes))
+
+
+def _uses_gradient(criterion: GlmmCriterion, control: GlmerControl) -> bool:
+    return control.optimizer in ("auto", "bfgs") and criterion.has_gradient
+
+
+def _stage1(criterion: GlmmCriterion, theta_start, theta_lower, control: GlmerControl):
+    """θ of the nAGQ = 0 criterion: by projected BFGS on its gradient, or by NLopt."""
+    if control.optimizer in ("auto", "bfgs"):
+        metric = _DifferenceMetric(criterion.stage1_value_and_gradient, len(theta_start))
+        return _descend(criterion, criterion.stage1, criterion.stage1_value_and_gradient,
+                        theta_start, theta_lower, metric, control.max_evaluations)
+    return _minimize(criterion.stage1, theta_start, theta_lower,
+                     np.full(len(theta_start), 0.1), control)
+
+
+class _EvaluationLimitError(Exception):
+    """The descent has used ``max_evaluations``."""
+
+
+class _DescentObjective:
+    """What :func:`lmmpy._descent.projected_bfgs` calls: a value (inf: a large number) and
+    ``with_gradient`` (after a value at the same point, its PIRLS solution is reused); it
+    keeps the lowest point seen and stops the descent at ``max_evaluations``."""
+
+    def __init__(self, value, value_and_gradient, lower: np.ndarray, max_evaluations: int):
+        self.value, self.value_and_gradient = value, value_and_gradient
+        self.lower, self.max_evaluations = lower, max_evaluations
+        self.count = 0
+        self.best: tuple[np.ndarray, float] | None = None
+
+    def __call__(self, x: np.ndarray) -> float:
+        self._count()
+        value = self.value(np.asarray(x, dtype=float))
+        return self._seen(x, value if np.isfinite(value) else _LARGEST)
+
+    def with_gradient(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        self._count()
+        value, gradient = self.value_and_gradient(np.asarray(x, dtype=float))
+        if not np.isfinite(value) or not np.all(np.isfinite(gradient)):
+            return self._seen(x, _LARGEST), np.zeros(len(x))
+        # on a diagonal θ's bound the criterion is even in it: its derivative is 0 and the
+        # descent would move it out and back; held there (the interior is tried after)
+        held = np.isfinite(self.lower) & (x <= self.lower) & (np.abs(gradient) <= HELD_SLOPE)
+        gradient[held] = HELD_SLOPE
+        return self._seen(x, float(value)), gradient
+
+    def _count(self) -> None:
+        if self.count >= self.max_evaluations:
+            raise _EvaluationLimitError
+        self.count += 1
+
+    def _seen(self, x: np.ndarray, value: float) -> float:
+        if self.best is None or value < self.best[1]:
+            self.best = (np.array(x, dtype=float), value)
+        return value
+
+
+def _descend(criterion: GlmmCriterion, value, value_and_gradient, start, lower,
+             metric=None, max_evaluations: int = DEFAULT_CONTROL.max_evaluations
+             ) -> tuple[np.ndarray, float, str]:
+    """Projected BFGS, then off the boundary where the criterion falls there: a singular
+    term's T put in canonical form (the same Σ; a KKT point in θ need not be one in Σ,
+    :mod:`lmmpy._boundary`) and each θ on its bound tried inside, restarting from a lower
+    point."""
+    objective = _DescentObjective(value, value_and_gradient, lower, max_evaluations)
+    try:
+        x, fx, message = projected_bfgs(objective, np.asarray(start, dtype=float), lower,
+                                        metric)
+        n_theta = criterion.n_theta
+        shapes = term_shapes_of(criterion.system.design.terms)
+        for _ in range(MAX_EDGE_RESTARTS):
+            x, fx = _canonical(criterion, objective, x, fx, lower)
+            columns = boundary_columns(x[:n_theta], lower[:n_theta], shapes)
+            moved = escape_point(objective, gradient_curvature(objective), x, fx, columns,
+                                 EDGE_ALLOWANCE * max(abs(fx), 1.0)) if columns else None
+            if moved is None:
+                break
+            x, fx, message = projected_bfgs(objective, moved, lower, metric)
+    except _EvaluationLimitError:
+        (x, fx), message = objective.best, "maximum number of evaluations reached"
+        value(x)   # the criterion's state at the point returned
+    return x, fx, message
+
+
+def _canonical(criterion: GlmmCriterion, objective, x, fx, lower) -> tuple[np.ndarray, float]:
+    n_theta = criterion.n_theta
+    shapes = term_shapes_of(criterion.system.design.terms)
+    theta = canonical_theta(x[:n_theta], lower[:n_theta], shapes)
+    if np.array_equal(theta, x[:n_theta]):
+        return x, fx
+    moved = np.concatenate([theta, x[n_theta:]])
+    value = objective(moved)
+    return (moved, value) if value <= fx + 1e-10 * max(abs(fx), 1.0) else (x, fx)
+
+
+def _beta_information(result: PirlsResult) -> np.ndarray:
+    """2 R_X'R_X at stage 1's end: the criterion's curvature in β for fixed u's weights."""
+    R_X = result.objective.solve(result.theta).R_X
+    return 2 * R_X.T @ R_X
+
+
+class _DifferenceMetric:
+    """The start of BFGS's curvature: forward differences of the gradient in the first
+    ``n_differenced`` coordinates (θ), and a known block for the rest (β: stage 1's
+    2 R_X'R_X), its eigenvalues made positive."""
+
+    def __init__(self, value_and_gradient, n_differenced: int,
+                 known: np.ndarray | None = None):
+        self.value_and_gradient = value_and_gradient
+        self.n_differenced, self.known = n_differenced, known
+
+    def __call__(self, x: np.ndarray) -> np.ndarray | None:
+        gradient = self.value_and_gradient(x)[1]
+        B = np.zeros((len(x), len(x)))
+        if self.known is not None:
+            B[self.n_differenced:, self.n_differenced:] = self.known
+        for j in range(self.n_differenced):
+            moved = np.array(x, dtype=float)
+            moved[j] += METRIC_STEP
+            other = self.value_and_gradient(moved)[1]
+            if not np.all(np.isfinite(other)):
+                return None
+            B[:, j] = B[j, :] = (other - gradient) / METRIC_STEP
+        eigenvalues, vectors = np.linalg.eigh((B + B.T) / 2)
+        largest = float(np.max(np.abs(eigenvalues)))
+        if not np.isfinite(largest) or largest <= 0:
+            return None
+        return (vectors * np.maximum(np.abs(eigenvalues), 1e-8 * largest)) @ vectors.T
 
 
 def _beta_scale(result: PirlsResult) -> np.ndarray:
@@ -160,7 +350,7 @@ def _beta_scale(result: PirlsResult) -> np.ndarray:
 
 def _minimize(function, start, lower, steps,
               control: GlmerControl) -> tuple[np.ndarray, float, str]:
-    algorithm = nlopt.LN_BOBYQA if control.optimizer == "bobyqa" else nlopt.LN_NELDERMEAD
+    algorithm = nlopt.LN_NELDERMEAD if control.optimizer == "nelder_mead" else nlopt.LN_BOBYQA
     optimizer = nlopt.opt(algorithm, len(start))
     optimizer.set_lower_bounds(lower)
     start = np.maximum(np.asarray(start, dtype=float), lower)
@@ -171,9 +361,62 @@ def _minimize(function, start, lower, steps,
     return run_nlopt(optimizer, function, start)
 
 
+def newton_polish(criterion: GlmmCriterion, optimization: GlmmOptimization,
+                  hessian: np.ndarray, lower: np.ndarray) -> GlmmOptimization:
+    """One Newton step from the descent's optimum on the Hessian computed there for the
+    standard errors, kept if it lowers the criterion: the descent stops on a relative
+    gain of 1e-11, the step then leaves ~1e-18 (θ's on their bound stay)."""
+    x = optimization.parameters
+    value, gradient = criterion.value_and_gradient(x)
+    if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
+        return optimization
+    free = ~(np.isfinite(lower) & (x <= lower) & (gradient >= 0))
+    try:
+        step = np.zeros_like(x)
+        factor = np.linalg.cholesky(hessian[np.ix_(free, free)])
+        step[free] = -np.linalg.solve(factor.T, np.linalg.solve(factor, gradient[free]))
+    except np.linalg.LinAlgError:
+        return optimization
+    candidate = np.maximum(x + step, lower)
+    polished = criterion(candidate)
+    if not polished < min(value, optimization.deviance):
+        criterion(x)   # the criterion's state back at the optimum
+        return optimization
+    return replace(optimization, parameters=candidate, deviance=polished,
+                   n_evaluations=optimization.n_evaluations + 2)
+
+
 def criterion_hessian(criterion: GlmmCriterion, parameters: np.ndarray,
                       step: float = HESSIAN_STEP) -> np.ndarray:
-    """The Hessian of the criterion over (θ, β) by central differences (lme4's ``deriv12``)."""
+    """The Hessian of the criterion over (θ, β): central differences of its analytic gradient
+    (Laplace: 2k gradients), else of its values (lme4's ``deriv12``: 2k² + 1 values)."""
+    if criterion.has_gradient:
+        hessian = _gradient_differences(criterion, parameters, step)
+        if hessian is not None:
+            return hessian
+    return _value_differences(criterion, parameters, step)
+
+
+def _gradient_differences(criterion: GlmmCriterion, parameters: np.ndarray,
+                          step: float) -> np.ndarray | None:
+    """H[:, j] = (g(x + h e_j) − g(x − h e_j)) / 2h, symmetrised (None: a gradient failed)."""
+    k = len(parameters)
+    hessian = np.empty((k, k))
+    for j in range(k):
+        columns = []
+        for sign in (1, -1):
+            x = np.array(parameters, dtype=float)
+            x[j] += sign * step
+            value, gradient = criterion.value_and_gradient(x)
+            if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
+                return None
+            columns.append(gradient)
+        hessian[:, j] = (columns[0] - columns[1]) / (2 * step)
+    return (hessian + hessian.T) / 2
+
+
+def _value_differences(criterion: GlmmCriterion, parameters: np.ndarray,
+                       step: float) -> np.ndarray:
     k = len(parameters)
     center = criterion(parameters)
     shifted = {}

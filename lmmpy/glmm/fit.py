@@ -28,6 +28,7 @@ from lmmpy.glmm._model import GeneralizedLinearMixedModel
 from lmmpy.glmm._optimize import (
     GlmmCriterion,
     criterion_hessian,
+    newton_polish,
     optimize_glmm,
     optimize_theta,
 )
@@ -139,8 +140,11 @@ def glmer(
             hessian, state = None, criterion.at_theta(optimization.parameters[:n_theta])
         else:
             optimization = optimize_glmm(fitting, theta_start, theta_lower, start, control)
-            hessian = original_hessian(criterion_hessian(fitting, optimization.parameters),
-                                       n_theta, matrices)
+            fitting_hessian = criterion_hessian(fitting, optimization.parameters)
+            if fitting.has_gradient and control.optimizer in ("auto", "bfgs"):
+                optimization = newton_polish(fitting, optimization, fitting_hessian,
+                                             np.r_[theta_lower, np.full(system.n_fixed, -np.inf)])
+            hessian = original_hessian(fitting_hessian, n_theta, matrices)
             optimization = original_optimization(optimization, criterion, matrices)
             state = criterion.at(optimization.parameters)
     except (PirlsError, np.linalg.LinAlgError):

@@ -377,7 +377,7 @@ def _saturated(system: ReweightedSystem, nagq: int) -> float:
 def _minimize(function, start: np.ndarray, lower: np.ndarray, upper: np.ndarray,
               control: GlmerControl) -> tuple[np.ndarray, str]:
     """The control's NLopt method within [lower, upper], from ``start``; and how it stopped."""
-    algorithm = nlopt.LN_BOBYQA if control.optimizer == "bobyqa" else nlopt.LN_NELDERMEAD
+    algorithm = nlopt.LN_NELDERMEAD if control.optimizer == "nelder_mead" else nlopt.LN_BOBYQA
     optimizer = nlopt.opt(algorithm, len(start))
     optimizer.set_lower_bounds(lower)
     optimizer.set_upper_bounds(upper)
