@@ -82,14 +82,17 @@ class GlmerControl:
 
     Attributes
     ----------
-    optimizer : {"bobyqa", "nelder_mead"}
-        The derivative-free method (NLopt) of both stages: BOBYQA (the default,
-        as lme4's first stage) or Nelder–Mead (lme4's default second stage).
+    optimizer : {"auto", "bfgs", "bobyqa", "nelder_mead"}
+        ``"auto"`` (the default) and ``"bfgs"``: projected BFGS on the analytic
+        gradient of the Laplace criterion in both stages (BOBYQA for the second
+        stage of ``nagq > 1``, which has no gradient); or a derivative-free method
+        (NLopt) for both: BOBYQA (lme4's first stage) or Nelder–Mead (lme4's
+        default second stage).
     factorization : {"auto", "dense", "blocked", "cholmod"}
         The factorization PIRLS reweights (as :class:`LmerControl`).
     ftol_abs, xtol_rel : float
-        The optimizer's stopping tolerances on the criterion (absolute) and the
-        parameters (relative).
+        BOBYQA's and Nelder–Mead's stopping tolerances on the criterion (absolute)
+        and the parameters (relative).
     max_evaluations : int
         Most criterion evaluations per stage (lme4's ``maxfun``).
     pirls_tolerance : float

@@ -120,10 +120,14 @@ class _BlockedInverse:
             if self._dense_cross is None:
                 self._dense_cross = -np.asarray(self.P @ self.rest)
             return self._dense_cross[r, c]
-        from lmmpy.objective._condvar_kernels import sparse_rows_times_dense
+        from lmmpy.objective._condvar_kernels import sparse_rows_times_symmetric
 
-        P = self.P
-        return -sparse_rows_times_dense(P.indptr, P.indices, P.data, self.rest, r, c)
+        P = self.P   # sorted indices (__init__); S⁻¹ = self.rest is symmetric
+        order = np.argsort(c, kind="stable")   # by row of S⁻¹: each row read while in cache
+        out = np.empty(len(r))
+        out[order] = -sparse_rows_times_symmetric(P.indptr, P.indices, P.data, self.rest,
+                                                  r[order], c[order])
+        return out
 
 
 def selected_inverse(deviance, theta: np.ndarray) -> SelectedInverse:

@@ -86,13 +86,14 @@ def lookup(indptr, indices, z, rows, cols):
 
 
 @numba.njit(cache=True, nogil=True)
-def sparse_rows_times_dense(indptr, indices, data, dense, rows, cols):
-    """(P M)[rows, cols] for a CSR P and a dense M, entry by entry."""
+def sparse_rows_times_symmetric(indptr, indices, data, symmetric, rows, cols):
+    """(P M)[rows, cols] for a CSR P and a dense symmetric M, entry by entry (M[c, k] read
+    for M[k, c]: along a row of M, in P's sorted column order, not down a column)."""
     out = np.empty(len(rows))
     for e in range(len(rows)):
         r, c = rows[e], cols[e]
         total = 0.0
         for p in range(indptr[r], indptr[r + 1]):
-            total += data[p] * dense[indices[p], c]
+            total += data[p] * symmetric[c, indices[p]]
         out[e] = total
     return out
