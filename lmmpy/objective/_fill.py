@@ -144,8 +144,10 @@ def check_factor_fits(pattern: sp.spmatrix, permutation: np.ndarray) -> None:
 
 
 def too_large_message(n_random_effects: int, nonzeros: int | None, memory: int | None,
-                      reason: str | None = None, stored: int | None = None) -> str:
-    """What was too large, the memory it needs, and what to do about it.
+                      reason: str | None = None, stored: int | None = None,
+                      predicted: bool = False) -> str:
+    """What was too large, the memory it needs, and what to do about it (``predicted``: a
+    size counted before any analysis, :mod:`lmmpy.objective._schurfill`).
 
     Examples
     --------
@@ -154,8 +156,9 @@ def too_large_message(n_random_effects: int, nonzeros: int | None, memory: int |
     True
     """
     if nonzeros is not None:
+        about = "about " if predicted else ""
         size = (f"its {n_random_effects:,} random effects make a sparse Cholesky factor of "
-                f"{nonzeros:,} non-zeros, which needs at least "
+                f"{about}{nonzeros:,} non-zeros, which needs at least "
                 f"{_gigabytes(BYTES_PER_ENTRY * max(nonzeros, stored or 0))} of memory")
         if memory is not None:
             size += f" where {_gigabytes(memory)} are available"
