@@ -35,6 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
+from lmmpy.objective._blocked_lean import LeanRest
 from lmmpy.objective._crossprod import CrossProducts
 from lmmpy.objective._factorization import Capabilities
 from lmmpy.objective._lambda import ThetaLayout
@@ -154,39 +155,43 @@ def blocked_factorization(crossprods: CrossProducts, layout: ThetaLayout,
     terms = tuple(terms)
     q1 = terms[0].n_random_effects
     m = layout.size - q1 + crossprods.n_fixed + 1
-    pattern = _z_pattern(crossprods.ZtZ, layout, terms[0])
-    if pattern is None:
+    if m > MAX_DENSE_REST and not _dense_rest_pays(crossprods.ZtZ, terms[0], m, layout.size):
         return None
-    if m > MAX_DENSE_REST and not _dense_rest_pays(pattern, m, layout.size):
+    structure = _z_structure(crossprods.ZtZ, layout, terms[0])
+    if structure is None:
         return None
-    structure = _z_structure(crossprods.ZtZ, layout, terms[0], pattern)
     return BlockedFactorization(crossprods, layout, terms, structure)
 
 
-def _dense_rest_pays(pattern: _ZPattern, m: int, q: int) -> bool:
+def _dense_rest_pays(ZtZ: sp.csc_matrix, first, m: int, q: int) -> bool:
     """Past ``MAX_DENSE_REST``: whether the dense Schur complement fits and beats a sparse
-    factor (see :func:`blocked_factorization`); raises when neither can fit."""
+    factor (see :func:`blocked_factorization`; from Z'WZ's pattern, before the blocked
+    structure is made); raises when neither can fit."""
     from lmmpy.objective import _schurfill
 
-    if not pattern.qs or not _schurfill.pattern_fits(pattern.blocks):
+    blocks, ss_rows, ss_cols = _rest_pattern(ZtZ, first)
+    if blocks is None or not blocks.size or not _schurfill.pattern_fits(blocks):
         return False
-    schur = _schur_pattern(pattern)
+    schur = _schurfill.schur_pattern(blocks, ss_rows, ss_cols)
     fits = _schurfill.dense_fits(m)
     if fits and _schurfill.off_diagonal_density(schur) >= FILLED_DENSITY:
         return True
-    fill = _schurfill.predicted_fill(schur, pattern.blocks)
+    fill = _schurfill.predicted_fill(schur, blocks)
     if fits:
         return _schurfill.dense_is_cheaper(fill)
     _schurfill.refuse_if_too_large(fill, q)
     return False
 
 
-def _schur_pattern(pattern: _ZPattern):
-    """The lower pattern of the Schur complement on the other terms (``_schurfill``)."""
-    from lmmpy.objective import _schurfill
-
-    ss_rows, ss_cols = np.divmod(pattern.S_ss_target, max(pattern.qs, 1))
-    return _schurfill.schur_pattern(pattern.blocks, ss_rows, ss_cols)
+def _rest_pattern(ZtZ: sp.csc_matrix, first):
+    """B = Z_s'WZ₁ by the first term's levels and S_ss's entries (rows, columns), or
+    (None, ·, ·) when the first term's block is not block diagonal."""
+    k, q1 = first.n_columns, first.n_random_effects
+    diagonal = ZtZ[:q1, :q1].tocoo()
+    if np.any(diagonal.row // k != diagonal.col // k):
+        return None, None, None
+    rest = ZtZ[q1:, q1:].tocoo()
+    return level_blocks(ZtZ[q1:, :q1], k), rest.row, rest.col
 
 
 def _off_diagonal_density(structure: _ZStructure) -> float:
@@ -196,7 +201,10 @@ def _off_diagonal_density(structure: _ZStructure) -> float:
 
     if structure.qs < 2:
         return 1.0
-    return _schurfill.off_diagonal_density(_schur_pattern(structure.pattern))
+    pattern = structure.pattern
+    ss_rows, ss_cols = np.divmod(pattern.S_ss_target, pattern.qs)
+    return _schurfill.off_diagonal_density(
+        _schurfill.schur_pattern(pattern.blocks, ss_rows, ss_cols))
 
 
 def _z_structure(ZtZ: sp.csc_matrix, layout: ThetaLayout, first,
@@ -381,8 +389,13 @@ class BlockedFactorization:
             return self._general_schur(theta, V, G_sd, flat)
         lam = np.ones(self._m)
         lam[:qs] = theta[z.rest_theta]
-        M = self._lean_schur(V, lam) if self._lean else self._scaled_rest_update(V, lam)
-        M[qs:, :qs] -= G_sd.T * lam[:qs]
+        if self._lean is not None:   # M in the lean order (popular levels last)
+            M = self._lean.schur(V, lam)
+            self._rank_update = self._target_scale = None
+            M[qs:, :qs] -= (G_sd.T * lam[:qs])[:, self._lean.order]
+        else:
+            M = self._scaled_rest_update(V, lam)
+            M[qs:, :qs] -= G_sd.T * lam[:qs]
         M[qs:, qs:] -= flat.T @ flat
         M.ravel()[: qs * (len(M) + 1): len(M) + 1] += 1.0
         return M
@@ -404,24 +417,14 @@ class BlockedFactorization:
         return M
 
     @functools.cached_property
-    def _lean(self) -> bool:
-        """Whether the compiled rank update goes straight into M (``LEAN_SIZE``): a diagonal
-        Λ_s and a sparse Sᵣᵣ, so that no m × m array but M itself is made."""
+    def _lean(self) -> LeanRest | None:
+        """The lean, reordered Schur complement (:mod:`._blocked_lean`) from ``LEAN_SIZE``
+        other levels, for a diagonal Λ_s, a sparse Sᵣᵣ and the compiled rank update."""
         z = self.structure
-        return (isinstance(z.update, CompiledUpdate) and z.rest_theta is not None
-                and self._S_rr_entries is not None and z.qs >= LEAN_SIZE)
-
-    def _lean_schur(self, V: np.ndarray, lam: np.ndarray) -> np.ndarray:
-        """Λ̃'(Sᵣᵣ − G_ss)Λ̃ (lower, on the other terms: G's [X y] rows are the caller's) in
-        one m × m array: λ_aλ_bG[a, b] added by the compiled loop, negated, Sᵣᵣ's entries
-        added.  Nothing of G is kept (the gradient does without it)."""
-        M = np.zeros((self._m, self._m))
-        self.structure.update.add_scaled(M, V, lam[: self.structure.qs])
-        np.negative(M, out=M)
-        index, rows, cols, values = self._S_rr_entries
-        M.ravel()[index] += values * (lam[rows] * lam[cols])
-        self._rank_update = self._target_scale = None
-        return M
+        if (isinstance(z.update, CompiledUpdate) and z.rest_theta is not None
+                and self._S_rr_entries is not None and z.qs >= LEAN_SIZE):
+            return LeanRest(z.update.blocks, self._S_rr_entries, self._m)
+        return None
 
     def _scaled_S_rr(self, lam: np.ndarray) -> np.ndarray:
         """diag(λ) Sᵣᵣ diag(λ), lower triangle: Sᵣᵣ's few entries when it is sparse (a
@@ -492,7 +495,10 @@ class BlockedFactorization:
         terms = np.empty(len(rows))
         first = rows < z.q1
         N = np.zeros_like(z.D)
-        if z.qs:
+        if z.qs and self._lean is not None:
+            terms[~first], N = self._lean_trace_terms(theta, rows[~first] - z.q1,
+                                                      cols[~first] - z.q1)
+        elif z.qs:
             M_inverse = self._schur_inverse()
             terms[~first] = self._rest_trace_terms(theta, M_inverse, rows[~first] - z.q1,
                                                    cols[~first] - z.q1)
@@ -503,6 +509,17 @@ class BlockedFactorization:
         k = z.k
         terms[first] = Q1[rows[first] // k, cols[first] % k, rows[first] % k]
         return terms
+
+    def _lean_trace_terms(self, theta, rest_rows, rest_cols) -> tuple[np.ndarray, np.ndarray]:
+        """Q_ss at Λ_s's entries and the level forms N_j from L⁻¹ (:mod:`._blocked_lean`):
+        diag(M⁻¹) suffices unless some λ is near 0 (then M⁻¹ in full, as
+        :meth:`_rest_trace_terms` does)."""
+        lam = theta[self.structure.rest_theta]
+        diagonal, N = self._lean.inverse_terms(self._state[2], lam)
+        if np.min(np.abs(lam)) > 1e-6:
+            return ((1.0 - diagonal) / lam)[rest_rows], N
+        M_inverse = self._lean.full_inverse(self._state[2])
+        return self._rest_trace_terms(theta, M_inverse, rest_rows, rest_cols), N
 
     def _schur_inverse(self) -> np.ndarray:
         """M⁻¹ on the other terms at the last θ: upper triangle valid, Fortran order."""
@@ -584,11 +601,11 @@ class BlockedFactorization:
         """
         qs, upper = self.structure.qs, self._state[2].T
         padded = np.zeros((len(upper), B.shape[1]))
-        padded[:qs] = B
+        padded[:qs] = B if self._lean is None else B[self._lean.order]
         w, _ = lapack.dtrtrs(upper, padded, lower=0, trans=1)
         w[qs:] = 0.0
         x, _ = lapack.dtrtrs(upper, w, lower=0, trans=0)
-        return x[:qs]
+        return x[:qs] if self._lean is None else x[:qs][self._lean.position]
 
     def _solve_first(self, B1: np.ndarray) -> np.ndarray:
         """A₁₁⁻¹B₁ = L_j'⁻¹L_j⁻¹B_j level by level (batched, with the stored inverses)."""

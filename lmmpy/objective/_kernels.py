@@ -101,3 +101,59 @@ def level_quadratic_forms(pointer: np.ndarray, rows: np.ndarray, values: np.ndar
                 for d in range(k):
                     forms[j, c, d] += (B[c, a] * t[d] + B[d, a] * t[c]
                                        + diagonal * B[c, a] * B[d, a])
+
+
+@numba.njit(cache=True, nogil=True)
+def inverse_level_forms(pointer: np.ndarray, rows: np.ndarray, values: np.ndarray,
+                        columns: np.ndarray, first: int, last: int,
+                        forms: np.ndarray) -> None:  # pragma: no cover - compiled
+    """forms[j] = Y_j'Y_j, Y_j = L⁻¹X_j, for the levels first..last-1 (the lean gradient).
+
+    ``columns[a]`` is column a of the lower-triangular L⁻¹ (read from entry a on: the
+    rest is not L⁻¹'s), X_j the level's n_j × k ``values`` at its sorted ``rows``.
+    Y_j's column c is Σ_a X_j[a, c] L⁻¹[a:, a], non-zero from the level's first row
+    on: one contiguous multiply-add per entry and column.  Levels write disjoint
+    ``forms[j]``, so parts can run in threads.
+    """
+    m = columns.shape[0]
+    k = values.shape[1]
+    Y = np.zeros((k, m))
+    for j in range(first, last):
+        start, stop = pointer[j], pointer[j + 1]
+        for c in range(k):
+            for d in range(k):
+                forms[j, c, d] = 0.0
+        if start == stop:
+            continue
+        low = rows[start]
+        for c in range(k):
+            for i in range(low, m):
+                Y[c, i] = 0.0
+        for e in range(start, stop):
+            a = rows[e]
+            column = columns[a]
+            for c in range(k):
+                x = values[e, c]
+                for i in range(a, m):
+                    Y[c, i] += x * column[i]
+        for c in range(k):
+            for d in range(c + 1):
+                total = 0.0
+                for i in range(low, m):
+                    total += Y[c, i] * Y[d, i]
+                forms[j, c, d] = total
+                forms[j, d, c] = total
+
+
+@numba.njit(cache=True, nogil=True)
+def lower_column_norms(columns: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Σ_{i ≥ a} L⁻¹[i, a]² for each a, ``columns[a]`` L⁻¹'s column a (entries a on)."""
+    m = columns.shape[0]
+    norms = np.empty(m)
+    for a in range(m):
+        column = columns[a]
+        total = 0.0
+        for i in range(a, m):
+            total += column[i] * column[i]
+        norms[a] = total
+    return norms
