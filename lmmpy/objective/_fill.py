@@ -76,8 +76,14 @@ def stored_entries(pattern: sp.spmatrix, permutation: np.ndarray | None = None) 
     >>> factor_nonzeros(dense), stored_entries(dense)
     (10, 16)
     """
-    counts, parent = _counts_and_tree(pattern, permutation)
+    return supernodal_entries(*_counts_and_tree(pattern, permutation))
+
+
+def supernodal_entries(counts: np.ndarray, parent: np.ndarray) -> int:
+    """:func:`stored_entries` from the column counts and the elimination tree."""
     n = len(counts)
+    if not n:
+        return 0
     chained = (parent[:-1] == np.arange(1, n)) & (counts[1:] == counts[:-1] - 1)
     starts = np.flatnonzero(np.concatenate([[True], ~chained]))
     widths = np.diff(np.concatenate([starts, [n]]))

@@ -40,6 +40,7 @@ DENSE_SPEEDUP = 5.0    # LAPACK's dense flops against a sparse factor's (dense_i
 DENSE_COPIES = 4       # m × m arrays an evaluation of the dense Schur complement may hold
 REFUSED_SHARE = 0.5    # a factor at least this dense is refused early when it cannot fit
 PATTERN_BUDGET = 0.25  # share of the available memory the pattern's pairs may take
+CHOLMOD_INDEX_LIMIT = 2**31   # entries a CHOLMOD factor with 32-bit integers can hold
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class SchurFill:
     nonzeros: int        # non-zeros of M's factor, diagonal included
     flops: float         # Σ_j c_j², c_j the column counts (the sparse factor's work)
     first_nonzeros: int  # non-zeros of the first term's columns of A's factor
+    stored: int = 0      # entries of M's factor as supernodal storage (_fill.stored_entries)
 
     @property
     def dense_share(self) -> float:
@@ -133,16 +135,18 @@ def predicted_fill(pattern: sp.csr_matrix, blocks: LevelBlocks) -> SchurFill:
     >>> B = sp.csc_matrix(np.ones((3, 2)))              # two users who rated all 3 items
     >>> blocks = level_blocks(B, 1)
     >>> fill = predicted_fill(schur_pattern(blocks, np.array([]), np.array([])), blocks)
-    >>> fill.nonzeros, fill.first_nonzeros, fill.dense_share
-    (6, 8, 1.0)
+    >>> fill.nonzeros, fill.first_nonzeros, fill.dense_share, fill.stored
+    (6, 8, 1.0, 9)
     """
     size = pattern.shape[0]
     degree = np.diff(pattern.indptr) + np.bincount(pattern.indices, minlength=size)
-    counts = _fill.column_counts(pattern, np.argsort(degree, kind="stable")).astype(np.int64)
+    counts, parent = _fill._counts_and_tree(pattern, np.argsort(degree, kind="stable"))
+    counts = counts.astype(np.int64)
     k = blocks.values.shape[1]
     per_level = np.diff(blocks.pointer).astype(np.int64)
     first = int(np.sum(k * (k + 1) // 2 + k * per_level))
-    return SchurFill(size, int(counts.sum()), float(np.sum(counts.astype(float) ** 2)), first)
+    return SchurFill(size, int(counts.sum()), float(np.sum(counts.astype(float) ** 2)), first,
+                     _fill.supernodal_entries(counts, parent))
 
 
 def dense_is_cheaper(fill: SchurFill) -> bool:
@@ -173,10 +177,18 @@ def dense_fits(size: int, memory: int | None = None) -> bool:
 
 def refuse_if_too_large(fill: SchurFill, n_random_effects: int) -> None:
     """Raise :class:`~lmmpy.objective._fill.FactorTooLargeError` when the predicted factor
-    (at least ``REFUSED_SHARE`` dense) needs more than the available memory."""
+    (at least ``REFUSED_SHARE`` dense) needs more than the available memory as CHOLMOD
+    stores it (supernodes as dense rectangles, :func:`lmmpy.objective._fill.stored_entries`:
+    the check CHOLMOD's own path makes after its analysis), or has more entries than
+    CHOLMOD's 32-bit integers count (its analysis then fails with ``problem too large``)."""
+    if fill.dense_share < REFUSED_SHARE:
+        return
     memory = _fill.available_memory()
     nonzeros = fill.nonzeros + fill.first_nonzeros
-    if (memory is not None and fill.dense_share >= REFUSED_SHARE
-            and _fill.BYTES_PER_ENTRY * nonzeros > memory):
+    stored = fill.stored + fill.first_nonzeros
+    too_many = stored >= CHOLMOD_INDEX_LIMIT
+    if too_many or (memory is not None and _fill.BYTES_PER_ENTRY * stored > memory):
+        reason = (f"{stored:,} entries as supernodes, past the 32-bit integers it is called with"
+                  if too_many else None)
         raise _fill.FactorTooLargeError(_fill.too_large_message(
-            n_random_effects, nonzeros, memory, predicted=True))
+            n_random_effects, nonzeros, memory, reason=reason, stored=stored, predicted=True))

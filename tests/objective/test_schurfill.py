@@ -130,11 +130,23 @@ def test_a_factor_too_large_for_memory_is_refused_before_any_analysis(monkeypatc
     blocks = level_blocks(sp.csc_matrix(cross_products(design).ZtZ)[300:, :300], 1)
     fill = _schurfill.predicted_fill(_schurfill.schur_pattern(
         blocks, np.array([], int), np.array([], int)), blocks)
-    nonzeros = fill.nonzeros + fill.first_nonzeros
+    nonzeros, stored = fill.nonzeros + fill.first_nonzeros, fill.stored + fill.first_nonzeros
+    assert stored >= nonzeros > 2_500   # 8 bytes each: more than 20,000
     assert (f"this model is too large to fit: its 360 random effects make a sparse Cholesky "
             f"factor of about {nonzeros:,} non-zeros, which needs at least "
-            f"{8 * nonzeros / 1e9:,.1f} GB of memory where 0.0 GB are available") in message
+            f"{8 * stored / 1e9:,.1f} GB of memory where 0.0 GB are available") in message
     assert "fit a model with fewer levels" in message
+
+
+def test_a_factor_past_cholmods_integers_is_refused_before_any_analysis(monkeypatch):
+    design = _ratings(300, 60, 10)
+    monkeypatch.setattr(_dense, "MAX_DENSE_SIZE", 0)
+    monkeypatch.setattr(_blocked, "MAX_DENSE_REST", 10)
+    monkeypatch.setattr(_schurfill, "DENSE_COPIES", 10**12)
+    monkeypatch.setattr(_schurfill, "CHOLMOD_INDEX_LIMIT", 1_000)
+    with pytest.raises(FactorTooLargeError, match=r"entries as supernodes, past the 32-bit "
+                                                  r"integers it is called with\)"):
+        ProfiledDeviance(cross_products(design), design.terms, False)
 
 
 def test_a_sparse_factor_too_large_is_not_refused_early_unless_half_dense(monkeypatch):
