@@ -35,7 +35,6 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
-from lmmpy.objective._blocked_lean import LeanRest
 from lmmpy.objective._crossprod import CrossProducts
 from lmmpy.objective._factorization import Capabilities
 from lmmpy.objective._lambda import ThetaLayout
@@ -389,13 +388,8 @@ class BlockedFactorization:
             return self._general_schur(theta, V, G_sd, flat)
         lam = np.ones(self._m)
         lam[:qs] = theta[z.rest_theta]
-        if self._lean is not None:   # M in the lean order (popular levels last)
-            M = self._lean.schur(V, lam)
-            self._rank_update = self._target_scale = None
-            M[qs:, :qs] -= (G_sd.T * lam[:qs])[:, self._lean.order]
-        else:
-            M = self._scaled_rest_update(V, lam)
-            M[qs:, :qs] -= G_sd.T * lam[:qs]
+        M = self._lean_schur(V, lam) if self._lean else self._scaled_rest_update(V, lam)
+        M[qs:, :qs] -= G_sd.T * lam[:qs]
         M[qs:, qs:] -= flat.T @ flat
         M.ravel()[: qs * (len(M) + 1): len(M) + 1] += 1.0
         return M
@@ -417,14 +411,24 @@ class BlockedFactorization:
         return M
 
     @functools.cached_property
-    def _lean(self) -> LeanRest | None:
-        """The lean, reordered Schur complement (:mod:`._blocked_lean`) from ``LEAN_SIZE``
-        other levels, for a diagonal Λ_s, a sparse Sᵣᵣ and the compiled rank update."""
+    def _lean(self) -> bool:
+        """Whether the compiled rank update goes straight into M (``LEAN_SIZE``): a diagonal
+        Λ_s and a sparse Sᵣᵣ, so that no m × m array but M itself is made."""
         z = self.structure
-        if (isinstance(z.update, CompiledUpdate) and z.rest_theta is not None
-                and self._S_rr_entries is not None and z.qs >= LEAN_SIZE):
-            return LeanRest(z.update.blocks, self._S_rr_entries, self._m)
-        return None
+        return (isinstance(z.update, CompiledUpdate) and z.rest_theta is not None
+                and self._S_rr_entries is not None and z.qs >= LEAN_SIZE)
+
+    def _lean_schur(self, V: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """Λ̃'(Sᵣᵣ − G_ss)Λ̃ (lower, on the other terms: G's [X y] rows are the caller's) in
+        one m × m array: λ_aλ_bG[a, b] added by the compiled loop, negated, Sᵣᵣ's entries
+        added.  Nothing of G is kept (the gradient does without it)."""
+        M = np.zeros((self._m, self._m))
+        self.structure.update.add_scaled(M, V, lam[: self.structure.qs])
+        np.negative(M, out=M)
+        index, rows, cols, values = self._S_rr_entries
+        M.ravel()[index] += values * (lam[rows] * lam[cols])
+        self._rank_update = self._target_scale = None
+        return M
 
     def _scaled_S_rr(self, lam: np.ndarray) -> np.ndarray:
         """diag(λ) Sᵣᵣ diag(λ), lower triangle: Sᵣᵣ's few entries when it is sparse (a
@@ -495,10 +499,7 @@ class BlockedFactorization:
         terms = np.empty(len(rows))
         first = rows < z.q1
         N = np.zeros_like(z.D)
-        if z.qs and self._lean is not None:
-            terms[~first], N = self._lean_trace_terms(theta, rows[~first] - z.q1,
-                                                      cols[~first] - z.q1)
-        elif z.qs:
+        if z.qs:
             M_inverse = self._schur_inverse()
             terms[~first] = self._rest_trace_terms(theta, M_inverse, rows[~first] - z.q1,
                                                    cols[~first] - z.q1)
@@ -509,17 +510,6 @@ class BlockedFactorization:
         k = z.k
         terms[first] = Q1[rows[first] // k, cols[first] % k, rows[first] % k]
         return terms
-
-    def _lean_trace_terms(self, theta, rest_rows, rest_cols) -> tuple[np.ndarray, np.ndarray]:
-        """Q_ss at Λ_s's entries and the level forms N_j from L⁻¹ (:mod:`._blocked_lean`):
-        diag(M⁻¹) suffices unless some λ is near 0 (then M⁻¹ in full, as
-        :meth:`_rest_trace_terms` does)."""
-        lam = theta[self.structure.rest_theta]
-        diagonal, N = self._lean.inverse_terms(self._state[2], lam)
-        if np.min(np.abs(lam)) > 1e-6:
-            return ((1.0 - diagonal) / lam)[rest_rows], N
-        M_inverse = self._lean.full_inverse(self._state[2])
-        return self._rest_trace_terms(theta, M_inverse, rest_rows, rest_cols), N
 
     def _schur_inverse(self) -> np.ndarray:
         """M⁻¹ on the other terms at the last θ: upper triangle valid, Fortran order."""
@@ -601,11 +591,11 @@ class BlockedFactorization:
         """
         qs, upper = self.structure.qs, self._state[2].T
         padded = np.zeros((len(upper), B.shape[1]))
-        padded[:qs] = B if self._lean is None else B[self._lean.order]
+        padded[:qs] = B
         w, _ = lapack.dtrtrs(upper, padded, lower=0, trans=1)
         w[qs:] = 0.0
         x, _ = lapack.dtrtrs(upper, w, lower=0, trans=0)
-        return x[:qs] if self._lean is None else x[:qs][self._lean.position]
+        return x[:qs]
 
     def _solve_first(self, B1: np.ndarray) -> np.ndarray:
         """A₁₁⁻¹B₁ = L_j'⁻¹L_j⁻¹B_j level by level (batched, with the stored inverses)."""

@@ -167,7 +167,7 @@ def _lean_and_dense(design, monkeypatch):
     monkeypatch.setattr(_rankupdate, "PAIR_BUDGET", 0)
     monkeypatch.setattr(_rankupdate, "DENSE_BUDGET", 0)
     lean = ProfiledDeviance(cp, design.terms, False, _path="blocked")
-    assert lean.factor._lean is not None
+    assert lean.factor._lean
     return lean, dense
 
 
