@@ -24,7 +24,7 @@ from lmmpy.design import _checks as _design_checks
 from lmmpy.design._build import ArrayOrColumn
 from lmmpy.formula import parse_formula
 from lmmpy.objective import ProfiledDeviance, cross_products, random_effects_matrix
-from lmmpy.optimize import OptSummary, minimize_deviance, optimize_theta
+from lmmpy.optimize import EM_MAX_STEPS, OptSummary, minimize_deviance, optimize_theta
 from lmmpy.results import LinearMixedModel
 
 __all__ = ["lmer"]
@@ -150,7 +150,8 @@ def fit_design(design: Design, objective: ProfiledDeviance, start: np.ndarray | 
 
 
 def minimize_with_control(objective: ProfiledDeviance, start: np.ndarray, lower: np.ndarray, *,
-                          control: LmerControl, em_start: bool = True) -> OptSummary:
+                          control: LmerControl, em_start: bool = True,
+                          em_steps: int = EM_MAX_STEPS) -> OptSummary:
     """:func:`~lmmpy.optimize.minimize_deviance` with the control's optimizer and tolerances.
 
     ``optimizer="auto"`` is ``minimize_deviance``'s choice (and with the default
@@ -159,7 +160,7 @@ def minimize_with_control(objective: ProfiledDeviance, start: np.ndarray, lower:
     """
     method = control.optimizer
     if method == "auto" and _default_tolerances(control):
-        return minimize_deviance(objective, start, lower, em_start=em_start)
+        return minimize_deviance(objective, start, lower, em_start=em_start, em_steps=em_steps)
     if method == "auto":
         method = ("newton" if objective.has_hessian
                   else "bfgs" if objective.has_gradient else "bobyqa")
@@ -171,7 +172,8 @@ def minimize_with_control(objective: ProfiledDeviance, start: np.ndarray, lower:
         xtol_rel=control.xtol_rel, max_evaluations=control.max_evaluations,
         check_convergence=control.check_convergence,
         value_and_gradient=gradient, value_gradient_hessian=hessian,
-        em_update=objective.em_update if em_start and method == "bfgs" else None)
+        em_update=objective.em_update if em_start and method == "bfgs" else None,
+        em_steps=em_steps)
 
 
 def _default_tolerances(control: LmerControl) -> bool:
