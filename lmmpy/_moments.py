@@ -61,6 +61,21 @@ def moment_theta(design) -> np.ndarray | None:
     >>> np.round(moment_theta(m.design), 1).tolist(), np.round(m.theta, 1).tolist()   # θ̂
     ([1.5, 3.5], [1.5, 3.2])
     """
+    system = moment_system(design)
+    if system is None:
+        return None
+    try:
+        variances = np.linalg.solve(*system)
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.isfinite(variances)) or variances[0] <= 0:
+        return None
+    return np.maximum(np.sqrt(np.maximum(variances[1:], 0.0) / variances[0]), FLOOR)
+
+
+def moment_system(design) -> tuple[np.ndarray, np.ndarray] | None:
+    """(A, b) with A [σ², σ_1², …, σ_K²] = b the halved moment equations (module
+    docstring): rows t = 1..K for U_t, the last for U_0; None when they do not apply."""
     terms = design.terms
     if (not terms or design.weights is not None
             or any(term.n_columns != 1 or term.columns != ("(Intercept)",) for term in terms)):
@@ -89,13 +104,7 @@ def moment_theta(design) -> np.ndarray | None:
     b[K] = n * float(e @ e) - float(e.sum()) ** 2
     A[K, 0] = n * n - n
     A[K, 1:] = [n * n - float(np.sum(c**2)) for c in counts]
-    try:
-        variances = np.linalg.solve(A, b)
-    except np.linalg.LinAlgError:
-        return None
-    if not np.all(np.isfinite(variances)) or variances[0] <= 0:
-        return None
-    return np.maximum(np.sqrt(np.maximum(variances[1:], 0.0) / variances[0]), FLOOR)
+    return A, b
 
 
 def _pairs_in_both(first: np.ndarray, second: np.ndarray, n_second: int) -> float:

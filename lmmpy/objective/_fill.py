@@ -171,7 +171,7 @@ def too_large_message(n_random_effects: int, nonzeros: int | None, memory: int |
     else:
         size = f"the sparse Cholesky factor of its {n_random_effects:,} random effects"
     if reason:
-        size += f" (CHOLMOD: {reason})"
+        size += f" ({reason})" if predicted else f" (CHOLMOD: {reason})"
     return (
         f"this model is too large to fit: {size}. Crossed random-effects terms with many "
         "levels fill the factor in; fit a model with fewer levels (group rare levels "

@@ -188,7 +188,8 @@ def refuse_if_too_large(fill: SchurFill, n_random_effects: int) -> None:
     stored = fill.stored + fill.first_nonzeros
     too_many = stored >= CHOLMOD_INDEX_LIMIT
     if too_many or (memory is not None and _fill.BYTES_PER_ENTRY * stored > memory):
-        reason = (f"{stored:,} entries as supernodes, past the 32-bit integers it is called with"
+        reason = (f"{stored:,} entries as CHOLMOD stores them, past the 32-bit integers "
+                  "it is called with"
                   if too_many else None)
         raise _fill.FactorTooLargeError(_fill.too_large_message(
             n_random_effects, nonzeros, memory, reason=reason, stored=stored, predicted=True))

@@ -144,7 +144,8 @@ def test_a_factor_past_cholmods_integers_is_refused_before_any_analysis(monkeypa
     monkeypatch.setattr(_blocked, "MAX_DENSE_REST", 10)
     monkeypatch.setattr(_schurfill, "DENSE_COPIES", 10**12)
     monkeypatch.setattr(_schurfill, "CHOLMOD_INDEX_LIMIT", 1_000)
-    with pytest.raises(FactorTooLargeError, match=r"entries as supernodes, past the 32-bit "
+    with pytest.raises(FactorTooLargeError, match=r"GB are available \(\d[\d,]* entries as "
+                                                  r"CHOLMOD stores them, past the 32-bit "
                                                   r"integers it is called with\)"):
         ProfiledDeviance(cross_products(design), design.terms, False)
 
