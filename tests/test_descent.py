@@ -83,7 +83,7 @@ def test_stop_on_promise_stops_before_a_step_its_model_says_gains_nothing():
     runs = {}
     for promise in (False, True):
         objective = _CountingObjective(f, value_and_gradient)
-        theta, value, message = projected_bfgs(objective, np.array([1.0, 1.0]),
+        _, value, message = projected_bfgs(objective, np.array([1.0, 1.0]),
                                                np.full(2, -np.inf), stop_on_promise=promise)
         runs[promise] = (value, objective.count, message)
     assert runs[True][2] == "predicted reduction below ftol"
