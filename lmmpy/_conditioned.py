@@ -126,7 +126,7 @@ def fit_conditioned(objective: ProfiledDeviance, conditioned: ConditionedObjecti
 
     Without ``start`` the optimizer starts where lme4 starts (each term's T the
     identity), on the conditioned columns — or, for random intercepts whose
-    evaluations factor a dense matrix of 4,000 or more, from moment estimates
+    evaluations factor a dense matrix of 2,500 or more, from moment estimates
     (:mod:`lmmpy._moments`) — with EM steps first on the BFGS path
     (``em_start``, default: only without ``start``).  The summary's θ̂, start and
     objective are on the design's columns; its gradient and Hessian (the

@@ -2,8 +2,9 @@
 
 lme4 starts θ at 1 (each random effect as variable as the noise).  On a large
 crossed model (users × items: an evaluation factors an 8,000-square dense
-Schur complement, ~5 s, and its gradient ~13 s) the first five of nine
-evaluations go to EM steps from there.  For random intercepts only,
+Schur complement, ~5 s, and its gradient ~13 s) the first four of nine
+evaluations went to EM steps and their aftermath from there (crossed-100k's
+3,004-square complement: 8 evaluations from θ = 1, 6 from moments).  For random intercepts only,
 ``y = Xβ + Σ_t a_t[g_t] + ε``, unbiased moment estimates of the variances take
 O(n) time (Gao & Owen 2017, *Efficient moment calculations for variance
 components in large unbalanced crossed random effects models*, EJS 11(1)):
@@ -25,7 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-MIN_SIZE = 4000   # the dense factor's order from which a fit starts from moments
+MIN_SIZE = 2500   # the dense factor's order from which a fit starts from moments (past the
+                  # blocked path's always-dense size: 0.1 s or more an evaluation)
 FLOOR = 0.05      # the smallest θ a moment start gives
 
 
