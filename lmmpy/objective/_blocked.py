@@ -49,9 +49,8 @@ from lmmpy.objective._rankupdate import (
     update_kind,
 )
 
-MAX_DENSE_REST = 2500   # largest Schur complement (other terms + p + 1) always factored densely;
-FILLED_DENSITY = 0.1    # past it, dense when this share of its off-diagonal entries is stored
-                        # (crossed factors; a nested one's are 0) or its fill says so
+MAX_DENSE_REST = 2500   # largest Schur complement (other terms + p + 1) always factored densely
+                        # (past it: _schurfill.dense_rest_pays)
 LEAN_SIZE = 4000        # from this many other levels, a compiled rank update goes straight
                         # into the Schur complement (one thread, no m × m temporaries)
 
@@ -144,9 +143,9 @@ def blocked_factorization(crossprods: CrossProducts, layout: ThetaLayout,
     installed), and the Schur complement on the other terms and [X y] (order
     m) is worth factoring densely: always up to ``MAX_DENSE_REST``; past it
     when ``DENSE_COPIES`` m × m arrays fit in memory and the complement's
-    sparse factor would fill in anyway (two large crossed factors: at least
-    ``FILLED_DENSITY`` of its off-diagonal entries stored, or the predicted
-    fill makes the dense factor cheaper, :mod:`lmmpy.objective._schurfill`).
+    sparse factor would fill in anyway (two large crossed factors: a tenth of
+    its off-diagonal entries stored, or a predicted fill that makes the dense
+    factor cheaper, :func:`lmmpy.objective._schurfill.dense_rest_pays`).
     A complement too large to factor densely whose predicted sparse factor
     cannot fit in memory either raises
     :class:`~lmmpy.objective._fill.FactorTooLargeError` at once.
@@ -154,43 +153,15 @@ def blocked_factorization(crossprods: CrossProducts, layout: ThetaLayout,
     terms = tuple(terms)
     q1 = terms[0].n_random_effects
     m = layout.size - q1 + crossprods.n_fixed + 1
-    if m > MAX_DENSE_REST and not _dense_rest_pays(crossprods.ZtZ, terms[0], m, layout.size):
-        return None
+    if m > MAX_DENSE_REST:
+        from lmmpy.objective._schurfill import dense_rest_pays
+
+        if not dense_rest_pays(crossprods.ZtZ, terms[0], m, layout.size):
+            return None
     structure = _z_structure(crossprods.ZtZ, layout, terms[0])
     if structure is None:
         return None
     return BlockedFactorization(crossprods, layout, terms, structure)
-
-
-def _dense_rest_pays(ZtZ: sp.csc_matrix, first, m: int, q: int) -> bool:
-    """Past ``MAX_DENSE_REST``: whether the dense Schur complement fits and beats a sparse
-    factor (see :func:`blocked_factorization`; from Z'WZ's pattern, before the blocked
-    structure is made); raises when neither can fit."""
-    from lmmpy.objective import _schurfill
-
-    blocks, ss_rows, ss_cols = _rest_pattern(ZtZ, first)
-    if blocks is None or not blocks.size or not _schurfill.pattern_fits(blocks):
-        return False
-    schur = _schurfill.schur_pattern(blocks, ss_rows, ss_cols)
-    fits = _schurfill.dense_fits(m)
-    if fits and _schurfill.off_diagonal_density(schur) >= FILLED_DENSITY:
-        return True
-    fill = _schurfill.predicted_fill(schur, blocks)
-    if fits:
-        return _schurfill.dense_is_cheaper(fill)
-    _schurfill.refuse_if_too_large(fill, q)
-    return False
-
-
-def _rest_pattern(ZtZ: sp.csc_matrix, first):
-    """B = Z_s'WZ₁ by the first term's levels and S_ss's entries (rows, columns), or
-    (None, ·, ·) when the first term's block is not block diagonal."""
-    k, q1 = first.n_columns, first.n_random_effects
-    diagonal = ZtZ[:q1, :q1].tocoo()
-    if np.any(diagonal.row // k != diagonal.col // k):
-        return None, None, None
-    rest = ZtZ[q1:, q1:].tocoo()
-    return level_blocks(ZtZ[q1:, :q1], k), rest.row, rest.col
 
 
 def _off_diagonal_density(structure: _ZStructure) -> float:

@@ -101,4 +101,3 @@ def level_quadratic_forms(pointer: np.ndarray, rows: np.ndarray, values: np.ndar
                 for d in range(k):
                     forms[j, c, d] += (B[c, a] * t[d] + B[d, a] * t[c]
                                        + diagonal * B[c, a] * B[d, a])
-

@@ -12,7 +12,8 @@ by ascending degree (minimum degree's first approximation: the many-times-rated
 items last).  No CHOLMOD analysis of the whole of A is needed, which on a
 2-million-rating, 100,000 × 50,000 design took minutes before it failed.
 
-Two decisions read it:
+Two decisions read it (:func:`dense_rest_pays`, called by
+:func:`lmmpy.objective._blocked.blocked_factorization` past its always-dense size):
 
 * dense or sparse: where M's factor fills in (two large crossed factors), one
   dense Cholesky of M on LAPACK is faster than CHOLMOD's sparse factor of A,
@@ -34,8 +35,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from lmmpy.objective import _fill
-from lmmpy.objective._rankupdate import LevelBlocks
+from lmmpy.objective._rankupdate import LevelBlocks, level_blocks
 
+FILLED_DENSITY = 0.1   # a complement this share of whose off-diagonal entries is stored is dense
 DENSE_SPEEDUP = 5.0    # LAPACK's dense flops against a sparse factor's (dense_is_cheaper)
 DENSE_COPIES = 4       # m × m arrays an evaluation of the dense Schur complement may hold
 REFUSED_SHARE = 0.5    # a factor at least this dense is refused early when it cannot fit
@@ -193,3 +195,36 @@ def refuse_if_too_large(fill: SchurFill, n_random_effects: int) -> None:
                   if too_many else None)
         raise _fill.FactorTooLargeError(_fill.too_large_message(
             n_random_effects, nonzeros, memory, reason=reason, stored=stored, predicted=True))
+
+
+def dense_rest_pays(ZtZ: sp.csc_matrix, first, m: int, q: int) -> bool:
+    """Whether the blocked path's Schur complement of order m (past its always-dense size)
+    fits in memory (``dense_fits``) and beats a sparse factor: at least ``FILLED_DENSITY``
+    of its off-diagonal entries stored, or :func:`dense_is_cheaper` by the predicted fill.
+    From Z'WZ's pattern (``first`` the first random-effects term), before the blocked
+    structure is made; a complement that cannot fit is checked by
+    :func:`refuse_if_too_large` (q: the random effects), which raises at once when the
+    sparse factor cannot fit either."""
+    blocks, ss_rows, ss_cols = _rest_pattern(ZtZ, first)
+    if blocks is None or not blocks.size or not pattern_fits(blocks):
+        return False
+    schur = schur_pattern(blocks, ss_rows, ss_cols)
+    fits = dense_fits(m)
+    if fits and off_diagonal_density(schur) >= FILLED_DENSITY:
+        return True
+    fill = predicted_fill(schur, blocks)
+    if fits:
+        return dense_is_cheaper(fill)
+    refuse_if_too_large(fill, q)
+    return False
+
+
+def _rest_pattern(ZtZ: sp.csc_matrix, first):
+    """B = Z_s'WZ₁ by the first term's levels and S_ss's entries (rows, columns), or
+    (None, ·, ·) when the first term's block is not block diagonal."""
+    k, q1 = first.n_columns, first.n_random_effects
+    diagonal = ZtZ[:q1, :q1].tocoo()
+    if np.any(diagonal.row // k != diagonal.col // k):
+        return None, None, None
+    rest = ZtZ[q1:, q1:].tocoo()
+    return level_blocks(ZtZ[q1:, :q1], k), rest.row, rest.col

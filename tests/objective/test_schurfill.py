@@ -98,7 +98,7 @@ def test_a_sparse_but_filling_crossing_takes_the_dense_schur_complement(monkeypa
     design = _ratings(400, 150, 8)
     monkeypatch.setattr(_dense, "MAX_DENSE_SIZE", 0)
     monkeypatch.setattr(_blocked, "MAX_DENSE_REST", 10)
-    monkeypatch.setattr(_blocked, "FILLED_DENSITY", 1.1)
+    monkeypatch.setattr(_schurfill, "FILLED_DENSITY", 1.1)
     deviance = ProfiledDeviance(cross_products(design), design.terms, False)
     assert deviance.path == "blocked"
     monkeypatch.setattr(_schurfill, "DENSE_SPEEDUP", 1e-6)
