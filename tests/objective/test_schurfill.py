@@ -161,13 +161,13 @@ def test_a_sparse_factor_too_large_is_not_refused_early_unless_half_dense(monkey
         ProfiledDeviance(cross_products(design), design.terms, False)
 
 
-def _lean_and_dense(design, monkeypatch):
+def _lean_and_dense(design, monkeypatch, reml=False):
     cp = cross_products(design)
-    dense = ProfiledDeviance(cp, design.terms, False, _path="dense")
+    dense = ProfiledDeviance(cp, design.terms, reml, _path="dense")
     monkeypatch.setattr(_blocked, "LEAN_SIZE", 0)
     monkeypatch.setattr(_rankupdate, "PAIR_BUDGET", 0)
     monkeypatch.setattr(_rankupdate, "DENSE_BUDGET", 0)
-    lean = ProfiledDeviance(cp, design.terms, False, _path="blocked")
+    lean = ProfiledDeviance(cp, design.terms, reml, _path="blocked")
     assert lean.factor._lean
     return lean, dense
 
@@ -189,6 +189,24 @@ def test_the_lean_schur_complement_with_a_third_term(monkeypatch):
     """Two other terms: S_ss has off-diagonal entries (items × genres)."""
     lean, dense = _lean_and_dense(_ratings(50, 30, 4, seed=6, extra_term=True), monkeypatch)
     theta = np.array([0.8, 0.6, 0.4])
+    value, gradient = lean.value_and_gradient(theta)
+    expected_value, expected_gradient = dense.value_and_gradient(theta)
+    assert value == pytest.approx(expected_value, rel=1e-12)
+    np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize("reml", [False, True])
+def test_the_lean_schur_complement_under_a_vector_first_term(reml, monkeypatch):
+    """(1 + x | user): the first term's 2 × 2 blocks feed the same compiled update; REML's
+    gradient adds solves with the fixed effects' columns."""
+    rng = np.random.default_rng(8)
+    data = pd.DataFrame({"user": pd.Categorical(np.repeat(np.arange(40), 5)),
+                         "item": pd.Categorical(rng.integers(0, 30, 200)),
+                         "x": rng.normal(size=200)})
+    data["y"] = rng.normal(size=200) + data["x"] * rng.normal(size=40)[data["user"].cat.codes]
+    design = build_design(parse_formula("y ~ x + (1 + x | user) + (1 | item)"), data)
+    lean, dense = _lean_and_dense(design, monkeypatch, reml)
+    theta = np.array([0.7, 0.2, 0.4, 0.9])
     value, gradient = lean.value_and_gradient(theta)
     expected_value, expected_gradient = dense.value_and_gradient(theta)
     assert value == pytest.approx(expected_value, rel=1e-12)
