@@ -46,11 +46,12 @@ def test_the_log_determinant_is_within_four_standard_errors(theta):
     assert abs(longer.update(theta)[0] - logdet) <= 0.1 * estimate.standard_error
 
 
-def test_the_solves_are_exact_to_their_tolerance():
+@pytest.mark.parametrize("reml", [False, True])
+def test_the_solves_are_exact_to_their_tolerance(reml):
     design = _design(seed=5)
     cp = cross_products(design)
-    exact = ProfiledDeviance(cp, design.terms, False, _path="cholmod")
-    approximate = ProfiledDeviance(cp, design.terms, False, _path="stochastic")
+    exact = ProfiledDeviance(cp, design.terms, reml, _path="cholmod")
+    approximate = ProfiledDeviance(cp, design.terms, reml, _path="stochastic")
     theta = np.array([0.6, 0.8])
     ours, theirs = approximate.solve(theta), exact.solve(theta)
     assert ours.pwrss == pytest.approx(theirs.pwrss, rel=1e-8)
