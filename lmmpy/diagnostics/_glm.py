@@ -22,11 +22,14 @@ Chapman & Hall.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lmmpy.diagnostics._ols import OLSFit, ols
-from lmmpy.glmm._response import GlmResponse
+
+if TYPE_CHECKING:
+    from lmmpy.glmm._response import GlmResponse
 
 MAX_ITERATIONS = 100
 TOLERANCE = 1e-12
@@ -86,8 +89,7 @@ def glm(A: np.ndarray, response: GlmResponse, offset: np.ndarray) -> GLMFit:
     --------
     >>> import numpy as np
     >>> from lmmpy.glmm import Binomial
-    >>> from lmmpy.glmm._response import GlmResponse
-    >>> y = np.array([0.0, 0.0, 1.0, 0.0, 1.0, 1.0])
+    >>>     >>> y = np.array([0.0, 0.0, 1.0, 0.0, 1.0, 1.0])
     >>> r = GlmResponse(y, np.ones(6), np.ones(6), Binomial())
     >>> A = np.column_stack([np.ones(6), np.arange(6.0)])
     >>> glm(A, r, np.zeros(6)).coef.round(3).tolist()   # R: glm(y ~ x, binomial)
