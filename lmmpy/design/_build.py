@@ -134,7 +134,7 @@ def build_design(
         raise ValueError("no rows are left after dropping rows with missing values")
     _checks.check_not_constant(frame, _fixed_variables(formula, frame), "the fixed effects")
     X = _fixed_matrix(formula, frame, _transform_rows(formula, data, keep))
-    y = _response(formula, frame)
+    y = _response(formula, frame, (data, keep))
     design = Design(
         formula=formula,
         y=y,
@@ -244,13 +244,18 @@ def _model_frame(data: pd.DataFrame, keep: np.ndarray, columns: list[str]) -> pd
     return frame
 
 
-def _response(formula: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
+def _response(formula: ParsedFormula, frame: pd.DataFrame,
+              rows: tuple[pd.DataFrame, np.ndarray] | None = None) -> np.ndarray:
+    """The response on the rows kept (``frame``); an expression (``log(y)``, ``scale(y)``)
+    evaluated on every row of the data when ``rows`` (the data and the rows kept) are
+    given, as R's model.frame does before dropping the rows missing another variable."""
     if formula.response is None:
         raise ValueError(f"formula {formula.formula!r} has no response (left of '~')")
     if formula.response.strip("`") in frame.columns:
         column = formula.response.strip("`")
         return _checks.check_numeric_response(frame[column], column)
-    matrix = expression_values(formula.response, frame, "the response")
+    data, keep = rows if rows is not None else (frame, slice(None))
+    matrix = expression_values(formula.response, data, "the response")[keep]
     if matrix.shape[1] != 1:
         raise TypeError(f"response {formula.response!r} must be numeric, not a factor")
     return _checks.check_numeric_response(matrix.ravel(), formula.response)
