@@ -116,7 +116,7 @@ def _check_optimizer_applies(method: str, objective: ProfiledDeviance) -> None:
 def warn_if_singular(model, stacklevel: int = 3) -> None:
     """A :class:`~lmmpy.SingularFitWarning` for a singular fit."""
     if model.is_singular:
-        warnings.warn(f"boundary (singular) fit: see {type(model).__name__}.is_singular",
+        warnings.warn("boundary (singular) fit: see LinearMixedModel.is_singular",
                       SingularFitWarning, stacklevel=stacklevel)
 
 

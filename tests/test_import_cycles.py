@@ -40,7 +40,7 @@ def _graph(tool, lazy: bool, modules: bool = False) -> dict[str, set[str]]:
 
 
 def test_the_tool_reads_this_package(tool):
-    assert tool.ROOT == Path(lmmpy.__file__).parent
+    assert Path(lmmpy.__file__).parent == tool.ROOT
 
 
 @pytest.mark.parametrize("lazy", [False, True], ids=["module-level", "with-lazy"])
