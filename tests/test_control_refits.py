@@ -135,8 +135,13 @@ def test_anova_refits_with_the_control(lmm, sleep, lmm_calls):
 
 
 @pytest.mark.parametrize("reduce_terms", [True, False])
-def test_ranova_reduces_with_the_control(lmm, lmm_calls, reduce_terms):
-    lmm.ranova(reduce_terms)
+def test_ranova_reduces_with_the_control(lmm, sleep, lmm_calls, reduce_terms):
+    """Reduced fits (a term reduced to (1 | g), or one of two terms removed: with the
+    only term removed nothing is left to optimize)."""
+    model = lmm if reduce_terms else lmmpy.lmer(
+        "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", sleep, control=lmm.control)
+    lmm_calls["limits"].clear()
+    model.ranova(reduce_terms)
     _check_lmm_calls(lmm_calls)
 
 
