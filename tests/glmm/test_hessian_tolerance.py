@@ -4,8 +4,9 @@ evaluations, in glmer, glmer_nb and refits (issue 12).
 The central differences of ``criterion_hessian`` divide the criterion's error by the
 step² (1e-8), and the Laplace criterion's log-determinant moves to first order with û:
 with PIRLS stopped at glmer's 1e-10 the SEs of non-canonical links moved by up to
-1.7e-4 relative (Gamma log; binomial probit 1.6e-5), glmer_nb's 1e-12 by 3e-6.  Reference: lme4's own criterion with PIRLS converged (tolPwrss 1e-12),
-its Hessian by Richardson extrapolation (numDeriv) at lme4's best fit of the unseen sets
+1.7e-4 relative (Gamma log; binomial probit 1.6e-5), glmer_nb's 1e-12 by 3e-6.
+Reference: lme4's own criterion with PIRLS converged (tolPwrss 1e-12), its Hessian by
+Richardson extrapolation (numDeriv) at lme4's best fit of the unseen sets
 (``fixef_se_tight``, tools/reference/make_glmm_unseen.R).
 """
 
