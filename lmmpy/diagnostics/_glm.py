@@ -89,7 +89,8 @@ def glm(A: np.ndarray, response: GlmResponse, offset: np.ndarray) -> GLMFit:
     --------
     >>> import numpy as np
     >>> from lmmpy.glmm import Binomial
-    >>>     >>> y = np.array([0.0, 0.0, 1.0, 0.0, 1.0, 1.0])
+    >>> from lmmpy.glmm._response import GlmResponse
+    >>> y = np.array([0.0, 0.0, 1.0, 0.0, 1.0, 1.0])
     >>> r = GlmResponse(y, np.ones(6), np.ones(6), Binomial())
     >>> A = np.column_stack([np.ones(6), np.arange(6.0)])
     >>> glm(A, r, np.zeros(6)).coef.round(3).tolist()   # R: glm(y ~ x, binomial)
