@@ -25,8 +25,9 @@ optimum (an nAGQ = 0 fit has no Hessian: its ``vcov`` is lme4's (R_X'R_X)⁻¹ o
 the last PIRLS step).
 
 Each evaluation starts PIRLS from the previous evaluation's u (and β): the
-criterion is the converged one (PIRLS tolerance 1e-10), so the start only
-saves iterations.
+criterion is the converged one (PIRLS's tolerance, ``GlmerControl.pirls_tolerance``,
+1e-10; the Hessian's evaluations to ``HESSIAN_PIRLS_TOLERANCE``, 1e-12, in every fit:
+glmer, glmer_nb, refits), so the start only saves iterations.
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ MAX_EDGE_RESTARTS = 3
 HELD_SLOPE = 1e-10        # a zero derivative on the bound, made this (the bound then holds)
 METRIC_STEP = 1e-3       # forward differences of the gradient for BFGS's first curvature
 _LARGEST = 1e300         # an infinite criterion, for the descent's comparisons
+# PIRLS's tolerance for the Hessian's evaluations, whatever the fit's: the central
+# differences divide the criterion's error by HESSIAN_STEP² = 1e-8, and the Laplace
+# criterion's log-determinant moves to first order with u, so PIRLS stopped at 1e-10
+# moves non-canonical links' SEs by ~1e-4 relative (probit, cloglog, Gamma log, Poisson
+# sqrt: tests/glmm/test_hessian_tolerance.py against lme4's criterion's Richardson Hessian)
+HESSIAN_PIRLS_TOLERANCE = 1e-12
 DEFAULT_CONTROL = GlmerControl()
 
 
@@ -398,7 +405,12 @@ def newton_polish(criterion: GlmmCriterion, optimization: GlmmOptimization,
 def criterion_hessian(criterion: GlmmCriterion, parameters: np.ndarray,
                       step: float = HESSIAN_STEP) -> np.ndarray:
     """The Hessian of the criterion over (θ, β): central differences of its analytic gradient
-    (Laplace: 2k gradients), else of its values (lme4's ``deriv12``: 2k² + 1 values)."""
+    (Laplace: 2k gradients), else of its values (lme4's ``deriv12``: 2k² + 1 values); each
+    evaluation's PIRLS to :data:`HESSIAN_PIRLS_TOLERANCE` at least."""
+    if criterion.pirls_tolerance > HESSIAN_PIRLS_TOLERANCE:
+        criterion = GlmmCriterion(criterion.system, criterion.n_theta, criterion.nagq,
+                                  HESSIAN_PIRLS_TOLERANCE)
+    parameters = np.asarray(parameters, dtype=float)
     if criterion.has_gradient:
         hessian = _gradient_differences(criterion, parameters, step)
         if hessian is not None:

@@ -266,14 +266,40 @@ class CompiledUpdate:
         list(_executor(parts).map(lambda a: self._kernel(*a), args))
         return G.sum(axis=0)
 
-    def level_forms(self, N: np.ndarray) -> np.ndarray:
-        """B_j'NB_j (ℓ, k, k) for a symmetric N over the rows s, compiled, in threads."""
+    def add_scaled(self, G: np.ndarray, V: np.ndarray, scale: np.ndarray) -> None:
+        """G[a, b] += s_a s_b G_ab(V) for b ≤ a, into G itself (C order; its leading
+        size × size block) in one thread: no temporary of G's size.
+
+        Examples
+        --------
+        >>> blocks = level_blocks(sp.csc_matrix(np.array([[1.0], [2.0]])), 1)
+        >>> G = np.zeros((3, 3))
+        >>> CompiledUpdate(blocks).add_scaled(G, np.array([[[1.0]]]), np.array([1.0, 0.5]))
+        >>> G.tolist()
+        [[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
+        """
+        from lmmpy.objective._kernels import lower_rank_update
+
+        blocks = self.blocks
+        values = blocks.values * scale[blocks.rows][:, None]
+        lower_rank_update(blocks.pointer, blocks.rows, values, np.ascontiguousarray(V), 0,
+                          blocks.n_levels, G)
+
+    def level_forms_scaled(self, N_lower: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """B_j'SNSB_j (S = diag(scale)) for a symmetric N of which only the lower triangle
+        of ``N_lower`` (C order, e.g. the transpose of LAPACK's upper inverse) is read."""
+        return self.level_forms(N_lower, self.blocks.values * scale[self.blocks.rows][:, None])
+
+    def level_forms(self, N: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
+        """B_j'NB_j (ℓ, k, k) for a symmetric N over the rows s, compiled, in threads (only
+        N's lower triangle is read: each level's rows are sorted)."""
         from lmmpy.objective._kernels import level_quadratic_forms
 
+        values = self.blocks.values if values is None else values
         k = self.blocks.values.shape[1]
         forms = np.zeros((self.blocks.n_levels, k, k))
         N = np.ascontiguousarray(N)
-        args = [(self.blocks.pointer, self.blocks.rows, self.blocks.values, N, self.bounds[i],
+        args = [(self.blocks.pointer, self.blocks.rows, values, N, self.bounds[i],
                  self.bounds[i + 1], forms) for i in range(len(self.bounds) - 1)]
         list(_executor(len(args)).map(lambda a: level_quadratic_forms(*a), args))
         return forms
