@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import lmmpy
-from lmmpy.glmm._families import LINKS, Binomial, Gamma, InverseGaussian, NegativeBinomial, Poisson
+from lmmpy._families import LINKS, Binomial, Gamma, InverseGaussian, NegativeBinomial, Poisson
 from lmmpy.glmm._gradient import laplace_gradient, row_derivatives
 from lmmpy.glmm._laplace import laplace_deviance
 from lmmpy.glmm._pirls import pirls
