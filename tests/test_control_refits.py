@@ -72,19 +72,26 @@ def lmm_calls(monkeypatch):
 
 @pytest.fixture
 def glmm_calls(monkeypatch):
-    """The evaluation limits NLopt runs with and the tolerances PIRLS runs to (GLMMs)."""
+    """The evaluation limits NLopt and the gradient descent run with and the tolerances
+    PIRLS runs to (GLMMs)."""
     calls = {"limits": [], "tolerances": set()}
     run, pirls = lmmpy.glmm._optimize.run_nlopt, lmmpy.glmm._optimize.pirls
+    descend = lmmpy.glmm._optimize._descend
 
     def spy_run(optimizer, function, start):
         calls["limits"].append(optimizer.get_maxeval())
         return run(optimizer, function, start)
+
+    def spy_descend(*args, **kwargs):
+        calls["limits"].append(kwargs["max_evaluations"])
+        return descend(*args, **kwargs)
 
     def spy_pirls(*args):
         calls["tolerances"].add(args[-1])
         return pirls(*args)
 
     monkeypatch.setattr(lmmpy.glmm._optimize, "run_nlopt", spy_run)
+    monkeypatch.setattr(lmmpy.glmm._optimize, "_descend", spy_descend)
     monkeypatch.setattr(lmmpy.glmm._optimize, "pirls", spy_pirls)
     return calls
 

@@ -221,7 +221,8 @@ def optimize_glmm(criterion: GlmmCriterion, theta_start: np.ndarray, theta_lower
         metric = _DifferenceMetric(criterion.value_and_gradient, criterion.n_theta,
                                    beta_information) if beta_information is not None else None
         parameters, value, code = _descend(criterion, criterion, criterion.value_and_gradient,
-                                           start, lower, metric, control.max_evaluations)
+                                           start, lower, metric,
+                                           max_evaluations=control.max_evaluations)
     else:
         parameters, value, code = _minimize(criterion, start, lower, steps, control)
     codes.append(code)
@@ -237,7 +238,8 @@ def _stage1(criterion: GlmmCriterion, theta_start, theta_lower, control: GlmerCo
     if control.optimizer in ("auto", "bfgs"):
         metric = _DifferenceMetric(criterion.stage1_value_and_gradient, len(theta_start))
         return _descend(criterion, criterion.stage1, criterion.stage1_value_and_gradient,
-                        theta_start, theta_lower, metric, control.max_evaluations)
+                        theta_start, theta_lower, metric,
+                        max_evaluations=control.max_evaluations)
     return _minimize(criterion.stage1, theta_start, theta_lower,
                      np.full(len(theta_start), 0.1), control)
 
