@@ -483,9 +483,6 @@ def _sum_products(a: sp.spmatrix | np.ndarray, b: sp.spmatrix | np.ndarray
     if a.nnz == b.nnz and np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices,
                                                                                 b.indices):
         return sp.csc_matrix((a.data + b.data, a.indices, a.indptr), shape=a.shape)
-    a, b = a.tocoo(), b.tocoo()
-    total = sp.coo_matrix((np.concatenate([a.data, b.data]),
-                           (np.concatenate([a.row, b.row]), np.concatenate([a.col, b.col]))),
-                          shape=a.shape).tocsc()   # sums duplicates, keeps zeros
-    total.sort_indices()
-    return total
+    from lmmpy.objective._sum_kernels import csc_union_sum
+
+    return csc_union_sum(a, b)   # one merge: no COO copies (lmmpy.objective._sum_kernels)

@@ -101,3 +101,77 @@ def level_quadratic_forms(pointer: np.ndarray, rows: np.ndarray, values: np.ndar
                 for d in range(k):
                     forms[j, c, d] += (B[c, a] * t[d] + B[d, a] * t[c]
                                        + diagonal * B[c, a] * B[d, a])
+
+
+@numba.njit(cache=True, nogil=True)
+def tile_cuts(pointer: np.ndarray, rows: np.ndarray, tile: int,
+              n_tiles: int) -> np.ndarray:  # pragma: no cover - compiled
+    """cuts[j, t]: the first entry of level j whose row is at least t·tile (rows sorted
+    within each level), so level j's entries in row tile t are cuts[j, t]:cuts[j, t+1]."""
+    levels = len(pointer) - 1
+    cuts = np.empty((levels, n_tiles + 1), dtype=np.int64)
+    for j in range(levels):
+        entry, end = pointer[j], pointer[j + 1]
+        for t in range(n_tiles):
+            while entry < end and rows[entry] < t * tile:
+                entry += 1
+            cuts[j, t] = entry
+        cuts[j, n_tiles] = end
+    return cuts
+
+
+@numba.njit(cache=True, nogil=True)
+def _level_W(values: np.ndarray, V: np.ndarray, j: int, start: int, stop: int,
+             W: np.ndarray) -> None:  # pragma: no cover - compiled
+    """W[:, a] = (B_j V_j)[a] for level j's entries start..stop-1 (as lower_rank_update)."""
+    k = values.shape[1]
+    for a in range(stop - start):
+        for d in range(k):
+            total = 0.0
+            for c in range(k):
+                total += values[start + a, c] * V[j, c, d]
+            W[d, a] = total
+
+
+@numba.njit(cache=True, nogil=True)
+def tiled_lower_rank_update(cuts: np.ndarray, rows: np.ndarray, values: np.ndarray,
+                            V: np.ndarray, tiles: np.ndarray,
+                            G: np.ndarray) -> None:  # pragma: no cover - compiled
+    """:func:`lower_rank_update` tile by tile: for each row tile I in ``tiles`` and each
+    column tile J ≤ I, every level's pairs (a in I, b in J, b ≤ a) are added to that
+    tile of G, which stays in cache while the levels pass (a level with a thousand rows
+    otherwise scatters over a thousand rows of G, megabytes apart).  Each entry of G
+    receives the same products in the same order (by level) as from
+    :func:`lower_rank_update`; parts with disjoint ``tiles`` write disjoint rows of one G.
+    """
+    k = values.shape[1]
+    levels, n_tiles = cuts.shape[0], cuts.shape[1] - 1
+    largest = 1
+    for j in range(levels):
+        for t in range(n_tiles):
+            largest = max(largest, cuts[j, t + 1] - cuts[j, t])
+    WI = np.empty((k, largest))
+    WJ = np.empty((k, largest))
+    buffer = np.empty(largest)
+    for I in tiles:
+        for J in range(I + 1):
+            for j in range(levels):
+                a0, a1, b0, b1 = cuts[j, I], cuts[j, I + 1], cuts[j, J], cuts[j, J + 1]
+                if a0 == a1 or b0 == b1:
+                    continue
+                _level_W(values, V, j, a0, a1, WI)
+                if J != I:
+                    _level_W(values, V, j, b0, b1, WJ)
+                source = WJ if J != I else WI
+                for a in range(a1 - a0):
+                    n = b1 - b0 if J != I else a + 1
+                    w = WI[0, a]
+                    for b in range(n):
+                        buffer[b] = w * source[0, b]
+                    for c in range(1, k):
+                        w = WI[c, a]
+                        for b in range(n):
+                            buffer[b] += w * source[c, b]
+                    row = G[rows[a0 + a]]
+                    for b in range(n):
+                        row[rows[b0 + b]] += buffer[b]
