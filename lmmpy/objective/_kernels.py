@@ -153,18 +153,19 @@ def tiled_lower_rank_update(cuts: np.ndarray, rows: np.ndarray, values: np.ndarr
     WI = np.empty((k, largest))
     WJ = np.empty((k, largest))
     buffer = np.empty(largest)
-    for I in tiles:
-        for J in range(I + 1):
+    for row_tile in tiles:
+        for column_tile in range(row_tile + 1):
             for j in range(levels):
-                a0, a1, b0, b1 = cuts[j, I], cuts[j, I + 1], cuts[j, J], cuts[j, J + 1]
+                a0, a1 = cuts[j, row_tile], cuts[j, row_tile + 1]
+                b0, b1 = cuts[j, column_tile], cuts[j, column_tile + 1]
                 if a0 == a1 or b0 == b1:
                     continue
                 _level_W(values, V, j, a0, a1, WI)
-                if J != I:
+                if column_tile != row_tile:
                     _level_W(values, V, j, b0, b1, WJ)
-                source = WJ if J != I else WI
+                source = WJ if column_tile != row_tile else WI
                 for a in range(a1 - a0):
-                    n = b1 - b0 if J != I else a + 1
+                    n = b1 - b0 if column_tile != row_tile else a + 1
                     w = WI[0, a]
                     for b in range(n):
                         buffer[b] = w * source[0, b]
