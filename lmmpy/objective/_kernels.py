@@ -176,3 +176,48 @@ def tiled_lower_rank_update(cuts: np.ndarray, rows: np.ndarray, values: np.ndarr
                     row = G[rows[a0 + a]]
                     for b in range(n):
                         row[rows[b0 + b]] += buffer[b]
+
+
+@numba.njit(cache=True, nogil=True)
+def tiled_level_quadratic_forms(cuts: np.ndarray, rows: np.ndarray, values: np.ndarray,
+                                N: np.ndarray, first: int, last: int,
+                                forms: np.ndarray) -> None:  # pragma: no cover - compiled
+    """:func:`level_quadratic_forms` tile by tile (see :func:`tiled_lower_rank_update`):
+    for each tile of N's lower triangle, every level j in first..last-1 adds its pairs
+    (a in the row tile, b in the column tile, b < a) and, on the diagonal tiles, its
+    N[a, a] terms.  The sums of each form come in another order than the level loop's
+    (by tile), equal to rounding."""
+    k = values.shape[1]
+    n_tiles = cuts.shape[1] - 1
+    largest = 1
+    for j in range(first, last):
+        for t in range(n_tiles):
+            largest = max(largest, cuts[j, t + 1] - cuts[j, t])
+    gathered = np.empty(largest)
+    t = np.empty(k)
+    for j in range(first, last):
+        for c in range(k):
+            for d in range(k):
+                forms[j, c, d] = 0.0
+    for row_tile in range(n_tiles):
+        for column_tile in range(row_tile + 1):
+            for j in range(first, last):
+                a0, a1 = cuts[j, row_tile], cuts[j, row_tile + 1]
+                b0, b1 = cuts[j, column_tile], cuts[j, column_tile + 1]
+                if a0 == a1 or b0 == b1:
+                    continue
+                for a in range(a0, a1):
+                    row = N[rows[a]]
+                    n = b1 - b0 if column_tile != row_tile else a - b0
+                    for b in range(n):
+                        gathered[b] = row[rows[b0 + b]]
+                    for c in range(k):
+                        total = 0.0
+                        for b in range(n):
+                            total += gathered[b] * values[b0 + b, c]
+                        t[c] = total
+                    diagonal = row[rows[a]] if column_tile == row_tile else 0.0
+                    for c in range(k):
+                        for d in range(k):
+                            forms[j, c, d] += (values[a, c] * t[d] + values[a, d] * t[c]
+                                               + diagonal * values[a, c] * values[a, d])

@@ -296,14 +296,16 @@ class CompiledUpdate:
 
     def level_forms(self, N: np.ndarray) -> np.ndarray:
         """B_j'NB_j (ℓ, k, k) for a symmetric N over the rows s, compiled, in threads."""
-        from lmmpy.objective._kernels import level_quadratic_forms
+        from lmmpy.objective._kernels import level_quadratic_forms, tiled_level_quadratic_forms
 
         k = self.blocks.values.shape[1]
         forms = np.zeros((self.blocks.n_levels, k, k))
         N = np.ascontiguousarray(N)
-        args = [(self.blocks.pointer, self.blocks.rows, self.blocks.values, N, self.bounds[i],
+        kernel, where = ((level_quadratic_forms, self.blocks.pointer) if self.cuts is None
+                         else (tiled_level_quadratic_forms, self.cuts))
+        args = [(where, self.blocks.rows, self.blocks.values, N, self.bounds[i],
                  self.bounds[i + 1], forms) for i in range(len(self.bounds) - 1)]
-        list(_executor(len(args)).map(lambda a: level_quadratic_forms(*a), args))
+        list(_executor(len(args)).map(lambda a: kernel(*a), args))
         return forms
 
 

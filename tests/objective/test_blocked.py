@@ -171,6 +171,25 @@ def test_tiled_rank_update_gives_the_same_bits_as_the_level_loop(k, parts, monke
         V @ V.transpose(0, 2, 1)) @ B.toarray().T), atol=1e-12)
 
 
+@pytest.mark.parametrize("k", [1, 2])
+def test_tiled_level_forms_equal_the_level_loop(k, monkeypatch):
+    pytest.importorskip("numba")
+    from lmmpy.objective import _rankupdate
+
+    rng = np.random.default_rng(20 + k)
+    B = sp.random(300, 40 * k, density=0.3, random_state=rng, format="csc")
+    blocks = level_blocks(B, k)
+    N = rng.normal(size=(300, 300))
+    N = N + N.T
+    by_level = sparse_rank_update(blocks, pair_budget=0, dense_budget=0).level_forms(N)
+    monkeypatch.setattr(_rankupdate, "TILE", 64)
+    tiled = sparse_rank_update(blocks, pair_budget=0, dense_budget=0)
+    assert tiled.cuts is not None
+    np.testing.assert_allclose(tiled.level_forms(N), by_level, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(by_level, PairProducts(blocks).level_forms(N), rtol=1e-12,
+                               atol=1e-10)
+
+
 def test_tile_parts_share_the_work():
     from lmmpy.objective._rankupdate import _tile_parts
 
