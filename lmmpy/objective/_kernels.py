@@ -8,9 +8,15 @@ of level j the products with the rows b ≤ a are formed in a contiguous buffer
 (a vectorisable loop), then added to row R_j[a] of G.  The loop releases the
 GIL: the caller runs parts of about equal work in Python threads, each with
 its own G, and sums them (no spinning thread pool to fight BLAS's threads).
-Compiled once and cached on disk (``cache=True``).  (Tiling G so that a tile
-stays in cache was tried and was slower: the levels' entries per tile are
-too few.)
+Compiled once and cached on disk (``cache=True``).
+
+Long levels (a user with hundreds of items among thousands) make that loop
+scatter over hundreds of rows of G megabytes apart, a cache miss per
+multiply-add.  ``tiled_lower_rank_update`` and ``tiled_level_quadratic_forms``
+then walk G (or N) tile by tile, every level's pairs in the tile while it
+stays in cache; with a few entries per level and tile (a 10⁶-row crossed
+model) the tiles cost more than they save, so the caller picks by the mean
+entries per tile (:data:`lmmpy.objective._rankupdate.TILED_ENTRIES`).
 """
 
 from __future__ import annotations
