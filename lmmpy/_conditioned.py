@@ -21,6 +21,7 @@ from dataclasses import replace
 import numpy as np
 import scipy.sparse as sp
 
+from lmmpy._moments import moment_start
 from lmmpy._warnings import ScaleWarning
 from lmmpy.design import Design
 from lmmpy.design._conditioning import (
@@ -124,7 +125,9 @@ def fit_conditioned(objective: ProfiledDeviance, conditioned: ConditionedObjecti
     columns), run on ``conditioned``'s columns when it has them.
 
     Without ``start`` the optimizer starts where lme4 starts (each term's T the
-    identity), on the conditioned columns, with EM steps first on the BFGS path
+    identity), on the conditioned columns — or, for random intercepts whose
+    evaluations factor a dense matrix of 2,500 or more, from moment estimates
+    (:mod:`lmmpy._moments`) — with EM steps first on the BFGS path
     (``em_start``, default: only without ``start``).  The summary's θ̂, start and
     objective are on the design's columns; its gradient and Hessian (the
     convergence checks) are those of the conditioned problem, where lme4's
@@ -141,6 +144,10 @@ def fit_conditioned(objective: ProfiledDeviance, conditioned: ConditionedObjecti
     em_start = start is None if em_start is None else em_start
     lower = design.theta_lower_bounds()
     if conditioned.deviance is None:
+        moments = moment_start(design, objective) if start is None else None
+        if moments is not None:   # near θ̂: BFGS from EM's curvature, no EM step
+            summary = minimize(objective, moments, lower, em_start=em_start, em_steps=0)
+            return summary, objective.solve(summary.theta)
         start = design.theta_start() if start is None else start
         summary = minimize(objective, start, lower, em_start=em_start)
         return summary, objective.solve(summary.theta)

@@ -36,6 +36,8 @@ NEWTON_MAX_ITERATIONS = 100
 BFGS_FTOL = 1e-11              # stop when the relative decrease of a step is below it
 BFGS_GTOL = 1e-6               # ... or the largest free derivative
 BFGS_MAX_ITERATIONS = 500
+PROMISE_TOL = 1e-12            # stop_on_promise: a predicted decrease below this (relative)
+PROMISE_LAST = 1e-9            # ... after a step that gained less than this (relative)
 ARMIJO = 1e-4
 ROUNDING = 1e-14   # BFGS: a promised decrease below this much of the objective is noise
 
@@ -109,7 +111,8 @@ def projected_newton(objective, start: np.ndarray, lower: np.ndarray):
 
 
 def projected_bfgs(objective, start: np.ndarray, lower: np.ndarray,
-                   metric: Callable[[np.ndarray], np.ndarray | None] | None = None):
+                   metric: Callable[[np.ndarray], np.ndarray | None] | None = None,
+                   stop_on_promise: bool = False):
     """A projected quasi-Newton method: damped BFGS (Powell 1978) on the free θ's.
 
     B starts as ``metric(start)`` when given, else as (y'y / s'y)·I after a
@@ -117,8 +120,11 @@ def projected_bfgs(objective, start: np.ndarray, lower: np.ndarray,
     The first trial of a step is evaluated with its gradient (a full step is
     nearly always taken); shorter trials cost a value.  Stops when the largest
     free derivative is below ``BFGS_GTOL``, a step lowers the objective by less
-    than ``BFGS_FTOL`` of it (relative), or no step lowers it.  Returns
-    (θ, value, message).
+    than ``BFGS_FTOL`` of it (relative), or no step lowers it; with
+    ``stop_on_promise`` (expensive evaluations) also before a step whose
+    predicted decrease ½g'B⁻¹g is below ``PROMISE_TOL`` of the objective, once
+    the step that led there gained less than ``PROMISE_LAST`` of it (B has
+    learnt the curvature by then).  Returns (θ, value, message).
 
     Examples
     --------
@@ -162,8 +168,14 @@ def projected_bfgs(objective, start: np.ndarray, lower: np.ndarray,
         decrease = value - candidate_value
         previous = value
         theta, value, gradient = candidate, candidate_value, candidate_gradient
-        if decrease <= BFGS_FTOL * max(abs(previous), abs(value), 1.0):
+        scale = max(abs(previous), abs(value), 1.0)
+        if decrease <= BFGS_FTOL * scale:
             return theta, value, "relative reduction below ftol"
+        if stop_on_promise and decrease <= PROMISE_LAST * scale:
+            free = ~(on_boundary(theta, lower) & (gradient > 0))
+            g = gradient[free]
+            if 0.5 * float(g @ np.linalg.solve(B[np.ix_(free, free)], g)) <= PROMISE_TOL * scale:
+                return theta, value, "predicted reduction below ftol"
     return theta, value, "maximum number of BFGS iterations reached"
 
 

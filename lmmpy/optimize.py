@@ -207,6 +207,7 @@ def optimize_theta(
     value_gradient_hessian: ValueGradientHessian | None = None,
     em_update: EmUpdate | None = None,
     term_shapes: Sequence[TermShape] | None = None,
+    em_steps: int = EM_MAX_STEPS,
 ) -> OptSummary:
     """Minimise ``objective`` over θ ≥ ``lower`` from ``start``.
 
@@ -214,8 +215,10 @@ def optimize_theta(
     selects a projected Newton method; else ``value_and_gradient``
     (θ → (value, gradient)) selects projected BFGS; else BOBYQA, whose
     tolerances these are.  ``em_update`` ((θ, gradient) → θ, an EM step) lets
-    BFGS start after up to ``EM_MAX_STEPS`` EM steps from ``start`` (see
-    :func:`_em_steps`), from the curvature EM assumes there.  ``term_shapes``
+    BFGS start after up to ``em_steps`` EM steps from ``start`` (see
+    :func:`_em_steps`; 0 for a start already near θ̂ where evaluations are
+    expensive, from which BFGS also stops when its model promises too little,
+    :func:`~lmmpy._descent.projected_bfgs`), from the curvature EM assumes there.  ``term_shapes``
     ((k, correlated) of each random-effects term, in θ's order; taken from
     ``objective.terms`` when it has them) lets a singular vector-valued term
     be put in canonical form and left through its correlation θ's
@@ -239,9 +242,10 @@ def optimize_theta(
     tolerances = (xtol_abs, ftol_abs, xtol_rel, max_evaluations)
     first, metric = start, None
     if em_update is not None and method == "bfgs":
-        first = _em_steps(counted, np.maximum(start, lower), lower, em_update)
+        first = _em_steps(counted, np.maximum(start, lower), lower, em_update, em_steps)
         metric = functools.partial(em_metric, em_update)
-    theta, value, message = _minimize(method, counted, first, lower, tolerances, metric)
+    theta, value, message = _minimize(method, counted, first, lower, tolerances, metric,
+                                      near_start=em_steps == 0)
     restarts = 0
     while True:
         theta, value = _snap_to_boundary(counted, theta, value, lower)
@@ -287,8 +291,10 @@ _OPTIMIZER_NAMES = {"bobyqa": "bobyqa (NLopt)", "bfgs": "projected BFGS (analyti
                     "newton": "projected Newton (analytic Hessian)"}
 
 
-def _minimize(method, counted, start, lower, tolerances, metric, restart=False):
-    """(θ, value, message) where ``method`` stops from ``start``."""
+def _minimize(method, counted, start, lower, tolerances, metric, restart=False,
+              near_start=False):
+    """(θ, value, message) where ``method`` stops from ``start`` (``near_start``: a start
+    near θ̂ where evaluations are expensive, from which BFGS stops on its model's promise)."""
     if method == "bobyqa":
         # just off the boundary NLopt's first steps scale with θ, tiny there and it stops
         # at once on ftol_abs: steps of a tenth of θ, at least 0.01, let it move
@@ -297,7 +303,8 @@ def _minimize(method, counted, start, lower, tolerances, metric, restart=False):
     if method == "bfgs":
         # a restart leaves a point where the metric's curvature misled BFGS: it starts
         # afresh, with a line search along the gradient
-        return projected_bfgs(counted, start, lower, None if restart else metric)
+        return projected_bfgs(counted, start, lower, None if restart else metric,
+                              stop_on_promise=near_start)
     return projected_newton(counted, start, lower)
 
 
@@ -311,7 +318,8 @@ def _derivatives_for(method, counted, theta, value, lower):
     return gradient[free], hessian[np.ix_(free, free)]
 
 
-def _em_steps(objective: _CountingObjective, theta, lower, em_update: EmUpdate) -> np.ndarray:
+def _em_steps(objective: _CountingObjective, theta, lower, em_update: EmUpdate,
+              max_steps: int = EM_MAX_STEPS) -> np.ndarray:
     """Where BFGS starts: EM steps from θ while each lowers the objective by more
     than ``EM_MIN_GAIN`` (at most ``EM_MAX_STEPS``).
 
@@ -325,7 +333,7 @@ def _em_steps(objective: _CountingObjective, theta, lower, em_update: EmUpdate) 
     A step that does not lower the objective is not taken.
     """
     value, gradient = objective.with_gradient(theta)
-    for _ in range(EM_MAX_STEPS):
+    for _ in range(max_steps):
         candidate = np.maximum(em_update(theta, gradient), lower)
         candidate_value, candidate_gradient = objective.with_gradient(candidate)
         if not candidate_value < value:
@@ -351,11 +359,12 @@ def _bobyqa(objective, start, lower, xtol_abs, ftol_abs, xtol_rel, max_evaluatio
 
 
 def minimize_deviance(deviance, start: np.ndarray, lower: np.ndarray, *,
-                      em_start: bool = True) -> OptSummary:
+                      em_start: bool = True, em_steps: int = EM_MAX_STEPS) -> OptSummary:
     """:func:`optimize_theta` on a ``ProfiledDeviance``, with its analytic gradient when it has one.
 
-    With the gradient but no Hessian (BFGS), EM steps from ``start``
-    come first unless ``em_start`` is False (a start the caller chose).
+    With the gradient but no Hessian (BFGS), EM steps from ``start`` (at most
+    ``em_steps``: 0 keeps only EM's curvature as BFGS's first metric) come first
+    unless ``em_start`` is False (a start the caller chose).
 
     Examples
     --------
@@ -374,7 +383,8 @@ def minimize_deviance(deviance, start: np.ndarray, lower: np.ndarray, *,
     em_update = deviance.em_update if em_start and gradient is not None and hessian is None \
         else None  # only BFGS starts with EM steps
     return optimize_theta(deviance, start, lower, value_and_gradient=gradient,
-                          value_gradient_hessian=hessian, em_update=em_update)
+                          value_gradient_hessian=hessian, em_update=em_update,
+                          em_steps=em_steps)
 
 
 

@@ -66,3 +66,26 @@ def test_the_line_search_gives_up_once_the_promised_decrease_is_rounding():
     assert message == "no step lowers the objective"
     assert len(calls) <= 2
     assert list(theta) == [3.0, 4.0] and value == 215.0
+
+
+def test_stop_on_promise_stops_before_a_step_its_model_says_gains_nothing():
+    """On a smooth convex function the stop on the model's promise comes no later than the
+    stop on a realised decrease, at a value within PROMISE_TOL (relative) of the same
+    minimum, and says why."""
+    from lmmpy import _descent
+
+    def f(t):
+        return float(1e6 + np.exp(t[0]) - t[0] + 3 * (t[1] - 0.5) ** 2 + t[0] * t[1])
+
+    def value_and_gradient(t):
+        return f(t), np.array([np.exp(t[0]) - 1 + t[1], 6 * (t[1] - 0.5) + t[0]])
+
+    runs = {}
+    for promise in (False, True):
+        objective = _CountingObjective(f, value_and_gradient)
+        _, value, message = projected_bfgs(objective, np.array([1.0, 1.0]),
+                                               np.full(2, -np.inf), stop_on_promise=promise)
+        runs[promise] = (value, objective.count, message)
+    assert runs[True][2] == "predicted reduction below ftol"
+    assert runs[True][1] <= runs[False][1]
+    assert abs(runs[True][0] - runs[False][0]) <= 2 * _descent.PROMISE_TOL * 1e6 + 1e-12 * 1e6

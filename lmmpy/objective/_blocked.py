@@ -48,9 +48,10 @@ from lmmpy.objective._rankupdate import (
     update_kind,
 )
 
-MAX_DENSE_REST = 2500   # largest Schur complement (other terms + p + 1) always factored densely,
-MAX_FILLED_REST = 5000  # ... and the largest when it is itself dense: its off-diagonal
-FILLED_DENSITY = 0.1    # entries at least this share (crossed factors; a nested one's are 0)
+MAX_DENSE_REST = 2500   # largest Schur complement (other terms + p + 1) always factored densely
+                        # (past it: _schurfill.dense_rest_pays)
+LEAN_SIZE = 4000        # from this many other levels, a compiled rank update goes straight
+                        # into the Schur complement (one thread, no m × m temporaries)
 
 
 @dataclass(frozen=True)
@@ -137,41 +138,43 @@ def blocked_factorization(crossprods: CrossProducts, layout: ThetaLayout,
                           terms) -> BlockedFactorization | None:
     """The blocked factorization when the structure allows it, else None.
 
-    It applies when the Schur complement on the other terms and [X y] is
-    small enough to factor densely (``MAX_DENSE_REST``; up to
-    ``MAX_FILLED_REST`` when the complement is dense anyway, as for two large
-    crossed factors, where a sparse factor fills in and CHOLMOD would take
-    three times as long) and the rank update fits in memory (or numba is
-    installed); the first term's block is always block diagonal.
+    It applies when the first term's block is block diagonal (always, for the
+    term with the most levels), the rank update fits in memory (or numba is
+    installed), and the Schur complement on the other terms and [X y] (order
+    m) is worth factoring densely: always up to ``MAX_DENSE_REST``; past it
+    when ``DENSE_COPIES`` m × m arrays fit in memory and the complement's
+    sparse factor would fill in anyway (two large crossed factors: a tenth of
+    its off-diagonal entries stored, or a predicted fill that makes the dense
+    factor cheaper, :func:`lmmpy.objective._schurfill.dense_rest_pays`).
+    A complement too large to factor densely whose predicted sparse factor
+    cannot fit in memory either raises
+    :class:`~lmmpy.objective._fill.FactorTooLargeError` at once.
     """
     terms = tuple(terms)
     q1 = terms[0].n_random_effects
     m = layout.size - q1 + crossprods.n_fixed + 1
-    if m > MAX_FILLED_REST:
-        return None
+    if m > MAX_DENSE_REST:
+        from lmmpy.objective._schurfill import dense_rest_pays
+
+        if not dense_rest_pays(crossprods.ZtZ, terms[0], m, layout.size):
+            return None
     structure = _z_structure(crossprods.ZtZ, layout, terms[0])
     if structure is None:
-        return None
-    if m > MAX_DENSE_REST and _off_diagonal_density(structure) < FILLED_DENSITY:
         return None
     return BlockedFactorization(crossprods, layout, terms, structure)
 
 
 def _off_diagonal_density(structure: _ZStructure) -> float:
     """The share of the Schur complement's off-diagonal entries (on the other terms) that
-    are not zero: those of Z_s'WZ_s and of the rank update's targets (0 when the update is
-    compiled, whose targets are not listed: the caller then keeps to the sparse factor)."""
-    qs = structure.qs
-    if qs < 2:
+    are not zero: those of Z_s'WZ_s and of the rank update's pattern."""
+    from lmmpy.objective import _schurfill
+
+    if structure.qs < 2:
         return 1.0
-    if isinstance(structure.update, DenseUpdate):
-        return 1.0   # B mostly filled: so is G
-    if not isinstance(structure.update, PairProducts):
-        return 0.0
-    targets = structure.update.targets
-    from_update = int(np.count_nonzero(targets // qs != targets % qs))
-    from_rest = (np.count_nonzero(structure.S_ss) - np.count_nonzero(np.diagonal(structure.S_ss)))
-    return max(from_update, from_rest // 2) / (qs * (qs - 1) / 2)
+    pattern = structure.pattern
+    ss_rows, ss_cols = np.divmod(pattern.S_ss_target, pattern.qs)
+    return _schurfill.off_diagonal_density(
+        _schurfill.schur_pattern(pattern.blocks, ss_rows, ss_cols))
 
 
 def _z_structure(ZtZ: sp.csc_matrix, layout: ThetaLayout, first,
@@ -381,7 +384,16 @@ class BlockedFactorization:
             return self._general_schur(theta, V, G_sd, flat)
         lam = np.ones(self._m)
         lam[:qs] = theta[z.rest_theta]
-        M = self._scaled_S_rr(lam)                         # Λ̃'SᵣᵣΛ̃, then minus Λ̃'GΛ̃
+        M = self._lean_schur(V, lam) if self._lean else self._scaled_rest_update(V, lam)
+        M[qs:, :qs] -= G_sd.T * lam[:qs]
+        M[qs:, qs:] -= flat.T @ flat
+        M.ravel()[: qs * (len(M) + 1): len(M) + 1] += 1.0
+        return M
+
+    def _scaled_rest_update(self, V: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """Λ̃'SᵣᵣΛ̃ − Λ_s'G_ssΛ_s (lower), G_ss kept for the gradient."""
+        z, qs = self.structure, self.structure.qs
+        M = self._scaled_S_rr(lam)
         if isinstance(z.update, PairProducts):
             index, rows, cols = self._pairs_in_M
             self._rank_update = z.update.values(V)
@@ -392,9 +404,26 @@ class BlockedFactorization:
             scaled = self._rank_update * lam[:qs]   # λ_aλ_b G[a, b], one temporary
             scaled *= lam[:qs, None]
             M[:qs, :qs] -= scaled
-        M[qs:, :qs] -= G_sd.T * lam[:qs]
-        M[qs:, qs:] -= flat.T @ flat
-        M.ravel()[: qs * (len(M) + 1): len(M) + 1] += 1.0
+        return M
+
+    @functools.cached_property
+    def _lean(self) -> bool:
+        """Whether the compiled rank update goes straight into M (``LEAN_SIZE``): a diagonal
+        Λ_s and a sparse Sᵣᵣ, so that no m × m array but M itself is made."""
+        z = self.structure
+        return (isinstance(z.update, CompiledUpdate) and z.rest_theta is not None
+                and self._S_rr_entries is not None and z.qs >= LEAN_SIZE)
+
+    def _lean_schur(self, V: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """Λ̃'(Sᵣᵣ − G_ss)Λ̃ (lower, on the other terms: G's [X y] rows are the caller's) in
+        one m × m array: λ_aλ_bG[a, b] added by the compiled loop, negated, Sᵣᵣ's entries
+        added.  Nothing of G is kept (the gradient does without it)."""
+        M = np.zeros((self._m, self._m))
+        self.structure.update.add_scaled(M, V, lam[: self.structure.qs])
+        np.negative(M, out=M)
+        index, rows, cols, values = self._S_rr_entries
+        M.ravel()[index] += values * (lam[rows] * lam[cols])
+        self._rank_update = self._target_scale = None
         return M
 
     def _scaled_S_rr(self, lam: np.ndarray) -> np.ndarray:
@@ -504,6 +533,8 @@ class BlockedFactorization:
         z = self.structure
         M_inverse = _symmetric_from_upper(M_inverse)
         G = self._rank_update
+        if G is None:   # the lean Schur complement keeps no G: made anew (θ near its bound)
+            G = z.update(self._first[0])
         if G.ndim == 1:
             G = z.update.lower_from_values(G)
         G = G + np.tril(G, -1).T
@@ -520,6 +551,8 @@ class BlockedFactorization:
             weights = M_inverse.ravel(order="F")[targets]
             weights *= self._target_scale   # λ_aλ_b, from this θ's Schur complement
             return z.update.level_forms_at_targets(weights)
+        if lam is not None and isinstance(z.update, CompiledUpdate):
+            return z.update.level_forms_scaled(M_inverse.T, lam)   # its upper = .T's lower
         M_inverse = _symmetric_from_upper(M_inverse)
         if lam is not None:
             scaled = M_inverse * np.outer(lam, lam)

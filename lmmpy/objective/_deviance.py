@@ -247,6 +247,10 @@ def _make_factor(crossprods: CrossProducts, layout: ThetaLayout, terms,
     from lmmpy.objective._cholmod import CholmodFactorization
     from lmmpy.objective._dense import dense_factorization
 
+    if path == "stochastic":   # opt-in only, never chosen: an estimate of log|A|
+        from lmmpy.objective._stochastic import StochasticFactorization
+
+        return StochasticFactorization(crossprods, layout)
     if path not in (None, *_PATHS):
         raise ValueError(f"path must be one of {', '.join(map(repr, _PATHS))}, not {path!r}")
     candidates = {"dense": lambda: dense_factorization(crossprods, layout),

@@ -76,8 +76,14 @@ def stored_entries(pattern: sp.spmatrix, permutation: np.ndarray | None = None) 
     >>> factor_nonzeros(dense), stored_entries(dense)
     (10, 16)
     """
-    counts, parent = _counts_and_tree(pattern, permutation)
+    return supernodal_entries(*_counts_and_tree(pattern, permutation))
+
+
+def supernodal_entries(counts: np.ndarray, parent: np.ndarray) -> int:
+    """:func:`stored_entries` from the column counts and the elimination tree."""
     n = len(counts)
+    if not n:
+        return 0
     chained = (parent[:-1] == np.arange(1, n)) & (counts[1:] == counts[:-1] - 1)
     starts = np.flatnonzero(np.concatenate([[True], ~chained]))
     widths = np.diff(np.concatenate([starts, [n]]))
@@ -144,8 +150,10 @@ def check_factor_fits(pattern: sp.spmatrix, permutation: np.ndarray) -> None:
 
 
 def too_large_message(n_random_effects: int, nonzeros: int | None, memory: int | None,
-                      reason: str | None = None, stored: int | None = None) -> str:
-    """What was too large, the memory it needs, and what to do about it.
+                      reason: str | None = None, stored: int | None = None,
+                      predicted: bool = False) -> str:
+    """What was too large, the memory it needs, and what to do about it (``predicted``: a
+    size counted before any analysis, :mod:`lmmpy.objective._schurfill`).
 
     Examples
     --------
@@ -154,15 +162,16 @@ def too_large_message(n_random_effects: int, nonzeros: int | None, memory: int |
     True
     """
     if nonzeros is not None:
+        about = "about " if predicted else ""
         size = (f"its {n_random_effects:,} random effects make a sparse Cholesky factor of "
-                f"{nonzeros:,} non-zeros, which needs at least "
+                f"{about}{nonzeros:,} non-zeros, which needs at least "
                 f"{_gigabytes(BYTES_PER_ENTRY * max(nonzeros, stored or 0))} of memory")
         if memory is not None:
             size += f" where {_gigabytes(memory)} are available"
     else:
         size = f"the sparse Cholesky factor of its {n_random_effects:,} random effects"
     if reason:
-        size += f" (CHOLMOD: {reason})"
+        size += f" ({reason})" if predicted else f" (CHOLMOD: {reason})"
     return (
         f"this model is too large to fit: {size}. Crossed random-effects terms with many "
         "levels fill the factor in; fit a model with fewer levels (group rare levels "

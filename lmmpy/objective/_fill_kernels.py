@@ -113,3 +113,36 @@ def column_counts(indptr: np.ndarray, indices: np.ndarray, parent: np.ndarray,
         if parent[j] != -1:
             delta[parent[j]] += delta[j]
     return delta
+
+
+@numba.njit(cache=True)
+def joined_rows(pointer: np.ndarray, rows: np.ndarray, by_row_pointer: np.ndarray,
+                by_row_level: np.ndarray, size: int, indptr: np.ndarray,
+                indices: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """The lower pattern of G = Σ_j B_j'B_j by rows: rows a and b ≤ a are joined when some
+    level j has both (``pointer``/``rows``: each level's rows, sorted; ``by_row_*``: each
+    row's levels).  Returns the count of row a's distinct columns (diagonal included);
+    when ``indices`` is not empty, also writes those columns there, unsorted, from
+    ``indptr`` (made from the counts).  A marker per column keeps each once: Σ_j n_j²
+    steps, O(size) memory.
+    """
+    fill = len(indices) > 0
+    mark = np.full(size, -1, dtype=np.int64)
+    counts = np.zeros(size, dtype=np.int64)
+    for a in range(size):
+        mark[a] = a
+        if fill:
+            indices[indptr[a]] = a
+        counts[a] = 1
+        for p in range(by_row_pointer[a], by_row_pointer[a + 1]):
+            j = by_row_level[p]
+            for e in range(pointer[j], pointer[j + 1]):
+                b = rows[e]
+                if b >= a:
+                    break   # rows sorted within a level
+                if mark[b] != a:
+                    mark[b] = a
+                    if fill:
+                        indices[indptr[a] + counts[a]] = b
+                    counts[a] += 1
+    return counts

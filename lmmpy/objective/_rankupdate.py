@@ -283,27 +283,60 @@ class CompiledUpdate:
         return G.sum(axis=0)
 
     def _tiled(self, V: np.ndarray) -> np.ndarray:
+        G = np.zeros((self.blocks.size, self.blocks.size))
+        self._tiled_into(G, self.blocks.values, V)
+        return G
+
+    def _tiled_into(self, G: np.ndarray, values: np.ndarray, V: np.ndarray) -> None:
         from lmmpy.objective._kernels import tiled_lower_rank_update
 
-        G = np.zeros((self.blocks.size, self.blocks.size))
-        args = [(self.cuts, self.blocks.rows, self.blocks.values, V, tiles, G)
-                for tiles in self.tile_parts]
+        args = [(self.cuts, self.blocks.rows, values, V, tiles, G) for tiles in self.tile_parts]
         if len(args) == 1:
             tiled_lower_rank_update(*args[0])
         else:
             list(_executor(len(args)).map(lambda a: tiled_lower_rank_update(*a), args))
-        return G
 
-    def level_forms(self, N: np.ndarray) -> np.ndarray:
-        """B_j'NB_j (ℓ, k, k) for a symmetric N over the rows s, compiled, in threads."""
+    def add_scaled(self, G: np.ndarray, V: np.ndarray, scale: np.ndarray) -> None:
+        """G[a, b] += s_a s_b G_ab(V) for b ≤ a, into G itself (C order; its leading
+        size × size block): no temporary of G's size (tiled, threads on disjoint row
+        tiles, when the levels are long; else in one thread).
+
+        Examples
+        --------
+        >>> blocks = level_blocks(sp.csc_matrix(np.array([[1.0], [2.0]])), 1)
+        >>> G = np.zeros((3, 3))
+        >>> CompiledUpdate(blocks).add_scaled(G, np.array([[[1.0]]]), np.array([1.0, 0.5]))
+        >>> G.tolist()
+        [[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
+        """
+        from lmmpy.objective._kernels import lower_rank_update
+
+        blocks = self.blocks
+        values = blocks.values * scale[blocks.rows][:, None]
+        V = np.ascontiguousarray(V)
+        if self.cuts is not None:
+            self._tiled_into(G, values, V)
+            return
+        lower_rank_update(blocks.pointer, blocks.rows, values, V, 0, blocks.n_levels, G)
+
+    def level_forms_scaled(self, N_lower: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """B_j'SNSB_j (S = diag(scale)) for a symmetric N of which only the lower triangle
+        of ``N_lower`` (C order, e.g. the transpose of LAPACK's upper inverse) is read."""
+        return self.level_forms(N_lower, self.blocks.values * scale[self.blocks.rows][:, None])
+
+    def level_forms(self, N: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
+        """B_j'NB_j (ℓ, k, k) for a symmetric N over the rows s, compiled, in threads (only
+        N's lower triangle is read: each level's rows are sorted), tile by tile when the
+        levels are long."""
         from lmmpy.objective._kernels import level_quadratic_forms, tiled_level_quadratic_forms
 
+        values = self.blocks.values if values is None else values
         k = self.blocks.values.shape[1]
         forms = np.zeros((self.blocks.n_levels, k, k))
         N = np.ascontiguousarray(N)
         kernel, where = ((level_quadratic_forms, self.blocks.pointer) if self.cuts is None
                          else (tiled_level_quadratic_forms, self.cuts))
-        args = [(where, self.blocks.rows, self.blocks.values, N, self.bounds[i],
+        args = [(where, self.blocks.rows, values, N, self.bounds[i],
                  self.bounds[i + 1], forms) for i in range(len(self.bounds) - 1)]
         list(_executor(len(args)).map(lambda a: kernel(*a), args))
         return forms

@@ -20,6 +20,7 @@ from lmmpy.objective import (
     _blocked,
     _dense,
     _rankupdate,
+    _schurfill,
     conditional_variance_blocks,
     cross_products,
 )
@@ -245,7 +246,7 @@ def test_large_rest_takes_the_cholmod_path(monkeypatch):
     _, design = case_design("penicillin_reml")
     monkeypatch.setattr(_dense, "MAX_DENSE_SIZE", 0)
     monkeypatch.setattr(_blocked, "MAX_DENSE_REST", 3)
-    monkeypatch.setattr(_blocked, "MAX_FILLED_REST", 3)
+    monkeypatch.setattr(_schurfill, "DENSE_COPIES", 10**12)   # a dense complement cannot fit
     deviance = ProfiledDeviance(cross_products(design), design.terms, True)
     assert deviance.path == "cholmod"
 
