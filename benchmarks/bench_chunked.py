@@ -11,6 +11,7 @@ standard normal, seed fixed (``--seed``): the same data on every machine.
     /usr/bin/time -v python benchmarks/bench_chunked.py dask    --folder /tmp/lmmpy-chunked
     /usr/bin/time -v python benchmarks/bench_chunked.py memory  --folder /tmp/lmmpy-chunked \
         --rows 1000000
+    python benchmarks/bench_chunked.py phases --folder /tmp/lmmpy-chunked --evaluations 3
 
 ``write`` makes the data one file of ``--file-rows`` rows at a time (row groups of
 ``--row-group`` rows), so it never holds more than a file.  The fits print one JSON line:
@@ -18,7 +19,11 @@ wall time of ``lmmpy.lmer`` (the data's reading included), the time per 10⁶ ro
 the log-likelihood and the peak resident memory of the whole process tree (this process
 and the cluster's workers, sampled every 0.1 s; ``/usr/bin/time -v`` sees only the
 driver's).  ``memory`` reads the first ``--rows`` rows into pandas and fits them in
-memory: the in-memory time per 10⁶ rows the chunked fits are held to.
+memory: the in-memory time per 10⁶ rows the chunked fits are held to.  ``phases`` runs the
+stages of a Parquet fit one by one (schema pass, products pass, the whole design, the
+objective's set-up, ``--evaluations`` evaluations of the deviance) and prints each one's
+CPU time, wall time and peak resident memory (sampled every 10 ms): the measured basis
+of the cost model (docs/scale.md) without the whole optimizer run.
 """
 
 from __future__ import annotations
@@ -129,6 +134,66 @@ def fit(mode: str, folder: Path, rows: int | None) -> dict:
             "evaluations": model.optimization.n_evaluations, "path": model.objective.path}
 
 
+class StagePeak:
+    """Peak resident memory of this process, reset at each stage (sampled every 10 ms)."""
+
+    def __init__(self):
+        import psutil
+
+        self.process, self.peak, self._stop = psutil.Process(), 0, threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            self._stop.wait(0.01)
+
+    def stage(self, name: str, function, figures: dict):
+        self.peak = self.process.memory_info().rss
+        cpu, wall = time.process_time(), time.perf_counter()
+        result = function()
+        figures[name] = {"cpu_s": round(time.process_time() - cpu, 2),
+                         "wall_s": round(time.perf_counter() - wall, 2),
+                         "peak_MB": round(max(self.peak, self.process.memory_info().rss) / 2**20),
+                         "after_MB": round(self.process.memory_info().rss / 2**20)}
+        return result
+
+
+def phases(folder: Path, evaluations: int) -> dict:
+    """The stages of :func:`lmmpy.chunked._fit.lmer_chunked`, timed one by one."""
+    import functools
+
+    from lmmpy.chunked._design import ChunkDesigner, chunk_plan
+    from lmmpy.chunked._fit import first_design, learn_schema, whole_design
+    from lmmpy.chunked._pass import chunk_products, combine
+    from lmmpy.chunked._sources import source_of
+    from lmmpy.formula import parse_formula
+    from lmmpy.objective import ProfiledDeviance
+
+    figures: dict = {"mode": "phases", "folder": str(folder)}
+    stages = StagePeak()
+    parsed, source = parse_formula(FORMULA), source_of(str(folder))
+    schema = stages.stage("schema", lambda: learn_schema(parsed, source, None, None), figures)
+    designer = ChunkDesigner.of(parsed, schema, None, None)
+    prototype = first_design(source, designer)
+    plan = chunk_plan(prototype)
+    reduce = functools.partial(source.reduce, functools.partial(
+        chunk_products, designer=designer, plan=plan), combine, list(schema.columns.all))
+    products, moments = stages.stage("products", reduce, figures)
+    design, crossprods = stages.stage("whole_design", functools.partial(
+        whole_design, prototype, plan, schema, products, moments, None), figures)
+    del products
+    objective = stages.stage("objective_setup", functools.partial(
+        ProfiledDeviance, crossprods, design.terms, reml=False), figures)
+    theta = design.theta_start()
+    for i in range(evaluations):
+        stages.stage(f"evaluation_{i}", functools.partial(objective, theta * (1 + 0.01 * i)),
+                     figures)
+    figures.update(rows=schema.n_kept, ZtZ_nnz=int(crossprods.ZtZ.nnz), path=objective.path,
+                   load_average=os.getloadavg())
+    return figures
+
+
 def _lmer(lmmpy, data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lmmpy.LmmpyWarning)
@@ -137,7 +202,7 @@ def _lmer(lmmpy, data):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=["write", "parquet", "dask", "memory"])
+    parser.add_argument("mode", choices=["write", "parquet", "dask", "memory", "phases"])
     parser.add_argument("--folder", type=Path, default=Path("/tmp/lmmpy-chunked"))
     parser.add_argument("--rows", type=int, default=None,
                         help="rows to write (default 100,000,000) or to fit in memory")
@@ -145,11 +210,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261203)
     parser.add_argument("--file-rows", type=int, default=10_000_000)
     parser.add_argument("--row-group", type=int, default=1_000_000)
+    parser.add_argument("--evaluations", type=int, default=3,
+                        help="evaluations of the deviance timed by 'phases'")
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if args.mode == "write":
         write(args.folder, args.rows or 100_000_000, tuple(args.levels), args.seed,
               args.file_rows, args.row_group)
+    elif args.mode == "phases":
+        print(json.dumps(phases(args.folder, args.evaluations)))
     else:
         print(json.dumps(fit(args.mode, args.folder, args.rows)))
 

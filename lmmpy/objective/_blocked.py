@@ -44,7 +44,6 @@ from lmmpy.objective._rankupdate import (
     LevelBlocks,
     PairPattern,
     PairProducts,
-    level_blocks,
     numba_available,
     update_kind,
 )
@@ -88,14 +87,14 @@ class _ZPattern:
     the array they fill.
     """
 
-    indptr: np.ndarray        # Z'WZ's pattern, to check a new Z'WZ against
-    indices: np.ndarray
+    indptr: np.ndarray        # Z'WZ's pattern, to check a new Z'WZ against (its arrays,
+    indices: np.ndarray       # not copies: the products are not changed in place)
     k: int
     n_levels: int
     D_source: np.ndarray
     D_target: np.ndarray
     S_s1: sp.csr_matrix       # Z_s'WZ₁'s pattern, data = source positions
-    blocks: LevelBlocks       # B = S_s1 by level, values = source positions + 1 (0: none)
+    blocks: LevelBlocks       # B = S_s1 by level, values = source positions (−1: none)
     S_ss_source: np.ndarray
     S_ss_target: np.ndarray
     qs: int
@@ -121,9 +120,10 @@ class _ZPattern:
         S_ss.ravel()[self.S_ss_target] = data[self.S_ss_source]
         update = None
         if self.qs:
-            where = self.blocks.values > 0
-            values = np.zeros(self.blocks.values.shape)
-            values[where] = data[self.blocks.values[where].astype(np.int64) - 1]
+            from lmmpy.objective._pattern_kernels import gather_values
+
+            values = np.empty(self.blocks.values.shape)
+            gather_values(data, self.blocks.values, values)
             blocks = replace(self.blocks, values=values)
             if self.update is DenseUpdate:
                 update = DenseUpdate(blocks)
@@ -188,31 +188,56 @@ def _z_structure(ZtZ: sp.csc_matrix, layout: ThetaLayout, first,
 
 
 def _z_pattern(ZtZ: sp.csc_matrix, layout: ThetaLayout, first) -> _ZPattern | None:
-    """Analyse Z'WZ's pattern: the same slices as the numbers, of its entries' positions."""
+    """Analyse Z'WZ's pattern: the stored positions of each piece the factor reads (read
+    from the CSC arrays in place, :mod:`lmmpy.objective._pattern_kernels`)."""
+    from lmmpy.objective._pattern_kernels import (
+        column_splits,
+        level_block_positions,
+        lower_block_by_rows,
+    )
+
     k, n_levels = first.n_columns, first.n_levels
-    q1 = k * n_levels
-    position = sp.csc_matrix((np.arange(1.0, ZtZ.nnz + 1), ZtZ.indices, ZtZ.indptr),
-                             shape=ZtZ.shape)   # 1-based: no position is a zero
-    diagonal = position[:q1, :q1].tocoo()
-    if np.any(diagonal.row // k != diagonal.col // k):
+    q1, qs = k * n_levels, ZtZ.shape[0] - k * n_levels
+    indptr, indices = ZtZ.indptr, ZtZ.indices
+    split = column_splits(indptr, indices, q1)   # each column: rows < q1, then rows ≥ q1
+    D_source = _ranges(indptr[:q1], split[:q1])
+    D_rows, D_cols = indices[D_source], np.repeat(np.arange(q1), split[:q1] - indptr[:q1])
+    if np.any(D_rows // k != D_cols // k):
         return None
-    D_target = (diagonal.row // k) * k * k + (diagonal.row % k) * k + diagonal.col % k
-    S_s1 = position[q1:, :q1].tocsr()
-    S_s1.data = S_s1.data.astype(np.int64) - 1
-    blocks = level_blocks(position[q1:, :q1], k)
+    D_target = (D_rows // k) * k * k + (D_rows % k) * k + D_cols % k
+    pointer = np.empty(qs + 1, dtype=indices.dtype)   # nnz(B) < nnz(Z'WZ): it fits
+    nnz_B = int(np.sum(indptr[1:q1 + 1] - split[:q1]))
+    columns = np.empty(nnz_B, dtype=indices.dtype)
+    positions = np.empty(nnz_B, dtype=np.int64)
+    lower_block_by_rows(indices, split[:q1], indptr[1:q1 + 1], q1, qs, pointer, columns,
+                        positions)
+    S_s1 = sp.csr_matrix((qs, q1))   # the arrays as they are (no check, no copy)
+    S_s1.data, S_s1.indices, S_s1.indptr = positions, columns, pointer
+    block_pointer, rows, block_positions = level_block_positions(
+        indices, split[:q1], indptr[1:q1 + 1], k, q1)
+    blocks = LevelBlocks(block_pointer, rows, block_positions, qs)
     update = None
-    if S_s1.shape[0]:
+    if qs:
         kind = update_kind(blocks)
         if kind is None:
             return None
         update = (PairPattern(blocks) if kind is PairProducts
                   else DenseUpdate if kind is DenseUpdate else None)
-    rest = position[q1:, q1:].tocoo()
-    qs = rest.shape[0]
-    return _ZPattern(ZtZ.indptr.copy(), ZtZ.indices.copy(), k, n_levels,
-                     diagonal.data.astype(np.int64) - 1, D_target, S_s1, blocks,
-                     rest.data.astype(np.int64) - 1, rest.row.astype(np.int64) * qs + rest.col,
-                     qs, update, _diagonal_rest_theta(layout, q1))
+    S_ss_source = _ranges(split[q1:], indptr[q1 + 1:])
+    rest_rows = indices[S_ss_source].astype(np.int64) - q1
+    rest_cols = np.repeat(np.arange(qs, dtype=np.int64), indptr[q1 + 1:] - split[q1:])
+    return _ZPattern(indptr, indices, k, n_levels, D_source, D_target, S_s1, blocks,
+                     S_ss_source, rest_rows * qs + rest_cols, qs, update,
+                     _diagonal_rest_theta(layout, q1))
+
+
+def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """The positions starts[i] … stops[i] − 1, for every i in turn."""
+    from lmmpy.objective._pattern_kernels import gather_ranges
+
+    out = np.empty(int(np.sum(stops - starts)), dtype=np.int64)
+    gather_ranges(np.asarray(starts, dtype=np.int64), np.asarray(stops, dtype=np.int64), out)
+    return out
 
 
 def _diagonal_rest_theta(layout: ThetaLayout, q1: int) -> np.ndarray | None:

@@ -388,12 +388,15 @@ def _term_pair_products(terms, WXy: np.ndarray,
     """Z'WZ (CSC, sorted) and Z'W[X y] block by block (MixedModels.jl's blocks of A).
 
     A term with itself and with [X y]: sums by level (``bincount``), the
-    diagonal block being block diagonal.  Two terms: the sparse product of
-    their own Z's, each built row by row in CSR form without sorting.  The
-    blocks are stacked by rows (CSR), which for the symmetric Z'WZ is its CSC
-    form.  Building all of Z and multiplying it out, whose conversions sort,
-    took a quarter of a 1,000,000-row fit.
+    diagonal block being block diagonal.  Two terms t < u: Z_t'WZ_u from their
+    codes in one compiled pass (:mod:`lmmpy.objective._crossprod_kernels`), in
+    CSC; its transpose (the block below the diagonal) by one conversion of the
+    block, not of n-row matrices.  Each term's columns are its blocks stacked
+    in row order, and the terms' columns side by side: CSC stacks that keep
+    the pieces' sorted rows, with no sort.
     """
+    from lmmpy.objective._crossprod_kernels import cross_block
+
     starts = np.cumsum([0] + [term.n_random_effects for term in terms])
     ZtXy = np.zeros((starts[-1], WXy.shape[1]))
     for t, term in enumerate(terms):
@@ -402,22 +405,23 @@ def _term_pair_products(terms, WXy: np.ndarray,
             for j in range(WXy.shape[1]):
                 ZtXy[starts[t] + a: starts[t + 1]: k, j] = np.bincount(
                     term.codes, V[:, a] * WXy[:, j], minlength=term.n_levels)
-    diagonal = [_level_blocks(term, weights) for term in terms]
-    by_rows = [_term_rows(term, weights) for term in terms]
-    # Z_t' by rows, once per term that is ever the left factor (all but the last)
-    transposed = [Z.T.tocsr() for Z, _ in by_rows[:-1]]
-    cross = {(t, u): _cross_block(transposed[t], by_rows[u][1])
+    weighted = [term.model_matrix.values if weights is None
+                else term.model_matrix.values * weights[:, None] for term in terms]
+    cross = {(t, u): cross_block(terms[t].codes, terms[t].model_matrix.values,
+                                 terms[t].n_levels, terms[u].codes, weighted[u],
+                                 terms[u].n_levels)
              for t in range(len(terms)) for u in range(t + 1, len(terms))}
-    row_blocks = []
+    columns = []
     for t in range(len(terms)):
-        pieces = [cross[s, t].T.tocsr() for s in range(t)]   # sorted by the conversion
-        pieces.append(diagonal[t])
-        pieces += [cross[t, u] for u in range(t + 1, len(terms))]
-        row_blocks.append(pieces[0] if len(pieces) == 1 else sp.hstack(pieces, format="csr"))
-    stacked = row_blocks[0] if len(row_blocks) == 1 else sp.vstack(row_blocks, format="csr")
-    # sorted pieces side by side: sorted rows (the check is one pass, no sort)
-    stacked.sort_indices()
-    ZtZ = sp.csc_matrix((stacked.data, stacked.indices, stacked.indptr), shape=stacked.shape)
+        pieces = [cross[s, t] for s in range(t)]
+        diagonal = _level_blocks(terms[t], weights)   # symmetric: its CSR arrays are its CSC
+        pieces.append(sp.csc_matrix((diagonal.data, diagonal.indices, diagonal.indptr),
+                                    shape=diagonal.shape))
+        pieces += [cross[t, u].tocsr().T for u in range(t + 1, len(terms))]
+        columns.append(pieces[0] if len(pieces) == 1 else sp.vstack(pieces, format="csc"))
+    ZtZ = columns[0] if len(columns) == 1 else sp.hstack(columns, format="csc")
+    ZtZ = sp.csc_matrix(ZtZ)
+    ZtZ.sort_indices()   # sorted pieces stacked in row order: a check, no sort
     return ZtZ, ZtXy
 
 
@@ -433,27 +437,6 @@ def _level_blocks(term, weights: np.ndarray | None) -> sp.csr_matrix:
     columns = (k * np.arange(levels)[:, None, None] + np.arange(k)).repeat(k, axis=1)
     return sp.csr_matrix((blocks.ravel(), columns.ravel(), np.arange(0, levels * k * k + 1, k)),
                          shape=(levels * k, levels * k))
-
-
-def _term_rows(term, weights: np.ndarray | None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Z_t by rows (CSR: row i's k entries at its level, no sort) and W Z_t."""
-    V, k = term.model_matrix.values, term.n_columns
-    n = len(term.codes)
-    index = np.int32 if n * k < 2**31 and term.n_random_effects < 2**31 else np.int64
-    columns = (term.codes[:, None] * k + np.arange(k)).ravel().astype(index)
-    pointer = np.arange(0, n * k + 1, k, dtype=index)
-    shape = (n, term.n_random_effects)
-    Z = sp.csr_matrix((V.ravel(), columns, pointer), shape=shape)
-    WZ = Z if weights is None else sp.csr_matrix(((V * weights[:, None]).ravel(), columns,
-                                                  pointer), shape=shape)
-    return Z, WZ
-
-
-def _cross_block(Zt_t: sp.csr_matrix, WZ_u: sp.csr_matrix) -> sp.csr_matrix:
-    """Z_t'WZ_u (CSR, sorted) from Z_t' and W Z_u."""
-    block = (Zt_t @ WZ_u).tocsr()
-    block.sort_indices()
-    return block
 
 
 def _dense_random_effects_matrix(design: Design) -> np.ndarray:
@@ -483,9 +466,6 @@ def _sum_products(a: sp.spmatrix | np.ndarray, b: sp.spmatrix | np.ndarray
     if a.nnz == b.nnz and np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices,
                                                                                 b.indices):
         return sp.csc_matrix((a.data + b.data, a.indices, a.indptr), shape=a.shape)
-    a, b = a.tocoo(), b.tocoo()
-    total = sp.coo_matrix((np.concatenate([a.data, b.data]),
-                           (np.concatenate([a.row, b.row]), np.concatenate([a.col, b.col]))),
-                          shape=a.shape).tocsc()   # sums duplicates, keeps zeros
-    total.sort_indices()
-    return total
+    from lmmpy.objective._sum_kernels import csc_union_sum
+
+    return csc_union_sum(a, b)   # one merge: no COO copies (lmmpy.objective._sum_kernels)

@@ -8,9 +8,15 @@ of level j the products with the rows b ≤ a are formed in a contiguous buffer
 (a vectorisable loop), then added to row R_j[a] of G.  The loop releases the
 GIL: the caller runs parts of about equal work in Python threads, each with
 its own G, and sums them (no spinning thread pool to fight BLAS's threads).
-Compiled once and cached on disk (``cache=True``).  (Tiling G so that a tile
-stays in cache was tried and was slower: the levels' entries per tile are
-too few.)
+Compiled once and cached on disk (``cache=True``).
+
+Long levels (a user with hundreds of items among thousands) make that loop
+scatter over hundreds of rows of G megabytes apart, a cache miss per
+multiply-add.  ``tiled_lower_rank_update`` and ``tiled_level_quadratic_forms``
+then walk G (or N) tile by tile, every level's pairs in the tile while it
+stays in cache; with a few entries per level and tile (a 10⁶-row crossed
+model) the tiles cost more than they save, so the caller picks by the mean
+entries per tile (:data:`lmmpy.objective._rankupdate.TILED_ENTRIES`).
 """
 
 from __future__ import annotations
@@ -101,3 +107,123 @@ def level_quadratic_forms(pointer: np.ndarray, rows: np.ndarray, values: np.ndar
                 for d in range(k):
                     forms[j, c, d] += (B[c, a] * t[d] + B[d, a] * t[c]
                                        + diagonal * B[c, a] * B[d, a])
+
+
+@numba.njit(cache=True, nogil=True)
+def tile_cuts(pointer: np.ndarray, rows: np.ndarray, tile: int,
+              n_tiles: int) -> np.ndarray:  # pragma: no cover - compiled
+    """cuts[j, t]: the first entry of level j whose row is at least t·tile (rows sorted
+    within each level), so level j's entries in row tile t are cuts[j, t]:cuts[j, t+1]."""
+    levels = len(pointer) - 1
+    cuts = np.empty((levels, n_tiles + 1), dtype=np.int64)
+    for j in range(levels):
+        entry, end = pointer[j], pointer[j + 1]
+        for t in range(n_tiles):
+            while entry < end and rows[entry] < t * tile:
+                entry += 1
+            cuts[j, t] = entry
+        cuts[j, n_tiles] = end
+    return cuts
+
+
+@numba.njit(cache=True, nogil=True)
+def _level_W(values: np.ndarray, V: np.ndarray, j: int, start: int, stop: int,
+             W: np.ndarray) -> None:  # pragma: no cover - compiled
+    """W[:, a] = (B_j V_j)[a] for level j's entries start..stop-1 (as lower_rank_update)."""
+    k = values.shape[1]
+    for a in range(stop - start):
+        for d in range(k):
+            total = 0.0
+            for c in range(k):
+                total += values[start + a, c] * V[j, c, d]
+            W[d, a] = total
+
+
+@numba.njit(cache=True, nogil=True)
+def tiled_lower_rank_update(cuts: np.ndarray, rows: np.ndarray, values: np.ndarray,
+                            V: np.ndarray, tiles: np.ndarray,
+                            G: np.ndarray) -> None:  # pragma: no cover - compiled
+    """:func:`lower_rank_update` tile by tile: for each row tile I in ``tiles`` and each
+    column tile J ≤ I, every level's pairs (a in I, b in J, b ≤ a) are added to that
+    tile of G, which stays in cache while the levels pass (a level with a thousand rows
+    otherwise scatters over a thousand rows of G, megabytes apart).  Each entry of G
+    receives the same products in the same order (by level) as from
+    :func:`lower_rank_update`; parts with disjoint ``tiles`` write disjoint rows of one G.
+    """
+    k = values.shape[1]
+    levels, n_tiles = cuts.shape[0], cuts.shape[1] - 1
+    largest = 1
+    for j in range(levels):
+        for t in range(n_tiles):
+            largest = max(largest, cuts[j, t + 1] - cuts[j, t])
+    WI = np.empty((k, largest))
+    WJ = np.empty((k, largest))
+    buffer = np.empty(largest)
+    for row_tile in tiles:
+        for column_tile in range(row_tile + 1):
+            for j in range(levels):
+                a0, a1 = cuts[j, row_tile], cuts[j, row_tile + 1]
+                b0, b1 = cuts[j, column_tile], cuts[j, column_tile + 1]
+                if a0 == a1 or b0 == b1:
+                    continue
+                _level_W(values, V, j, a0, a1, WI)
+                if column_tile != row_tile:
+                    _level_W(values, V, j, b0, b1, WJ)
+                source = WJ if column_tile != row_tile else WI
+                for a in range(a1 - a0):
+                    n = b1 - b0 if column_tile != row_tile else a + 1
+                    w = WI[0, a]
+                    for b in range(n):
+                        buffer[b] = w * source[0, b]
+                    for c in range(1, k):
+                        w = WI[c, a]
+                        for b in range(n):
+                            buffer[b] += w * source[c, b]
+                    row = G[rows[a0 + a]]
+                    for b in range(n):
+                        row[rows[b0 + b]] += buffer[b]
+
+
+@numba.njit(cache=True, nogil=True)
+def tiled_level_quadratic_forms(cuts: np.ndarray, rows: np.ndarray, values: np.ndarray,
+                                N: np.ndarray, first: int, last: int,
+                                forms: np.ndarray) -> None:  # pragma: no cover - compiled
+    """:func:`level_quadratic_forms` tile by tile (see :func:`tiled_lower_rank_update`):
+    for each tile of N's lower triangle, every level j in first..last-1 adds its pairs
+    (a in the row tile, b in the column tile, b < a) and, on the diagonal tiles, its
+    N[a, a] terms.  The sums of each form come in another order than the level loop's
+    (by tile), equal to rounding."""
+    k = values.shape[1]
+    n_tiles = cuts.shape[1] - 1
+    largest = 1
+    for j in range(first, last):
+        for t in range(n_tiles):
+            largest = max(largest, cuts[j, t + 1] - cuts[j, t])
+    gathered = np.empty(largest)
+    t = np.empty(k)
+    for j in range(first, last):
+        for c in range(k):
+            for d in range(k):
+                forms[j, c, d] = 0.0
+    for row_tile in range(n_tiles):
+        for column_tile in range(row_tile + 1):
+            for j in range(first, last):
+                a0, a1 = cuts[j, row_tile], cuts[j, row_tile + 1]
+                b0, b1 = cuts[j, column_tile], cuts[j, column_tile + 1]
+                if a0 == a1 or b0 == b1:
+                    continue
+                for a in range(a0, a1):
+                    row = N[rows[a]]
+                    n = b1 - b0 if column_tile != row_tile else a - b0
+                    for b in range(n):
+                        gathered[b] = row[rows[b0 + b]]
+                    for c in range(k):
+                        total = 0.0
+                        for b in range(n):
+                            total += gathered[b] * values[b0 + b, c]
+                        t[c] = total
+                    diagonal = row[rows[a]] if column_tile == row_tile else 0.0
+                    for c in range(k):
+                        for d in range(k):
+                            forms[j, c, d] += (values[a, c] * t[d] + values[a, d] * t[c]
+                                               + diagonal * values[a, c] * values[a, d])

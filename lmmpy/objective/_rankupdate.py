@@ -38,6 +38,8 @@ import scipy.sparse as sp
 PAIR_BUDGET = 12_000_000  # entries of P (~150 MB) before switching to the compiled loop
 DENSE_SHARE = 0.25        # B's stored share from which the dense product is used,
 DENSE_BUDGET = 4_000_000  # ... when B (|s| × ℓk) has at most this many entries (32 MB)
+TILE = 512                # rows and columns of G's tiles in the tiled loop (2 MB a tile) ...
+TILED_ENTRIES = 8         # ... used when the levels average this many entries per row tile
 THREADED_WORK = 4_000_000  # Σ n_j(n_j + 1) below which the compiled loop runs in one thread
                            # (VerbAgg's 190,000: the pool's hand-off cost more than the loop)
 
@@ -238,7 +240,12 @@ class DenseUpdate:
 
 
 class CompiledUpdate:
-    """G[R_j, R_j] += (B_j V_j)(B_j V_j)' in a compiled loop over the levels, in threads."""
+    """G[R_j, R_j] += (B_j V_j)(B_j V_j)' in a compiled loop over the levels, in threads.
+
+    When the levels are long (many rows each: a user with a thousand items) the loop runs
+    tile by tile (:func:`~lmmpy.objective._kernels.tiled_lower_rank_update`), the threads
+    on disjoint row tiles of one G; else over the levels, each thread with its own G.
+    """
 
     def __init__(self, blocks: LevelBlocks):
         from lmmpy.objective._kernels import lower_rank_update
@@ -252,12 +259,21 @@ class CompiledUpdate:
         self.bounds = np.searchsorted(work, np.linspace(0, work[-1], parts + 1)).tolist()
         self.bounds[0], self.bounds[-1] = 0, blocks.n_levels
         self._kernel = lower_rank_update
+        self.cuts = self.tile_parts = None
+        n_tiles = -(-blocks.size // TILE)
+        if n_tiles > 1 and len(blocks.rows) >= TILED_ENTRIES * n_tiles * blocks.n_levels:
+            from lmmpy.objective._kernels import tile_cuts
+
+            self.cuts = tile_cuts(blocks.pointer, blocks.rows, TILE, n_tiles)
+            self.tile_parts = _tile_parts(n_tiles, parts)
 
     def __call__(self, V: np.ndarray) -> np.ndarray:
         """Lower triangle of G (upper zero) for Ω_j = V_j V_j', V of shape (ℓ, k, k)."""
+        V = np.ascontiguousarray(V)
+        if self.cuts is not None:
+            return self._tiled(V)
         parts = len(self.bounds) - 1
         G = np.zeros((parts, self.blocks.size, self.blocks.size))
-        V = np.ascontiguousarray(V)
         args = [(self.blocks.pointer, self.blocks.rows, self.blocks.values, V, self.bounds[i],
                  self.bounds[i + 1], G[i]) for i in range(parts)]
         if parts == 1:
@@ -266,9 +282,24 @@ class CompiledUpdate:
         list(_executor(parts).map(lambda a: self._kernel(*a), args))
         return G.sum(axis=0)
 
+    def _tiled(self, V: np.ndarray) -> np.ndarray:
+        G = np.zeros((self.blocks.size, self.blocks.size))
+        self._tiled_into(G, self.blocks.values, V)
+        return G
+
+    def _tiled_into(self, G: np.ndarray, values: np.ndarray, V: np.ndarray) -> None:
+        from lmmpy.objective._kernels import tiled_lower_rank_update
+
+        args = [(self.cuts, self.blocks.rows, values, V, tiles, G) for tiles in self.tile_parts]
+        if len(args) == 1:
+            tiled_lower_rank_update(*args[0])
+        else:
+            list(_executor(len(args)).map(lambda a: tiled_lower_rank_update(*a), args))
+
     def add_scaled(self, G: np.ndarray, V: np.ndarray, scale: np.ndarray) -> None:
         """G[a, b] += s_a s_b G_ab(V) for b ≤ a, into G itself (C order; its leading
-        size × size block) in one thread: no temporary of G's size.
+        size × size block): no temporary of G's size (tiled, threads on disjoint row
+        tiles, when the levels are long; else in one thread).
 
         Examples
         --------
@@ -282,8 +313,11 @@ class CompiledUpdate:
 
         blocks = self.blocks
         values = blocks.values * scale[blocks.rows][:, None]
-        lower_rank_update(blocks.pointer, blocks.rows, values, np.ascontiguousarray(V), 0,
-                          blocks.n_levels, G)
+        V = np.ascontiguousarray(V)
+        if self.cuts is not None:
+            self._tiled_into(G, values, V)
+            return
+        lower_rank_update(blocks.pointer, blocks.rows, values, V, 0, blocks.n_levels, G)
 
     def level_forms_scaled(self, N_lower: np.ndarray, scale: np.ndarray) -> np.ndarray:
         """B_j'SNSB_j (S = diag(scale)) for a symmetric N of which only the lower triangle
@@ -292,17 +326,31 @@ class CompiledUpdate:
 
     def level_forms(self, N: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
         """B_j'NB_j (ℓ, k, k) for a symmetric N over the rows s, compiled, in threads (only
-        N's lower triangle is read: each level's rows are sorted)."""
-        from lmmpy.objective._kernels import level_quadratic_forms
+        N's lower triangle is read: each level's rows are sorted), tile by tile when the
+        levels are long."""
+        from lmmpy.objective._kernels import level_quadratic_forms, tiled_level_quadratic_forms
 
         values = self.blocks.values if values is None else values
         k = self.blocks.values.shape[1]
         forms = np.zeros((self.blocks.n_levels, k, k))
         N = np.ascontiguousarray(N)
-        args = [(self.blocks.pointer, self.blocks.rows, values, N, self.bounds[i],
+        kernel, where = ((level_quadratic_forms, self.blocks.pointer) if self.cuts is None
+                         else (tiled_level_quadratic_forms, self.cuts))
+        args = [(where, self.blocks.rows, values, N, self.bounds[i],
                  self.bounds[i + 1], forms) for i in range(len(self.bounds) - 1)]
-        list(_executor(len(args)).map(lambda a: level_quadratic_forms(*a), args))
+        list(_executor(len(args)).map(lambda a: kernel(*a), args))
         return forms
+
+
+def _tile_parts(n_tiles: int, parts: int) -> list[np.ndarray]:
+    """Row tiles dealt to ``parts`` threads by work (row tile I has I + 1 tiles of the lower
+    triangle), the largest first to the least loaded."""
+    load, dealt = [0] * parts, [[] for _ in range(parts)]
+    for tile in range(n_tiles - 1, -1, -1):
+        part = load.index(min(load))
+        dealt[part].append(tile)
+        load[part] += tile + 1
+    return [np.array(tiles, dtype=np.int64) for tiles in dealt if tiles]
 
 
 @functools.cache

@@ -95,6 +95,30 @@ def test_sparse_sums_keep_explicit_zeros():
     assert total.nnz == 2 and total.toarray().tolist() == [[3.0, 0.0], [0.0, 0.0]]
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_sparse_sums_are_the_triplet_sums_bit_for_bit(seed):
+    rng = np.random.default_rng(seed)
+    a, b = (sp.random(60, 50, density=rng.uniform(0.01, 0.5), random_state=rng, format="csc")
+            for _ in range(2))
+    a.data[::3] = 0.0   # explicit zeros stay
+    total = _sum_products(a, b)
+    ca, cb = a.tocoo(), b.tocoo()
+    expected = sp.coo_matrix((np.concatenate([ca.data, cb.data]),
+                              (np.concatenate([ca.row, cb.row]),
+                               np.concatenate([ca.col, cb.col]))), shape=a.shape).tocsc()
+    expected.sort_indices()
+    assert total.has_sorted_indices
+    for name in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(total, name), getattr(expected, name))
+
+
+def test_sparse_sums_of_other_shapes_are_refused():
+    from lmmpy.objective._sum_kernels import csc_union_sum
+
+    with pytest.raises(ValueError, match=r"shapes \(2, 2\) and \(3, 2\)"):
+        csc_union_sum(sp.csc_matrix((2, 2)), sp.csc_matrix((3, 2)))
+
+
 def test_products_of_different_designs_do_not_add():
     one, *_ = _chunked("sleepstudy_slope_reml", 2)
     other, *_ = _chunked("dyestuff_reml", 2)

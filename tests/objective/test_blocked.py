@@ -151,6 +151,56 @@ def test_compiled_rank_update_equals_the_tabulated_one(k):
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("parts", [1, 3])
+def test_tiled_rank_update_gives_the_same_bits_as_the_level_loop(k, parts, monkeypatch):
+    pytest.importorskip("numba")
+    from lmmpy.objective import _rankupdate
+
+    rng = np.random.default_rng(k)
+    B = sp.random(300, 40 * k, density=0.3, random_state=rng, format="csc")
+    blocks, V = level_blocks(B, k), rng.normal(size=(40, k, k))
+    by_level = sparse_rank_update(blocks, pair_budget=0, dense_budget=0)
+    by_level.bounds = [0, 40]   # one thread: the sum over levels in order
+    assert by_level.cuts is None   # one 512-row tile
+    monkeypatch.setattr(_rankupdate, "TILE", 64)
+    tiled = sparse_rank_update(blocks, pair_budget=0, dense_budget=0)
+    assert tiled.cuts is not None   # 90 or more entries a level over 5 tiles
+    tiled.tile_parts = _rankupdate._tile_parts(5, parts)
+    G = tiled(V)
+    assert np.array_equal(G, by_level(V))
+    np.testing.assert_allclose(G, np.tril(B.toarray() @ _block_diagonal(
+        V @ V.transpose(0, 2, 1)) @ B.toarray().T), atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_tiled_level_forms_equal_the_level_loop(k, monkeypatch):
+    pytest.importorskip("numba")
+    from lmmpy.objective import _rankupdate
+
+    rng = np.random.default_rng(20 + k)
+    B = sp.random(300, 40 * k, density=0.3, random_state=rng, format="csc")
+    blocks = level_blocks(B, k)
+    N = rng.normal(size=(300, 300))
+    N = N + N.T
+    by_level = sparse_rank_update(blocks, pair_budget=0, dense_budget=0).level_forms(N)
+    monkeypatch.setattr(_rankupdate, "TILE", 64)
+    tiled = sparse_rank_update(blocks, pair_budget=0, dense_budget=0)
+    assert tiled.cuts is not None
+    np.testing.assert_allclose(tiled.level_forms(N), by_level, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(by_level, PairProducts(blocks).level_forms(N), rtol=1e-12,
+                               atol=1e-10)
+
+
+def test_tile_parts_share_the_work():
+    from lmmpy.objective._rankupdate import _tile_parts
+
+    parts = _tile_parts(10, 3)
+    assert sorted(np.concatenate(parts).tolist()) == list(range(10))
+    loads = [int(np.sum(p + 1)) for p in parts]
+    assert max(loads) - min(loads) <= 10
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
 def test_dense_rank_update_equals_the_tabulated_one(k):
     blocks, V, expected = _random_blocks(k, seed=10 + k)
     dense = sparse_rank_update(blocks)
