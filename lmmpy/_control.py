@@ -15,6 +15,7 @@ from dataclasses import dataclass
 OPTIMIZERS = ("auto", "newton", "bfgs", "bobyqa")
 GLMM_OPTIMIZERS = ("bobyqa", "nelder_mead")
 FACTORIZATIONS = ("auto", "dense", "blocked", "cholmod")
+LMER_FACTORIZATIONS = (*FACTORIZATIONS, "stochastic")
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,10 @@ class LmerControl:
 
     def __post_init__(self):
         _check_choice(self.optimizer, "optimizer", OPTIMIZERS)
-        _check_choice(self.factorization, "factorization", FACTORIZATIONS)
+        _check_choice(self.factorization, "factorization", LMER_FACTORIZATIONS)
+        if self.factorization == "stochastic" and self.optimizer not in ("auto", "bobyqa"):
+            raise ValueError(f"optimizer={self.optimizer!r} needs derivatives, which "
+                             "factorization='stochastic' does not have; use 'auto' or 'bobyqa'")
         for name in ("xtol_abs", "ftol_abs", "xtol_rel"):
             _check_tolerance(getattr(self, name), name)
         _check_count(self.max_evaluations, "max_evaluations")
@@ -123,6 +127,10 @@ class GlmerControl:
 
     def __post_init__(self):
         _check_choice(self.optimizer, "optimizer", GLMM_OPTIMIZERS)
+        if self.factorization == "stochastic":
+            raise ValueError("factorization='stochastic' is for lmer only: PIRLS needs exact "
+                             "solves and log-determinants; use 'auto', 'dense', 'blocked' "
+                             "or 'cholmod'")
         _check_choice(self.factorization, "factorization", FACTORIZATIONS)
         for name in ("ftol_abs", "xtol_rel", "pirls_tolerance"):
             _check_tolerance(getattr(self, name), name)
