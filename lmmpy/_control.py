@@ -29,10 +29,17 @@ class LmerControl:
         with the analytic Hessian (the dense factorization), projected BFGS with
         the analytic gradient (dense, blocked), else BOBYQA (NLopt), lme4's
         default.  Asking for a method the factorization cannot give is an error.
-    factorization : {"auto", "dense", "blocked", "cholmod"}
+    factorization : {"auto", "dense", "blocked", "cholmod", "stochastic"}
         The factorization of the penalized least-squares system (see "How a fit
         is computed"): ``"auto"`` takes dense up to q + p + 1 = 128, else the
-        blocked one where it applies, else CHOLMOD.
+        blocked one where it applies, else CHOLMOD.  ``"stochastic"`` is never
+        chosen by itself: an approximate fit for crossed designs whose exact
+        factor does not fit in memory (log|A| estimated by stochastic Lanczos
+        quadrature, solves by conjugate gradients; BOBYQA, as it has no
+        gradient).  The model's ``logdet_standard_error`` and summary say so,
+        and what needs an exact factor (conditional variances, Satterthwaite,
+        Kenward-Roger, profiles) refuses it: see "Stochastic factorization"
+        in the scale guide.
     xtol_abs, ftol_abs, xtol_rel : float
         BOBYQA's stopping tolerances (lme4's ``nloptwrap`` defaults).
     max_evaluations : int

@@ -101,7 +101,7 @@ class ProfiledDeviance:
 
     @property
     def path(self) -> str:
-        """The factorization in use: ``"dense"``, ``"blocked"`` or ``"cholmod"``."""
+        """The factorization in use: ``"dense"``, ``"blocked"``, ``"cholmod"``, ``"stochastic"``."""
         return self.factor.name
 
     def with_crossprods(self, crossprods: CrossProducts, reml: bool | None = None):
