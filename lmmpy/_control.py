@@ -39,7 +39,7 @@ class LmerControl:
         gradient).  The model's ``logdet_standard_error`` and summary say so,
         and what needs an exact factor (conditional variances, Satterthwaite,
         Kenward-Roger, profiles) refuses it: see "Stochastic factorization"
-        in the scale guide.
+        in "How a fit is computed".
     xtol_abs, ftol_abs, xtol_rel : float
         BOBYQA's stopping tolerances (lme4's ``nloptwrap`` defaults).
     max_evaluations : int

@@ -145,7 +145,7 @@ class LinearMixedModel:
     def logdet_standard_error(self) -> float | None:
         """None for an exact fit; for ``LmerControl(factorization="stochastic")`` the
         standard error of its estimate of log|A| at θ̂ (the deviance's and the ML
-        fit's -2·logLik's error; see "Stochastic factorization" in docs/scale.md)."""
+        fit's -2·logLik's error; see "How a fit is computed" in the docs)."""
         if self.objective.path != "stochastic":
             return None
         copy = self.objective.with_crossprods(self.objective.crossprods)
