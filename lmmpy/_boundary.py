@@ -25,17 +25,29 @@ A scalar term's θ, or a diagonal term's, is a 1×1 block: lme4's rule.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from lmmpy._descent import on_boundary, symmetric_eigen
-from lmmpy.design._random import theta_positions
 
 TermShape = tuple[int, bool]   # (k, correlated) of one random-effects term, in θ's order
 CURVATURE_STEP = 1e-4   # gradient differences for a column's curvature
 VALUE_STEP = 1e-3       # value differences: larger, as they lose twice the digits
 ESCAPE_LENGTHS = 0.25 ** np.arange(11)   # 1 down to 1e-6: trial lengths along the escape
+
+
+@functools.cache
+def theta_positions(k: int, correlated: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) in T of a term's θ, read-only and shared (asked for at every evaluation)."""
+    if correlated:
+        cols, rows = np.triu_indices(k)  # upper triangle of T' row-major = lower of T col-major
+    else:
+        rows = cols = np.arange(k)
+    for positions in (rows, cols):
+        positions.flags.writeable = False
+    return rows, cols
 
 
 def term_shapes_of(terms) -> tuple[TermShape, ...]:

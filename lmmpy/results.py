@@ -15,13 +15,15 @@ The model is frozen; everything derived is a cached property.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy.linalg as la
 
+from lmmpy._control import LmerControl
 from lmmpy._habits import as_property, model_attribute_error
 from lmmpy.design import Design, RandomEffectsTerm
 from lmmpy.objective import ProfiledDeviance, Solution, conditional_variances
@@ -50,6 +52,12 @@ class LinearMixedModel:
     solution: Solution
     reml: bool = True
     data_name: str | None = None
+    #: how the model was fitted (``lmer``'s ``control=``); its refits use it too
+    control: LmerControl = field(default_factory=LmerControl)
+
+    #: a GLMM (:class:`~lmmpy.GeneralizedLinearMixedModel`) or not: what inference,
+    #: diagnostics and reports ask (:class:`lmmpy._fitted.FittedModel`)
+    is_generalized: ClassVar[bool] = False
 
     @cached_property
     def conditioned_objective(self):
@@ -270,9 +278,21 @@ class LinearMixedModel:
 
     def refit(self, y: np.ndarray | pd.Series) -> LinearMixedModel:
         """Refit to a new response with the same design (the sparse factor is reused)."""
-        from lmmpy.fit import refit_response
+        from lmmpy._fitting import refit_response
 
         return refit_response(self, np.asarray(y, dtype=float))
+
+    def _restricted_criterion(self, fixed: np.ndarray) -> float:
+        """The criterion minimized with the θ's in ``fixed`` held at zero (``ranova``)."""
+        from lmmpy.inference._lrt import restricted_deviance
+
+        return restricted_deviance(self, fixed)
+
+    def _intercept_reduced_criterion(self, index: int) -> tuple[float, int]:
+        """(criterion, number of θ's) with term ``index`` replaced by ``(1 | g)`` (``ranova``)."""
+        from lmmpy.inference._lrt import intercept_refit
+
+        return intercept_refit(self, index)
 
     def summary(self, ddf: str | None = None):
         """lme4-style summary; with ``ddf`` the fixed effects get df and p (as lmerTest)."""

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 import lmmpy
+import lmmpy.glmm._optimize
 from lmmpy._warnings import ConvergenceWarning, SingularFitWarning
+from lmmpy.glmm._optimize import GlmmCriterion
 
 SLEEP = "Reaction ~ Days + (Days | Subject)"
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
@@ -129,9 +131,23 @@ def test_glmer_without_the_nagq0_stage(cbpp, default_glmm):
     assert model.loglik == pytest.approx(default_glmm.loglik, abs=1e-7)
 
 
-def test_glmer_pirls_tolerance_and_evaluations(cbpp, default_glmm):
+def test_glmer_pirls_tolerance_and_evaluations(cbpp, default_glmm, monkeypatch):
+    tolerances = set()
+    pirls = lmmpy.glmm._optimize.pirls
+
+    def spy(*args):
+        tolerances.add(args[-1])
+        return pirls(*args)
+
+    monkeypatch.setattr(lmmpy.glmm._optimize, "pirls", spy)
     loose = lmmpy.glmer(CBPP, cbpp, control=lmmpy.GlmerControl(pirls_tolerance=0.5))
-    assert loose.state.iterations < default_glmm.state.iterations
+    monkeypatch.undo()
+    # PIRLS ran to the control's tolerance, the Hessian's evaluations to their own
+    assert tolerances == {0.5, lmmpy.glmm._optimize.HESSIAN_PIRLS_TOLERANCE}
+    parameters = default_glmm.optimization.parameters
+    iterations = {tolerance: GlmmCriterion(loose.system, 1, 1, tolerance).at(parameters)
+                  .iterations for tolerance in (0.5, default_glmm.control.pirls_tolerance)}
+    assert iterations[0.5] < iterations[default_glmm.control.pirls_tolerance]
     with pytest.warns(ConvergenceWarning, match="maximum number of evaluations"):
         few = lmmpy.glmer(CBPP, cbpp, control=lmmpy.GlmerControl(max_evaluations=10))
     assert few.optimization.n_evaluations <= 2 * 10 + 1

@@ -11,7 +11,7 @@
    The checks on the products: aliased columns (dropped, with lme4's
    warning), random effects against observations, a response the fixed
    effects fit exactly.
-4. Stages 4-6 as in memory (:func:`lmmpy.fit.fit_design`): the optimizer and
+4. Stages 4-6 as in memory (:func:`lmmpy._fitting.fit_design`): the optimizer and
    everything after it see only the products.
 """
 
@@ -46,7 +46,7 @@ def lmer_chunked(formula: str, source, *, reml: bool, weights, offset, start,
                  data_name: str | None, control=None) -> ChunkedLinearMixedModel:
     """:func:`lmmpy.lmer` on a chunk source (:mod:`lmmpy.chunked._sources`)."""
     from lmmpy._control import LmerControl, check_control
-    from lmmpy.fit import fit_design
+    from lmmpy._fitting import fit_design
 
     control = check_control(control, LmerControl, "lmer")
     parsed = parse_formula(formula)

@@ -9,23 +9,9 @@ from an empty array.
 
 from __future__ import annotations
 
-MESSAGE = ("{what} needs the data rows in memory, and this model was fitted from chunks "
-           "(Parquet or Dask); load the data into a pandas DataFrame and fit it with "
-           "lmmpy.lmer(formula, data_frame) to use it")
+from lmmpy._errors import MESSAGE, InMemoryDataError
 
-
-class InMemoryDataError(ValueError):
-    """Raised when a method needs the rows of a model fitted from chunks.
-
-    Examples
-    --------
-    >>> str(InMemoryDataError.about("the bootstrap")).split(",")[0]
-    'the bootstrap needs the data rows in memory'
-    """
-
-    @classmethod
-    def about(cls, what: str) -> InMemoryDataError:
-        return cls(MESSAGE.format(what=what))
+__all__ = ["MESSAGE", "InMemoryDataError", "RowsNotInMemory"]
 
 
 class RowsNotInMemory:

@@ -7,14 +7,18 @@ import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
-import formulaic
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from lmmpy._warnings import RankDeficiencyWarning
 from lmmpy.design import _checks
-from lmmpy.design._fixed import ModelMatrix, build_model_matrix, offset_values
+from lmmpy.design._fixed import (
+    ModelMatrix,
+    build_model_matrix,
+    expression_values,
+    offset_values,
+)
 from lmmpy.design._random import RandomEffectsTerm, group_codes, lme4_term_order
 from lmmpy.design._variables import formula_columns
 from lmmpy.formula import ParsedFormula
@@ -130,12 +134,12 @@ def build_design(
         raise ValueError("no rows are left after dropping rows with missing values")
     _checks.check_not_constant(frame, _fixed_variables(formula, frame), "the fixed effects")
     X = _fixed_matrix(formula, frame, _transform_rows(formula, data, keep))
-    y = _response(formula, frame)
+    y = _response(formula, frame, (data, keep))
     design = Design(
         formula=formula,
         y=y,
         X=X,
-        terms=tuple(lme4_term_order(_random_terms(formula, frame, X))),
+        terms=tuple(lme4_term_order(_random_terms(formula, frame, X, (data, keep)))),
         weights=None if weights is None else weights[keep],
         offset=_offset(formula, frame, None if offset is None else offset[keep]),
         row_index=frame.index,
@@ -240,26 +244,34 @@ def _model_frame(data: pd.DataFrame, keep: np.ndarray, columns: list[str]) -> pd
     return frame
 
 
-def _response(formula: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
+def _response(formula: ParsedFormula, frame: pd.DataFrame,
+              rows: tuple[pd.DataFrame, np.ndarray] | None = None) -> np.ndarray:
+    """The response on the rows kept (``frame``); an expression (``log(y)``, ``scale(y)``)
+    evaluated on every row of the data when ``rows`` (the data and the rows kept) are
+    given, as R's model.frame does before dropping the rows missing another variable."""
     if formula.response is None:
         raise ValueError(f"formula {formula.formula!r} has no response (left of '~')")
     if formula.response.strip("`") in frame.columns:
         column = formula.response.strip("`")
         return _checks.check_numeric_response(frame[column], column)
-    matrix = formulaic.model_matrix(f"{formula.response} ~ 1", frame, na_action="ignore").lhs
+    data, keep = rows if rows is not None else (frame, slice(None))
+    matrix = expression_values(formula.response, data, "the response")[keep]
     if matrix.shape[1] != 1:
         raise TypeError(f"response {formula.response!r} must be numeric, not a factor")
-    return _checks.check_numeric_response(np.asarray(matrix).ravel(), formula.response)
+    return _checks.check_numeric_response(matrix.ravel(), formula.response)
 
 
-def _transform_rows(formula: ParsedFormula, data: pd.DataFrame,
-                    keep: np.ndarray) -> pd.DataFrame | None:
-    """The fixed part's columns on every row of ``data``: R's ``model.frame`` evaluates
-    data-dependent transforms (``poly(x, 2)``, ``scale(x)``) before dropping the rows
-    missing another variable; None when no row is dropped."""
+def _transform_rows(formula: ParsedFormula, data: pd.DataFrame, keep: np.ndarray,
+                    piece: str | None = None) -> pd.DataFrame | None:
+    """The columns of the fixed part (or of ``piece``, a random term's left side) on every
+    row of ``data``: R's ``model.frame`` evaluates data-dependent transforms
+    (``poly(x, 2)``, ``scale(x)``) before dropping the rows missing another variable, for
+    the random-effects terms as for the fixed part; None when no row is dropped."""
     if keep.all():
         return None
-    return data[sorted(_fixed_variables(formula, data))]
+    if piece is None:
+        return data[sorted(_fixed_variables(formula, data))]
+    return data[sorted(formula_columns(piece, data.columns))]
 
 
 def _fixed_matrix(formula: ParsedFormula, frame: pd.DataFrame,
@@ -275,8 +287,10 @@ def _fixed_matrix(formula: ParsedFormula, frame: pd.DataFrame,
     return X
 
 
-def _random_terms(formula: ParsedFormula, frame: pd.DataFrame,
-                  X: ModelMatrix) -> list[RandomEffectsTerm]:
+def _random_terms(formula: ParsedFormula, frame: pd.DataFrame, X: ModelMatrix,
+                  rows: tuple[pd.DataFrame, np.ndarray]) -> list[RandomEffectsTerm]:
+    """The random-effects terms on ``frame``; ``rows`` (the data and the rows kept) give
+    data-dependent transforms their state, as :func:`_transform_rows`."""
     if not formula.random:
         raise ValueError(
             f"formula {formula.formula!r} has no random-effects terms such as (1 | group); "
@@ -290,7 +304,9 @@ def _random_terms(formula: ParsedFormula, frame: pd.DataFrame,
             matrix = X
         else:
             matrix = build_model_matrix(spec.lhs, frame, drop_aliased=False,
-                                        what=f"random-effects term of {spec.group_name}")
+                                        what=f"random-effects term of {spec.group_name}",
+                                        transform_data=_transform_rows(formula, *rows,
+                                                                       piece=spec.lhs))
         if matrix.values.shape[1] == 0:
             raise ValueError(f"random-effects term ({spec.lhs} | {spec.group_name}) has no columns")
         term = RandomEffectsTerm(spec.group_name, spec.group, levels, codes, matrix)

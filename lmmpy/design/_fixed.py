@@ -38,8 +38,8 @@ from lmmpy.design._variables import (
     shadowed_calls,
 )
 
-__all__ = ["INTERCEPT", "ModelMatrix", "build_model_matrix", "formula_columns", "offset_values",
-           "parsed_formula", "polynomial_contrast_formula"]
+__all__ = ["INTERCEPT", "ModelMatrix", "build_model_matrix", "expression_values",
+           "formula_columns", "offset_values", "parsed_formula", "polynomial_contrast_formula"]
 
 INTERCEPT = "(Intercept)"
 _POLY_FUNCTIONS = {False: ("C", "contr"), True: ("lmmpy_C", "lmmpy_contr")}
@@ -268,6 +268,26 @@ def offset_values(expression: str, data: pd.DataFrame) -> np.ndarray:
     matrix = formulaic.model_matrix(formula, data, na_action="ignore",
                                     context=EVALUATION_CONTEXT)
     return np.asarray(matrix, dtype=float).ravel()
+
+
+def expression_values(expression: str, data: pd.DataFrame, what: str) -> np.ndarray:
+    """A Python expression of the data's columns evaluated on ``data`` (n × k: k > 1 for a
+    categorical), NaN where a value is missing: a response such as ``log(y)`` or a part of
+    ``cbind(s, n - s)``.  Names are resolved as in the fixed effects: a called name is the
+    function even beside a column of its name (``log(n)`` beside a column ``log`` takes
+    the logarithm, as R does).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"log": [1.0, 2.0], "n": [1.0, np.e]})
+    >>> expression_values("log(n) + log", df, "the response").ravel().tolist()
+    [1.0, 3.0]
+    """
+    formula = polynomial_contrast_formula(f"0 + {{{expression}}}", data)
+    _check_no_shadowed_function(formula, expression, data, what)
+    matrix = formulaic.model_matrix(formula, data, na_action="ignore",
+                                    context=EVALUATION_CONTEXT)
+    return np.asarray(matrix, dtype=float)
 
 
 def _check_no_shadowed_function(formula: formulaic.Formula, rhs: str, data: pd.DataFrame,

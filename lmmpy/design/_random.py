@@ -13,7 +13,6 @@ levels, and left as written when already in that order.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from lmmpy._boundary import theta_positions
 from lmmpy.design._fixed import ModelMatrix
 
 
@@ -108,18 +108,6 @@ class RandomEffectsTerm:
         return sp.csc_matrix(
             (self.model_matrix.values.ravel(), (rows, cols)), shape=(n, self.n_random_effects)
         )
-
-
-@functools.cache
-def theta_positions(k: int, correlated: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cols) in T of a term's θ, read-only and shared (asked for at every evaluation)."""
-    if correlated:
-        cols, rows = np.triu_indices(k)  # upper triangle of T' row-major = lower of T col-major
-    else:
-        rows = cols = np.arange(k)
-    for positions in (rows, cols):
-        positions.flags.writeable = False
-    return rows, cols
 
 
 def group_codes(data: pd.DataFrame, columns: tuple[str, ...]) -> tuple[pd.Index, np.ndarray]:

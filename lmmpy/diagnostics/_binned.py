@@ -77,7 +77,7 @@ def binned_residuals(model: GeneralizedLinearMixedModel, term: str | None = None
 
 
 def _values(model, term: str | None, data: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
-    from lmmpy.glmm._families import Binomial
+    from lmmpy._families import Binomial
 
     if not isinstance(model.family, Binomial):
         raise ValueError(f"binned residuals are for a binomial model, not {model.family.name}")

@@ -22,11 +22,14 @@ Chapman & Hall.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lmmpy.diagnostics._ols import OLSFit, ols
-from lmmpy.glmm._response import GlmResponse
+
+if TYPE_CHECKING:
+    from lmmpy.glmm._response import GlmResponse
 
 MAX_ITERATIONS = 100
 TOLERANCE = 1e-12

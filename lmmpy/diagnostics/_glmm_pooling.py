@@ -41,13 +41,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lmmpy._families import Binomial, Poisson
 from lmmpy.diagnostics._glm import GLMFit, glm
 from lmmpy.diagnostics._hausman import hausman_test
 from lmmpy.diagnostics._nopooling import NoPoolingDesign, no_pooling_design
 from lmmpy.diagnostics._ols import ols
 from lmmpy.diagnostics._report import _hausman_sentence, _lrt_sentence, _p, _significant
 from lmmpy.diagnostics._shrinkage import group_estimates
-from lmmpy.glmm._families import Binomial, Poisson
 from lmmpy.inference import boundary_mixture
 
 if TYPE_CHECKING:

@@ -29,7 +29,6 @@ Nakagawa, S., Johnson, P. C. D. & Schielzeth, H. (2017). *J. R. Soc. Interface* 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -78,24 +77,8 @@ def distribution_variance(model: GeneralizedLinearMixedModel) -> float:
     if family == "poisson" and link == "sqrt":
         return 0.25
     if family == "poisson" and link == "log":
-        return math.log1p(1.0 / math.exp(null_intercept(model)))
+        return math.log1p(1.0 / math.exp(model._null_intercept()))
     raise ValueError(
         f"no distribution-specific variance for the {family} family with the {link} link: "
         "the ICC and R² of a GLMM are defined here for the binomial (logit, probit, cloglog) "
         "and the Poisson (log, sqrt), as in R's performance package")
-
-
-def null_intercept(model: GeneralizedLinearMixedModel) -> float:
-    """β̂₀ of the model refitted with the intercept as the only fixed effect (same random
-    effects, offset, weights and family; insight's ``null_model``)."""
-    from lmmpy.design._fixed import ModelMatrix
-    from lmmpy.glmm._optimize import GlmmCriterion, optimize_glmm
-    from lmmpy.glmm._pirls import ReweightedSystem
-
-    design = model.design
-    ones = ModelMatrix(np.ones((design.n_obs, 1)), ("(Intercept)",), None, (0,),
-                       {"Intercept": "(Intercept)"})
-    system = ReweightedSystem(replace(design, X=ones), model.system.response, model.system.path)
-    criterion = GlmmCriterion(system, len(model.theta), max(model.nagq, 1))
-    optimization = optimize_glmm(criterion, model.theta, design.theta_lower_bounds())
-    return float(optimization.parameters[len(model.theta)])

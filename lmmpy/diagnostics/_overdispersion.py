@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from lmmpy.glmm._families import Binomial, NegativeBinomial, Poisson
+from lmmpy._families import Binomial, NegativeBinomial, Poisson
 
 SIGNIFICANCE = 0.05   # performance's threshold for "Overdispersion detected."
 

@@ -150,7 +150,7 @@ def compare_pooling(formula: str, data: pd.DataFrame, *, reml: bool = True,
     >>> cmp.coefficients.loc["x"].round(2).to_dict()
     {'complete': 1.42, 'none': -0.94, 'partial': -0.9}
     """
-    from lmmpy.fit import lmer
+    import lmmpy  # the public fitting functions (the package's facade, loaded already)
     from lmmpy.formula import parse_formula
 
     _check_alpha(alpha)
@@ -160,11 +160,9 @@ def compare_pooling(formula: str, data: pd.DataFrame, *, reml: bool = True,
             "compare_pooling compares pooling over the groups of a mixed model"
         )
     if family is not None:
-        from lmmpy.glmm import glmer
-
-        model = glmer(formula, data, family, link=link, weights=weights, offset=offset)
+        model = lmmpy.glmer(formula, data, family, link=link, weights=weights, offset=offset)
     else:
-        model = lmer(formula, data, reml=reml, weights=weights, offset=offset)
+        model = lmmpy.lmer(formula, data, reml=reml, weights=weights, offset=offset)
     return pooling_comparison(model, group=group, alpha=alpha, progress=progress)
 
 
@@ -172,11 +170,9 @@ def pooling_comparison(model, group: str | None = None, alpha: float = 0.05,
                        progress: bool | None = None) -> PoolingComparison:
     """The comparison for a fitted model (``LinearMixedModel.compare_pooling``; for a
     GLMM, GLMs in place of least squares: :mod:`lmmpy.diagnostics._glmm_pooling`)."""
-    from lmmpy.glmm import GeneralizedLinearMixedModel
-
     _check_alpha(alpha)
     _check_group(model, group)
-    if isinstance(model, GeneralizedLinearMixedModel):
+    if model.is_generalized:
         from lmmpy.diagnostics._glmm_pooling import glmm_pooling_parts
 
         return PoolingComparison(**glmm_pooling_parts(model, group, alpha))

@@ -87,9 +87,7 @@ def variance_components(model: LinearMixedModel,
     >>> round(variance_components(m).random, 1)
     1698.1
     """
-    from lmmpy.glmm import GeneralizedLinearMixedModel
-
-    if isinstance(model, GeneralizedLinearMixedModel):   # latent-scale residual variance
+    if model.is_generalized:   # latent-scale residual variance
         from lmmpy.diagnostics._glmm_variance import glmm_variance_components
 
         return glmm_variance_components(model, tolerance)

@@ -8,7 +8,7 @@ Stages: ``_response`` (lme4's response forms, prior weights, checks),
 negative binomial with its shape estimated).
 """
 
-from lmmpy.glmm._families import (
+from lmmpy._families import (
     Binomial,
     Family,
     Gamma,

@@ -20,14 +20,16 @@ Numbers follow lme4's definitions for GLMMs:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lmmpy.glmm._families import Family, NegativeBinomial
+from lmmpy._control import GlmerControl
+from lmmpy._families import Family, NegativeBinomial
 from lmmpy.glmm._optimize import GlmmOptimization
 from lmmpy.glmm._pirls import PirlsResult, ReweightedSystem
 from lmmpy.objective import conditional_variance_blocks
@@ -57,6 +59,11 @@ class GeneralizedLinearMixedModel:
     optimization: GlmmOptimization
     row_index: pd.Index
     data_name: str | None = None
+    #: how the model was fitted (``glmer``'s ``control=``); its refits use it too
+    control: GlmerControl = field(default_factory=GlmerControl)
+
+    #: a GLMM: what inference, diagnostics and reports ask (:class:`lmmpy._fitted.FittedModel`)
+    is_generalized: ClassVar[bool] = True
 
     # ---- the model ---------------------------------------------------------------------
     @property
@@ -174,12 +181,11 @@ class GeneralizedLinearMixedModel:
         table = self.coefficients().set_axis(["estimate", "std_error", "z_value", "p_value"],
                                              axis=1)
         if level is not None:
-            from lmmpy.inference._bootstrap import check_level
+            from lmmpy.inference._contrast import check_level, wald_interval
 
-            check_level(level)
-            half = stats.norm.ppf((1 + level) / 2) * table["std_error"]
-            table["conf_low"], table["conf_high"] = table["estimate"] - half, \
-                table["estimate"] + half
+            table["conf_low"], table["conf_high"] = wald_interval(
+                table["estimate"].to_numpy(), table["std_error"].to_numpy(), np.inf,
+                check_level(level))
         table.attrs["level"] = level
         return table
 
@@ -295,7 +301,7 @@ class GeneralizedLinearMixedModel:
         ----------
         method : {"profile", "wald", "boot"}, default "profile"
             The profiled Laplace (AGQ) criterion; β̂ ± z·SE (fixed effects only); or
-            the parametric bootstrap (see :mod:`lmmpy.glmm._confint`).
+            the parametric bootstrap (see :mod:`lmmpy.inference._confint`).
         level : float, default 0.95
         parm : str or list of str, optional
             Rows to keep: ``sd_(Intercept)|herd``, ``period[T.2]``, ...
@@ -313,7 +319,7 @@ class GeneralizedLinearMixedModel:
         >>> m.confint(parm="sd_(Intercept)|herd").round(3).to_numpy().tolist()
         [[0.346, 1.1]]
         """
-        from lmmpy.glmm._confint import confint
+        from lmmpy.inference._confint import confint
 
         return confint(self, method, level, parm, nsim=nsim, seed=seed, boot_type=boot_type,
                        n_jobs=n_jobs, progress=progress)
@@ -390,12 +396,9 @@ class GeneralizedLinearMixedModel:
     def profile(self, parm=None) -> pd.DataFrame:
         """The likelihood profile of each parameter (``parameter, value, zeta`` and every
         parameter's value), traced as lme4's ``profile``; see ``lmmpy.inference.profile``."""
-        from lmmpy.glmm._confint import parameter_names
-        from lmmpy.inference._confint import _check_parm
+        from lmmpy.inference._confint import profile
 
-        names = parameter_names(self)
-        selected = _check_parm(parm, names)
-        return self._profiler.profile_frame([names.index(name) for name in selected])
+        return profile(self, parm, progress=False)
 
     def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
         """Responses simulated from the fit, one column per simulation (``sim_1``, ...).
@@ -436,9 +439,28 @@ class GeneralizedLinearMixedModel:
                   progress: bool | None = None, use_u: bool = False):
         """Parametric bootstrap (lme4's ``bootMer``): ``func`` of refits to simulated responses
         (default: the parameters of :meth:`confint`); see ``lmmpy.inference.bootstrap``."""
-        from lmmpy.glmm._confint import bootstrap_glmm
+        from lmmpy.inference._bootstrap import bootstrap
 
-        return bootstrap_glmm(self, nsim, func, seed, n_jobs, progress, use_u)
+        return bootstrap(self, nsim, func, seed, n_jobs, progress, use_u)
+
+    def _restricted_criterion(self, fixed: np.ndarray) -> float:
+        """The criterion minimized with the θ's in ``fixed`` held at zero (``ranova``)."""
+        from lmmpy.glmm._lrt import restricted_criterion
+
+        return restricted_criterion(self, fixed)
+
+    def _intercept_reduced_criterion(self, index: int) -> tuple[float, int]:
+        """(criterion, number of θ's) with term ``index`` replaced by ``(1 | g)`` (``ranova``)."""
+        from lmmpy.glmm._lrt import intercept_refit
+
+        return intercept_refit(self, index)
+
+    def _null_intercept(self) -> float:
+        """β̂₀ of the model refitted with the intercept as its only fixed effect (the ICC's
+        and R²'s distribution-specific variance)."""
+        from lmmpy.glmm._lrt import null_intercept
+
+        return null_intercept(self)
 
     def summary(self):
         """lme4's ``summary(glmerMod)`` layout (``print`` it)."""

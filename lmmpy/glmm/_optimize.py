@@ -16,8 +16,9 @@ optimum reached is the criterion's own.  Standard errors follow lme4's default (
 no Hessian: its ``vcov`` is lme4's (R_X'R_X)⁻¹ of the last PIRLS step).
 
 Each evaluation starts PIRLS from the previous evaluation's u (and β): the
-criterion is the converged one (PIRLS tolerance 1e-13), so the start only
-saves iterations.
+criterion is the converged one (PIRLS's tolerance, ``GlmerControl.pirls_tolerance``,
+1e-10; the Hessian's evaluations to ``HESSIAN_PIRLS_TOLERANCE``, 1e-12, in every fit:
+glmer, glmer_nb, refits), so the start only saves iterations.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ from lmmpy.glmm._laplace import agq_deviance, laplace_deviance
 from lmmpy.glmm._pirls import PirlsError, PirlsResult, ReweightedSystem, pirls
 
 HESSIAN_STEP = 1e-4      # lme4's deriv12 delta
+# PIRLS's tolerance for the Hessian's evaluations, whatever the fit's: the central
+# differences divide the criterion's error by HESSIAN_STEP² = 1e-8, and the Laplace
+# criterion's log-determinant moves to first order with u, so PIRLS stopped at 1e-10
+# moves non-canonical links' SEs by ~1e-4 relative (probit, cloglog, Gamma log, Poisson
+# sqrt: tests/glmm/test_hessian_tolerance.py against lme4's criterion's Richardson Hessian)
+HESSIAN_PIRLS_TOLERANCE = 1e-12
 DEFAULT_CONTROL = GlmerControl()
 
 
@@ -173,7 +180,12 @@ def _minimize(function, start, lower, steps,
 
 def criterion_hessian(criterion: GlmmCriterion, parameters: np.ndarray,
                       step: float = HESSIAN_STEP) -> np.ndarray:
-    """The Hessian of the criterion over (θ, β) by central differences (lme4's ``deriv12``)."""
+    """The Hessian of the criterion over (θ, β) by central differences (lme4's ``deriv12``),
+    each evaluation's PIRLS to :data:`HESSIAN_PIRLS_TOLERANCE` at least."""
+    if criterion.pirls_tolerance > HESSIAN_PIRLS_TOLERANCE:
+        criterion = GlmmCriterion(criterion.system, criterion.n_theta, criterion.nagq,
+                                  HESSIAN_PIRLS_TOLERANCE)
+    parameters = np.asarray(parameters, dtype=float)
     k = len(parameters)
     center = criterion(parameters)
     shifted = {}

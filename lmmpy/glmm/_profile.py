@@ -12,7 +12,9 @@ closed form for β̂(θ), so every other parameter is re-optimised, as lme4's
   :class:`~lmmpy.inference._varpar.ProfileCoordinates`) and all of β;
 * a fixed effect β_j: the criterion over θ and the other β's;
 
-each evaluation a PIRLS solve for û at (θ, β), started from the last one.
+each evaluation a PIRLS solve for û at (θ, β), started from the last one, to the
+fit's PIRLS tolerance (``model.control``); the profile's own BOBYQA runs (tight
+tolerances, small first steps) find each point.
 Tracing, interval ends (Brent's method between traced points) and the
 bounds are the linear model's (:class:`~lmmpy.inference._profile.Profiler`).
 
@@ -73,7 +75,8 @@ class GlmmProfiler(Profiler):
         lower, upper = _bounds(self.terms, len(model.state.beta))
         keep = np.arange(len(lower)) != self.n_variance    # σ's slot
         self.lower, self.upper = lower[keep], upper[keep]
-        self._criterion = GlmmCriterion(model.system, self.n_variance, model.nagq)
+        self._criterion = GlmmCriterion(model.system, self.n_variance, model.nagq,
+                                        model.control.pirls_tolerance)
         self._theta_lower = model.design.theta_lower_bounds()
         self._beta_steps = BETA_STEP * model.fixef_se.to_numpy()
         self._first, self._coordinate_cache, self._ends, self._frames = {}, {}, {}, {}

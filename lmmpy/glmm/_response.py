@@ -17,12 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import formulaic
 import numpy as np
 import pandas as pd
 
-from lmmpy.formula import ParsedFormula
-from lmmpy.glmm._families import (
+from lmmpy._families import (
     Binomial,
     Family,
     Gamma,
@@ -30,6 +28,8 @@ from lmmpy.glmm._families import (
     NegativeBinomial,
     Poisson,
 )
+from lmmpy.design._fixed import expression_values
+from lmmpy.formula import ParsedFormula
 
 RESPONSE_COLUMN = "_glmm_response_"
 _INTEGER_TOLERANCE = 1e-3   # R's binomial()$initialize: "non-integer #successes"
@@ -44,7 +44,7 @@ class GlmResponse:
     y : the response on the family's scale (a proportion for the binomial)
     trials : R's binomial ``n`` (ones for the other forms and families)
     weights : prior weights (the trials times the case weights for ``cbind``)
-    family : the :class:`~lmmpy.glmm._families.Family`
+    family : the :class:`~lmmpy._families.Family`
     """
 
     y: np.ndarray
@@ -225,7 +225,7 @@ def _numeric(expression: str, frame: pd.DataFrame) -> np.ndarray:
         if not pd.api.types.is_numeric_dtype(values):
             raise TypeError(f"{name!r} must be numeric")
         return values.to_numpy(dtype=float)
-    matrix = formulaic.model_matrix(f"I({expression}) - 1", frame, na_action="ignore")
+    matrix = expression_values(expression, frame, "the response")
     if matrix.shape[1] != 1:
         raise TypeError(f"{expression!r} must be a numeric expression")
-    return np.asarray(matrix, dtype=float).ravel()
+    return matrix.ravel()

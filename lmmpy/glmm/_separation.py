@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmmpy.glmm._families import EPS, Binomial, NegativeBinomial, Poisson
+from lmmpy._families import EPS, Binomial, NegativeBinomial, Poisson
 from lmmpy.glmm._pirls import ReweightedSystem
 
 TOLERANCE = 1e-7

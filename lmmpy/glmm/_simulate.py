@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lmmpy._families import Binomial, Gamma, InverseGaussian, NegativeBinomial, Poisson
 from lmmpy._warnings import ConvergenceWarning, SingularFitWarning
 from lmmpy.glmm._conditioned import (
     conditioned_start,
@@ -47,7 +48,6 @@ from lmmpy.glmm._conditioned import (
     original_hessian,
     original_optimization,
 )
-from lmmpy.glmm._families import Binomial, Gamma, InverseGaussian, NegativeBinomial, Poisson
 from lmmpy.glmm._optimize import GlmmCriterion, criterion_hessian, optimize_glmm, optimize_theta
 from lmmpy.glmm._pirls import ReweightedSystem
 from lmmpy.glmm._response import check_response
@@ -94,7 +94,7 @@ def draw(model: GeneralizedLinearMixedModel, mu: np.ndarray,
 def refit_response(model: GeneralizedLinearMixedModel,
                    y: np.ndarray) -> GeneralizedLinearMixedModel:
     """The model fitted to response ``y`` (same design, family, weights and nAGQ), starting
-    from the fit's estimates."""
+    from the fit's estimates, with the fit's control."""
     y = np.asarray(y, dtype=float)
     if y.shape != (model.nobs,):
         raise ValueError(f"y must have one value per observation of the fit ({model.nobs}), "
@@ -103,17 +103,18 @@ def refit_response(model: GeneralizedLinearMixedModel,
     check_response(response, "y")
     system = ReweightedSystem(model.design, response, model.system.path)
     n_theta = len(model.theta)
-    criterion = GlmmCriterion(system, n_theta, model.nagq)
+    control = model.control
+    criterion = GlmmCriterion(system, n_theta, model.nagq, control.pirls_tolerance)
     fitting, matrices = fitting_criterion(criterion)   # glmer's conditioned columns
     lower = model.design.theta_lower_bounds()
     start = conditioned_start(np.concatenate([model.theta, model.state.beta]), criterion,
                               matrices)
     if model.nagq == 0:
         optimization = original_optimization(
-            optimize_theta(fitting, start[:n_theta], lower), criterion, matrices)
+            optimize_theta(fitting, start[:n_theta], lower, control), criterion, matrices)
         hessian, state = None, criterion.at_theta(optimization.parameters[:n_theta])
     else:
-        optimization = optimize_glmm(fitting, start[:n_theta], lower, start)
+        optimization = optimize_glmm(fitting, start[:n_theta], lower, start, control)
         hessian = original_hessian(criterion_hessian(fitting, optimization.parameters),
                                    n_theta, matrices)
         optimization = original_optimization(optimization, criterion, matrices)
@@ -126,7 +127,7 @@ def refit_response(model: GeneralizedLinearMixedModel,
 
 
 def _warn_about(model: GeneralizedLinearMixedModel) -> None:
-    if model.is_singular:
+    if model.control.check_singular and model.is_singular:
         warnings.warn("boundary (singular) fit: see GeneralizedLinearMixedModel.is_singular",
                       SingularFitWarning, stacklevel=3)
     if "maximum number of evaluations reached" in model.optimization.return_codes:

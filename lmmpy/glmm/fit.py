@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from lmmpy._control import GlmerControl, check_control
+from lmmpy._families import Family, make_family
 from lmmpy._warnings import ConvergenceWarning, SingularFitWarning
 from lmmpy.design import build_design
 from lmmpy.design._build import ArrayOrColumn
@@ -23,7 +24,6 @@ from lmmpy.glmm._conditioned import (
     original_optimization,
     warn_if_digits_lost,
 )
-from lmmpy.glmm._families import Family, make_family
 from lmmpy.glmm._model import GeneralizedLinearMixedModel
 from lmmpy.glmm._optimize import (
     GlmmCriterion,
@@ -159,6 +159,7 @@ def glmer(
         optimization=optimization,
         row_index=_row_index(data, system),
         data_name=data_name,
+        control=control,
     )
     _warn_about(model, control)
     return model

@@ -43,6 +43,7 @@ import pandas as pd
 from scipy import optimize, special
 
 from lmmpy._control import GlmerControl, check_control
+from lmmpy._families import NegativeBinomial, Poisson
 from lmmpy._nlopt import run as run_nlopt
 from lmmpy._warnings import ConvergenceWarning
 from lmmpy.design._build import ArrayOrColumn
@@ -52,7 +53,6 @@ from lmmpy.glmm._conditioned import (
     original_hessian,
     original_optimization,
 )
-from lmmpy.glmm._families import NegativeBinomial, Poisson
 from lmmpy.glmm._model import GeneralizedLinearMixedModel
 from lmmpy.glmm._optimize import (
     GlmmCriterion,
@@ -78,7 +78,6 @@ HALF_WIDTH = 3.0          # glmer.nb's interval: log k₀ ± 3
 BRENT_TOLERANCE = 5e-5    # glmer.nb's tol on log k
 THETA_ML_LIMIT = 20       # glmer.nb's initCtrl: limit 20, eps 2 tol
 THETA_ML_EPS = 2 * BRENT_TOLERANCE
-HESSIAN_PIRLS_TOLERANCE = 1e-12
 
 
 @dataclass(frozen=True)
@@ -394,11 +393,8 @@ def _model_at(system: ReweightedSystem, nagq: int, parameters: np.ndarray, k: fl
               data: tuple[pd.DataFrame, str | None], search: NbThetaSearch,
               control: GlmerControl, code: str) -> NegativeBinomialMixedModel:
     """The GLMM at k held fixed (lme4's last refit): state, criterion and Hessian there."""
-    # the Hessian divides the criterion's noise by its step² (1e-8): PIRLS to 1e-12 at least
-    # (to 1e-10, its early stop leaves the standard errors ~2e-4 off on epil)
-    tight = replace(control, pirls_tolerance=min(control.pirls_tolerance,
-                                                 HESSIAN_PIRLS_TOLERANCE))
-    problem = _Problem(system, nagq, tight)
+    # the Hessian (glmer's: PIRLS to HESSIAN_PIRLS_TOLERANCE in its evaluations)
+    problem = _Problem(system, nagq, control)
     problem.set_nb_theta(k)
     criterion, n_theta = problem.criterion, problem.n_theta
     parameters = np.asarray(parameters, dtype=float)
@@ -413,7 +409,7 @@ def _model_at(system: ReweightedSystem, nagq: int, parameters: np.ndarray, k: fl
     return NegativeBinomialMixedModel(
         system=system, state=state, deviance_value=value, nagq=nagq, hessian=hessian,
         optimization=optimization, row_index=_row_index(data[0], system), data_name=data[1],
-        nb_search=search)
+        control=control, nb_search=search)
 
 
 def _set_nb_theta(system: ReweightedSystem, k: float) -> None:

@@ -50,6 +50,7 @@ from lmmpy._warnings import BootstrapWarning, ConvergenceWarning, SingularFitWar
 from lmmpy.inference._simulate import SeedLike, check_nsim
 from lmmpy.inference._varpar import (
     model_sdcor,
+    parameter_names,
     sdcor_from_theta,
     term_shapes,
     variance_parameter_names,
@@ -171,9 +172,7 @@ def bootstrap(model: LinearMixedModel, nsim: int, func: Statistic | None = None,
     """
     check_nsim(nsim)
     n_jobs = _check_n_jobs(n_jobs)
-    if func is None and _is_glmm(model):   # the parameters of the GLMM's confint
-        from lmmpy.glmm._confint import ParameterStatistic
-
+    if func is None and model.is_generalized:   # the parameters of the GLMM's confint
         func = ParameterStatistic(model)
     if func is None:
         func = _DefaultStatistic(model)
@@ -190,10 +189,19 @@ def bootstrap(model: LinearMixedModel, nsim: int, func: Statistic | None = None,
     return _collect(results, t0, sequence, use_u)
 
 
-def _is_glmm(model) -> bool:
-    from lmmpy.glmm import GeneralizedLinearMixedModel
+class ParameterStatistic:
+    """The parameters of ``confint`` of a GLMM fit (SDs and correlations times σ̂ for the
+    families with a dispersion, as ``varcorr``; σ̂ for those; β̂), as a named Series."""
 
-    return isinstance(model, GeneralizedLinearMixedModel)
+    def __init__(self, model):
+        self.shapes = term_shapes(model.design.terms)
+        self.names = parameter_names(model)
+        self.dispersion = model.family.has_dispersion
+
+    def __call__(self, model) -> pd.Series:
+        sdcor = sdcor_from_theta(self.shapes, model.theta, model.sigma)
+        variance = sdcor if self.dispersion else sdcor[:-1]
+        return pd.Series(np.concatenate([variance, model.state.beta]), index=self.names)
 
 
 def default_statistic(model: LinearMixedModel) -> pd.Series:

@@ -3,15 +3,21 @@
 Rows, as lme4's ``confint(m, oldNames = FALSE)``: the random-effect standard
 deviations and correlations in θ's order (``sd_(Intercept)|Subject``,
 ``cor_Days.(Intercept)|Subject``, ``sd_Days|Subject``), ``sigma``, then the
-fixed effects (formulaic's names).
+fixed effects (formulaic's names).  For a GLMM (lme4's ``confint`` of a
+``glmerMod``) the SDs and correlations are on lme4's scale, and ``sigma`` is a row
+only for the families with a dispersion parameter (Gamma, inverse Gaussian).
+One function serves both kinds of model (:class:`lmmpy._fitted.FittedModel`):
 
 * ``"wald"``: β̂_j ± z_{(1+level)/2} SE(β̂_j) from ``vcov``; NaN for the variance
-  parameters (lme4 gives NA: a symmetric interval on the SD scale is poor).
+  parameters (lme4 gives NA: a symmetric interval on the SD scale is poor).  A
+  GLMM's SEs come from the Hessian of its criterion, as its ``vcov``.
 * ``"profile"``: {φ : |ζ(φ)| ≤ z} from the profiled ML deviance
   (:mod:`lmmpy.inference._profile`; Bates et al. 2015, section 5.1).  A REML
-  fit is refitted by ML first, as lme4 does.
+  fit is refitted by ML first, as lme4 does.  A GLMM's profile is that of its
+  Laplace (or AGQ) criterion (:mod:`lmmpy.glmm._profile`).
 * ``"boot"``: parametric-bootstrap intervals (percentile, basic or normal;
-  :mod:`lmmpy.inference._bootstrap`, Davison & Hinkley 1997, ch. 5).
+  :mod:`lmmpy.inference._bootstrap`, Davison & Hinkley 1997, ch. 5) of the
+  same parameters (a GLMM's responses simulated by :mod:`lmmpy.glmm._simulate`).
 
 References
 ----------
@@ -32,10 +38,14 @@ from scipy.stats import norm
 
 from lmmpy._progress import progress_bar
 from lmmpy.inference._bootstrap import bootstrap, check_boot_type, check_level
+from lmmpy.inference._contrast import wald_interval
 from lmmpy.inference._simulate import SeedLike
-from lmmpy.inference._varpar import variance_parameter_names
+from lmmpy.inference._varpar import parameter_names
+
+__all__ = ["confint", "parameter_names", "profile"]
 
 if TYPE_CHECKING:
+    from lmmpy._fitted import FittedModel
     from lmmpy.results import LinearMixedModel
 
 METHODS = ("profile", "wald", "boot")
@@ -72,9 +82,6 @@ def confint(model: LinearMixedModel, method: str = "profile", level: float = 0.9
     >>> confint(m, "wald").loc["Days"].round(3).tolist()
     [7.438, 13.497]
     """
-    if _is_glmm(model):   # no σ row without a dispersion; the GLMM's profiler and bootstrap
-        return model.confint(method, level, parm, nsim=nsim, seed=seed, boot_type=boot_type,
-                             n_jobs=n_jobs, progress=progress)
     method = _check_method(method)
     check_level(level)
     names = parameter_names(model)
@@ -90,16 +97,14 @@ def confint(model: LinearMixedModel, method: str = "profile", level: float = 0.9
     return table.loc[selected]
 
 
-def parameter_names(model: LinearMixedModel) -> list[str]:
-    """The rows of :func:`confint`: SDs and correlations, ``sigma``, fixed effects."""
-    return [*variance_parameter_names(model.design.terms), *model.fixef.index]
-
-
-def _wald(model: LinearMixedModel, level: float, names: list[str]) -> pd.DataFrame:
+def _wald(model: FittedModel, level: float, names: list[str]) -> pd.DataFrame:
+    """β̂ ∓ z SE(β̂) (:func:`~lmmpy.inference._contrast.wald_interval` with df = ∞); NaN for
+    the variance parameters."""
     table = pd.DataFrame(np.nan, index=names, columns=["lower", "upper"])
-    half = norm.ppf((1 + level) / 2) * model.fixef_se
-    table.loc[model.fixef.index, "lower"] = model.fixef - half
-    table.loc[model.fixef.index, "upper"] = model.fixef + half
+    lower, upper = wald_interval(model.fixef.to_numpy(), model.fixef_se.to_numpy(), np.inf,
+                                 level)
+    table.loc[model.fixef.index, "lower"] = lower
+    table.loc[model.fixef.index, "upper"] = upper
     return table
 
 
@@ -142,8 +147,6 @@ def profile(model: LinearMixedModel, parm: str | Sequence[str] | None = None,
     >>> list(p.columns[:3]), bool(p["zeta"].is_monotonic_increasing)
     (['parameter', 'value', 'zeta'], True)
     """
-    if _is_glmm(model):
-        return model.profile(parm)
     names = parameter_names(model)
     indices = [names.index(name) for name in _check_parm(parm, names)]
     bar = progress_bar(len(indices), "profile", progress)
@@ -154,12 +157,6 @@ def profile(model: LinearMixedModel, parm: str | Sequence[str] | None = None,
     finally:
         bar.close()
     return model._profiler.profile_frame(indices)
-
-
-def _is_glmm(model) -> bool:
-    from lmmpy.glmm import GeneralizedLinearMixedModel
-
-    return isinstance(model, GeneralizedLinearMixedModel)
 
 
 def _check_method(method: str) -> str:

@@ -49,6 +49,7 @@ the same number of parameters, get no p-value (NaN), as lmerTest's Df 0.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -57,10 +58,12 @@ import numpy as np
 import pandas as pd
 import scipy.stats as st
 
-from lmmpy._conditioned import ConditionedObjective, fit_conditioned, minimize_conditioned
+from lmmpy._conditioned import ConditionedObjective, fit_conditioned
+from lmmpy._errors import InMemoryDataError
+from lmmpy._fitted import is_fitted_model
+from lmmpy._fitting import minimize_function, minimize_with_control
 from lmmpy.design._fixed import INTERCEPT, _rename
 from lmmpy.inference._table import InferenceTable
-from lmmpy.optimize import optimize_theta
 
 if TYPE_CHECKING:
     from lmmpy.design import RandomEffectsTerm
@@ -72,7 +75,8 @@ RANOVA_COLUMNS = ["npar", "loglik", "aic", "lrt", "df", "p_value", "p_value_mixt
 
 
 def refit_ml(model: LinearMixedModel) -> LinearMixedModel:
-    """The same model fitted by maximum likelihood, from the REML θ̂ (lme4's ``refitML``).
+    """The same model fitted by maximum likelihood, from the REML θ̂ (lme4's ``refitML``),
+    with the model's control (optimizer, tolerances).
 
     The design, cross-products and analysed sparse factor are reused.
     """
@@ -80,8 +84,9 @@ def refit_ml(model: LinearMixedModel) -> LinearMixedModel:
     if not model.reml:
         return model
     objective = model.objective.with_crossprods(model.objective.crossprods, reml=False)
-    summary, solution = fit_conditioned(objective, model.conditioned_objective.with_reml(False),
-                                        model.theta, em_start=True)
+    summary, solution = fit_conditioned(
+        objective, model.conditioned_objective.with_reml(False), model.theta, em_start=True,
+        minimize=functools.partial(minimize_with_control, control=model.control))
     return replace(model, objective=objective, optimization=summary, solution=solution,
                    reml=False)
 
@@ -169,19 +174,15 @@ def anova(*models: LinearMixedModel, refit: bool = True, names: Sequence[str] | 
 
 
 def _named_models(models, names, named) -> dict[str, LinearMixedModel]:
-    from lmmpy.glmm import GeneralizedLinearMixedModel
-    from lmmpy.results import LinearMixedModel
-
-    fitted_kinds = LinearMixedModel | GeneralizedLinearMixedModel
     for position, model in enumerate(models):
-        if not isinstance(model, fitted_kinds):
+        if not is_fitted_model(model):
             raise TypeError(f"model {position + 1} is a {type(model).__name__}, not a fitted "
                             "LinearMixedModel or GeneralizedLinearMixedModel")
     fits = dict(zip(_row_labels(models, names), models, strict=True))
     for name, model in named.items():
         if name in fits:
             raise ValueError(f"model name {name!r} is used twice")
-        if not isinstance(model, fitted_kinds):
+        if not is_fitted_model(model):
             raise TypeError(f"{name} is a {type(model).__name__}, not a fitted LinearMixedModel "
                             "or GeneralizedLinearMixedModel")
         fits[name] = model
@@ -205,9 +206,7 @@ def _check_same_family(fits) -> None:
 
 
 def _is_glmm(model) -> bool:
-    from lmmpy.glmm import GeneralizedLinearMixedModel
-
-    return isinstance(model, GeneralizedLinearMixedModel)
+    return model.is_generalized
 
 
 def _response_and_weights(model) -> tuple[np.ndarray, np.ndarray | None]:
@@ -460,7 +459,7 @@ def restricted_deviance(model: LinearMixedModel, fixed: np.ndarray) -> float:
         return objective(full)
 
     lower = model.design.theta_lower_bounds()[free]
-    return float(optimize_theta(restricted, theta[free], lower).objective)
+    return float(minimize_function(restricted, theta[free], lower, model.control).objective)
 
 
 def intercept_refit(model: LinearMixedModel, index: int) -> tuple[float, int]:
@@ -478,15 +477,22 @@ def intercept_refit(model: LinearMixedModel, index: int) -> tuple[float, int]:
     terms = tuple(replace(term, model_matrix=ones) if j == index else other
                   for j, other in enumerate(design.terms))
     reduced = replace(design, terms=terms)
-    objective = ProfiledDeviance(cross_products(reduced), terms, reml=model.reml)
-    summary = minimize_conditioned(objective, ConditionedObjective.of(reduced, objective))
+    objective = ProfiledDeviance(cross_products(reduced), terms, reml=model.reml,
+                                 _path=model.control.path)
+    return _reduced_fit(model, reduced, objective)
+
+
+def _reduced_fit(model: LinearMixedModel, reduced, objective) -> tuple[float, int]:
+    """(criterion, number of θ's) of a reduced model fitted with the model's control."""
+    summary = fit_conditioned(
+        objective, ConditionedObjective.of(reduced, objective),
+        minimize=functools.partial(minimize_with_control, control=model.control))[0]
     return float(summary.objective), len(summary.theta)
 
 
 def _intercept_refit_from_products(model: LinearMixedModel, index: int) -> tuple[float, int]:
     """:func:`intercept_refit` without rows: ``(1 | g)``'s Z is the intercept column of
     each level of the term's Z, so its products are a selection of the model's."""
-    from lmmpy.chunked._rows import InMemoryDataError
     from lmmpy.objective import ProfiledDeviance
 
     design = model.design
@@ -511,9 +517,8 @@ def _intercept_refit_from_products(model: LinearMixedModel, index: int) -> tuple
                       moments=tuple(m if j != index else (np.ones(1), np.zeros(1))
                                     for j, m in enumerate(design.moments)))
     crossprods = replace(cp, ZtXy=cp.ZtXy[keep], ZtZ_product=product)
-    objective = ProfiledDeviance(crossprods, terms, reml=model.reml)
-    summary = minimize_conditioned(objective, ConditionedObjective.of(reduced, objective))
-    return float(summary.objective), len(summary.theta)
+    objective = ProfiledDeviance(crossprods, terms, reml=model.reml, _path=model.control.path)
+    return _reduced_fit(model, reduced, objective)
 
 
 def ranova(model: LinearMixedModel, reduce_terms: bool = True) -> pd.DataFrame:
@@ -582,17 +587,12 @@ def _criterion_name(model) -> str:
 
 
 def _reduction_row(model: LinearMixedModel, reduction: Reduction, full: float) -> list:
-    if _is_glmm(model):
-        from lmmpy.glmm._lrt import intercept_refit as refit_intercept
-        from lmmpy.glmm._lrt import restricted_criterion as restricted
-    else:
-        refit_intercept, restricted = intercept_refit, restricted_deviance
     if reduction.intercept_term is None:
-        reduced = restricted(model, reduction.fixed)
+        reduced = model._restricted_criterion(reduction.fixed)
         df = int(reduction.fixed.sum())
         nested = True
     else:
-        reduced, n_theta = refit_intercept(model, reduction.intercept_term)
+        reduced, n_theta = model._intercept_reduced_criterion(reduction.intercept_term)
         df = len(model.theta) - n_theta
         nested = _intercept_in_span(model.design.terms[reduction.intercept_term])
     npar = model.n_params - df

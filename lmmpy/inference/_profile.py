@@ -55,7 +55,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -66,6 +66,7 @@ import scipy.linalg as la
 from scipy.optimize import brentq
 from scipy.stats import chi2
 
+from lmmpy._fitting import minimize_with_control
 from lmmpy._warnings import ProfileWarning
 from lmmpy.inference._bootstrap import user_stacklevel
 from lmmpy.inference._lrt import refit_ml
@@ -78,7 +79,6 @@ from lmmpy.inference._varpar import (
     variance_parameter_names,
 )
 from lmmpy.objective._stochastic import require_exact
-from lmmpy.optimize import optimize_theta
 
 if TYPE_CHECKING:
     from lmmpy.results import LinearMixedModel
@@ -210,13 +210,12 @@ class Profiler:
         theta_start = theta_from_sdcor(self.terms, start[:self.n_variance])
         if theta_start is None:
             theta_start = self.ml.theta
-        # with the objective's derivatives, as lmer's fit: BOBYQA's ftol_abs could stop
-        # 4e-6 above this fit's optimum, depending on rounding in the products
-        summary = optimize_theta(
-            objective, theta_start, self.ml.design.theta_lower_bounds(), check_convergence=False,
-            value_and_gradient=objective.value_and_gradient if objective.has_gradient else None,
-            value_gradient_hessian=(objective.value_gradient_hessian if objective.has_hessian
-                                    else None))
+        # the fit's optimizer (by default with the objective's derivatives, as lmer's fit:
+        # BOBYQA's ftol_abs could stop 4e-6 above this fit's optimum, depending on
+        # rounding in the products)
+        summary = minimize_with_control(
+            objective, theta_start, self.ml.design.theta_lower_bounds(), em_start=False,
+            control=replace(self.ml.control, check_convergence=False))
         s = objective.solve(summary.theta)
         sigma = float(np.sqrt(s.pwrss / self.ml.nobs))
         params = np.concatenate([sdcor_from_theta(self.terms, summary.theta, sigma),

@@ -78,6 +78,23 @@ def variance_parameter_names(terms: tuple[RandomEffectsTerm, ...]) -> list[str]:
     return [*names, SIGMA]
 
 
+def parameter_names(model) -> list[str]:
+    """The parameters of ``confint`` and the bootstrap's default statistic: SDs and
+    correlations, ``sigma`` (a GLMM's only with a dispersion parameter), fixed effects.
+
+    Examples
+    --------
+    >>> import lmmpy
+    >>> m = lmmpy.lmer("Yield ~ 1 + (1 | Batch)", lmmpy.datasets.load("Dyestuff"))
+    >>> parameter_names(m)
+    ['sd_(Intercept)|Batch', 'sigma', '(Intercept)']
+    """
+    names = variance_parameter_names(model.design.terms)
+    if model.is_generalized and not model.family.has_dispersion:
+        names = [name for name in names if name != SIGMA]
+    return [*names, *model.fixef.index]
+
+
 def is_correlation(terms: tuple[RandomEffectsTerm, ...]) -> np.ndarray:
     """For each variance parameter (σ last): is it a correlation?"""
     flags = [row != col for term in terms

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from lmmpy._boundary import theta_positions
 from lmmpy.design import RandomEffectsTerm
-from lmmpy.design._random import theta_positions
 
 
 @dataclass(frozen=True)

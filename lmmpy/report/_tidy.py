@@ -118,9 +118,7 @@ def glance(model: LinearMixedModel) -> pd.DataFrame:
 
 
 def _is_glmm(model) -> bool:
-    from lmmpy.glmm import GeneralizedLinearMixedModel
-
-    return isinstance(model, GeneralizedLinearMixedModel)
+    return model.is_generalized
 
 
 def _fixed_rows(model: LinearMixedModel, ddf: str) -> pd.DataFrame:

@@ -207,3 +207,22 @@ def test_a_glmm_offset_calls_log_beside_a_column_named_log():
     np.testing.assert_allclose(ours.predict(data.head(4)),
                                plain.predict(data.head(4).rename(columns={"log": "v"}))
                                + np.log(exposure[:4]), rtol=1e-8)
+
+
+@pytest.mark.parametrize(("names", "response"), [(["log"], "log(y + 10)"),
+                                                 (["exp", "log"], "exp(log(y + 10))"),
+                                                 (["I"], "I(2 * y)"),
+                                                 (["scale"], "scale(y)")])
+def test_a_response_calls_functions_beside_columns_of_their_names(names, response):
+    """``log(y) ~ ...`` beside a column ``log`` takes the logarithm, as R does (the
+    response was evaluated by formulaic, which called the column; issue 12)."""
+    data = _data("numeric", missing=True)
+    y = data["y"].to_numpy()
+    has_y = ~np.isnan(y)
+    values = {"log(y + 10)": np.log(y + 10), "exp(log(y + 10))": y + 10, "I(2 * y)": 2 * y,
+              "scale(y)": (y - y[has_y].mean()) / y[has_y].std(ddof=1)}[response]
+    plain = _fit("z ~ v + (1 | g)", data.assign(z=values))
+    ours = _fit(f"{response} ~ v + (1 | g)", data.assign(**{name: 1.0 for name in names}))
+    assert ours.nobs == plain.nobs
+    np.testing.assert_allclose(ours.design.y, plain.design.y, rtol=1e-12)
+    assert ours.loglik == pytest.approx(plain.loglik, rel=1e-12)

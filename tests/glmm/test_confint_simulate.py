@@ -14,7 +14,7 @@ import pytest
 from inference_cases import REFERENCE, fitted, r_vector, reference
 
 import lmmpy
-from lmmpy.glmm._confint import parameter_names
+from lmmpy.inference._confint import parameter_names
 
 
 def r_interval(name: str, method: str) -> pd.DataFrame:

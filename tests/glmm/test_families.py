@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmmpy.glmm._families import FAMILIES, Binomial, make_family
+from lmmpy._families import FAMILIES, Binomial, make_family
 
 REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "glmm" / "families.json").read_text())
 CASES = {f"{case['family']}-{case['link']}": case for case in REFERENCE}

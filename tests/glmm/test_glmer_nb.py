@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 
 import lmmpy
-from lmmpy.glmm._families import NegativeBinomial
+from lmmpy._families import NegativeBinomial
 from lmmpy.glmm._optimize import GlmmCriterion
 from lmmpy.glmm.fit import glmm_setup
 from lmmpy.glmm.nb import _saturated, theta_ml

@@ -1,4 +1,4 @@
-# R's family objects evaluated on a grid: the reference for lmmpy/glmm/_families.py.
+# R's family objects evaluated on a grid: the reference for lmmpy/_families.py.
 # Run: Rscript tools/reference/make_glmm_families.R  (writes tests/data/glmm/families.json)
 library(jsonlite)
 eta <- c(-40, -3, -0.5, 0, 0.7, 2.5, 40)
