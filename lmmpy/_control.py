@@ -38,8 +38,8 @@ class LmerControl:
         quadrature, solves by conjugate gradients; BOBYQA, as it has no
         gradient).  The model's ``logdet_standard_error`` and summary say so,
         and what needs an exact factor (conditional variances, Satterthwaite,
-        Kenward-Roger, profiles) refuses it: see "Stochastic factorization"
-        in "How a fit is computed".
+        Kenward-Roger, profiles) refuses it: see "An approximate fit for very
+        large crossed designs" in "How a fit is computed".
     xtol_abs, ftol_abs, xtol_rel : float
         BOBYQA's stopping tolerances (lme4's ``nloptwrap`` defaults).
     max_evaluations : int
