@@ -31,6 +31,8 @@ Cases (lmmpy time: median of 5 runs, 3 for the 1M and the crossed-100k models):
   20,000 on 2,000,000; users rate 5–100 items, item popularity ∝ 1/(rank + 100)^0.9),
   ``y ~ 1 + (1 | user) + (1 | item)`` (ML; one run each): targets 1/10 of lme4's time
   (recorded in ``benchmarks/lme4_times.json`` or ``--lme4``) and under 60 s.
+* ``ratings-2m-stochastic``: the 2M model with ``LmerControl(factorization="stochastic")``
+  (approximate: log|A| by stochastic Lanczos quadrature; docs "How a fit is computed").
 * ``eval-n=1e4`` … ``1e6``: one evaluation of the profiled deviance for the
   same random-effects structure (500 × 20 fully crossed cells) at growing n.
 * ``import``: ``import lmmpy`` (``python -X importtime``), target < 0.5 s.
@@ -76,10 +78,11 @@ HERE = Path(__file__).resolve().parent
 CASES_DIR = HERE.parent / "tests" / "data" / "cases"
 LME4_TIMES = HERE / "lme4_times.json"
 CASES = ["insteval", "sleepstudy", "sleepstudy-fit", "sim-1m", "slope-200k", "crossed-100k",
-         "ratings-1m", "ratings-2m", "eval-n=1e4", "eval-n=1e5", "eval-n=1e6", "import",
+         "ratings-1m", "ratings-2m", "ratings-2m-stochastic",
+         "eval-n=1e4", "eval-n=1e5", "eval-n=1e6", "import",
          "verbagg", "verbagg-nagq0", "binary-1m", "binary-1m-nagq0"]
 GLMM_PAIRS = [("verbagg", "verbagg-nagq0"), ("binary-1m", "binary-1m-nagq0")]
-SINGLE_RUN = ("ratings-1m", "ratings-2m")   # minutes each: one run unless --repeats says
+SINGLE_RUN = ("ratings-1m", "ratings-2m", "ratings-2m-stochastic")   # minutes: one run
 THREE_RUNS = ("sim-1m", "crossed-100k")
 
 
@@ -203,15 +206,20 @@ def run_crossed_100k(repeats, args):
                 evaluations=model.optimization.n_evaluations, path=model.objective.path)
 
 
-def run_ratings(n, n_users, n_items, name, **target):
+def run_ratings(n, n_users, n_items, name, factorization="auto", **target):
     """Issue 14's users × items ratings, ``y ~ 1 + (1 | user) + (1 | item)`` (ML): the item
-    block of the factor fills in (CHOLMOD's path, its dense tail the items)."""
+    block of the factor fills in (CHOLMOD's path, its dense tail the items);
+    ``factorization="stochastic"``: the approximate opt-in fit."""
     def run(repeats, args):
         from ratings import FORMULA, ratings
 
+        import lmmpy
+
         data = ratings(n, n_users, n_items)
+        control = lmmpy.LmerControl(factorization=factorization)
         cpu = time.process_time()
-        seconds, model = _median_time(lambda: _quiet_lmer(FORMULA, data, reml=False), repeats)
+        seconds, model = _median_time(
+            lambda: _quiet_lmer(FORMULA, data, reml=False, control=control), repeats)
         cpu = (time.process_time() - cpu) / repeats   # a loaded machine's fairer measure
         lme4 = (_lme4_on(data, FORMULA, repeats=repeats) if args.lme4
                 else _recorded_lme4(name))
@@ -299,6 +307,8 @@ RUNNERS = {
     "crossed-100k": run_crossed_100k,
     "ratings-1m": run_ratings(1_000_000, 60_000, 8_000, "ratings-1m", target=0.1),
     "ratings-2m": run_ratings(2_000_000, 200_000, 20_000, "ratings-2m", target_seconds=60.0),
+    "ratings-2m-stochastic": run_ratings(2_000_000, 200_000, 20_000, "ratings-2m",
+                                         "stochastic", target_seconds=60.0),
     "eval-n=1e4": run_evaluation(10_000), "eval-n=1e5": run_evaluation(100_000),
     "eval-n=1e6": run_evaluation(1_000_000), "import": run_import,
     "verbagg": run_glmer_case(_verbagg, VERBAGG_FORMULA, 1, "verbagg"),

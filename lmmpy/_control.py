@@ -15,6 +15,7 @@ from dataclasses import dataclass
 OPTIMIZERS = ("auto", "newton", "bfgs", "bobyqa")
 GLMM_OPTIMIZERS = ("auto", "bfgs", "bobyqa", "nelder_mead")
 FACTORIZATIONS = ("auto", "dense", "blocked", "cholmod")
+LMER_FACTORIZATIONS = (*FACTORIZATIONS, "stochastic")
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,17 @@ class LmerControl:
         with the analytic Hessian (the dense factorization), projected BFGS with
         the analytic gradient (dense, blocked), else BOBYQA (NLopt), lme4's
         default.  Asking for a method the factorization cannot give is an error.
-    factorization : {"auto", "dense", "blocked", "cholmod"}
+    factorization : {"auto", "dense", "blocked", "cholmod", "stochastic"}
         The factorization of the penalized least-squares system (see "How a fit
         is computed"): ``"auto"`` takes dense up to q + p + 1 = 128, else the
-        blocked one where it applies, else CHOLMOD.
+        blocked one where it applies, else CHOLMOD.  ``"stochastic"`` is never
+        chosen by itself: an approximate fit for crossed designs whose exact
+        factor does not fit in memory (log|A| estimated by stochastic Lanczos
+        quadrature, solves by conjugate gradients; BOBYQA, as it has no
+        gradient).  The model's ``logdet_standard_error`` and summary say so,
+        and what needs an exact factor (conditional variances, Satterthwaite,
+        Kenward-Roger, profiles) refuses it: see "An approximate fit for very
+        large crossed designs" in "How a fit is computed".
     xtol_abs, ftol_abs, xtol_rel : float
         BOBYQA's stopping tolerances (lme4's ``nloptwrap`` defaults).
     max_evaluations : int
@@ -63,7 +71,10 @@ class LmerControl:
 
     def __post_init__(self):
         _check_choice(self.optimizer, "optimizer", OPTIMIZERS)
-        _check_choice(self.factorization, "factorization", FACTORIZATIONS)
+        _check_choice(self.factorization, "factorization", LMER_FACTORIZATIONS)
+        if self.factorization == "stochastic" and self.optimizer not in ("auto", "bobyqa"):
+            raise ValueError(f"optimizer={self.optimizer!r} needs derivatives, which "
+                             "factorization='stochastic' does not have; use 'auto' or 'bobyqa'")
         for name in ("xtol_abs", "ftol_abs", "xtol_rel"):
             _check_tolerance(getattr(self, name), name)
         _check_count(self.max_evaluations, "max_evaluations")
@@ -126,6 +137,10 @@ class GlmerControl:
 
     def __post_init__(self):
         _check_choice(self.optimizer, "optimizer", GLMM_OPTIMIZERS)
+        if self.factorization == "stochastic":
+            raise ValueError("factorization='stochastic' is for lmer only: PIRLS needs exact "
+                             "solves and log-determinants; use 'auto', 'dense', 'blocked' "
+                             "or 'cholmod'")
         _check_choice(self.factorization, "factorization", FACTORIZATIONS)
         for name in ("ftol_abs", "xtol_rel", "pirls_tolerance"):
             _check_tolerance(getattr(self, name), name)

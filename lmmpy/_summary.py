@@ -75,6 +75,9 @@ class ModelSummary:
             lines.append(f"   Data: {m.data_name}")
         if m.design.weights is not None:
             lines.append("Weights: given")
+        if m.logdet_standard_error is not None:
+            lines.append("log|A| estimated by stochastic Lanczos quadrature: standard error "
+                         f"{m.logdet_standard_error:.3g}")
         return "\n".join(lines)
 
     def _criterion(self) -> str:

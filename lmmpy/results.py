@@ -149,6 +149,17 @@ class LinearMixedModel:
     def df_resid(self) -> int:
         return self.nobs - self.n_params
 
+    @cached_property
+    def logdet_standard_error(self) -> float | None:
+        """None for an exact fit; for ``LmerControl(factorization="stochastic")`` the
+        standard error of its estimate of log|A| at θ̂ (the deviance's and the ML
+        fit's -2·logLik's error; see "How a fit is computed" in the docs)."""
+        if self.objective.path != "stochastic":
+            return None
+        copy = self.objective.with_crossprods(self.objective.crossprods)
+        copy.factor.update(self.theta)
+        return copy.factor.standard_error
+
     @property
     def is_singular(self) -> bool:
         """θ on its boundary: a variance estimated as zero or a correlation of ±1."""

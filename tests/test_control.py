@@ -160,6 +160,9 @@ def test_glmer_pirls_tolerance_and_evaluations(cbpp, default_glmm, monkeypatch):
     (lmmpy.LmerControl, dict(optimizer="nelder_mead"),
      "optimizer must be one of 'auto', 'newton', 'bfgs', 'bobyqa', not 'nelder_mead'"),
     (lmmpy.LmerControl, dict(factorization="sparse"),
+     "factorization must be one of 'auto', 'dense', 'blocked', 'cholmod', 'stochastic', "
+     "not 'sparse'"),
+    (lmmpy.GlmerControl, dict(factorization="sparse"),
      "factorization must be one of 'auto', 'dense', 'blocked', 'cholmod', not 'sparse'"),
     (lmmpy.LmerControl, dict(xtol_rel=-1.0), "xtol_rel must be a finite number of 0 or more"),
     (lmmpy.LmerControl, dict(ftol_abs=float("nan")), "ftol_abs must be a finite number"),

@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lmmpy.objective._stochastic import require_exact
+
 if TYPE_CHECKING:
     from lmmpy.results import LinearMixedModel
 
@@ -85,6 +87,8 @@ def kenward_roger(model: LinearMixedModel) -> KenwardRoger:
 
 
 def _check_model(model: LinearMixedModel) -> None:
+    require_exact(model.objective, "Kenward-Roger's method", "ddf='residual' or 'asymptotic' "
+                  "does not")
     if not model.reml:
         raise ValueError("Kenward-Roger's method needs a REML fit; refit with reml=True "
                          "(pbkrtest refits ML fits with REML)")

@@ -78,6 +78,7 @@ from lmmpy.inference._varpar import (
     theta_from_sdcor,
     variance_parameter_names,
 )
+from lmmpy.objective._stochastic import require_exact
 
 if TYPE_CHECKING:
     from lmmpy.results import LinearMixedModel
@@ -119,6 +120,8 @@ class Profiler:
     """
 
     def __init__(self, model: LinearMixedModel):
+        require_exact(model.objective, "The likelihood profile (confint's 'profile' method)",
+                      "confint(method='wald') or 'boot' does not")
         self.ml = refit_ml(model)  # lme4's refitML: ML from the REML θ̂
         terms = self.ml.design.terms
         self.terms = term_shapes(terms)

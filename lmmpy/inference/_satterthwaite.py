@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lmmpy.inference._numderiv import hessian, jacobian
+from lmmpy.objective._stochastic import require_exact
 
 if TYPE_CHECKING:
     from lmmpy.results import LinearMixedModel
@@ -73,6 +74,8 @@ def varpar_derivatives(model: LinearMixedModel) -> VarparDerivatives:
     >>> varpar_derivatives(m).jacobian.shape
     (2, 2, 4)
     """
+    require_exact(model.objective, "Satterthwaite's method (the exact deviance's Hessian)",
+                  "ddf='residual' or 'asymptotic' does not")
     if model not in _CACHE:
         _CACHE[model] = _compute(model)
     return _CACHE[model]

@@ -36,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lmmpy.objective._lambda import ThetaLayout
+from lmmpy.objective._stochastic import require_exact
 
 
 class SelectedInverse(Protocol):
@@ -144,6 +145,8 @@ def selected_inverse(deviance, theta: np.ndarray) -> SelectedInverse:
     ...                 np.linalg.inv(A)[0, 1]))
     True
     """
+    require_exact(deviance, "A conditional variance or a prediction's standard error "
+                  "(an entry of A⁻¹)")
     theta = np.asarray(theta, dtype=float)
     deviance._factorize(theta)
     path = deviance.path
