@@ -23,14 +23,7 @@ def column_splits(indptr: np.ndarray, indices: np.ndarray,
     n = len(indptr) - 1
     split = np.empty(n, dtype=np.int64)
     for c in range(n):
-        low, high = indptr[c], indptr[c + 1]
-        while low < high:
-            middle = (low + high) // 2
-            if indices[middle] < q1:
-                low = middle + 1
-            else:
-                high = middle
-        split[c] = low
+        split[c] = indptr[c] + np.searchsorted(indices[indptr[c]:indptr[c + 1]], q1)
     return split
 
 
