@@ -154,7 +154,7 @@ class LinearMixedModel:
         """None for an exact fit; for ``LmerControl(factorization="stochastic")`` the
         standard error of its estimate of log|A| at θ̂ (the deviance's and the ML
         fit's -2·logLik's error; see "How a fit is computed" in the docs)."""
-        if self.objective.path != "stochastic":
+        if self.objective.factor.capabilities.exact:
             return None
         copy = self.objective.with_crossprods(self.objective.crossprods)
         copy.factor.update(self.theta)

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lmmpy.objective._stochastic import require_exact
+from lmmpy.objective._factorization import require_exact
 
 if TYPE_CHECKING:
     from lmmpy.results import LinearMixedModel

@@ -78,7 +78,7 @@ from lmmpy.inference._varpar import (
     theta_from_sdcor,
     variance_parameter_names,
 )
-from lmmpy.objective._stochastic import require_exact
+from lmmpy.objective._factorization import require_exact
 
 if TYPE_CHECKING:
     from lmmpy.results import LinearMixedModel

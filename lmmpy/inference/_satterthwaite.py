@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lmmpy.inference._numderiv import hessian, jacobian
-from lmmpy.objective._stochastic import require_exact
+from lmmpy.objective._factorization import require_exact
 
 if TYPE_CHECKING:
     from lmmpy.results import LinearMixedModel

@@ -35,8 +35,8 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
+from lmmpy.objective._factorization import require_exact
 from lmmpy.objective._lambda import ThetaLayout
-from lmmpy.objective._stochastic import require_exact
 
 
 class SelectedInverse(Protocol):

@@ -15,7 +15,10 @@ instead of probing for methods:
   the rest in :mod:`lmmpy.objective._gradient`) or None (no analytic gradient);
 * ``hessian``: ``augmented_hessian`` gives the analytic gradient and Hessian;
 * ``snapshots``: ``snapshot``/``restore`` return to an earlier θ's state for
-  free (each update allocates anew), so the objective keeps the last two.
+  free (each update allocates anew), so the objective keeps the last two;
+* ``exact``: log|L|² and the solves are exact (False: the stochastic
+  factorization, whose log|A| is an estimate — what needs an exact factor or the
+  exact deviance's derivatives refuses it through :func:`require_exact`).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class Capabilities:
     gradient: GradientKind | None = None
     hessian: bool = False
     snapshots: bool = False
+    exact: bool = True
 
     def __post_init__(self):
         if self.gradient not in (None, "augmented", "trace_terms"):
@@ -81,3 +85,22 @@ class Factorization(Protocol):
     def Lambda(self, theta: np.ndarray) -> np.ndarray | sp.spmatrix: ...
 
     def with_crossprods(self, crossprods: CrossProducts) -> Factorization: ...
+
+
+def require_exact(objective, what: str, instead: str = "") -> None:
+    """A ValueError when ``objective``'s factorization is not exact (the stochastic one) and
+    ``what`` needs an exact factor or the exact deviance's derivatives (``instead``: an
+    alternative).
+
+    Examples
+    --------
+    >>> import lmmpy
+    >>> m = lmmpy.lmer("Reaction ~ Days + (Days | Subject)", lmmpy.datasets.load("sleepstudy"))
+    >>> require_exact(m.objective, "profile")   # an exact fit: nothing to say
+    """
+    if not objective.factor.capabilities.exact:
+        raise ValueError(
+            f"{what} needs the exact factorization, and this model was fit with "
+            "LmerControl(factorization='stochastic') (log|A| estimated, no exact factor)"
+            f"{'; ' + instead if instead else ''}; refit exactly with "
+            "control=lmmpy.LmerControl() where the exact factor fits in memory")

@@ -54,7 +54,7 @@ class StochasticFactorization:
     """
 
     name = "stochastic"
-    capabilities = Capabilities()
+    capabilities = Capabilities(exact=False)
 
     def __init__(self, crossprods: CrossProducts, layout: ThetaLayout, probes: int = 32,
                  steps: int = 12, seed: int = 20261203, rtol: float = 1e-10):
@@ -183,20 +183,3 @@ class StochasticFactorization:
             estimates[j] = q * float(np.sum(vectors[0] ** 2 * f))
         return float(np.mean(estimates)), float(np.std(estimates, ddof=1) / np.sqrt(count))
 
-
-def require_exact(objective, what: str, instead: str = "") -> None:
-    """A ValueError when ``objective`` uses the stochastic factorization and ``what`` needs
-    an exact factor or the exact deviance's derivatives (``instead``: an alternative).
-
-    Examples
-    --------
-    >>> import lmmpy
-    >>> m = lmmpy.lmer("Reaction ~ Days + (Days | Subject)", lmmpy.datasets.load("sleepstudy"))
-    >>> require_exact(m.objective, "profile")   # an exact fit: nothing to say
-    """
-    if objective.path == "stochastic":
-        raise ValueError(
-            f"{what} needs the exact factorization, and this model was fit with "
-            "LmerControl(factorization='stochastic') (log|A| estimated, no exact factor)"
-            f"{'; ' + instead if instead else ''}; refit exactly with "
-            "control=lmmpy.LmerControl() where the exact factor fits in memory")

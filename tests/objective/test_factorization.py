@@ -42,6 +42,12 @@ def test_the_objective_reads_the_declared_capabilities(design, path):
     capabilities = objective.factor.capabilities
     assert objective.has_gradient == (capabilities.gradient is not None)
     assert objective.has_hessian == capabilities.hessian
+    assert capabilities.exact   # the exact factorizations; the stochastic one is not
+
+
+def test_the_stochastic_factorization_declares_itself_inexact(design):
+    objective = ProfiledDeviance(cross_products(design), design.terms, _path="stochastic")
+    assert not objective.factor.capabilities.exact
 
 
 @pytest.mark.parametrize("path", PATHS)
