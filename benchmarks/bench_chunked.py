@@ -165,7 +165,7 @@ def phases(folder: Path, evaluations: int) -> dict:
 
     from lmmpy.chunked._design import ChunkDesigner, chunk_plan
     from lmmpy.chunked._fit import first_design, learn_schema, whole_design
-    from lmmpy.chunked._pass import chunk_products, combine
+    from lmmpy.chunked._pass import chunk_products, combine, combine_in_place
     from lmmpy.chunked._sources import source_of
     from lmmpy.formula import parse_formula
     from lmmpy.objective import ProfiledDeviance
@@ -178,7 +178,8 @@ def phases(folder: Path, evaluations: int) -> dict:
     prototype = first_design(source, designer)
     plan = chunk_plan(prototype)
     reduce = functools.partial(source.reduce, functools.partial(
-        chunk_products, designer=designer, plan=plan), combine, list(schema.columns.all))
+        chunk_products, designer=designer, plan=plan), combine, list(schema.columns.all),
+        add_in_place=combine_in_place)
     products, moments = stages.stage("products", reduce, figures)
     design, crossprods = stages.stage("whole_design", functools.partial(
         whole_design, prototype, plan, schema, products, moments, None), figures)

@@ -199,7 +199,7 @@ def conditioned_products(crossprods: CrossProducts, design: Design,
               for term, C in zip(design.terms, matrices, strict=True)]
     D = sp.block_diag(blocks, format="csc")
     ZtXy = np.asarray(D.T @ crossprods.ZtXy)
-    product = crossprods.ZtZ_product
+    product = crossprods.ZtZ_matrix
     if not sp.issparse(product):
         ZtZ = np.asarray(D.T @ product @ D)
     else:

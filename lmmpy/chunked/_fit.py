@@ -33,7 +33,7 @@ from lmmpy.chunked._design import (
     unaliased_columns,
 )
 from lmmpy.chunked._model import ChunkedLinearMixedModel
-from lmmpy.chunked._pass import ChunkMoments, chunk_products, combine
+from lmmpy.chunked._pass import ChunkMoments, chunk_products, combine, combine_in_place
 from lmmpy.chunked._schema import ChunkSummary, Schema, model_columns, schema_of, summarize_chunk
 from lmmpy.design import Design
 from lmmpy.design import _checks as checks
@@ -61,7 +61,8 @@ def lmer_chunked(formula: str, source, *, reml: bool, weights, offset, start,
     plan = chunk_plan(prototype)
     columns = list(schema.columns.all)
     products, moments = source.reduce(
-        functools.partial(chunk_products, designer=designer, plan=plan), combine, columns)
+        functools.partial(chunk_products, designer=designer, plan=plan), combine, columns,
+        add_in_place=combine_in_place)
     design, crossprods = whole_design(prototype, plan, schema, products, moments, offset)
     objective = ProfiledDeviance(crossprods, design.terms, reml=reml, _path=control.path)
     return fit_design(design, objective, start, data_name, control, ChunkedLinearMixedModel,

@@ -11,7 +11,9 @@ chunk's means (stable for a column far from zero).
 The sums are made in one tree for every source (:func:`tree_sum`): adjacent
 pairs, then pairs of pairs; Parquet's loop and Dask's graph add the same
 numbers in the same order, so both give the same bits, and a retried Dask
-task (a worker lost) changes nothing.
+task (a worker lost) changes nothing.  On this machine the loop gives its
+partials up to each sum (:func:`combine_in_place`: the larger one's arrays
+grow and take the sum); Dask's tasks never change their inputs.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def chunk_products(frame: pd.DataFrame, source: str, designer: ChunkDesigner,
         raise type(error)(f"{source}: {error}") from error
     if design is None:
         return None
-    products = cross_products(design, conditioning=plan.conditioning)
+    products = cross_products(design, conditioning=plan.conditioning, by_terms=True)
     gram = None
     if design.weights is not None:
         X = plan.conditioning.columns(design.X.values)
@@ -77,11 +79,18 @@ def chunk_products(frame: pd.DataFrame, source: str, designer: ChunkDesigner,
     return products, moments
 
 
-def combine(a: Partial, b: Partial) -> Partial:
-    """The sum of two chunks' partials (None: a chunk without rows)."""
+def combine(a: Partial, b: Partial, in_place: bool = False) -> Partial:
+    """The sum of two chunks' partials (None: a chunk without rows); ``in_place``: both
+    are given up, and Z'WZ's term blocks are summed into the larger one's arrays (no
+    third array of the sum's size: :meth:`~lmmpy.objective.CrossProducts.added`)."""
     if a is None or b is None:
         return a if b is None else b
-    return a[0] + b[0], a[1] + b[1]
+    return a[0].added(b[0], in_place), a[1] + b[1]
+
+
+def combine_in_place(a: Partial, b: Partial) -> Partial:
+    """:func:`combine` of partials nothing else holds (a loop's tree on this machine)."""
+    return combine(a, b, in_place=True)
 
 
 def tree_sum(items: Iterable, add: Callable) -> object:

@@ -49,8 +49,12 @@ class FrameChunks:
         for i, frame in enumerate(self.frames):
             yield f"{self.name} {i}", frame[columns]
 
-    def reduce(self, function: Callable, add: Callable, columns: list[str]):
-        return tree_sum((function(frame, where) for where, frame in self.chunks(columns)), add)
+    def reduce(self, function: Callable, add: Callable, columns: list[str],
+               add_in_place: Callable | None = None):
+        """Σ function(chunk) in the tree of :func:`tree_sum`; ``add_in_place`` (when given)
+        sums partials that nothing else holds: this loop's."""
+        return tree_sum((function(frame, where) for where, frame in self.chunks(columns)),
+                        add if add_in_place is None else add_in_place)
 
     def map_frames(self, function: Callable, columns: list[str], name: str) -> pd.Series:
         parts = [function(frame, where) for where, frame in self.chunks(columns)]
@@ -153,7 +157,10 @@ class DaskSource:
         for i in range(part.npartitions):
             yield f"partition {i}", part.get_partition(i).compute()
 
-    def reduce(self, function: Callable, add: Callable, columns: list[str]):
+    def reduce(self, function: Callable, add: Callable, columns: list[str],
+               add_in_place: Callable | None = None):
+        """Σ function(partition) as a Dask graph: ``add`` only (a task never changes its
+        inputs, which a retried task may read again)."""
         from dask import delayed
 
         parts = self.frame[columns].to_delayed()

@@ -506,7 +506,7 @@ def _intercept_refit_from_products(model: LinearMixedModel, index: int) -> tuple
         else starts[j] + term.n_columns * np.arange(term.n_levels) + term.columns.index(INTERCEPT)
         for j in range(len(design.terms))])
     cp = model.objective.crossprods
-    product = cp.ZtZ_product[keep][:, keep]
+    product = cp.ZtZ_matrix[keep][:, keep]
     if hasattr(product, "sort_indices"):
         product = product.tocsc()
         product.sort_indices()

@@ -50,6 +50,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from lmmpy.design import Design
+from lmmpy.objective._termblocks import TermBlocks
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,10 @@ class CrossProducts:
     n_obs, n_fixed : n and p
     sum_log_weights : Σ log w_i (0 without weights)
     ZtZ_product : ``Z'WZ`` as it was formed: dense for a small model
-        (:data:`DENSE_PRODUCT_COLUMNS`), else CSC; ``ZtZ`` and :meth:`ZtZ_dense`
-        convert on first use (the dense path never needs the CSC form)
+        (:data:`DENSE_PRODUCT_COLUMNS`), by term pairs for a chunked fit
+        (:class:`~lmmpy.objective._termblocks.TermBlocks`), else CSC; ``ZtZ`` and
+        :meth:`ZtZ_dense` convert on first use (the dense path never needs the CSC
+        form, the blocked path reads term blocks as they are)
     transform : ndarray (p, p) or None, T of X̃ = X T (None: the identity)
     shift : ndarray (p,) or None, s of ỹ = y − X̃ s (None: zero)
 
@@ -77,7 +80,7 @@ class CrossProducts:
     n_obs: int
     n_fixed: int
     sum_log_weights: float
-    ZtZ_product: sp.csc_matrix | np.ndarray = field(repr=False)
+    ZtZ_product: sp.csc_matrix | np.ndarray | TermBlocks = field(repr=False)
     transform: np.ndarray | None = None
     shift: np.ndarray | None = None
 
@@ -85,13 +88,23 @@ class CrossProducts:
     def ZtZ(self) -> sp.csc_matrix:
         if sp.issparse(self.ZtZ_product):
             return self.ZtZ_product
+        if isinstance(self.ZtZ_product, TermBlocks):
+            return self.ZtZ_product.tocsc()
         ZtZ = sp.csc_matrix(self.ZtZ_product)
         ZtZ.sort_indices()
         return ZtZ
 
+    @property
+    def ZtZ_matrix(self) -> sp.csc_matrix | np.ndarray:
+        """Z'WZ as a matrix: dense for a small model, else CSC (term blocks converted)."""
+        product = self.ZtZ_product
+        return self.ZtZ if isinstance(product, TermBlocks) else product
+
     def ZtZ_dense(self) -> np.ndarray:
         """``Z'WZ`` as a dense array (do not modify: it may be the stored product)."""
         product = self.ZtZ_product
+        if isinstance(product, TermBlocks):
+            return self.ZtZ.toarray()
         return product.toarray() if sp.issparse(product) else product
 
     def with_response(self, Z: sp.spmatrix, X: np.ndarray, y: np.ndarray,
@@ -119,13 +132,18 @@ class CrossProducts:
         explicit zeros too (the factorizations' patterns must not depend on the values)."""
         if not isinstance(other, CrossProducts):
             return NotImplemented
+        return self.added(other)
+
+    def added(self, other: CrossProducts, in_place: bool = False) -> CrossProducts:
+        """``self + other``; ``in_place``: both operands are given up, and Z'WZ by term
+        pairs is summed into the larger one's arrays (:meth:`TermBlocks.added`)."""
         if self.ZtXy.shape != other.ZtXy.shape or not (
                 _same(self.transform, other.transform) and _same(self.shift, other.shift)):
             raise ValueError("cross-products of different designs or conditioning cannot be added")
         return CrossProducts(self.ZtXy + other.ZtXy, self.XytXy + other.XytXy,
                              self.n_obs + other.n_obs, self.n_fixed,
                              self.sum_log_weights + other.sum_log_weights,
-                             _sum_products(self.ZtZ_product, other.ZtZ_product),
+                             _sum_products(self.ZtZ_product, other.ZtZ_product, in_place),
                              self.transform, self.shift)
 
     # ---- the design's coordinates ------------------------------------------------------
@@ -212,7 +230,8 @@ def random_effects_matrix(design: Design) -> sp.csc_matrix:
 
 
 def cross_products(design: Design, Z: sp.csc_matrix | None = None,
-                   conditioning: Conditioning | None = None) -> CrossProducts:
+                   conditioning: Conditioning | None = None,
+                   by_terms: bool = False) -> CrossProducts:
     """Compute the cross-products of a design.
 
     A small model (q ≤ ``DENSE_PRODUCT_COLUMNS``) forms them with dense
@@ -221,7 +240,9 @@ def cross_products(design: Design, Z: sp.csc_matrix | None = None,
     given by the caller is multiplied out as it is.  ``conditioning`` fixes
     T and s in advance (every chunk of a chunked fit uses the same, so that
     the chunks' products add up, :mod:`lmmpy.chunked`); by default they are
-    found from the design's own rows.
+    found from the design's own rows.  ``by_terms``: Z'WZ of a large model kept by
+    term pairs, each block once (:class:`~lmmpy.objective._termblocks.TermBlocks`,
+    the chunked fits' layout), not in compressed columns.
 
     Examples
     --------
@@ -248,7 +269,12 @@ def cross_products(design: Design, Z: sp.csc_matrix | None = None,
     q = sum(term.n_random_effects for term in design.terms)
     if Z is None and not (q <= DENSE_PRODUCT_COLUMNS
                           and design.n_obs * q <= DENSE_PRODUCT_ENTRIES):
-        ZtZ, ZtXy = _term_pair_products(design.terms, WXy, weights)
+        if by_terms and len(design.terms) > 1:
+            from lmmpy.objective._termblocks import term_blocks
+
+            ZtZ, ZtXy = term_blocks(design.terms, weights), _term_ZtXy(design.terms, WXy)
+        else:
+            ZtZ, ZtXy = _term_pair_products(design.terms, WXy, weights)
     else:
         if Z is None:   # a small model: dense products cost a tenth of the sparse ones
             Z = _dense_random_effects_matrix(design)
@@ -397,14 +423,7 @@ def _term_pair_products(terms, WXy: np.ndarray,
     """
     from lmmpy.objective._crossprod_kernels import cross_block
 
-    starts = np.cumsum([0] + [term.n_random_effects for term in terms])
-    ZtXy = np.zeros((starts[-1], WXy.shape[1]))
-    for t, term in enumerate(terms):
-        V, k = term.model_matrix.values, term.n_columns
-        for a in range(k):   # Z_t'W[X y], row (level, a): a sum by level
-            for j in range(WXy.shape[1]):
-                ZtXy[starts[t] + a: starts[t + 1]: k, j] = np.bincount(
-                    term.codes, V[:, a] * WXy[:, j], minlength=term.n_levels)
+    ZtXy = _term_ZtXy(terms, WXy)
     weighted = [term.model_matrix.values if weights is None
                 else term.model_matrix.values * weights[:, None] for term in terms]
     cross = {(t, u): cross_block(terms[t].codes, terms[t].model_matrix.values,
@@ -425,8 +444,21 @@ def _term_pair_products(terms, WXy: np.ndarray,
     return ZtZ, ZtXy
 
 
-def _level_blocks(term, weights: np.ndarray | None) -> sp.csr_matrix:
-    """Z_t'WZ_t: k×k blocks by level, summed with ``bincount`` (CSR, sorted)."""
+def _term_ZtXy(terms, WXy: np.ndarray) -> np.ndarray:
+    """Z'W[X y] term by term: row (level, a) of term t, a sum by level."""
+    starts = np.cumsum([0] + [term.n_random_effects for term in terms])
+    ZtXy = np.zeros((starts[-1], WXy.shape[1]))
+    for t, term in enumerate(terms):
+        V, k = term.model_matrix.values, term.n_columns
+        for a in range(k):
+            for j in range(WXy.shape[1]):
+                ZtXy[starts[t] + a: starts[t + 1]: k, j] = np.bincount(
+                    term.codes, V[:, a] * WXy[:, j], minlength=term.n_levels)
+    return ZtXy
+
+
+def _level_blocks_array(term, weights: np.ndarray | None) -> np.ndarray:
+    """Z_t'WZ_t's k×k blocks by level, (ℓ, k, k), summed with ``bincount``."""
     V, codes, k, levels = term.model_matrix.values, term.codes, term.n_columns, term.n_levels
     WV = V if weights is None else V * weights[:, None]
     blocks = np.empty((levels, k, k))
@@ -434,6 +466,13 @@ def _level_blocks(term, weights: np.ndarray | None) -> sp.csr_matrix:
         for b in range(a, k):
             blocks[:, a, b] = blocks[:, b, a] = np.bincount(codes, WV[:, a] * V[:, b],
                                                             minlength=levels)
+    return blocks
+
+
+def _level_blocks(term, weights: np.ndarray | None) -> sp.csr_matrix:
+    """Z_t'WZ_t: k×k blocks by level, summed with ``bincount`` (CSR, sorted)."""
+    k, levels = term.n_columns, term.n_levels
+    blocks = _level_blocks_array(term, weights)
     columns = (k * np.arange(levels)[:, None, None] + np.arange(k)).repeat(k, axis=1)
     return sp.csr_matrix((blocks.ravel(), columns.ravel(), np.arange(0, levels * k * k + 1, k)),
                          shape=(levels * k, levels * k))
@@ -457,10 +496,15 @@ def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
                                          and np.array_equal(a, b))
 
 
-def _sum_products(a: sp.spmatrix | np.ndarray, b: sp.spmatrix | np.ndarray
-                  ) -> sp.csc_matrix | np.ndarray:
-    """Z'WZ + Z'WZ: dense when either is (a small model), else CSC on the union of the
-    patterns, sorted, explicit zeros kept (scipy's own sum drops them)."""
+def _sum_products(a, b, in_place: bool = False):
+    """Z'WZ + Z'WZ: by term pairs when both are (:meth:`TermBlocks.added`), dense when
+    either is (a small model), else CSC on the union of the patterns, sorted, explicit
+    zeros kept (scipy's own sum drops them)."""
+    if isinstance(a, TermBlocks) and isinstance(b, TermBlocks):
+        return a.added(b, in_place)
+    if isinstance(a, TermBlocks) or isinstance(b, TermBlocks):
+        a = a.tocsc() if isinstance(a, TermBlocks) else a
+        b = b.tocsc() if isinstance(b, TermBlocks) else b
     if not sp.issparse(a) or not sp.issparse(b):
         return (a.toarray() if sp.issparse(a) else a) + (b.toarray() if sp.issparse(b) else b)
     if a.nnz == b.nnz and np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices,

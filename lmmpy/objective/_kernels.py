@@ -36,12 +36,13 @@ def _largest_level(pointer: np.ndarray, first: int, last: int) -> int:  # pragma
 
 @numba.njit(cache=True, nogil=True)
 def lower_rank_update(pointer: np.ndarray, rows: np.ndarray, values: np.ndarray,
-                      V: np.ndarray, first: int, last: int,
-                      G: np.ndarray) -> None:  # pragma: no cover - compiled
+                      V: np.ndarray, first: int, last: int, G: np.ndarray,
+                      scale: np.ndarray) -> None:  # pragma: no cover - compiled
     """G[rows[a], rows[b]] += W[a] · W[b], b ≤ a, for the levels first..last-1.
 
     Level j's entries are ``pointer[j]:pointer[j+1]``, with rows ``rows`` and
-    values B_j (``values``, entries × k); W_j = B_j V_j is formed per level.
+    values B_j (``values``, entries × k, each row times ``scale[rows[a]]`` when
+    ``scale`` is not empty); W_j = B_j V_j is formed per level.
     """
     k = values.shape[1]
     largest = _largest_level(pointer, first, last)
@@ -49,12 +50,7 @@ def lower_rank_update(pointer: np.ndarray, rows: np.ndarray, values: np.ndarray,
     buffer = np.empty(largest)
     for j in range(first, last):
         start, n = pointer[j], pointer[j + 1] - pointer[j]
-        for a in range(n):
-            for d in range(k):
-                total = 0.0
-                for c in range(k):
-                    total += values[start + a, c] * V[j, c, d]
-                W[d, a] = total
+        _level_W(values, V, j, start, start + n, W, rows, scale)
         for a in range(n):
             w = W[0, a]
             for b in range(a + 1):
@@ -70,15 +66,16 @@ def lower_rank_update(pointer: np.ndarray, rows: np.ndarray, values: np.ndarray,
 
 @numba.njit(cache=True, nogil=True)
 def level_quadratic_forms(pointer: np.ndarray, rows: np.ndarray, values: np.ndarray,
-                          N: np.ndarray, first: int, last: int,
-                          forms: np.ndarray) -> None:  # pragma: no cover - compiled
+                          N: np.ndarray, first: int, last: int, forms: np.ndarray,
+                          scale: np.ndarray) -> None:  # pragma: no cover - compiled
     """forms[j] = B_j' N[R_j, R_j] B_j for the levels first..last-1 (the gradient's gather).
 
     N is symmetric, so each pair b < a of level j's rows is read once:
     t_a = Σ_{b<a} N[a, b] B_b (a gather into a contiguous buffer, then k
     contiguous dot products) adds B_a t_a' + t_a B_a' + N[a, a] B_a B_a' to
     the form: Σ_j n_j(n_j − 1)/2 · (1 + k) operations.  Levels write disjoint
-    ``forms[j]``, so parts can run in threads.
+    ``forms[j]``, so parts can run in threads.  ``scale`` (when not empty) multiplies
+    each entry's values, as :func:`lower_rank_update`'s.
     """
     k = values.shape[1]
     largest = _largest_level(pointer, first, last)
@@ -89,7 +86,7 @@ def level_quadratic_forms(pointer: np.ndarray, rows: np.ndarray, values: np.ndar
         start, n = pointer[j], pointer[j + 1] - pointer[j]
         for a in range(n):
             for c in range(k):
-                B[c, a] = values[start + a, c]
+                B[c, a] = _value(values, rows, scale, start + a, c)
         for c in range(k):
             for d in range(k):
                 forms[j, c, d] = 0.0
@@ -128,21 +125,32 @@ def tile_cuts(pointer: np.ndarray, rows: np.ndarray, tile: int,
 
 @numba.njit(cache=True, nogil=True)
 def _level_W(values: np.ndarray, V: np.ndarray, j: int, start: int, stop: int,
-             W: np.ndarray) -> None:  # pragma: no cover - compiled
+             W: np.ndarray, rows: np.ndarray,
+             scale: np.ndarray) -> None:  # pragma: no cover - compiled
     """W[:, a] = (B_j V_j)[a] for level j's entries start..stop-1 (as lower_rank_update)."""
     k = values.shape[1]
     for a in range(stop - start):
         for d in range(k):
             total = 0.0
             for c in range(k):
-                total += values[start + a, c] * V[j, c, d]
+                total += _value(values, rows, scale, start + a, c) * V[j, c, d]
             W[d, a] = total
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _value(values: np.ndarray, rows: np.ndarray, scale: np.ndarray, entry: int,
+           c: int) -> float:  # pragma: no cover - compiled
+    """values[entry, c], times scale[rows[entry]] when a scale is given (the product the
+    caller's scaled copy of the values held, bit for bit, without the copy)."""
+    if len(scale):
+        return values[entry, c] * scale[rows[entry]]
+    return values[entry, c]
 
 
 @numba.njit(cache=True, nogil=True)
 def tiled_lower_rank_update(cuts: np.ndarray, rows: np.ndarray, values: np.ndarray,
-                            V: np.ndarray, tiles: np.ndarray,
-                            G: np.ndarray) -> None:  # pragma: no cover - compiled
+                            V: np.ndarray, tiles: np.ndarray, G: np.ndarray,
+                            scale: np.ndarray) -> None:  # pragma: no cover - compiled
     """:func:`lower_rank_update` tile by tile: for each row tile I in ``tiles`` and each
     column tile J ≤ I, every level's pairs (a in I, b in J, b ≤ a) are added to that
     tile of G, which stays in cache while the levels pass (a level with a thousand rows
@@ -166,9 +174,9 @@ def tiled_lower_rank_update(cuts: np.ndarray, rows: np.ndarray, values: np.ndarr
                 b0, b1 = cuts[j, column_tile], cuts[j, column_tile + 1]
                 if a0 == a1 or b0 == b1:
                     continue
-                _level_W(values, V, j, a0, a1, WI)
+                _level_W(values, V, j, a0, a1, WI, rows, scale)
                 if column_tile != row_tile:
-                    _level_W(values, V, j, b0, b1, WJ)
+                    _level_W(values, V, j, b0, b1, WJ, rows, scale)
                 source = WJ if column_tile != row_tile else WI
                 for a in range(a1 - a0):
                     n = b1 - b0 if column_tile != row_tile else a + 1
@@ -186,8 +194,8 @@ def tiled_lower_rank_update(cuts: np.ndarray, rows: np.ndarray, values: np.ndarr
 
 @numba.njit(cache=True, nogil=True)
 def tiled_level_quadratic_forms(cuts: np.ndarray, rows: np.ndarray, values: np.ndarray,
-                                N: np.ndarray, first: int, last: int,
-                                forms: np.ndarray) -> None:  # pragma: no cover - compiled
+                                N: np.ndarray, first: int, last: int, forms: np.ndarray,
+                                scale: np.ndarray) -> None:  # pragma: no cover - compiled
     """:func:`level_quadratic_forms` tile by tile (see :func:`tiled_lower_rank_update`):
     for each tile of N's lower triangle, every level j in first..last-1 adds its pairs
     (a in the row tile, b in the column tile, b < a) and, on the diagonal tiles, its
@@ -220,10 +228,12 @@ def tiled_level_quadratic_forms(cuts: np.ndarray, rows: np.ndarray, values: np.n
                     for c in range(k):
                         total = 0.0
                         for b in range(n):
-                            total += gathered[b] * values[b0 + b, c]
+                            total += gathered[b] * _value(values, rows, scale, b0 + b, c)
                         t[c] = total
                     diagonal = row[rows[a]] if column_tile == row_tile else 0.0
                     for c in range(k):
                         for d in range(k):
-                            forms[j, c, d] += (values[a, c] * t[d] + values[a, d] * t[c]
-                                               + diagonal * values[a, c] * values[a, d])
+                            v_c = _value(values, rows, scale, a, c)
+                            v_d = _value(values, rows, scale, a, d)
+                            forms[j, c, d] += (v_c * t[d] + v_d * t[c]
+                                               + diagonal * v_c * v_d)

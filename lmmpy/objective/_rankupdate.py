@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+_NO_SCALE = np.empty(0)   # the compiled loops' "no scale" (an empty array)
 PAIR_BUDGET = 12_000_000  # entries of P (~150 MB) before switching to the compiled loop
 DENSE_SHARE = 0.25        # B's stored share from which the dense product is used,
 DENSE_BUDGET = 4_000_000  # ... when B (|s| × ℓk) has at most this many entries (32 MB)
@@ -275,7 +276,7 @@ class CompiledUpdate:
         parts = len(self.bounds) - 1
         G = np.zeros((parts, self.blocks.size, self.blocks.size))
         args = [(self.blocks.pointer, self.blocks.rows, self.blocks.values, V, self.bounds[i],
-                 self.bounds[i + 1], G[i]) for i in range(parts)]
+                 self.bounds[i + 1], G[i], _NO_SCALE) for i in range(parts)]
         if parts == 1:
             self._kernel(*args[0])
             return G[0]
@@ -284,13 +285,14 @@ class CompiledUpdate:
 
     def _tiled(self, V: np.ndarray) -> np.ndarray:
         G = np.zeros((self.blocks.size, self.blocks.size))
-        self._tiled_into(G, self.blocks.values, V)
+        self._tiled_into(G, V, _NO_SCALE)
         return G
 
-    def _tiled_into(self, G: np.ndarray, values: np.ndarray, V: np.ndarray) -> None:
+    def _tiled_into(self, G: np.ndarray, V: np.ndarray, scale: np.ndarray) -> None:
         from lmmpy.objective._kernels import tiled_lower_rank_update
 
-        args = [(self.cuts, self.blocks.rows, values, V, tiles, G) for tiles in self.tile_parts]
+        args = [(self.cuts, self.blocks.rows, self.blocks.values, V, tiles, G, scale)
+                for tiles in self.tile_parts]
         if len(args) == 1:
             tiled_lower_rank_update(*args[0])
         else:
@@ -312,32 +314,34 @@ class CompiledUpdate:
         from lmmpy.objective._kernels import lower_rank_update
 
         blocks = self.blocks
-        values = blocks.values * scale[blocks.rows][:, None]
+        scale = np.ascontiguousarray(scale, dtype=float)   # read in the loop: no scaled copy of B
         V = np.ascontiguousarray(V)
         if self.cuts is not None:
-            self._tiled_into(G, values, V)
+            self._tiled_into(G, V, scale)
             return
-        lower_rank_update(blocks.pointer, blocks.rows, values, V, 0, blocks.n_levels, G)
+        lower_rank_update(blocks.pointer, blocks.rows, blocks.values, V, 0, blocks.n_levels, G,
+                          scale)
 
     def level_forms_scaled(self, N_lower: np.ndarray, scale: np.ndarray) -> np.ndarray:
         """B_j'SNSB_j (S = diag(scale)) for a symmetric N of which only the lower triangle
         of ``N_lower`` (C order, e.g. the transpose of LAPACK's upper inverse) is read."""
-        return self.level_forms(N_lower, self.blocks.values * scale[self.blocks.rows][:, None])
+        return self.level_forms(N_lower, np.ascontiguousarray(scale, dtype=float))
 
-    def level_forms(self, N: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
-        """B_j'NB_j (ℓ, k, k) for a symmetric N over the rows s, compiled, in threads (only
-        N's lower triangle is read: each level's rows are sorted), tile by tile when the
-        levels are long."""
+    def level_forms(self, N: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
+        """B_j'NB_j (ℓ, k, k) for a symmetric N over the rows s (B's rows times ``scale``
+        when given, in the loop), compiled, in threads (only N's lower triangle is read:
+        each level's rows are sorted), tile by tile when the levels are long."""
         from lmmpy.objective._kernels import level_quadratic_forms, tiled_level_quadratic_forms
 
-        values = self.blocks.values if values is None else values
+        values = self.blocks.values
+        scale = _NO_SCALE if scale is None else scale
         k = self.blocks.values.shape[1]
         forms = np.zeros((self.blocks.n_levels, k, k))
         N = np.ascontiguousarray(N)
         kernel, where = ((level_quadratic_forms, self.blocks.pointer) if self.cuts is None
                          else (tiled_level_quadratic_forms, self.cuts))
         args = [(where, self.blocks.rows, values, N, self.bounds[i],
-                 self.bounds[i + 1], forms) for i in range(len(self.bounds) - 1)]
+                 self.bounds[i + 1], forms, scale) for i in range(len(self.bounds) - 1)]
         list(_executor(len(args)).map(lambda a: kernel(*a), args))
         return forms
 

@@ -43,6 +43,7 @@ DENSE_COPIES = 4       # m × m arrays an evaluation of the dense Schur compleme
 REFUSED_SHARE = 0.5    # a factor at least this dense is refused early when it cannot fit
 PATTERN_BUDGET = 0.25  # share of the available memory the pattern's pairs may take
 CHOLMOD_INDEX_LIMIT = 2**31   # entries a CHOLMOD factor with 32-bit integers can hold
+JOINED_BITS_BUDGET = 2**27    # bytes of the bit per pair of the early density check (128 MB)
 
 
 @dataclass(frozen=True)
@@ -206,10 +207,32 @@ def dense_rest_pays(ZtZ: sp.csc_matrix, first, m: int, q: int) -> bool:
     :func:`refuse_if_too_large` (q: the random effects), which raises at once when the
     sparse factor cannot fit either."""
     blocks, ss_rows, ss_cols = _rest_pattern(ZtZ, first)
-    if blocks is None or not blocks.size or not pattern_fits(blocks):
+    if blocks is None:
+        return False
+    return rest_pays(blocks, ss_rows, ss_cols, m, q)
+
+
+def rest_pays(blocks: LevelBlocks, ss_rows: np.ndarray, ss_cols: np.ndarray, m: int,
+              q: int) -> bool:
+    """:func:`dense_rest_pays` from B by the first term's levels and S_ss's entries.
+
+    A complement whose pairs joined by some level reach ``FILLED_DENSITY`` is known to
+    be dense after a few levels when the levels are long (a user with a thousand of
+    10,000 items): :func:`~lmmpy.objective._termblocks_kernels.joined_share_reaches`
+    marks them a bit per pair and stops there, where the whole pattern would cost
+    Σ_j n_j² steps and eight bytes a pair (10¹¹ of them for 10⁸ ratings).
+    """
+    if not blocks.size:
+        return False
+    fits = dense_fits(m)
+    if fits and JOINED_BITS_BUDGET * 8 >= blocks.size**2 / 2:
+        from lmmpy.objective._termblocks_kernels import joined_share_reaches
+
+        if joined_share_reaches(blocks.pointer, blocks.rows, blocks.size, FILLED_DENSITY):
+            return True
+    if not pattern_fits(blocks):
         return False
     schur = schur_pattern(blocks, ss_rows, ss_cols)
-    fits = dense_fits(m)
     if fits and off_diagonal_density(schur) >= FILLED_DENSITY:
         return True
     fill = predicted_fill(schur, blocks)
