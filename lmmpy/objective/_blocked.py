@@ -38,7 +38,6 @@ from scipy.linalg import lapack
 from lmmpy.objective._crossprod import CrossProducts
 from lmmpy.objective._factorization import Capabilities
 from lmmpy.objective._lambda import ThetaLayout
-from lmmpy.objective._termblocks import TermBlocks
 from lmmpy.objective._rankupdate import (
     CompiledUpdate,
     DenseUpdate,
@@ -48,11 +47,15 @@ from lmmpy.objective._rankupdate import (
     numba_available,
     update_kind,
 )
+from lmmpy.objective._termblocks import TermBlocks
 
 MAX_DENSE_REST = 2500   # largest Schur complement (other terms + p + 1) always factored densely
                         # (past it: _schurfill.dense_rest_pays)
 LEAN_SIZE = 4000        # from this many other levels, a compiled rank update goes straight
                         # into the Schur complement (one thread, no m × m temporaries)
+HELD_ONCE_BYTES = 2**28  # a Schur complement larger than this (8m² bytes, m > 5,792) is held
+                         # once: no earlier θ's factor kept beside it, its inverse (the
+                         # gradient's) taken in place of the factor
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class _ZPattern:
     n_levels: int
     D_source: np.ndarray
     D_target: np.ndarray
-    S_s1: sp.csr_matrix       # Z_s'WZ₁ (or its level blocks' products, _LevelProduct)'s pattern, data = source positions
+    S_s1: sp.csr_matrix       # Z_s'WZ₁'s pattern, data = source positions
     blocks: LevelBlocks       # B = S_s1 by level, values = source positions (−1: none)
     S_ss_source: np.ndarray
     S_ss_target: np.ndarray
@@ -199,6 +202,19 @@ class _LevelProduct:
     @property
     def T(self) -> _LevelProduct:
         return _LevelProduct(self.blocks, not self.transposed)
+
+    def tocsr(self) -> sp.csr_matrix:
+        """The matrix itself (made when asked for: conditional variances)."""
+        b, k = self.blocks, self.blocks.values.shape[1]
+        counts = np.repeat(np.diff(b.pointer), k)   # row (j, c) of B': level j's entries
+        entry = np.repeat(b.pointer[:-1], k)
+        order = (np.repeat(entry, counts)
+                 + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+        column = np.repeat(np.tile(np.arange(k), b.n_levels), counts)
+        transposed = sp.csr_matrix(
+            (b.values[order, column], b.rows[order].astype(np.int64),
+             np.concatenate([[0], np.cumsum(counts)])), shape=(k * b.n_levels, b.size))
+        return transposed if self.transposed else transposed.T.tocsr()
 
     def __matmul__(self, X: np.ndarray) -> np.ndarray:
         from lmmpy.objective._termblocks_kernels import columns_times, rows_times
@@ -349,6 +365,10 @@ class BlockedFactorization:
         self._state = self._first = self._rank_update = self._target_scale = None
         self._pair_index = None
         self._rest_lambda = None
+        self._held_once = 8.0 * self._m**2 > HELD_ONCE_BYTES
+        if self._held_once:   # the objective keeps no second state (_deviance._update)
+            self.capabilities = Capabilities(gradient="trace_terms", snapshots=False)
+        self._inverted = False   # the factor's leading block holds M⁻¹ (_schur_inverse)
 
     @functools.cached_property
     def _S_rr(self) -> np.ndarray:
@@ -408,6 +428,8 @@ class BlockedFactorization:
 
     def update(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Factor at θ; return log|L|² and R (upper triangle valid; LinAlgError when not PD)."""
+        if self._held_once:   # the last factor goes before the new M is made
+            self._state = self._first = None
         logdet1, V, L1, L1_inverse = self._first_term(theta)
         M = self._schur_complement(theta, V)
         factor, info = lapack.dpotrf(M.T, lower=0, overwrite_a=1, clean=0)
@@ -419,7 +441,15 @@ class BlockedFactorization:
         logdet = logdet1 + 2 * float(np.sum(np.log(diagonal[:qs])))
         self._state = (theta.copy(), L1, L, logdet)
         self._first = (V, L1_inverse)
+        self._inverted = False
         return logdet, factor[qs:, qs:]
+
+    def _factored(self) -> tuple:
+        """The state, its factor made again at its θ (the same bits) when its leading block
+        was inverted in place by :meth:`_schur_inverse`."""
+        if self._inverted:
+            self.update(self._state[0])
+        return self._state
 
     def snapshot(self) -> tuple:
         """The state :meth:`update` left (references: every update allocates anew)."""
@@ -582,6 +612,13 @@ class BlockedFactorization:
     def _schur_inverse(self) -> np.ndarray:
         """M⁻¹ on the other terms at the last θ: upper triangle valid, Fortran order."""
         qs = self.structure.qs
+        if self._held_once:   # in place: the factor is not needed again at this θ but by
+            upper = self._factored()[2].T   # solve_A, which then factors again
+            from lmmpy.objective._lapack_inplace import potri_leading
+
+            potri_leading(upper, qs)
+            self._inverted = True
+            return upper[:qs, :qs]
         M_inverse, info = lapack.dpotri(self._state[2][:qs, :qs].T, lower=0)
         if info != 0:
             raise np.linalg.LinAlgError(f"Schur complement not invertible ({info})")
@@ -657,7 +694,7 @@ class BlockedFactorization:
         M = L_ss L_ss' is the leading block of LL' = U'U; solving U'w = [B; 0]
         and then U x = [w_s; 0] leaves M⁻¹B in x's first q_s rows.
         """
-        qs, upper = self.structure.qs, self._state[2].T
+        qs, upper = self.structure.qs, self._factored()[2].T
         padded = np.zeros((len(upper), B.shape[1]))
         padded[:qs] = B
         w, _ = lapack.dtrtrs(upper, padded, lower=0, trans=1)

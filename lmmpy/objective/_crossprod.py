@@ -100,6 +100,13 @@ class CrossProducts:
         product = self.ZtZ_product
         return self.ZtZ if isinstance(product, TermBlocks) else product
 
+    def ZtZ_times(self, X: np.ndarray) -> np.ndarray:
+        """``Z'WZ X`` (from the term blocks when Z'WZ is kept by term pairs: no
+        compressed-column copy of it is made)."""
+        if isinstance(self.ZtZ_product, TermBlocks):
+            return self.ZtZ_product.times(X)
+        return self.ZtZ @ X
+
     def ZtZ_dense(self) -> np.ndarray:
         """``Z'WZ`` as a dense array (do not modify: it may be the stored product)."""
         product = self.ZtZ_product

@@ -56,7 +56,7 @@ def profiled_gradient(deviance, theta: np.ndarray, R: np.ndarray) -> np.ndarray:
     beta = lapack.dtrtrs(R_X, R[:p, p])[0] if p else np.zeros(0)
     r2 = float(R[p, p]) ** 2
     C = crossprods.ZtXy[:, :p]
-    Lambda, S = layout.Lambda(theta), crossprods.ZtZ
+    Lambda = layout.Lambda(theta)
     rows, cols = layout.lambda_rows, layout.lambda_cols
     reml = deviance.reml and p
 
@@ -64,7 +64,7 @@ def profiled_gradient(deviance, theta: np.ndarray, R: np.ndarray) -> np.ndarray:
     residual = crossprods.ZtXy[:, p] - C @ beta
     W = np.column_stack([residual, C]) if reml else residual[:, None]
     solution = factor.solve_A(Lambda.T @ W).reshape(len(W), -1)
-    fitted = W - S @ (Lambda @ solution)            # [g, H]
+    fitted = W - crossprods.ZtZ_times(Lambda @ solution)   # [g, H]
     dof = crossprods.n_obs - (p if deviance.reml else 0)
     per_entry = 2.0 * factor.trace_terms()
     per_entry -= (2.0 * dof / r2) * fitted[rows, 0] * solution[cols, 0]

@@ -337,7 +337,8 @@ class CompiledUpdate:
         scale = _NO_SCALE if scale is None else scale
         k = self.blocks.values.shape[1]
         forms = np.zeros((self.blocks.n_levels, k, k))
-        N = np.ascontiguousarray(N)
+        if N.strides[-1] != N.itemsize:   # rows with unit stride are read as they are (a
+            N = np.ascontiguousarray(N)   # block of a larger array: no copy of it)
         kernel, where = ((level_quadratic_forms, self.blocks.pointer) if self.cuts is None
                          else (tiled_level_quadratic_forms, self.cuts))
         args = [(where, self.blocks.rows, values, N, self.bounds[i],

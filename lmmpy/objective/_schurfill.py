@@ -225,7 +225,7 @@ def rest_pays(blocks: LevelBlocks, ss_rows: np.ndarray, ss_cols: np.ndarray, m: 
     if not blocks.size:
         return False
     fits = dense_fits(m)
-    if fits and JOINED_BITS_BUDGET * 8 >= blocks.size**2 / 2:
+    if fits and blocks.size**2 / 2 <= JOINED_BITS_BUDGET * 8:
         from lmmpy.objective._termblocks_kernels import joined_share_reaches
 
         if joined_share_reaches(blocks.pointer, blocks.rows, blocks.size, FILLED_DENSITY):

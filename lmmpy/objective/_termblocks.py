@@ -103,6 +103,26 @@ class TermBlocks:
             return NotImplemented
         return self.added(other)
 
+    def times(self, X: np.ndarray) -> np.ndarray:
+        """Z'WZ X from the blocks (compiled loops over the cross blocks' entries), without
+        the compressed-column matrix."""
+        from lmmpy.objective._termblocks_kernels import columns_times, rows_times
+
+        X = np.asarray(X, dtype=float)
+        vector = X.ndim == 1
+        X = np.ascontiguousarray(X.reshape(len(X), -1))
+        out = np.empty_like(X)
+        starts = self.starts
+        for t, (levels, k) in enumerate(self.sizes):
+            part = slice(starts[t], starts[t + 1])
+            out[part] = (self.diagonal[t] @ X[part].reshape(levels, k, -1)).reshape(levels * k,
+                                                                                    -1)
+        for (t, u), block in zip(self.pairs, self.cross, strict=True):
+            at, au = slice(starts[t], starts[t + 1]), slice(starts[u], starts[u + 1])
+            rows_times(block.pointer, block.rows, block.values, X[at], out[au])
+            columns_times(block.pointer, block.rows, block.values, X[au], out[at])
+        return out.ravel() if vector else out
+
     def tocsc(self) -> sp.csc_matrix:
         """Z'WZ in compressed columns, both triangles, sorted, explicit zeros kept."""
         starts, parts = self.starts, []
