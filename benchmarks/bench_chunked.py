@@ -11,7 +11,8 @@ standard normal, seed fixed (``--seed``): the same data on every machine.
     /usr/bin/time -v python benchmarks/bench_chunked.py dask    --folder /tmp/lmmpy-chunked
     /usr/bin/time -v python benchmarks/bench_chunked.py memory  --folder /tmp/lmmpy-chunked \
         --rows 1000000
-    python benchmarks/bench_chunked.py phases --folder /tmp/lmmpy-chunked --evaluations 3
+    python benchmarks/bench_chunked.py phases --folder /tmp/lmmpy-chunked --evaluations 3 \
+        --gradients 1
 
 ``write`` makes the data one file of ``--file-rows`` rows at a time (row groups of
 ``--row-group`` rows), so it never holds more than a file.  The fits print one JSON line:
@@ -21,7 +22,8 @@ and the cluster's workers, sampled every 0.1 s; ``/usr/bin/time -v`` sees only t
 driver's).  ``memory`` reads the first ``--rows`` rows into pandas and fits them in
 memory: the in-memory time per 10⁶ rows the chunked fits are held to.  ``phases`` runs the
 stages of a Parquet fit one by one (schema pass, products pass, the whole design, the
-objective's set-up, ``--evaluations`` evaluations of the deviance) and prints each one's
+objective's set-up, ``--evaluations`` evaluations of the deviance, ``--gradients`` with its
+gradient) and prints each one's
 CPU time, wall time and peak resident memory (sampled every 10 ms): the measured basis
 of the cost model (docs/scale.md) without the whole optimizer run.
 """
@@ -159,7 +161,7 @@ class StagePeak:
         return result
 
 
-def phases(folder: Path, evaluations: int) -> dict:
+def phases(folder: Path, evaluations: int, gradients: int = 0) -> dict:
     """The stages of :func:`lmmpy.chunked._fit.lmer_chunked`, timed one by one."""
     import functools
 
@@ -190,9 +192,40 @@ def phases(folder: Path, evaluations: int) -> dict:
     for i in range(evaluations):
         stages.stage(f"evaluation_{i}", functools.partial(objective, theta * (1 + 0.01 * i)),
                      figures)
+    for i in range(gradients):
+        stages.stage(f"value_and_gradient_{i}", functools.partial(
+            objective.value_and_gradient, theta * (1.005 + 0.01 * i)), figures)
     figures.update(rows=schema.n_kept, ZtZ_nnz=int(crossprods.ZtZ.nnz), path=objective.path,
                    load_average=os.getloadavg())
     return figures
+
+
+def report_evaluations() -> None:
+    """Print a line to stderr after each evaluation of the objective (elapsed and CPU
+    seconds since the start, resident memory of this process and the load average): a
+    long fit's progress, and its per-evaluation cost if it is stopped."""
+    import sys
+
+    import psutil
+
+    from lmmpy.objective import ProfiledDeviance
+
+    process, start, cpu = psutil.Process(), time.perf_counter(), time.process_time()
+
+    def wrapped(method):
+        def evaluate(self, theta, *args, **kwargs):
+            result = method(self, theta, *args, **kwargs)
+            value = result[0] if isinstance(result, tuple) else result
+            print(json.dumps({"evaluation": method.__name__, "elapsed_s": round(
+                time.perf_counter() - start, 1), "cpu_s": round(time.process_time() - cpu, 1),
+                "rss_MB": round(process.memory_info().rss / 2**20), "value": value,
+                "theta": np.round(np.asarray(theta, float), 6).tolist(),
+                "load": os.getloadavg()[0]}), file=sys.stderr, flush=True)
+            return result
+        return evaluate
+
+    ProfiledDeviance.__call__ = wrapped(ProfiledDeviance.__call__)
+    ProfiledDeviance.value_and_gradient = wrapped(ProfiledDeviance.value_and_gradient)
 
 
 def _lmer(lmmpy, data):
@@ -213,13 +246,19 @@ def main() -> None:
     parser.add_argument("--row-group", type=int, default=1_000_000)
     parser.add_argument("--evaluations", type=int, default=3,
                         help="evaluations of the deviance timed by 'phases'")
+    parser.add_argument("--gradients", type=int, default=0,
+                        help="evaluations with the gradient timed by 'phases' (after those)")
+    parser.add_argument("--progress", action="store_true",
+                        help="print each evaluation's time, CPU time and memory to stderr")
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if args.progress:
+        report_evaluations()
     if args.mode == "write":
         write(args.folder, args.rows or 100_000_000, tuple(args.levels), args.seed,
               args.file_rows, args.row_group)
     elif args.mode == "phases":
-        print(json.dumps(phases(args.folder, args.evaluations)))
+        print(json.dumps(phases(args.folder, args.evaluations, args.gradients)))
     else:
         print(json.dumps(fit(args.mode, args.folder, args.rows)))
 

@@ -66,12 +66,13 @@ class _ZStructure:
     k: int                    # columns of the first term
     n_levels: int             # levels of the first term
     D: np.ndarray             # (ℓ, k, k) diagonal blocks of Z₁'WZ₁
-    S_s1: sp.csr_matrix       # Z_s'WZ₁ (or its level blocks' products, _LevelProduct)
+    S_s1: sp.csr_matrix       # Z_s'WZ₁ (or its products from its level blocks:
+                              # _blocked_terms.LevelProduct)
     S_ss: np.ndarray          # Z_s'WZ_s, dense
     update: object            # sparse rank update of G_ss (see _rankupdate)
     rest_theta: np.ndarray | None  # θ index of each diagonal Λ_s entry (None: Λ_s not diagonal)
     pattern: _ZPattern        # where these numbers sit in Z'WZ (weight-free, kept;
-                              # a _TermPattern for Z'WZ by term pairs)
+                              # _blocked_terms.TermPattern for Z'WZ by term pairs)
 
     @property
     def q1(self) -> int:
@@ -169,81 +170,15 @@ def blocked_factorization(crossprods: CrossProducts, layout: ThetaLayout,
                 return None
         elif not dense_rest_pays(crossprods.ZtZ, terms[0], m, layout.size):
             return None
-    structure = (_term_structure(crossprods.ZtZ_product, layout) if by_terms
-                 else _z_structure(crossprods.ZtZ, layout, terms[0]))
+    if by_terms:
+        from lmmpy.objective._blocked_terms import term_structure
+
+        structure = term_structure(crossprods.ZtZ_product, layout)
+    else:
+        structure = _z_structure(crossprods.ZtZ, layout, terms[0])
     if structure is None:
         return None
     return BlockedFactorization(crossprods, layout, terms, structure)
-
-
-@dataclass(frozen=True)
-class _TermPattern:
-    """What the factor reads of Z'WZ's pattern when Z'WZ is kept by term pairs (nothing to
-    gather: the blocks are read as they are)."""
-
-    blocks: LevelBlocks       # B = Z_s'WZ₁ by the first term's levels
-    S_ss_target: np.ndarray   # flat indices of S_ss's non-zeros
-    qs: int
-
-    def matches(self, ZtZ) -> bool:
-        return False
-
-
-class _LevelProduct:
-    """B = Z_s'WZ₁ (qs × q1) from its level blocks, as far as the factor multiplies by it:
-    ``B @ X`` and ``B.T @ Y`` (compiled loops over the stored entries, no CSR copy)."""
-
-    def __init__(self, blocks: LevelBlocks, transposed: bool = False):
-        self.blocks, self.transposed = blocks, transposed
-        k = blocks.values.shape[1]
-        q1 = k * blocks.n_levels
-        self.shape = (q1, blocks.size) if transposed else (blocks.size, q1)
-
-    @property
-    def T(self) -> _LevelProduct:
-        return _LevelProduct(self.blocks, not self.transposed)
-
-    def tocsr(self) -> sp.csr_matrix:
-        """The matrix itself (made when asked for: conditional variances)."""
-        b, k = self.blocks, self.blocks.values.shape[1]
-        counts = np.repeat(np.diff(b.pointer), k)   # row (j, c) of B': level j's entries
-        entry = np.repeat(b.pointer[:-1], k)
-        order = (np.repeat(entry, counts)
-                 + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-        column = np.repeat(np.tile(np.arange(k), b.n_levels), counts)
-        transposed = sp.csr_matrix(
-            (b.values[order, column], b.rows[order].astype(np.int64),
-             np.concatenate([[0], np.cumsum(counts)])), shape=(k * b.n_levels, b.size))
-        return transposed if self.transposed else transposed.T.tocsr()
-
-    def __matmul__(self, X: np.ndarray) -> np.ndarray:
-        from lmmpy.objective._termblocks_kernels import columns_times, rows_times
-
-        X = np.asarray(X, dtype=float)
-        vector = X.ndim == 1
-        X = np.ascontiguousarray(X.reshape(len(X), -1))
-        out = np.zeros((self.shape[0], X.shape[1]))
-        b = self.blocks
-        (columns_times if self.transposed else rows_times)(b.pointer, b.rows, b.values, X, out)
-        return out.ravel() if vector else out
-
-
-def _term_structure(blocks: TermBlocks, layout: ThetaLayout) -> _ZStructure | None:
-    """The blocked factor's numbers from Z'WZ by term pairs: the first term's blocks by
-    reference (with two terms, B is the stored block itself), no positions to gather."""
-    n_levels, k = blocks.sizes[0]
-    B, S_ss = blocks.rest()
-    qs = S_ss.shape[0]
-    update = None
-    if qs:
-        kind = update_kind(B)
-        if kind is None:
-            return None
-        update = kind(B)
-    q1 = k * n_levels
-    pattern = _TermPattern(B, np.flatnonzero(S_ss), qs)
-    return _ZStructure(k, n_levels, blocks.diagonal[0], _LevelProduct(B), S_ss, update,
-                       _diagonal_rest_theta(layout, q1), pattern)
 
 
 def _off_diagonal_density(structure: _ZStructure) -> float:
@@ -415,7 +350,9 @@ class BlockedFactorization:
         if crossprods.ZtZ_product is self.crossprods.ZtZ_product:
             return BlockedFactorization(crossprods, self.layout, self.terms, self.structure)
         if isinstance(crossprods.ZtZ_product, TermBlocks):
-            structure = _term_structure(crossprods.ZtZ_product, self.layout)
+            from lmmpy.objective._blocked_terms import term_structure
+
+            structure = term_structure(crossprods.ZtZ_product, self.layout)
             if structure is None:
                 raise ValueError("the blocked factorization does not apply to these "
                                  "cross-products")

@@ -208,6 +208,8 @@ def tiled_level_quadratic_forms(cuts: np.ndarray, rows: np.ndarray, values: np.n
         for t in range(n_tiles):
             largest = max(largest, cuts[j, t + 1] - cuts[j, t])
     gathered = np.empty(largest)
+    column_rows = np.empty(largest, dtype=np.int64)
+    column_values = np.empty((k, largest))
     t = np.empty(k)
     for j in range(first, last):
         for c in range(k):
@@ -220,15 +222,19 @@ def tiled_level_quadratic_forms(cuts: np.ndarray, rows: np.ndarray, values: np.n
                 b0, b1 = cuts[j, column_tile], cuts[j, column_tile + 1]
                 if a0 == a1 or b0 == b1:
                     continue
+                for b in range(b1 - b0):   # the column tile's entries, once for every a
+                    column_rows[b] = rows[b0 + b]
+                    for c in range(k):
+                        column_values[c, b] = _value(values, rows, scale, b0 + b, c)
                 for a in range(a0, a1):
                     row = N[rows[a]]
                     n = b1 - b0 if column_tile != row_tile else a - b0
                     for b in range(n):
-                        gathered[b] = row[rows[b0 + b]]
+                        gathered[b] = row[column_rows[b]]
                     for c in range(k):
                         total = 0.0
                         for b in range(n):
-                            total += gathered[b] * _value(values, rows, scale, b0 + b, c)
+                            total += gathered[b] * column_values[c, b]
                         t[c] = total
                     diagonal = row[rows[a]] if column_tile == row_tile else 0.0
                     for c in range(k):

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from lmmpy.design import build_design
 from lmmpy.formula import parse_formula
 from lmmpy.objective import ProfiledDeviance, _blocked, cross_products
+from lmmpy.objective._blocked_terms import LevelProduct
 from lmmpy.objective._crossprod import _sum_products, _term_pair_products
 from lmmpy.objective._lapack_inplace import potri_leading
 from lmmpy.objective._schurfill import off_diagonal_density, schur_pattern
@@ -101,7 +102,7 @@ def test_products_without_the_compressed_columns(formula):
     B, S_ss = blocks.rest()
     q1 = design.terms[0].n_random_effects
     np.testing.assert_array_equal(S_ss, csc[q1:, q1:].toarray())
-    product = _blocked._LevelProduct(B)
+    product = LevelProduct(B)
     np.testing.assert_allclose(product @ X[:q1], csc[q1:, :q1] @ X[:q1], rtol=1e-13,
                                atol=1e-10)
     np.testing.assert_allclose(product.T @ X[q1:], csc[:q1, q1:] @ X[q1:], rtol=1e-13,
