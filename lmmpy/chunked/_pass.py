@@ -55,9 +55,25 @@ class ChunkMoments:
 Partial = tuple[CrossProducts, ChunkMoments] | None
 
 
+SLICE_ROWS = 1_000_000   # rows of a chunk whose design is made at once (a Dask partition of
+                         # a whole 10⁷-row file is designed in slices of this many)
+
+
 def chunk_products(frame: pd.DataFrame, source: str, designer: ChunkDesigner,
                    plan: ChunkPlan) -> Partial:
-    """One chunk's products and moments (None for a chunk with no rows left)."""
+    """One chunk's products and moments (None for a chunk with no rows left); a chunk of
+    more than ``SLICE_ROWS`` rows slice by slice, summed in a tree: its design's arrays
+    (the model matrices, the sorts by level) are a slice's, not the chunk's."""
+    if len(frame) <= SLICE_ROWS:
+        return _slice_products(frame, source, designer, plan)
+    slices = (frame.iloc[start:start + SLICE_ROWS] for start in range(0, len(frame),
+                                                                        SLICE_ROWS))
+    return tree_sum((_slice_products(part, source, designer, plan) for part in slices),
+                    combine_in_place)
+
+
+def _slice_products(frame: pd.DataFrame, source: str, designer: ChunkDesigner,
+                    plan: ChunkPlan) -> Partial:
     try:
         design = designer.design(frame)
     except (ValueError, TypeError) as error:

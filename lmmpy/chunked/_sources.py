@@ -182,7 +182,11 @@ def compute(graph):
     except (ImportError, ValueError):
         client = None
     if client is not None:
-        return client.compute(graph).result()
+        future = client.compute(graph)
+        try:
+            return future.result()
+        finally:   # the workers drop their copy now, not when the future is collected
+            future.release()
     import dask
 
     return dask.compute(graph)[0]

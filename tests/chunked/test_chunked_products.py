@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from chunked_helpers import split
+from chunked_helpers import simulated_crossed, split
 from reference import case_design, case_files, load_case, load_case_data
 
 from lmmpy.chunked import FrameChunks
@@ -124,3 +124,24 @@ def test_products_of_different_designs_do_not_add():
     other, *_ = _chunked("dyestuff_reml", 2)
     with pytest.raises(ValueError, match="cannot be added"):
         one + other
+
+
+@pytest.mark.parametrize("slice_rows", [7, 50, 10_000])
+def test_a_large_chunk_is_designed_in_slices_with_the_same_products(slice_rows, monkeypatch):
+    from lmmpy.chunked import _pass
+
+    frame = simulated_crossed(600, levels=(150, 40))
+    formula = parse_formula("y ~ x + (x | g1) + (1 | g2)")
+    source = FrameChunks([frame])
+    schema = learn_schema(formula, source, None, None)
+    designer = ChunkDesigner.of(formula, schema, None, None)
+    plan = chunk_plan(first_design(source, designer))
+    whole = chunk_products(frame, "frame", designer, plan)
+    monkeypatch.setattr(_pass, "SLICE_ROWS", slice_rows)
+    sliced = chunk_products(frame, "frame", designer, plan)
+    assert sliced[0].n_obs == whole[0].n_obs == 600
+    _close(sliced[0].ZtZ_dense(), whole[0].ZtZ_dense())
+    _close(sliced[0].ZtXy, whole[0].ZtXy)
+    _close(sliced[0].XytXy, whole[0].XytXy)
+    _close(sliced[1].squares[0], whole[1].squares[0])
+    assert sliced[1].response_sum == pytest.approx(whole[1].response_sum, rel=1e-12)
