@@ -12,8 +12,9 @@ cross block B = Z_s'WZ₁ out of it into arrays of its own.  :class:`TermBlocks`
   the first term's blocks by reference, with no copy.
 
 Chunks' products add level by level on the union of the patterns
-(:meth:`TermBlocks.added`; in place into the larger operand's arrays, grown, when
-the caller gives them up).  Consumers that need the compressed-column matrix
+(:meth:`TermBlocks.added`; when the caller gives the operands up, their memory is
+returned to the system behind the merge, so that a sum of two partials does not hold
+both and the sum at once).  Consumers that need the compressed-column matrix
 (CHOLMOD, the dense path, Kenward–Roger, conditional variances) get it from
 :meth:`TermBlocks.tocsc`, made when first asked for
 (:attr:`lmmpy.objective.CrossProducts.ZtZ`): the same pattern and values as the
@@ -22,6 +23,10 @@ in-memory products.
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import mmap
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,8 +94,8 @@ class TermBlocks:
 
     def added(self, other: TermBlocks, in_place: bool = False) -> TermBlocks:
         """The products of the rows of both; ``in_place``: the operands are given up, and
-        each sum is written into the larger one's arrays (grown, not copied, when they own
-        their memory): no third array of the result's size."""
+        their memory is returned as the sum is made (:func:`_added`): not the operands
+        and the sum at once."""
         if self.sizes != other.sizes:
             raise ValueError("cross-products of different designs cannot be added")
         diagonal = tuple(a + b for a, b in zip(self.diagonal, other.diagonal, strict=True))
@@ -209,40 +214,70 @@ def _row_type(size: int):
 
 
 def _added(a: LevelBlocks, b: LevelBlocks, in_place: bool) -> LevelBlocks:
-    """a + b level by level on the union of the rows (in place into the larger operand's
-    arrays when allowed and they own their memory)."""
-    from lmmpy.objective._termblocks_kernels import (
-        merge_levels,
-        merge_levels_backward,
-        union_counts,
-    )
+    """a + b level by level on the union of the rows; ``in_place``: a and b are given up,
+    and the pages of their arrays that the merge has passed are returned to the system
+    as it goes (:func:`_release`), so that the sum, the operands' unread parts and one
+    range of levels are all that is held."""
+    from lmmpy.objective._termblocks_kernels import merge_levels, union_counts
 
     if (a.pointer.shape != b.pointer.shape or a.size != b.size
             or a.values.shape[1] != b.values.shape[1]):
         raise ValueError("cross-products of different designs cannot be added")
-    if len(b.rows) > len(a.rows):   # the sum is symmetric, bit for bit: grow the larger
-        a, b = b, a
     counts = np.empty(len(a.pointer) - 1, dtype=np.int64)
     union_counts(a.pointer, a.rows, b.pointer, b.rows, counts)
     pointer = np.zeros_like(a.pointer)
     np.cumsum(counts, out=pointer[1:])
     del counts
     nnz = int(pointer[-1])
-    if in_place and _growable(a.rows) and _growable(a.values):
-        rows, values = a.rows, a.values
-        rows.resize(nnz, refcheck=False)              # realloc: no copy of the entries
-        values.resize((nnz, values.shape[1]), refcheck=False)
-        merge_levels_backward(a.pointer, rows, values, b.pointer, b.rows, b.values, pointer)
-    else:
-        rows = np.empty(nnz, dtype=np.promote_types(a.rows.dtype, b.rows.dtype))
-        values = np.empty((nnz, a.values.shape[1]))
-        merge_levels(a.pointer, a.rows, a.values, b.pointer, b.rows, b.values, pointer,
-                     rows, values)
+    rows = np.empty(nnz, dtype=np.promote_types(a.rows.dtype, b.rows.dtype))
+    values = np.empty((nnz, a.values.shape[1]))
+    levels = len(pointer) - 1
+    steps = MERGE_STEPS if in_place and levels else 1
+    bounds = np.searchsorted(pointer, np.linspace(0, nnz, steps + 1)[1:-1]).tolist()
+    first = 0
+    for last in [*bounds, levels]:
+        merge_levels(a.pointer, a.rows, a.values, b.pointer, b.rows, b.values, pointer, rows,
+                     values, first, last)
+        if in_place:
+            for block in (a, b):
+                _release(block.rows, int(block.pointer[last]))
+                _release(block.values, int(block.pointer[last]))
+        first = last
     return LevelBlocks(pointer, rows, values, a.size)
 
 
-def _growable(array: np.ndarray) -> bool:
-    return array.flags.owndata and array.flags.c_contiguous and array.base is None
+MERGE_STEPS = 64   # ranges of levels an in-place sum is made in (its operands released behind)
+
+
+def _release(array: np.ndarray, stop: int) -> None:
+    """Return to the system the whole pages of ``array``'s memory before entry ``stop``
+    (``madvise(MADV_DONTNEED)``: they read as zeros afterwards; the array is given up).
+    Linux only; elsewhere nothing is released (the sum is the same)."""
+    release = _madvise()
+    if release is None or stop <= 0 or not array.flags.c_contiguous:
+        return
+    page = mmap.PAGESIZE
+    start = array.ctypes.data
+    end = start + stop * (array.nbytes // max(len(array), 1))
+    first, last = -(-start // page) * page, end // page * page
+    if last > first:
+        release(ctypes.c_void_p(first), ctypes.c_size_t(last - first), _MADV_DONTNEED)
+
+
+_MADV_DONTNEED = 4
+
+
+@functools.cache
+def _madvise():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    function.restype = ctypes.c_int
+    return function
 
 
 def _side_by_side(firsts: list[tuple[LevelBlocks, int]], size: int) -> LevelBlocks:

@@ -8,10 +8,9 @@ entries are the columns of u that j meets (sorted), each with k_t values.
   grouping codes: rows ordered by (t, u) with two stable counting sorts, so each pair
   of levels' rows are adjacent and summed in row order (the order the CSC path,
   :mod:`lmmpy.objective._crossprod_kernels`, sums them in: the same bits);
-* :func:`union_counts`, :func:`merge_levels` and :func:`merge_levels_backward` add two
-  blocks on the union of their patterns (explicit zeros kept); the backward merge
-  writes into the first operand's own arrays, grown beforehand, so that a sum of two
-  partial products needs no third array of the result's size;
+* :func:`union_counts` and :func:`merge_levels` add two blocks on the union of their
+  patterns (explicit zeros kept), a range of levels at a time (the caller releases the
+  operands' memory behind the merge when they are given up);
 * :func:`rows_times` and :func:`columns_times` multiply by the block (B X and B'Y) in
   place of a CSR copy of it.
 """
@@ -93,11 +92,11 @@ def union_counts(a_ptr, a_rows, b_ptr, b_rows, counts) -> None:  # pragma: no co
 
 
 @numba.njit(cache=True, nogil=True)
-def merge_levels(a_ptr, a_rows, a_val, b_ptr, b_rows, b_val, ptr, rows,
-                 val) -> None:  # pragma: no cover - compiled
-    """(ptr, rows, val) = a + b, level by level on the union of the rows."""
+def merge_levels(a_ptr, a_rows, a_val, b_ptr, b_rows, b_val, ptr, rows, val, first: int,
+                 last: int) -> None:  # pragma: no cover - compiled
+    """(ptr, rows, val) = a + b for the levels first..last-1, on the union of the rows."""
     k = a_val.shape[1]
-    for j in range(len(ptr) - 1):
+    for j in range(first, last):
         i, i_end, m, m_end, out = a_ptr[j], a_ptr[j + 1], b_ptr[j], b_ptr[j + 1], ptr[j]
         while i < i_end or m < m_end:
             if m >= m_end or (i < i_end and a_rows[i] < b_rows[m]):
@@ -117,38 +116,6 @@ def merge_levels(a_ptr, a_rows, a_val, b_ptr, b_rows, b_val, ptr, rows,
                 i += 1
                 m += 1
             out += 1
-
-
-@numba.njit(cache=True, nogil=True)
-def merge_levels_backward(a_ptr, rows, val, b_ptr, b_rows, b_val,
-                          ptr) -> None:  # pragma: no cover - compiled
-    """a + b into a's own arrays (``rows``, ``val``: a's entries at a_ptr, already grown to
-    the union's size ``ptr[-1]``), from the last level and the last entry back: every
-    entry of a moves to a position at or after its own, so none is overwritten before
-    it is read.  The same single addition per entry as :func:`merge_levels`."""
-    k = val.shape[1]
-    for j in range(len(ptr) - 2, -1, -1):
-        i, i_start = a_ptr[j + 1] - 1, a_ptr[j]
-        m, m_start = b_ptr[j + 1] - 1, b_ptr[j]
-        out = ptr[j + 1] - 1
-        while i >= i_start or m >= m_start:
-            if m < m_start or (i >= i_start and rows[i] > b_rows[m]):
-                rows[out] = rows[i]
-                for c in range(k):
-                    val[out, c] = val[i, c]
-                i -= 1
-            elif i < i_start or b_rows[m] > rows[i]:
-                rows[out] = b_rows[m]
-                for c in range(k):
-                    val[out, c] = b_val[m, c]
-                m -= 1
-            else:
-                rows[out] = rows[i]
-                for c in range(k):
-                    val[out, c] = val[i, c] + b_val[m, c]
-                i -= 1
-                m -= 1
-            out -= 1
 
 
 @numba.njit(cache=True, nogil=True)
