@@ -160,20 +160,21 @@ def blocked_factorization(crossprods: CrossProducts, layout: ThetaLayout,
     q1 = terms[0].n_random_effects
     m = layout.size - q1 + crossprods.n_fixed + 1
     by_terms = isinstance(crossprods.ZtZ_product, TermBlocks)
+    rest = crossprods.ZtZ_product.rest() if by_terms else None
     if m > MAX_DENSE_REST:
         from lmmpy.objective._schurfill import dense_rest_pays, rest_pays
 
         if by_terms:
-            B, S_ss = crossprods.ZtZ_product.rest()
-            ss_rows, ss_cols = np.nonzero(S_ss)
-            if not rest_pays(B, ss_rows, ss_cols, m, layout.size):
+            B, _, targets = rest
+            if not rest_pays(B, *np.divmod(targets, m - crossprods.n_fixed - 1), m,
+                             layout.size):
                 return None
         elif not dense_rest_pays(crossprods.ZtZ, terms[0], m, layout.size):
             return None
     if by_terms:
         from lmmpy.objective._blocked_terms import term_structure
 
-        structure = term_structure(crossprods.ZtZ_product, layout)
+        structure = term_structure(crossprods.ZtZ_product, layout, rest)
     else:
         structure = _z_structure(crossprods.ZtZ, layout, terms[0])
     if structure is None:

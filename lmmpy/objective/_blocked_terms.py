@@ -72,11 +72,13 @@ class LevelProduct:
         return out.ravel() if vector else out
 
 
-def term_structure(blocks: TermBlocks, layout: ThetaLayout) -> _ZStructure | None:
+def term_structure(blocks: TermBlocks, layout: ThetaLayout,
+                   rest: tuple | None = None) -> _ZStructure | None:
     """The blocked factor's numbers from Z'WZ by term pairs: the first term's blocks by
-    reference (with two terms, B is the stored block itself), no positions to gather."""
+    reference (with two terms, B is the stored block itself), no positions to gather;
+    ``rest``: :meth:`TermBlocks.rest` when the caller has it."""
     n_levels, k = blocks.sizes[0]
-    B, S_ss = blocks.rest()
+    B, S_ss, targets = blocks.rest() if rest is None else rest
     qs = S_ss.shape[0]
     update = None
     if qs:
@@ -85,6 +87,5 @@ def term_structure(blocks: TermBlocks, layout: ThetaLayout) -> _ZStructure | Non
             return None
         update = kind(B)
     q1 = k * n_levels
-    pattern = TermPattern(B, np.flatnonzero(S_ss), qs)
     return _ZStructure(k, n_levels, blocks.diagonal[0], LevelProduct(B), S_ss, update,
-                       _diagonal_rest_theta(layout, q1), pattern)
+                       _diagonal_rest_theta(layout, q1), TermPattern(B, targets, qs))

@@ -133,12 +133,14 @@ class ProfiledDeviance:
         each update allocates new arrays, and switch back to it for free.
         """
         key = theta.tobytes()
-        for position, (cached, logdet_L, R, snapshot) in enumerate(self._recent):
-            if cached == key:
-                if position:
-                    self.factor.restore(snapshot)
-                    self._recent.insert(0, self._recent.pop(position))
-                return logdet_L, R
+        # (no loop variable may outlive the search: an R it held would keep the last
+        # factor alive while the next is made, twice the memory of a large factor)
+        position = next((i for i, entry in enumerate(self._recent) if entry[0] == key), None)
+        if position is not None:
+            if position:
+                self.factor.restore(self._recent[position][3])
+                self._recent.insert(0, self._recent.pop(position))
+            return self._recent[0][1], self._recent[0][2]
         keeps_states = self.factor.capabilities.snapshots
         kept = self._recent[:1] if keeps_states else []
         self._recent = []  # the factor's state is θ's only once update returns

@@ -152,17 +152,22 @@ class TermBlocks:
     def dense(self) -> np.ndarray:
         return self.tocsc().toarray()
 
-    def rest(self) -> tuple[LevelBlocks, np.ndarray]:
+    def rest(self) -> tuple[LevelBlocks, np.ndarray, np.ndarray]:
         """For the blocked factor: B = Z_s'WZ₁ by the first term's levels (the stored block
-        itself with two terms; else the other terms' blocks side by side, a copy), and
-        S_ss = Z_s'WZ_s dense (s: the terms after the first)."""
+        itself with two terms; else the other terms' blocks side by side, a copy),
+        S_ss = Z_s'WZ_s dense (s: the terms after the first), and the flat indices of
+        its stored entries (S_ss is not scanned for them: its untouched pages, all but
+        the diagonal's for a scalar term, then stay unmapped)."""
         starts = self.starts - self.starts[1]
         qs = int(starts[-1])
-        S_ss = np.zeros((qs, qs))
+        S_ss, entries = np.zeros((qs, qs)), []
         for t in range(1, len(self.sizes)):
             levels, k = self.sizes[t]
             index = starts[t] + np.arange(levels)[:, None] * k + np.arange(k)
-            S_ss[index[:, :, None], index[:, None, :]] = self.diagonal[t]
+            rows, columns = index[:, :, None], index[:, None, :]
+            S_ss[rows, columns] = self.diagonal[t]
+            entries.append((np.broadcast_to(rows, self.diagonal[t].shape) * qs
+                            + columns).ravel())
         for (t, u), block in zip(self.pairs, self.cross, strict=True):
             if t == 0:
                 continue
@@ -171,10 +176,12 @@ class TermBlocks:
                 np.arange(k), len(block.rows))
             row = starts[u] + np.repeat(block.rows.astype(np.int64), k)
             S_ss[row, column] = S_ss[column, row] = block.values.ravel()
+            entries += [row * qs + column, column * qs + row]
+        targets = np.sort(np.concatenate(entries)) if entries else np.zeros(0, np.int64)
         firsts = [(self.block(0, u), int(starts[u])) for u in range(1, len(self.sizes))]
         if len(firsts) == 1:
-            return firsts[0][0], S_ss
-        return _side_by_side(firsts, qs), S_ss
+            return firsts[0][0], S_ss, targets
+        return _side_by_side(firsts, qs), S_ss, targets
 
 
 def term_blocks(terms, weights: np.ndarray | None) -> TermBlocks:

@@ -109,9 +109,10 @@ def test_products_without_the_compressed_columns(formula):
     X = np.random.default_rng(2).normal(size=(csc.shape[0], 3))
     np.testing.assert_allclose(blocks.times(X), csc @ X, rtol=1e-13, atol=1e-10)
     np.testing.assert_allclose(blocks.times(X[:, 0]), csc @ X[:, 0], rtol=1e-13, atol=1e-10)
-    B, S_ss = blocks.rest()
+    B, S_ss, targets = blocks.rest()
     q1 = design.terms[0].n_random_effects
     np.testing.assert_array_equal(S_ss, csc[q1:, q1:].toarray())
+    np.testing.assert_array_equal(targets, np.flatnonzero(csc[q1:, q1:].toarray() != 0))
     product = LevelProduct(B)
     np.testing.assert_allclose(product @ X[:q1], csc[q1:, :q1] @ X[:q1], rtol=1e-13,
                                atol=1e-10)
