@@ -72,6 +72,7 @@ class PeakMemory:
         import psutil
 
         self.process, self.interval, self.peak = psutil.Process(), interval, 0
+        self.peaks: dict[int, int] = {}   # each process's own peak (the driver, each worker)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -82,7 +83,9 @@ class PeakMemory:
             total = 0
             for process in [self.process, *self.process.children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):   # a process gone meanwhile
-                    total += process.memory_info().rss
+                    rss = process.memory_info().rss
+                    total += rss
+                    self.peaks[process.pid] = max(self.peaks.get(process.pid, 0), rss)
             self.peak = max(self.peak, total)
             self._stop.wait(self.interval)
 
@@ -131,7 +134,12 @@ def fit(mode: str, folder: Path, rows: int | None) -> dict:
             seconds = time.perf_counter() - start
     return {"mode": mode, "rows": model.nobs, "seconds": round(seconds, 2),
             "seconds_per_1e6_rows": round(seconds / model.nobs * 1e6, 3),
-            "peak_tree_MB": round(memory.peak / 2**20), "theta": model.theta.round(6).tolist(),
+            "peak_tree_MB": round(memory.peak / 2**20),
+            "peak_by_process_MB": sorted((round(v / 2**20) for v in memory.peaks.values()),
+                                         reverse=True)[:4],
+            "sum_of_peaks_MB": round(sum(memory.peaks.values()) / 2**20),
+            "cpu_s": round(time.process_time(), 1), "load_average": os.getloadavg(),
+            "theta": model.theta.round(6).tolist(),
             "beta": model.fixef.round(6).tolist(), "loglik": round(model.loglik, 4),
             "evaluations": model.optimization.n_evaluations, "path": model.objective.path}
 
