@@ -322,16 +322,29 @@ def _descend(criterion: GlmmCriterion, value, value_and_gradient, start, lower,
 
 
 def descend_with_gradient(criterion: GlmmCriterion, value, value_and_gradient,
-                          start: np.ndarray, lower: np.ndarray, n_differenced: int,
-                          known: np.ndarray | None = None,
+                          start: np.ndarray, lower: np.ndarray, metric=None,
                           control: GlmerControl = DEFAULT_CONTROL) -> tuple[np.ndarray, float, str]:
     """The descent of both glmer stages (projected BFGS, then off the boundary) on a
     caller's own coordinates, whose first ``criterion.n_theta`` are θ (glmer_nb's joint
-    search over (θ, log k, β)): BFGS's first curvature from gradient differences in the
-    first ``n_differenced`` coordinates, ``known`` the block of the rest."""
-    metric = _DifferenceMetric(value_and_gradient, n_differenced, known)
+    search over (θ, log k, β), a profile's points): ``metric(x)``, BFGS's first curvature
+    (:func:`difference_metric`, :func:`positive_metric`)."""
     return _descend(criterion, value, value_and_gradient, start, lower, metric,
                     max_evaluations=control.max_evaluations)
+
+
+def difference_metric(value_and_gradient, n_differenced: int, known: np.ndarray | None = None):
+    """A first curvature from gradient differences in the first ``n_differenced``
+    coordinates, ``known`` the block of the rest."""
+    return _DifferenceMetric(value_and_gradient, n_differenced, known)
+
+
+def positive_metric(B: np.ndarray) -> np.ndarray | None:
+    """B symmetrised, its eigenvalues made positive (None: no usable curvature)."""
+    eigenvalues, vectors = np.linalg.eigh((B + B.T) / 2)
+    largest = float(np.max(np.abs(eigenvalues)))
+    if not np.isfinite(largest) or largest <= 0:
+        return None
+    return (vectors * np.maximum(np.abs(eigenvalues), 1e-8 * largest)) @ vectors.T
 
 
 def beta_information(criterion: GlmmCriterion, theta: np.ndarray) -> np.ndarray:
@@ -378,11 +391,7 @@ class _DifferenceMetric:
             if not np.all(np.isfinite(other)):
                 return None
             B[:, j] = B[j, :] = (other - gradient) / METRIC_STEP
-        eigenvalues, vectors = np.linalg.eigh((B + B.T) / 2)
-        largest = float(np.max(np.abs(eigenvalues)))
-        if not np.isfinite(largest) or largest <= 0:
-            return None
-        return (vectors * np.maximum(np.abs(eigenvalues), 1e-8 * largest)) @ vectors.T
+        return positive_metric(B)
 
 
 def _beta_scale(result: PirlsResult) -> np.ndarray:

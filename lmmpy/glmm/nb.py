@@ -64,6 +64,7 @@ from lmmpy.glmm._optimize import (
     beta_information,
     criterion_hessian,
     descend_with_gradient,
+    difference_metric,
     optimize_glmm,
     optimize_theta,
 )
@@ -395,8 +396,9 @@ def _joint_descent(problem: _Problem, free: np.ndarray, bounds: tuple[float, flo
     start = np.concatenate([free[:n_theta], [log_k0], free[n_theta:]])
     lower = np.concatenate([problem.criterion.system.design.theta_lower_bounds(), [bounds[0]],
                             np.full(len(free) - n_theta, -np.inf)])
+    metric = difference_metric(value_and_gradient, n_theta + 1, known)
     z, _, message = descend_with_gradient(searching, value, value_and_gradient, start, lower,
-                                          n_theta + 1, known, control)
+                                          metric, control)
     x, log_k = split(z)
     if log_k >= bounds[1] - WALL_MARGIN or message not in CONVERGED:
         x, code = _joint_bobyqa(problem, x, bounds, control, min(log_k, bounds[1]))
