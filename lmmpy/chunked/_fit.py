@@ -33,7 +33,13 @@ from lmmpy.chunked._design import (
     unaliased_columns,
 )
 from lmmpy.chunked._model import ChunkedLinearMixedModel
-from lmmpy.chunked._pass import ChunkMoments, chunk_products, combine, combine_in_place
+from lmmpy.chunked._pass import (
+    SLICE_ROWS,
+    ChunkMoments,
+    chunk_products,
+    combine,
+    combine_in_place,
+)
 from lmmpy.chunked._schema import ChunkSummary, Schema, model_columns, schema_of, summarize_chunk
 from lmmpy.design import Design
 from lmmpy.design import _checks as checks
@@ -117,15 +123,18 @@ def _extremes(schema: Schema) -> pd.DataFrame:
 
 
 def first_design(source, designer: ChunkDesigner) -> Design:
-    """The design of the first chunk with rows (its encodings are the whole data's)."""
+    """The design of the first slice of at most ``SLICE_ROWS`` rows with rows left (its
+    encodings are the whole data's; a Dask partition of a whole file is not designed
+    whole on this machine)."""
     for where, frame in source.chunks(list(designer.schema.columns.all)):
-        try:
-            design = designer.design(frame)
-        except (ValueError, TypeError) as error:
-            raise type(error)(f"{where}: {error}") from error
-        if design is not None:
-            _check_stateless(design)
-            return design
+        for start in range(0, len(frame), SLICE_ROWS):
+            try:
+                design = designer.design(frame.iloc[start:start + SLICE_ROWS])
+            except (ValueError, TypeError) as error:
+                raise type(error)(f"{where}: {error}") from error
+            if design is not None:
+                _check_stateless(design)
+                return design
     raise ValueError("no rows are left after dropping rows with missing values")
 
 

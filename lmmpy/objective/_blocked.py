@@ -68,7 +68,7 @@ class _ZStructure:
     D: np.ndarray             # (ℓ, k, k) diagonal blocks of Z₁'WZ₁
     S_s1: sp.csr_matrix       # Z_s'WZ₁ (or its products from its level blocks:
                               # _blocked_terms.LevelProduct)
-    S_ss: np.ndarray          # Z_s'WZ_s, dense
+    S_ss: np.ndarray          # Z_s'WZ_s, dense (CSR from term blocks: _dense_S_ss)
     update: object            # sparse rank update of G_ss (see _rankupdate)
     rest_theta: np.ndarray | None  # θ index of each diagonal Λ_s entry (None: Λ_s not diagonal)
     pattern: _ZPattern        # where these numbers sit in Z'WZ (weight-free, kept;
@@ -312,7 +312,7 @@ class BlockedFactorization:
         large crossed model it is 2,000² where its lower triangle has a few thousand
         entries, :meth:`_lower_entries`)."""
         z, crossprods = self.structure, self.crossprods
-        return np.block([[z.S_ss, crossprods.ZtXy[z.q1:]],
+        return np.block([[_dense_S_ss(z), crossprods.ZtXy[z.q1:]],
                          [crossprods.ZtXy[z.q1:].T, crossprods.XytXy]])
 
     def _lower_entries(self):
@@ -335,7 +335,8 @@ class BlockedFactorization:
         to_X = xy_cols >= qs
         xy_values = np.where(to_X, XytXy[xy_rows - qs, np.where(to_X, xy_cols - qs, 0)],
                              ZtXy[np.where(to_X, 0, xy_cols), xy_rows - qs])
-        values = np.concatenate([z.S_ss[ss_rows, ss_cols], xy_values])
+        ss_values = z.S_ss[ss_rows, ss_cols]
+        values = np.concatenate([np.asarray(ss_values).ravel(), xy_values])
         return rows * m + cols, rows, cols, values
 
     def with_crossprods(self, crossprods: CrossProducts) -> BlockedFactorization:
@@ -586,7 +587,7 @@ class BlockedFactorization:
             G = z.update.lower_from_values(G)
         G = G + np.tril(G, -1).T
         Lambda_s = self._Lambda_s(theta)
-        U = np.asarray(Lambda_s.T @ (z.S_ss - G))
+        U = np.asarray(Lambda_s.T @ (_dense_S_ss(z) - G))
         return np.einsum("em,me->e", M_inverse[rest_cols], U[:, rest_rows])
 
     def _level_forms(self, theta, M_inverse) -> np.ndarray:
@@ -675,6 +676,11 @@ class BlockedFactorization:
             return lam[:, None] * X
         Lambda_s = self._Lambda_s(theta)
         return np.asarray((Lambda_s.T if transpose else Lambda_s) @ X)
+
+
+def _dense_S_ss(structure: _ZStructure) -> np.ndarray:
+    S_ss = structure.S_ss
+    return S_ss.toarray() if sp.issparse(S_ss) else S_ss
 
 
 def _symmetric_from_upper(upper: np.ndarray) -> np.ndarray:

@@ -152,22 +152,23 @@ class TermBlocks:
     def dense(self) -> np.ndarray:
         return self.tocsc().toarray()
 
-    def rest(self) -> tuple[LevelBlocks, np.ndarray, np.ndarray]:
+    def rest(self) -> tuple[LevelBlocks, sp.csr_matrix, np.ndarray]:
         """For the blocked factor: B = Z_s'WZ₁ by the first term's levels (the stored block
         itself with two terms; else the other terms' blocks side by side, a copy),
-        S_ss = Z_s'WZ_s dense (s: the terms after the first), and the flat indices of
-        its stored entries (S_ss is not scanned for them: its untouched pages, all but
-        the diagonal's for a scalar term, then stay unmapped)."""
+        S_ss = Z_s'WZ_s (s: the terms after the first) in CSR, and the flat indices
+        (row · q_s + column) of its entries.  Never dense: with a scalar item term it is a
+        diagonal, where a dense q_s² array is 0.8 GB for 10,000 items (and resident in
+        whole, numpy's large arrays being on huge pages)."""
         starts = self.starts - self.starts[1]
         qs = int(starts[-1])
-        S_ss, entries = np.zeros((qs, qs)), []
+        rows, columns, values = [], [], []
         for t in range(1, len(self.sizes)):
             levels, k = self.sizes[t]
             index = starts[t] + np.arange(levels)[:, None] * k + np.arange(k)
-            rows, columns = index[:, :, None], index[:, None, :]
-            S_ss[rows, columns] = self.diagonal[t]
-            entries.append((np.broadcast_to(rows, self.diagonal[t].shape) * qs
-                            + columns).ravel())
+            shape = self.diagonal[t].shape
+            rows.append(np.broadcast_to(index[:, :, None], shape).ravel())
+            columns.append(np.broadcast_to(index[:, None, :], shape).ravel())
+            values.append(self.diagonal[t].ravel())
         for (t, u), block in zip(self.pairs, self.cross, strict=True):
             if t == 0:
                 continue
@@ -175,9 +176,18 @@ class TermBlocks:
             column = starts[t] + np.repeat(block.level_of_entry, k) * k + np.tile(
                 np.arange(k), len(block.rows))
             row = starts[u] + np.repeat(block.rows.astype(np.int64), k)
-            S_ss[row, column] = S_ss[column, row] = block.values.ravel()
-            entries += [row * qs + column, column * qs + row]
-        targets = np.sort(np.concatenate(entries)) if entries else np.zeros(0, np.int64)
+            rows += [row, column]
+            columns += [column, row]
+            values += [block.values.ravel()] * 2
+        if rows:
+            S_ss = sp.csr_matrix((np.concatenate(values), (np.concatenate(rows),
+                                                           np.concatenate(columns))),
+                                 shape=(qs, qs))
+        else:
+            S_ss = sp.csr_matrix((qs, qs))
+        S_ss.sort_indices()
+        coo = S_ss.tocoo()
+        targets = coo.row.astype(np.int64) * qs + coo.col
         firsts = [(self.block(0, u), int(starts[u])) for u in range(1, len(self.sizes))]
         if len(firsts) == 1:
             return firsts[0][0], S_ss, targets

@@ -111,7 +111,7 @@ def test_products_without_the_compressed_columns(formula):
     np.testing.assert_allclose(blocks.times(X[:, 0]), csc @ X[:, 0], rtol=1e-13, atol=1e-10)
     B, S_ss, targets = blocks.rest()
     q1 = design.terms[0].n_random_effects
-    np.testing.assert_array_equal(S_ss, csc[q1:, q1:].toarray())
+    np.testing.assert_array_equal(S_ss.toarray(), csc[q1:, q1:].toarray())
     np.testing.assert_array_equal(targets, np.flatnonzero(csc[q1:, q1:].toarray() != 0))
     product = LevelProduct(B)
     np.testing.assert_allclose(product @ X[:q1], csc[q1:, :q1] @ X[:q1], rtol=1e-13,
