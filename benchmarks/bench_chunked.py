@@ -203,7 +203,8 @@ def phases(folder: Path, evaluations: int, gradients: int = 0) -> dict:
     for i in range(gradients):
         stages.stage(f"value_and_gradient_{i}", functools.partial(
             objective.value_and_gradient, theta * (1.005 + 0.01 * i)), figures)
-    figures.update(rows=schema.n_kept, ZtZ_nnz=int(crossprods.ZtZ.nnz), path=objective.path,
+    product = crossprods.ZtZ_product   # its own count: .ZtZ would make the compressed columns
+    figures.update(rows=schema.n_kept, ZtZ_nnz=int(product.nnz), path=objective.path,
                    load_average=os.getloadavg())
     return figures
 
