@@ -84,6 +84,13 @@ class GlmmCriterion:
         """The same criterion (quadrature, PIRLS tolerance) for another system."""
         return GlmmCriterion(system, self.n_theta, self.nagq, self.pirls_tolerance)
 
+    def start_from(self, other: GlmmCriterion, fixed_map: np.ndarray | None = None) -> None:
+        """Start the next PIRLS from ``other``'s last û (and β, mapped by ``fixed_map``):
+        the same model on conditioned columns has the same u (ZΛ is unchanged)."""
+        self._u = other._u
+        beta = other._beta
+        self._beta = None if beta is None or fixed_map is None else fixed_map @ beta
+
     def at_theta(self, theta: np.ndarray) -> PirlsResult:
         """Stage 1's state: β and u from PIRLS at θ."""
         return self._solve(theta, None, vary_beta=True)
