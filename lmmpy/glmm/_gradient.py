@@ -67,7 +67,7 @@ def row_derivatives(system: ReweightedSystem, eta: np.ndarray) -> RowDerivatives
     d2_mu = 2 * wt * (1 / V + (y - mu) * V1 / V**2)
     W = wt * m1**2 / V
     W1 = wt * (2 * m1 * m2 / V - m1**3 * V1 / V**2)
-    aic1 = family.aic_derivative(y, response.trials, mu, wt) * m1
+    aic1 = response.aic_derivative(mu) * m1
     return RowDerivatives(d_mu * m1, d2_mu * m1**2 + d_mu * m2, W, W1, aic1)
 
 
@@ -110,6 +110,35 @@ def laplace_gradient(system: ReweightedSystem, result: PirlsResult,
     gradient = np.bincount(layout.lambda_theta, per_entry, minlength=len(theta))
     gradient += 2 * effects.trace_terms(rows.W, w_rows, len(theta))
     return gradient if vary_beta else np.concatenate([gradient, X.T @ s])
+
+
+def mode_derivatives(system: ReweightedSystem, result: PirlsResult) -> np.ndarray:
+    """dû/d(θ, β) at a stage-2 PIRLS result (β fixed in PIRLS), q × (n_θ + p): a first-order
+    prediction of û at nearby (θ, β), to start PIRLS there (the Hessian's evaluations).
+
+    With g(u) = ∇_u pdev / 2 = Λ'Z'd'/2 + u = 0 at û, dû/dt = −(∂g/∂u)⁻¹ ∂g/∂t:
+    ∂g/∂β = Λ'Z'D X and ∂g/∂θ_k = E_k'Z'd'/2 + Λ'Z'D Z E_k û (D = diag(d''/2), E_k the
+    entries of Λ holding θ_k), and ∂g/∂u = Λ'Z'DZΛ + I is taken as the PIRLS system
+    A (equal for a canonical link; close enough to start from for the others).
+    """
+    theta, u = result.theta, result.u
+    design = system.design
+    Z, X = design.Z, design.X.values
+    Lambda = system.Lambda(theta)
+    rows = row_derivatives(system, result.eta)
+    half = rows.d2 / 2
+    layout = system.layout()
+    a, c, k = layout.lambda_rows, layout.lambda_cols, layout.lambda_theta
+    n_theta = len(theta)
+    half_first = np.asarray(Z.T @ (rows.d1 / 2))
+    moved_u = np.zeros((layout.size, n_theta))      # E_k û, one column per θ_k
+    np.add.at(moved_u, (a, k), u[c])
+    right = np.zeros((layout.size, n_theta + X.shape[1]))
+    np.add.at(right, (c, k), half_first[a])         # E_k'Z'd'/2
+    right[:, :n_theta] += np.asarray(Lambda.T @ (Z.T @ (half[:, None] * (Z @ moved_u))))
+    right[:, n_theta:] = np.asarray(Lambda.T @ (Z.T @ (half[:, None] * X)))
+    solved = np.asarray(result.objective.factor.solve_A(right))
+    return -solved.reshape(right.shape)
 
 
 class _RowEffects:

@@ -47,7 +47,7 @@ from lmmpy._boundary import (
 from lmmpy._control import GlmerControl
 from lmmpy._descent import projected_bfgs
 from lmmpy._nlopt import run as run_nlopt
-from lmmpy.glmm._gradient import laplace_gradient
+from lmmpy.glmm._gradient import laplace_gradient, mode_derivatives
 from lmmpy.glmm._laplace import agq_deviance, laplace_deviance
 from lmmpy.glmm._pirls import PirlsError, PirlsResult, ReweightedSystem, pirls
 
@@ -89,7 +89,11 @@ class GlmmCriterion:
         the same model on conditioned columns has the same u (ZΛ is unchanged)."""
         self._u = other._u
         beta = other._beta
-        self._beta = None if beta is None or fixed_map is None else fixed_map @ beta
+        self._beta = beta if beta is None or fixed_map is None else fixed_map @ beta
+
+    def warm_start(self, u: np.ndarray) -> None:
+        """Start the next PIRLS from this u (a prediction of û there)."""
+        self._u = u
 
     def at_theta(self, theta: np.ndarray) -> PirlsResult:
         """Stage 1's state: β and u from PIRLS at θ."""
@@ -417,8 +421,10 @@ def criterion_hessian(criterion: GlmmCriterion, parameters: np.ndarray,
     (Laplace: 2k gradients), else of its values (lme4's ``deriv12``: 2k² + 1 values); each
     evaluation's PIRLS to :data:`HESSIAN_PIRLS_TOLERANCE` at least."""
     if criterion.pirls_tolerance > HESSIAN_PIRLS_TOLERANCE:
+        fitted = criterion
         criterion = GlmmCriterion(criterion.system, criterion.n_theta, criterion.nagq,
                                   HESSIAN_PIRLS_TOLERANCE)
+        criterion.start_from(fitted)
     parameters = np.asarray(parameters, dtype=float)
     if criterion.has_gradient:
         hessian = _gradient_differences(criterion, parameters, step)
@@ -427,16 +433,29 @@ def criterion_hessian(criterion: GlmmCriterion, parameters: np.ndarray,
     return _value_differences(criterion, parameters, step)
 
 
+def _predicted_modes(criterion: GlmmCriterion, parameters: np.ndarray):
+    """û at ``parameters`` and dû/d(θ, β) there (None when PIRLS or the solve fails): the
+    gradient differences start PIRLS at û ± h dû/dx_j, O(h²) from their û."""
+    try:
+        center = criterion.at(parameters)
+        return center.u, mode_derivatives(criterion.system, center)
+    except (PirlsError, np.linalg.LinAlgError, FloatingPointError, ValueError):
+        return None
+
+
 def _gradient_differences(criterion: GlmmCriterion, parameters: np.ndarray,
                           step: float) -> np.ndarray | None:
     """H[:, j] = (g(x + h e_j) − g(x − h e_j)) / 2h, symmetrised (None: a gradient failed)."""
     k = len(parameters)
     hessian = np.empty((k, k))
+    predicted = _predicted_modes(criterion, parameters)
     for j in range(k):
         columns = []
         for sign in (1, -1):
             x = np.array(parameters, dtype=float)
             x[j] += sign * step
+            if predicted is not None:
+                criterion.warm_start(predicted[0] + sign * step * predicted[1][:, j])
             value, gradient = criterion.value_and_gradient(x)
             if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
                 return None

@@ -15,7 +15,12 @@ weights, it gives the full step — for u alone (β fixed, the Laplace fit's
 inner problem) or for u and β together (lme4's nAGQ = 0).  A step that does
 not lower pdev is halved (at most ``MAX_HALVINGS`` times); iteration stops
 when the last step changed u (and β) by less than ``tolerance`` relative
-to the largest |u|.
+to the largest |u|.  For a canonical link (binomial logit, Poisson log) the
+step is Newton's, whose error after a full step s is at most C s² near the
+solution: there iteration also stops once C s² is a hundredth of the tolerance,
+C the largest s_k / s_{k−1}² of the solve's full steps and at least
+``NEWTON_CONSTANT`` — the step that would only confirm the last one is not taken
+(VerbAgg: most evaluations one step fewer, the Hessian's one step in two).
 
 Each reweighting recomputes the cross-products (from the weight-free tables of
 :mod:`lmmpy.glmm._weighted`): nothing that depends on the weights is reused,
@@ -38,6 +43,8 @@ MAX_HALVINGS = 30
 ROUNDING = 1e-11    # a step is not worse when pdev rises by less than this, relatively: near û
                     # the change (~|Δu|²) is below pdev's rounding, and refusing the last
                     # Newton step would leave u off by |Δu| and log|L|² off by as much
+NEWTON_CONSTANT = 10.0   # the least C assumed in |error after a step s| ≤ C s² (canonical links)
+QUADRATIC_MARGIN = 1e-2  # ... which must then be this share of the tolerance, or less
 TOLERANCE = 1e-10   # largest change of u (and β) in the last step, relative to max |u|
                     # (Newton converges quadratically: the error left is ~1e-20); lme4 stops on
                     # a relative change of pdev of 1e-7 (tolPwrss), its loglik then up to 2e-3
@@ -127,8 +134,7 @@ class ReweightedSystem:
         return self._objective
 
     def penalized_deviance(self, eta: np.ndarray, u: np.ndarray) -> float:
-        mu = self.response.mu(eta)
-        return float(np.sum(self.response.deviance_residuals(mu)) + u @ u)
+        return self.response.deviance_at(eta) + float(u @ u)
 
 
 def pirls(system: ReweightedSystem, theta: np.ndarray, beta: np.ndarray | None,
@@ -157,6 +163,7 @@ def pirls(system: ReweightedSystem, theta: np.ndarray, beta: np.ndarray | None,
         first_step_free = False
     pdev = np.inf if first_step_free else system.penalized_deviance(eta, u)
     iterations = 0
+    newton, constant, previous = system.response.newton, NEWTON_CONSTANT, None
     while iterations < MAX_ITERATIONS:
         iterations += 1
         objective = system.objective_at(eta)
@@ -166,9 +173,16 @@ def pirls(system: ReweightedSystem, theta: np.ndarray, beta: np.ndarray | None,
             break   # no step lowers pdev: at its minimum to rounding
         step = max(np.max(np.abs(accepted[1] - u), initial=0.0),
                    np.max(np.abs(accepted[0] - beta), initial=0.0))
-        beta, u, eta, pdev = accepted
-        if step <= tolerance * max(1.0, np.max(np.abs(u), initial=0.0)):
+        beta, u, eta, pdev, full = accepted
+        bound = tolerance * max(1.0, np.max(np.abs(u), initial=0.0))
+        if step <= bound:
             break
+        if newton and full:
+            if previous is not None:
+                constant = max(constant, step / previous**2)
+            if constant * step**2 <= QUADRATIC_MARGIN * bound:
+                break
+        previous = step if full else None
     if not np.isfinite(pdev):
         raise PirlsError(f"PIRLS found no finite penalized deviance at theta = {theta}")
     objective = system.objective_at(eta)
@@ -190,7 +204,8 @@ def _pls_step(objective: ProfiledDeviance, theta, beta, Lambda,
 
 
 def _halve_until_lower(system, Lambda, old, new, pdev):
-    """The first of the full step and its halvings that lowers pdev: (β, u, η, pdev) or None."""
+    """The first of the full step and its halvings that lowers pdev: (β, u, η, pdev, whether
+    the full step) or None."""
     (beta0, u0), (beta1, u1) = old, new
     step = 1.0
     for _ in range(MAX_HALVINGS):
@@ -199,6 +214,6 @@ def _halve_until_lower(system, Lambda, old, new, pdev):
         eta = system.linear_predictor(beta, Lambda @ u)
         value = system.penalized_deviance(eta, u)
         if value <= pdev + ROUNDING * abs(pdev) or (np.isfinite(value) and not np.isfinite(pdev)):
-            return beta, u, eta, value
+            return beta, u, eta, value, step == 1.0
         step /= 2
     return None
