@@ -29,9 +29,11 @@ only the factorization's analysed pattern (``ProfiledDeviance.with_crossprods``)
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import lapack
 
 from lmmpy.design import Design
 from lmmpy.glmm._response import GlmResponse
@@ -89,7 +91,7 @@ class ReweightedSystem:
         self.path = path   # the factorization ("dense", "blocked", "cholmod"); None: lmer's choice
         self._objective: ProfiledDeviance | None = None
         self._crossprods = WeightedCrossProducts(design)
-        self._Lambda: tuple[bytes, object] | None = None   # the last θ's Λ
+        self._Lambda: tuple[bytes, tuple] | None = None   # the last θ's Λ and Λ'
 
     @property
     def n_fixed(self) -> int:
@@ -107,10 +109,23 @@ class ReweightedSystem:
 
     def Lambda(self, theta: np.ndarray):
         """Λ_θ (the last one kept: PIRLS and the criterion ask for it at every step)."""
+        return self._Lambda_pair(theta)[0]
+
+    def Lambda_t(self, theta: np.ndarray):
+        """Λ_θ' as CSR (kept with Λ_θ: a transposed view is a new checked matrix each time)."""
+        return self._Lambda_pair(theta)[1]
+
+    def _Lambda_pair(self, theta: np.ndarray):
         key = np.asarray(theta, dtype=float).tobytes()
         if self._Lambda is None or self._Lambda[0] != key:
-            self._Lambda = (key, self.layout().Lambda(theta))
+            Lambda = self.layout().Lambda(theta)
+            self._Lambda = (key, (Lambda, Lambda.T.tocsr()))
         return self._Lambda[1]
+
+    @functools.cached_property
+    def Zt(self):
+        """Z' as CSR, made once (Z'r for the gradient's and the steps' right-hand sides)."""
+        return self.design.Z.T.tocsr()
 
     def layout(self):
         return self.objective_at(None).layout
@@ -167,22 +182,22 @@ def pirls(system: ReweightedSystem, theta: np.ndarray, beta: np.ndarray | None,
     while iterations < MAX_ITERATIONS:
         iterations += 1
         objective = system.objective_at(eta)
-        beta_new, u_new = _pls_step(objective, theta, beta, Lambda, vary_beta)
+        beta_new, u_new = _pls_step(objective, theta, beta, system.Lambda_t(theta), vary_beta)
         accepted = _halve_until_lower(system, Lambda, (beta, u), (beta_new, u_new), pdev)
         if accepted is None:
             break   # no step lowers pdev: at its minimum to rounding
         step = max(np.max(np.abs(accepted[1] - u), initial=0.0),
                    np.max(np.abs(accepted[0] - beta), initial=0.0))
-        beta, u, eta, pdev, full = accepted
+        beta, u, eta, pdev, halved = accepted
         bound = tolerance * max(1.0, np.max(np.abs(u), initial=0.0))
         if step <= bound:
             break
-        if newton and full:
+        if newton and not halved:
             if previous is not None:
                 constant = max(constant, step / previous**2)
             if constant * step**2 <= QUADRATIC_MARGIN * bound:
                 break
-        previous = step if full else None
+        previous = None if halved else step
     if not np.isfinite(pdev):
         raise PirlsError(f"PIRLS found no finite penalized deviance at theta = {theta}")
     objective = system.objective_at(eta)
@@ -191,21 +206,24 @@ def pirls(system: ReweightedSystem, theta: np.ndarray, beta: np.ndarray | None,
                        objective, iterations)
 
 
-def _pls_step(objective: ProfiledDeviance, theta, beta, Lambda,
+def _pls_step(objective: ProfiledDeviance, theta, beta, Lambda_t,
               vary_beta: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The penalized least-squares solution (β, u) at the current weights."""
-    if vary_beta:
-        solution = objective.solve(theta)
-        return solution.beta, solution.u
-    objective.factor.update(theta)
-    ZtXy = objective.crossprods.ZtXy
-    right = Lambda.T @ (ZtXy[:, -1] - ZtXy[:, :-1] @ beta)
+    """The penalized least-squares solution (β, u) at the current weights (β from the
+    factor's trailing block R, as ``ProfiledDeviance.solve``, when it varies)."""
+    _, R = objective.factor.update(theta)
+    crossprods = objective.crossprods
+    ZtXy, p = crossprods.ZtXy, crossprods.n_fixed
+    fitted = beta
+    if vary_beta:   # β̃ of the cross-products' [X̃ ỹ], then β in the design's coordinates
+        fitted = lapack.dtrtrs(R[:p, :p], R[:p, p])[0] if p else np.zeros(0)
+        beta = crossprods.original_beta(fitted)
+    right = Lambda_t @ (ZtXy[:, -1] - ZtXy[:, :-1] @ fitted)
     return beta, np.asarray(objective.factor.solve_A(right)).ravel()
 
 
 def _halve_until_lower(system, Lambda, old, new, pdev):
-    """The first of the full step and its halvings that lowers pdev: (β, u, η, pdev, whether
-    the full step) or None."""
+    """The first of the full step and its halvings that lowers pdev: (β, u, η, pdev,
+    whether halved) or None."""
     (beta0, u0), (beta1, u1) = old, new
     step = 1.0
     for _ in range(MAX_HALVINGS):
@@ -214,6 +232,6 @@ def _halve_until_lower(system, Lambda, old, new, pdev):
         eta = system.linear_predictor(beta, Lambda @ u)
         value = system.penalized_deviance(eta, u)
         if value <= pdev + ROUNDING * abs(pdev) or (np.isfinite(value) and not np.isfinite(pdev)):
-            return beta, u, eta, value, step == 1.0
+            return beta, u, eta, value, step < 1.0
         step /= 2
     return None
