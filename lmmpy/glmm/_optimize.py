@@ -81,6 +81,7 @@ class GlmmCriterion:
         self._beta: np.ndarray | None = None
         self._u: np.ndarray | None = None
         self._last_result: tuple[tuple[bool, bytes], PirlsResult] | None = None
+        self._last_gradient: tuple | None = None   # (result, vary_beta, value, gradient)
 
     def on(self, system: ReweightedSystem) -> GlmmCriterion:
         """The same criterion (quadrature, PIRLS tolerance) for another system."""
@@ -143,6 +144,9 @@ class GlmmCriterion:
             except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
                 self._beta = self._u = None
                 return np.inf, failed
+        done = self._last_gradient
+        if done is not None and done[0] is result and done[1] == vary_beta:
+            return done[2], done[3].copy()   # asked again (BFGS: the trial, then its step)
         value = self.value(result, nagq=1)
         if not np.isfinite(value):
             return np.inf, failed
@@ -150,6 +154,7 @@ class GlmmCriterion:
             gradient = laplace_gradient(self.system, result, vary_beta, self.with_shape)
         except (np.linalg.LinAlgError, FloatingPointError):
             return value, failed
+        self._last_gradient = (result, vary_beta, value, gradient.copy())
         return value, gradient
 
     def _key(self, x: np.ndarray, vary_beta: bool) -> tuple:
