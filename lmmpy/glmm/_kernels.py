@@ -1,15 +1,14 @@
-"""PIRLS's per-row arithmetic for the binomial family with the logit link, in one pass each
-(numba).
+"""PIRLS's per-row arithmetic in one compiled pass each (numba): the deviance of the
+step check for the binomial family with the logit link, and the weighted rows of the
+cross-products.
 
-A PIRLS step on a few thousand rows is dominated by the call overhead of a dozen numpy
-expressions (the clamped inverse link, dμ/dη, the variance, the weights, the working
-response; the deviance residuals for the step check), each allocating an n-vector.
-These loops compute the same quantities with the same formulas
-(:mod:`lmmpy._families`: R's clamping at |η| > 30, ``xlogy`` for the deviance) in one
-pass, μ and dμ/dη from one exponential; they differ from the numpy expressions by
-rounding only (μ below η = 0 and the order of the deviance's sum).
-:mod:`lmmpy.glmm._response` calls them for ``Binomial("logit")``; the other families
-and links keep the numpy expressions.
+A PIRLS step on a few thousand rows is dominated by the call overhead of numpy
+expressions that each allocate an n-vector.  ``logit_deviance`` computes Σ d_i at
+μ = logistic(η) with the formulas of :mod:`lmmpy._families` (R's clamping at
+|η| > 30, ``xlogy``), μ from one exponential; it differs from the numpy expressions by
+rounding only, and only decides whether a step lowers pdev (the working weights, the
+modes and the criterion keep the numpy expressions, so a converged state is the same
+to the last bits).  :mod:`lmmpy.glmm._response` calls it for ``Binomial("logit")``.
 """
 
 from __future__ import annotations
@@ -32,18 +31,6 @@ def _logistic(eta: float, e: float) -> float:  # pragma: no cover - compiled
     if eta > _BOUND:
         return 1.0 - EPS
     return 1.0 / (1.0 + e) if eta >= 0.0 else e / (1.0 + e)
-
-
-@numba.njit(cache=True, nogil=True)
-def logit_working(eta: np.ndarray, offset: np.ndarray, y: np.ndarray, prior: np.ndarray,
-                  weights: np.ndarray, z: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Working weights wt (dμ/dη)²/(μ(1 − μ)) and response η − o + (y − μ)/(dμ/dη)."""
-    for i in range(len(eta)):
-        e = math.exp(-abs(eta[i]))
-        mu = _logistic(eta[i], e)
-        mu_eta = EPS if abs(eta[i]) > _BOUND else e / ((1.0 + e) * (1.0 + e))
-        weights[i] = prior[i] * (mu_eta * mu_eta) / (mu * (1.0 - mu))
-        z[i] = eta[i] - offset[i] + (y[i] - mu) / mu_eta
 
 
 @numba.njit(cache=True, nogil=True)

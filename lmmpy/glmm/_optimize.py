@@ -99,14 +99,17 @@ class GlmmCriterion:
         """Start the next PIRLS from this u (a prediction of û there)."""
         self._u = u
 
-    def at_theta(self, theta: np.ndarray) -> PirlsResult:
-        """Stage 1's state: β and u from PIRLS at θ."""
-        return self._solve(theta, None, vary_beta=True)
+    def at_theta(self, theta: np.ndarray, quick: bool = False) -> PirlsResult:
+        """Stage 1's state: β and u from PIRLS at θ (``quick``: an optimizer's evaluation,
+        PIRLS stopped by Newton's quadratic bound where it applies; else, for a model's
+        state, run until a step is below the tolerance)."""
+        return self._solve(theta, None, vary_beta=True, quick=quick)
 
-    def at(self, parameters: np.ndarray) -> PirlsResult:
-        """Stage 2's state: u from PIRLS at (θ, β)."""
+    def at(self, parameters: np.ndarray, quick: bool = False) -> PirlsResult:
+        """Stage 2's state: u from PIRLS at (θ, β) (``quick`` as :meth:`at_theta`)."""
         parameters = np.asarray(parameters, dtype=float)
-        return self._solve(parameters[: self.n_theta], parameters[self.n_theta:], vary_beta=False)
+        return self._solve(parameters[: self.n_theta], parameters[self.n_theta:],
+                           vary_beta=False, quick=quick)
 
     def value(self, result: PirlsResult, nagq: int | None = None) -> float:
         nagq = self.nagq if nagq is None else nagq
@@ -115,7 +118,7 @@ class GlmmCriterion:
         return agq_deviance(self.system, result, nagq)
 
     def stage1(self, theta: np.ndarray) -> float:
-        return self._value_or_inf(lambda: self.value(self.at_theta(theta), nagq=1))
+        return self._value_or_inf(lambda: self.value(self.at_theta(theta, True), nagq=1))
 
     @property
     def has_gradient(self) -> bool:
@@ -125,12 +128,13 @@ class GlmmCriterion:
     def value_and_gradient(self, parameters: np.ndarray) -> tuple[float, np.ndarray]:
         """Stage 2's criterion and its gradient over (θ, β) (:mod:`lmmpy.glmm._gradient`)."""
         parameters = np.asarray(parameters, dtype=float)
-        return self._with_gradient(parameters, lambda: self.at(parameters), vary_beta=False)
+        return self._with_gradient(parameters, lambda: self.at(parameters, True),
+                                   vary_beta=False)
 
     def stage1_value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Stage 1's criterion (nAGQ = 0: β inside PIRLS) and its gradient over θ."""
         theta = np.asarray(theta, dtype=float)
-        return self._with_gradient(theta, lambda: self.at_theta(theta), vary_beta=True)
+        return self._with_gradient(theta, lambda: self.at_theta(theta, True), vary_beta=True)
 
     def _with_gradient(self, x, solve, vary_beta: bool) -> tuple[float, np.ndarray]:
         kept = self._last_result
@@ -163,7 +167,7 @@ class GlmmCriterion:
         return (vary_beta, x.tobytes(), self.system.response.family)
 
     def __call__(self, parameters: np.ndarray) -> float:
-        return self._value_or_inf(lambda: self.value(self.at(parameters)))
+        return self._value_or_inf(lambda: self.value(self.at(parameters, True)))
 
     def _value_or_inf(self, evaluate) -> float:
         self.n_evaluations += 1
@@ -174,17 +178,17 @@ class GlmmCriterion:
             return np.inf
         return value if np.isfinite(value) else np.inf
 
-    def _solve(self, theta, beta, vary_beta: bool) -> PirlsResult:
+    def _solve(self, theta, beta, vary_beta: bool, quick: bool = False) -> PirlsResult:
         theta = np.asarray(theta, dtype=float)
         x = theta if vary_beta else np.concatenate([theta, beta])
         self._last_result = None
         start_beta = self._beta if vary_beta else beta
         try:
             result = pirls(self.system, theta, start_beta, self._u, vary_beta,
-                           self.pirls_tolerance)
+                           self.pirls_tolerance, quick=quick)
         except (PirlsError, np.linalg.LinAlgError):
             result = pirls(self.system, theta, None if vary_beta else beta, None, vary_beta,
-                           self.pirls_tolerance)
+                           self.pirls_tolerance, quick=quick)
         self._beta, self._u = result.beta, result.u
         self._last_result = (self._key(x, vary_beta), result)   # a gradient there reuses it
         return result

@@ -20,7 +20,11 @@ step is Newton's, whose error after a full step s is at most C s² near the
 solution: there iteration also stops once C s² is a hundredth of the tolerance,
 C the largest s_k / s_{k−1}² of the solve's full steps and at least
 ``NEWTON_CONSTANT`` — the step that would only confirm the last one is not taken
-(VerbAgg: most evaluations one step fewer, the Hessian's one step in two).
+(VerbAgg: most evaluations one step fewer, the Hessian's one step in two).  Only
+with ``quick`` (the optimizer's and the Hessian's evaluations): a model's state
+is converged to the last step as before, its û to rounding, so that quantities
+that depend on the order of nearly tied fitted values (binned residuals) are
+those of the fully converged modes.
 
 Each reweighting recomputes the cross-products (from the weight-free tables of
 :mod:`lmmpy.glmm._weighted`): nothing that depends on the weights is reused,
@@ -153,7 +157,8 @@ class ReweightedSystem:
 
 
 def pirls(system: ReweightedSystem, theta: np.ndarray, beta: np.ndarray | None,
-          u: np.ndarray | None, vary_beta: bool, tolerance: float = TOLERANCE) -> PirlsResult:
+          u: np.ndarray | None, vary_beta: bool, tolerance: float = TOLERANCE,
+          quick: bool = False) -> PirlsResult:
     """û (β fixed) or (β̂, û) at θ, from the given start (None: R's ``mustart``).
 
     Examples
@@ -178,7 +183,7 @@ def pirls(system: ReweightedSystem, theta: np.ndarray, beta: np.ndarray | None,
         first_step_free = False
     pdev = np.inf if first_step_free else system.penalized_deviance(eta, u)
     iterations = 0
-    newton, constant, previous = system.response.newton, NEWTON_CONSTANT, None
+    newton, constant, previous = quick and system.response.newton, NEWTON_CONSTANT, None
     while iterations < MAX_ITERATIONS:
         iterations += 1
         objective = system.objective_at(eta)

@@ -105,13 +105,6 @@ class GlmResponse:
 
     def working(self, eta: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Working weights wt (dμ/dη)²/V(μ) and working response η − o + (y − μ)/(dμ/dη)."""
-        if self._logit and np.ndim(offset) == 1:
-            from lmmpy.glmm._kernels import logit_working
-
-            weights, z = np.empty(len(eta)), np.empty(len(eta))
-            logit_working(np.asarray(eta, dtype=float), np.asarray(offset, dtype=float),
-                          self.y, self.weights, weights, z)
-            return weights, z
         mu = self.mu(eta)
         mu_eta = self.family.mu_eta(eta)
         weights = self.weights * mu_eta**2 / self.family.variance(mu)

@@ -1,5 +1,5 @@
-"""PIRLS's shortcuts against what they stand in for: the compiled logit quantities
-(lmmpy/glmm/_kernels.py) against the families' numpy expressions, and the first-order
+"""PIRLS's shortcuts against what they stand in for: the compiled logit deviance
+(lmmpy/glmm/_kernels.py) against the family's numpy expressions, and the first-order
 prediction of û (``mode_derivatives``, the Hessian's warm starts) against û itself."""
 
 from __future__ import annotations
