@@ -30,6 +30,7 @@ joined) come back as NaN; the callers solve for those rows.
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol
 
 import numpy as np
@@ -37,6 +38,7 @@ import scipy.sparse as sp
 
 from lmmpy.objective._factorization import require_exact
 from lmmpy.objective._lambda import ThetaLayout
+from lmmpy.objective._rankupdate import CompiledUpdate
 
 
 class SelectedInverse(Protocol):
@@ -88,14 +90,27 @@ class _BlockedInverse:
         if not z.qs:
             return
         upper = factor._schur_inverse()
-        N = factor._level_forms(theta, upper)
+        lam = factor._rest_diagonal(theta)
+        self._gathered = None
+        if lam is not None and isinstance(z.update, CompiledUpdate):
+            N, t = z.update.gathered(upper.T, lam)   # upper.T: C order, lower valid
+            self._gathered = (z.update.blocks, t)
+        else:
+            N = factor._level_forms(theta, upper)
         W = L1_inverse.transpose(0, 2, 1) @ V.transpose(0, 2, 1)       # A₁₁,ⱼ⁻¹T'
+        self.W = W
         self.first = A11_inverse + W @ N @ W.transpose(0, 2, 1)
         self.rest = np.triu(upper) + np.triu(upper, 1).T
+        self._factor, self._theta = factor, theta
+
+    @functools.cached_property
+    def P(self) -> sp.csr_matrix:
+        """P = A₁₁⁻¹A₁ₛ = blockdiag(W_j) Z₁'WZₛ Λₛ (q₁ × qₛ, the levels each level meets)."""
+        z, W = self._factor.structure, self.W
         W_blocks = sp.block_diag(list(W), format="csr") if z.k > 1 else sp.diags(W.ravel())
-        # P = A₁₁⁻¹A₁ₛ = blockdiag(W_j) Z₁'WZₛ Λₛ (q₁ × qₛ, the levels each level meets)
-        self.P = (W_blocks @ z.S_s1.T.tocsr() @ factor._Lambda_s(theta).tocsr()).tocsr()
-        self.P.sort_indices()
+        P = (W_blocks @ z.S_s1.T.tocsr() @ self._factor._Lambda_s(self._theta).tocsr()).tocsr()
+        P.sort_indices()
+        return P
 
     def entries(self, rows, cols):
         rows, cols = np.asarray(rows), np.asarray(cols)
@@ -115,8 +130,30 @@ class _BlockedInverse:
         return out
 
     def _cross(self, r: np.ndarray, c: np.ndarray) -> np.ndarray:
-        """(A⁻¹)[r, q₁ + c] = −(P S⁻¹)[r, c]: from the dense product when it is small (no
-        compiled kernel to load), else row by row of the sparse P."""
+        """(A⁻¹)[r, q₁ + c] = −(P S⁻¹)[r, c]: from the compiled update's gather when it made
+        one (on the pattern: −W_j t_e, e level j's entry on row c), from the dense product
+        when it is small (no compiled kernel to load), else row by row of the sparse P."""
+        if self._gathered is not None:
+            from lmmpy.objective._pull_kernels import find_entries
+
+            blocks, t = self._gathered
+            entry = np.empty(len(r), dtype=np.int64)
+            find_entries(np.asarray(blocks.pointer, dtype=np.int64),
+                         np.asarray(blocks.rows, dtype=np.int64), r // self.k,
+                         np.asarray(c, dtype=np.int64), entry)
+            found = entry >= 0
+            out = np.empty(len(r))
+            if self.k == 1:
+                out[found] = -self.W[r[found], 0, 0] * t[entry[found], 0]
+            else:
+                out[found] = -np.einsum("ed,ed->e", self.W[r[found] // self.k, r[found] % self.k],
+                                        t[entry[found]])
+            if not found.all():
+                out[~found] = self._cross_by_rows(r[~found], c[~found])
+            return out
+        return self._cross_by_rows(r, c)
+
+    def _cross_by_rows(self, r: np.ndarray, c: np.ndarray) -> np.ndarray:
         if self.q1 * self.qs <= DENSE_CROSS_ENTRIES:
             if self._dense_cross is None:
                 self._dense_cross = -np.asarray(self.P @ self.rest)
