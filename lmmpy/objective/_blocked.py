@@ -44,7 +44,6 @@ from lmmpy.objective._rankupdate import (
     LevelBlocks,
     PairPattern,
     PairProducts,
-    PulledPattern,
     numba_available,
     update_kind,
 )
@@ -103,12 +102,6 @@ class _ZPattern:
                               # (the compiled update, nothing to keep either)
     rest_theta: np.ndarray | None
 
-    @functools.cached_property
-    def pulled(self) -> PulledPattern:
-        """Each row's entries of B for the compiled update (made at the first reweighting
-        that uses it, then kept: weight-free)."""
-        return PulledPattern(self.blocks)
-
     def matches(self, ZtZ: sp.csc_matrix) -> bool:
         return (np.array_equal(ZtZ.indptr, self.indptr)
                 and np.array_equal(ZtZ.indices, self.indices))
@@ -137,7 +130,7 @@ class _ZPattern:
             elif self.update is not None and not compiled:
                 update = PairProducts(blocks, self.update)
             else:
-                update = CompiledUpdate(blocks, self.pulled)
+                update = CompiledUpdate(blocks)
         return _ZStructure(self.k, self.n_levels, D, S_s1, S_ss, update, self.rest_theta, self)
 
 

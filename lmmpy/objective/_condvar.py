@@ -134,7 +134,7 @@ class _BlockedInverse:
         one (on the pattern: −W_j t_e, e level j's entry on row c), from the dense product
         when it is small (no compiled kernel to load), else row by row of the sparse P."""
         if self._gathered is not None:
-            from lmmpy.objective._pull_kernels import find_entries
+            from lmmpy.objective._gather_kernels import find_entries
 
             blocks, t = self._gathered
             entry = np.empty(len(r), dtype=np.int64)

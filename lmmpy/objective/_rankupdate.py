@@ -15,9 +15,9 @@ in its columns, so the update costs Σ_j n_j² k — MixedModels.jl's
   they are tabulated once as a sparse matrix P (one row per entry (a, b) of
   G's lower triangle, one column per (j, c ≤ d)); then G = P vec(Ω) is one
   sparse matrix-vector product.  Memory Σ_j n_j²/2 · k(k+1)/2 entries.
-* ``CompiledUpdate``: a numba loop, W_j = B_j V_j then G[R_j, R_j] += W_j W_j'
-  (lower triangle) row by row of G (:mod:`lmmpy.objective._pull_kernels`); memory
-  O(nnz B), used when P would be too large.
+* ``CompiledUpdate``: a numba loop over the levels, W_j = B_j V_j then
+  G[R_j, R_j] += W_j W_j' (lower triangle); memory O(nnz B), used when P would
+  be too large.
 
 When B is mostly filled (every respondent answered every item, as in lme4's
 VerbAgg) the scattered pair updates cost far more per multiply-add than
@@ -29,7 +29,6 @@ multiply-adds on BLAS against Σ_j n_j²k scattered ones).
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 from dataclasses import dataclass
 
@@ -39,7 +38,9 @@ import scipy.sparse as sp
 PAIR_BUDGET = 12_000_000  # entries of P (~150 MB) before switching to the compiled loop
 DENSE_SHARE = 0.25        # B's stored share from which the dense product is used,
 DENSE_BUDGET = 4_000_000  # ... when B (|s| × ℓk) has at most this many entries (32 MB)
-THREADED_WORK = 2_000_000  # Σ n_j(n_j + 1)/2 below which the compiled loop runs in one thread
+TILE = 512                # rows and columns of G's tiles in the tiled loop (2 MB a tile) ...
+TILED_ENTRIES = 8         # ... used when the levels average this many entries per row tile
+THREADED_WORK = 4_000_000  # Σ n_j(n_j + 1) below which the compiled loop runs in one thread
                            # (VerbAgg's 190,000: the pool's hand-off cost more than the loop)
 
 
@@ -238,52 +239,67 @@ class DenseUpdate:
         return self.B.transpose(0, 2, 1) @ (N @ self.B)
 
 
-class PulledPattern:
-    """Which entries of B sit on each row of G, in level order, and the rows each thread
-    takes (by work): B's pattern only, so kept across a reweighting.
+class CompiledUpdate:
+    """G[R_j, R_j] += (B_j V_j)(B_j V_j)' in a compiled loop over the levels, in threads.
 
-    Examples
-    --------
-    >>> blocks = level_blocks(sp.csc_matrix(np.array([[1.0, 2.0], [0.0, 3.0]])), 1)
-    >>> PulledPattern(blocks).row_entries.tolist()   # row 0: levels 0 and 1; row 1: level 1
-    [0, 1, 2]
+    When the levels are long (many rows each: a user with a thousand items) the loop runs
+    tile by tile (:func:`~lmmpy.objective._kernels.tiled_lower_rank_update`), the threads
+    on disjoint row tiles of one G; else over the levels, each thread with its own G.
     """
 
     def __init__(self, blocks: LevelBlocks):
-        from lmmpy.objective._pull_kernels import entries_by_row
+        from lmmpy.objective._kernels import lower_rank_update
 
-        pointer = np.asarray(blocks.pointer, dtype=np.int64)
-        rows = np.asarray(blocks.rows, dtype=np.int64)
-        self.row_pointer, self.row_entries, self.level_start, work = entries_by_row(
-            pointer, rows, blocks.size)
-        self.pointer, self.rows = pointer, rows
-        cumulative = np.concatenate([[0], np.cumsum(work)])
-        parts = max(1, min(os.cpu_count() or 1, 8, blocks.size))
-        if cumulative[-1] < THREADED_WORK:
-            parts = 1
-        bounds = np.searchsorted(cumulative, np.linspace(0, cumulative[-1], parts + 1))
-        bounds[0], bounds[-1] = 0, blocks.size
-        self.bounds = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
-
-
-class CompiledUpdate:
-    """G[R_j, R_j] += (B_j V_j)(B_j V_j)' compiled, row by row of G
-    (:mod:`lmmpy.objective._pull_kernels`: each row of G made whole while it is in cache),
-    threads on disjoint rows; the gathers B_j'NB_j the same way."""
-
-    def __init__(self, blocks: LevelBlocks, pattern: PulledPattern | None = None):
         self.blocks = blocks
-        self.pattern = PulledPattern(blocks) if pattern is None else pattern
+        n = np.diff(blocks.pointer).astype(np.int64)
+        work = np.concatenate([[0], np.cumsum(n * (n + 1))])
+        parts = max(1, min(os.cpu_count() or 1, 8, blocks.n_levels))
+        if work[-1] < THREADED_WORK:
+            parts = 1
+        self.bounds = np.searchsorted(work, np.linspace(0, work[-1], parts + 1)).tolist()
+        self.bounds[0], self.bounds[-1] = 0, blocks.n_levels
+        self._kernel = lower_rank_update
+        self.cuts = self.tile_parts = None
+        n_tiles = -(-blocks.size // TILE)
+        if n_tiles > 1 and len(blocks.rows) >= TILED_ENTRIES * n_tiles * blocks.n_levels:
+            from lmmpy.objective._kernels import tile_cuts
+
+            self.cuts = tile_cuts(blocks.pointer, blocks.rows, TILE, n_tiles)
+            self.tile_parts = _tile_parts(n_tiles, parts)
 
     def __call__(self, V: np.ndarray) -> np.ndarray:
         """Lower triangle of G (upper zero) for Ω_j = V_j V_j', V of shape (ℓ, k, k)."""
+        V = np.ascontiguousarray(V)
+        if self.cuts is not None:
+            return self._tiled(V)
+        parts = len(self.bounds) - 1
+        G = np.zeros((parts, self.blocks.size, self.blocks.size))
+        args = [(self.blocks.pointer, self.blocks.rows, self.blocks.values, V, self.bounds[i],
+                 self.bounds[i + 1], G[i]) for i in range(parts)]
+        if parts == 1:
+            self._kernel(*args[0])
+            return G[0]
+        list(_executor(parts).map(lambda a: self._kernel(*a), args))
+        return G.sum(axis=0)
+
+    def _tiled(self, V: np.ndarray) -> np.ndarray:
         G = np.zeros((self.blocks.size, self.blocks.size))
-        self._add(G, self.blocks.values, V)
+        self._tiled_into(G, self.blocks.values, V)
         return G
+
+    def _tiled_into(self, G: np.ndarray, values: np.ndarray, V: np.ndarray) -> None:
+        from lmmpy.objective._kernels import tiled_lower_rank_update
+
+        args = [(self.cuts, self.blocks.rows, values, V, tiles, G) for tiles in self.tile_parts]
+        if len(args) == 1:
+            tiled_lower_rank_update(*args[0])
+        else:
+            list(_executor(len(args)).map(lambda a: tiled_lower_rank_update(*a), args))
 
     def add_scaled(self, G: np.ndarray, V: np.ndarray, scale: np.ndarray) -> None:
         """G[a, b] += s_a s_b G_ab(V) for b ≤ a, into G itself (C order; its leading
-        size × size block): no temporary of G's size.
+        size × size block): no temporary of G's size (tiled, threads on disjoint row
+        tiles, when the levels are long; else in one thread).
 
         Examples
         --------
@@ -293,55 +309,71 @@ class CompiledUpdate:
         >>> G.tolist()
         [[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
         """
-        self._add(G, self.blocks.values * scale[self.blocks.rows][:, None], V)
+        from lmmpy.objective._kernels import lower_rank_update
 
-    def _add(self, G: np.ndarray, values: np.ndarray, V: np.ndarray) -> None:
-        from lmmpy.objective._pull_kernels import level_products, pulled_rank_update
-
-        pattern = self.pattern
-        W = np.empty(values.shape)
-        level_products(pattern.pointer, values, np.ascontiguousarray(V), W)
-        _run(pulled_rank_update, [(pattern.row_pointer, pattern.row_entries,
-                                   pattern.level_start, pattern.rows, W, first, last, G)
-                                  for first, last in pattern.bounds])
+        blocks = self.blocks
+        values = blocks.values * scale[blocks.rows][:, None]
+        V = np.ascontiguousarray(V)
+        if self.cuts is not None:
+            self._tiled_into(G, values, V)
+            return
+        lower_rank_update(blocks.pointer, blocks.rows, values, V, 0, blocks.n_levels, G)
 
     def level_forms_scaled(self, N_lower: np.ndarray, scale: np.ndarray) -> np.ndarray:
         """B_j'SNSB_j (S = diag(scale)) for a symmetric N of which only the lower triangle
         of ``N_lower`` (C order, e.g. the transpose of LAPACK's upper inverse) is read."""
-        return self.gathered(N_lower, scale)[0]
+        return self.level_forms(N_lower, self.blocks.values * scale[self.blocks.rows][:, None])
 
-    def level_forms(self, N: np.ndarray) -> np.ndarray:
-        """B_j'NB_j (ℓ, k, k) for a symmetric N over the rows s (its lower triangle read)."""
-        return self.gathered(N, None)[0]
+    def level_forms(self, N: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
+        """B_j'NB_j (ℓ, k, k) for a symmetric N over the rows s, compiled, in threads (only
+        N's lower triangle is read: each level's rows are sorted), tile by tile when the
+        levels are long."""
+        from lmmpy.objective._kernels import level_quadratic_forms, tiled_level_quadratic_forms
+
+        values = self.blocks.values if values is None else values
+        k = self.blocks.values.shape[1]
+        forms = np.zeros((self.blocks.n_levels, k, k))
+        N = np.ascontiguousarray(N)
+        kernel, where = ((level_quadratic_forms, self.blocks.pointer) if self.cuts is None
+                         else (tiled_level_quadratic_forms, self.cuts))
+        args = [(where, self.blocks.rows, values, N, self.bounds[i],
+                 self.bounds[i + 1], forms) for i in range(len(self.bounds) - 1)]
+        list(_executor(len(args)).map(lambda a: kernel(*a), args))
+        return forms
 
     def gathered(self, N_lower: np.ndarray,
-                 scale: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+                 scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(B_j'SNSB_j per level, t) with t_e = Σ_f N[R_e, R_f] s_f B_f over the entries f
         of e's level (entries × k: each entry's row of N S B_j, of which the blocked
-        inverse makes its cross entries).  Only N's lower triangle (C order) is read."""
-        from lmmpy.objective._pull_kernels import level_sums, pulled_gather_lower
+        inverse makes its cross entries, :mod:`lmmpy.objective._gather_kernels`), S =
+        diag(scale).  Only the lower triangle of ``N_lower`` (C order) is read."""
+        from lmmpy.objective._gather_kernels import level_gather, level_sums, tiled_level_gather
 
-        pattern, values = self.pattern, self.blocks.values
-        if scale is not None:
-            values = values * scale[self.blocks.rows][:, None]
+        values = self.blocks.values * scale[self.blocks.rows][:, None]
+        T = np.zeros(values.shape)
         N_lower = np.ascontiguousarray(N_lower)
-        T = np.zeros((len(pattern.bounds), *values.shape))
-        _run(pulled_gather_lower, [(pattern.row_pointer, pattern.row_entries,
-                                    pattern.level_start, pattern.rows, N_lower, values,
-                                    first, last, T[i])
-                                   for i, (first, last) in enumerate(pattern.bounds)])
-        T = T[0] if len(T) == 1 else T.sum(axis=0)
+        kernel, where = ((level_gather, self.blocks.pointer) if self.cuts is None
+                         else (tiled_level_gather, self.cuts))
+        args = [(where, self.blocks.rows, values, N_lower, self.bounds[i], self.bounds[i + 1],
+                 T) for i in range(len(self.bounds) - 1)]
+        if len(args) == 1:
+            kernel(*args[0])
+        else:
+            list(_executor(len(args)).map(lambda a: kernel(*a), args))
         forms = np.empty((self.blocks.n_levels, values.shape[1], values.shape[1]))
-        level_sums(pattern.pointer, values, T, forms)
+        level_sums(self.blocks.pointer, values, T, forms)
         return forms, T
 
 
-def _run(kernel, args: list) -> None:
-    """The kernel on each tuple of arguments, in threads when there are several."""
-    if len(args) == 1:
-        kernel(*args[0])
-    else:
-        list(_executor(len(args)).map(lambda a: kernel(*a), args))
+def _tile_parts(n_tiles: int, parts: int) -> list[np.ndarray]:
+    """Row tiles dealt to ``parts`` threads by work (row tile I has I + 1 tiles of the lower
+    triangle), the largest first to the least loaded."""
+    load, dealt = [0] * parts, [[] for _ in range(parts)]
+    for tile in range(n_tiles - 1, -1, -1):
+        part = load.index(min(load))
+        dealt[part].append(tile)
+        load[part] += tile + 1
+    return [np.array(tiles, dtype=np.int64) for tiles in dealt if tiles]
 
 
 @functools.cache

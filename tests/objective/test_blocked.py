@@ -150,50 +150,56 @@ def test_compiled_rank_update_equals_the_tabulated_one(k):
     assert compiled(V) == pytest.approx(expected, abs=1e-12)
 
 
-def _compiled_with_parts(blocks, parts):
-    from lmmpy.objective._rankupdate import CompiledUpdate, PulledPattern
-
-    pattern = PulledPattern(blocks)
-    cuts = np.linspace(0, blocks.size, parts + 1).astype(int)
-    pattern.bounds = list(zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True))
-    return CompiledUpdate(blocks, pattern)
-
-
 @pytest.mark.parametrize("k", [1, 2, 3])
 @pytest.mark.parametrize("parts", [1, 3])
-def test_compiled_rank_update_by_rows_sums_as_the_level_loop(k, parts):
-    """Row by row of G, in threads on disjoint rows, each entry gets its products level by
-    level: the bits of a plain sum over the levels in order."""
+def test_tiled_rank_update_gives_the_same_bits_as_the_level_loop(k, parts, monkeypatch):
     pytest.importorskip("numba")
+    from lmmpy.objective import _rankupdate
+
     rng = np.random.default_rng(k)
     B = sp.random(300, 40 * k, density=0.3, random_state=rng, format="csc")
     blocks, V = level_blocks(B, k), rng.normal(size=(40, k, k))
-    G = _compiled_with_parts(blocks, parts)(V)
-    by_level = np.zeros((300, 300))
-    for j in range(40):
-        span = slice(blocks.pointer[j], blocks.pointer[j + 1])
-        values = blocks.values[span]
-        W = np.zeros((len(values), k))   # as the kernel sums it: c = 0, 1, ... in turn
-        for c in range(k):
-            W += values[:, c, None] * V[j, c][None, :]
-        rows = blocks.rows[span]
-        for a in range(len(rows)):
-            for b in range(a + 1):
-                total = W[a, 0] * W[b, 0]
-                for c in range(1, k):
-                    total += W[a, c] * W[b, c]
-                by_level[rows[a], rows[b]] += total
-    assert np.array_equal(G, by_level)
+    by_level = sparse_rank_update(blocks, pair_budget=0, dense_budget=0)
+    by_level.bounds = [0, 40]   # one thread: the sum over levels in order
+    assert by_level.cuts is None   # one 512-row tile
+    monkeypatch.setattr(_rankupdate, "TILE", 64)
+    tiled = sparse_rank_update(blocks, pair_budget=0, dense_budget=0)
+    assert tiled.cuts is not None   # 90 or more entries a level over 5 tiles
+    tiled.tile_parts = _rankupdate._tile_parts(5, parts)
+    G = tiled(V)
+    assert np.array_equal(G, by_level(V))
     np.testing.assert_allclose(G, np.tril(B.toarray() @ _block_diagonal(
         V @ V.transpose(0, 2, 1)) @ B.toarray().T), atol=1e-12)
 
 
 @pytest.mark.parametrize("k", [1, 2])
-@pytest.mark.parametrize("parts", [1, 3])
-def test_compiled_gathers_read_the_lower_triangle(k, parts):
-    """The level forms B_j'SNSB_j equal the tabulated ones with N's upper triangle garbage,
-    and t_e is row R_e of N S B_j."""
+def test_tiled_level_forms_equal_the_level_loop(k, monkeypatch):
     pytest.importorskip("numba")
+    from lmmpy.objective import _rankupdate
+
+    rng = np.random.default_rng(20 + k)
+    B = sp.random(300, 40 * k, density=0.3, random_state=rng, format="csc")
+    blocks = level_blocks(B, k)
+    N = rng.normal(size=(300, 300))
+    N = N + N.T
+    by_level = sparse_rank_update(blocks, pair_budget=0, dense_budget=0).level_forms(N)
+    monkeypatch.setattr(_rankupdate, "TILE", 64)
+    tiled = sparse_rank_update(blocks, pair_budget=0, dense_budget=0)
+    assert tiled.cuts is not None
+    np.testing.assert_allclose(tiled.level_forms(N), by_level, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(by_level, PairProducts(blocks).level_forms(N), rtol=1e-12,
+                               atol=1e-10)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("tile", [512, 64])
+def test_compiled_gathers_read_the_lower_triangle(k, tile, monkeypatch):
+    """The level forms B_j'SNSB_j of ``gathered`` equal the tabulated ones with N's upper
+    triangle garbage, and t_e is row R_e of N S B_j (by levels, and tile by tile)."""
+    pytest.importorskip("numba")
+    from lmmpy.objective import _rankupdate
+
+    monkeypatch.setattr(_rankupdate, "TILE", tile)
     rng = np.random.default_rng(20 + k)
     B = sp.random(300, 40 * k, density=0.3, random_state=rng, format="csc")
     blocks = level_blocks(B, k)
@@ -201,7 +207,9 @@ def test_compiled_gathers_read_the_lower_triangle(k, parts):
     N = N + N.T
     scale = rng.uniform(0.5, 2.0, size=300)
     garbage = np.tril(N) + np.triu(rng.normal(size=(300, 300)), 1)
-    forms, t = _compiled_with_parts(blocks, parts).gathered(garbage, scale)
+    compiled = sparse_rank_update(blocks, pair_budget=0, dense_budget=0)
+    assert (compiled.cuts is None) == (tile == 512)
+    forms, t = compiled.gathered(garbage, scale)
     np.testing.assert_allclose(forms, PairProducts(blocks).level_forms(N * np.outer(scale, scale)),
                                rtol=1e-12, atol=1e-10)
     for j in (0, 17, 39):
@@ -209,6 +217,15 @@ def test_compiled_gathers_read_the_lower_triangle(k, parts):
         rows = blocks.rows[span]
         expected = N[np.ix_(rows, rows)] @ (scale[rows, None] * blocks.values[span])
         np.testing.assert_allclose(t[span], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_tile_parts_share_the_work():
+    from lmmpy.objective._rankupdate import _tile_parts
+
+    parts = _tile_parts(10, 3)
+    assert sorted(np.concatenate(parts).tolist()) == list(range(10))
+    loads = [int(np.sum(p + 1)) for p in parts]
+    assert max(loads) - min(loads) <= 10
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])
