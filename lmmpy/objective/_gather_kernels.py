@@ -106,3 +106,28 @@ def find_entries(pointer: np.ndarray, rows: np.ndarray, levels: np.ndarray,
             else:
                 high = middle
         out[i] = low if low < pointer[levels[i] + 1] and rows[low] == target else -1
+
+
+@numba.njit(cache=True, nogil=True)
+def tiled_scalar_gather(cuts: np.ndarray, rows: np.ndarray, x: np.ndarray, N: np.ndarray,
+                        first: int, last: int,
+                        t: np.ndarray) -> None:  # pragma: no cover - compiled
+    """:func:`tiled_level_gather` for k = 1 (``x``, ``t``: one value an entry)."""
+    n_tiles = cuts.shape[1] - 1
+    for row_tile in range(n_tiles):
+        for column_tile in range(row_tile + 1):
+            diagonal_tile = column_tile == row_tile
+            for j in range(first, last):
+                a0, a1 = cuts[j, row_tile], cuts[j, row_tile + 1]
+                b0, b1 = cuts[j, column_tile], cuts[j, column_tile + 1]
+                if a0 == a1 or b0 == b1:
+                    continue
+                for e in range(a0, a1):
+                    row = N[rows[e]]
+                    x_e = x[e]
+                    total = row[rows[e]] * x_e if diagonal_tile else 0.0
+                    for f in range(b0, e if diagonal_tile else b1):
+                        weight = row[rows[f]]
+                        total += weight * x[f]
+                        t[f] += weight * x_e
+                    t[e] += total
