@@ -17,6 +17,16 @@ not lower pdev is halved (at most ``MAX_HALVINGS`` times); iteration stops
 when the last step changed u (and β) by less than ``tolerance`` relative
 to the largest |u|.
 
+Near û a factorization costs far more than the step it buys on a large model
+(1,000,000 rows, 2,000 crossed items: ~0.5 s against ~0.1 s for a solve).  From
+q ≥ ``CHORD_MIN_Q`` random effects, once a Newton step moved u by less than
+``CHORD_FROM`` (relative), the next steps are chord steps: the current score
+(the Newton step's right-hand side at the current weights) solved with that
+step's system.  They converge to the same fixed point (û, β̂), linearly, each
+about as short as the last times the weights' relative change; a halved step or
+one that shrinks the last by less than ``CHORD_CONTRACTION`` returns to Newton
+steps.  The criterion's log|L|² is always from a factor at the final weights.
+
 Each reweighting recomputes the cross-products (from the weight-free tables of
 :mod:`lmmpy.glmm._weighted`): nothing that depends on the weights is reused,
 only the factorization's analysed pattern (``ProfiledDeviance.with_crossprods``).
