@@ -63,8 +63,11 @@ optimizer stops we do what lme4 does:
   deviance; how far that is from the exact one's is the estimate's business
   (its standard error, ``logdet_standard_error``), not the checks'.  Each mixed
   derivative is a forward difference (one value, not four: 5 evaluations for two
-  θ's instead of 8), and no Newton polish follows: gains of 1e-6 are far below the
-  estimate's error.
+  θ's instead of 8), no Newton polish follows (gains of 1e-6 are far below the
+  estimate's error), and a failed check's confirmed lower point is checked again
+  as it is, without restarting BOBYQA.  On a 2M-row model the check's tolerance is
+  ~5e-6 in θ (its Hessian is ~1e6), finer than BOBYQA's xtol_rel = 1e-4: the
+  check's Newton step then typically confirms a lower point, which passes.
 
 One step beyond lme4, for BOBYQA and BFGS: the derivatives computed for
 the checks also give a Newton step θ̂ − H⁻¹g (clipped to the bounds), taken
@@ -116,7 +119,9 @@ _DERIVATIVE_STEP = 1e-4
 RESTART_STEP = 0.1      # BOBYQA's first steps (relative to θ, at least 0.1) from a restart
 NEAR_START_STEP = 0.05  # ... and from a start near θ̂ (moments): 27 → 20 evaluations on a
                         # 300,000-rating stochastic fit (benchmarks/README.md, session 9)
-_NEARBY = 2e-4          # gradients evaluated this close to θ̂ are its finite differences too
+_NEARBY = 2e-4          # gradients evaluated this close to θ̂ are its finite differences too,
+_NEARBY_RELATIVE = 5e-3  # ... or this close relative to each θ: first-order errors of
+                         # ~0.5 % of the Hessian, which the checks' tolerances do not feel
 _GRADIENT_MEMORY = 16   # the last gradients a _CountingObjective keeps for that
 _LARGEST = float(np.finfo(float).max)  # an optimizer's stand-in for inf
 
@@ -255,7 +260,7 @@ def optimize_theta(
     first, metric = start, None
     if em_update is not None and method == "bfgs":
         first = _em_steps(counted, np.maximum(start, lower), lower, em_update, em_steps)
-        metric = functools.partial(em_metric, em_update)
+        metric = functools.partial(_first_metric, objective, em_update)
     theta, value, message = _minimize(method, counted, first, lower, tolerances, metric,
                                       near_start=em_steps == 0)
     restarts = 0
@@ -332,6 +337,21 @@ def _derivatives_for(method, counted, theta, value, lower):
     free = np.flatnonzero(~on_boundary(theta, lower))
     _, gradient, hessian = counted.with_hessian(theta)
     return gradient[free], hessian[np.ix_(free, free)]
+
+
+def _first_metric(objective, em_update: EmUpdate, theta: np.ndarray) -> np.ndarray | None:
+    """BFGS's first metric at θ: the deviance's curvature model from its gradient there
+    (:func:`lmmpy.objective._gradient.information_metric`: a diagonal Λ), its eigenvalues
+    floored at 1e-6 of the largest; else the curvature an EM step assumes
+    (:func:`~lmmpy._descent.em_metric`)."""
+    information = getattr(objective, "information", None)
+    metric = information(theta) if information is not None else None
+    if metric is not None:
+        eigenvalues, vectors = symmetric_eigen(metric)
+        largest = float(eigenvalues[-1]) if len(eigenvalues) else 0.0
+        if np.isfinite(largest) and largest > 0:
+            return (vectors * np.maximum(eigenvalues, 1e-6 * largest)) @ vectors.T
+    return em_metric(em_update, theta)
 
 
 def _em_steps(objective: _CountingObjective, theta, lower, em_update: EmUpdate,
@@ -444,10 +464,13 @@ def _derivatives_from_gradient(objective: _CountingObjective, theta,
     """The analytic gradient at θ̂ and forward differences of it over the free θ's.
 
     A difference needs a gradient near θ̂; each g_k evaluated within
-    ``_NEARBY`` of it already gives H(θ_k − θ̂) ≈ g_k − ĝ, a forward difference
-    along its own direction, as accurate as lme4's steps of 1e-4.  The
-    optimizer's last steps usually left some (near convergence a BFGS step is
-    ~1e-5).  Those along new directions (at least 30° from the span of the
+    ``_NEARBY`` of it (or within ``_NEARBY_RELATIVE`` of each θ: a relative error
+    of the Hessian of ~0.5 %, as the curvature changes on the scale of θ — the
+    scaled gradient then moves by ~0.25 % of itself)
+    already gives H(θ_k − θ̂) ≈ g_k − ĝ, a forward difference along its own
+    direction.  The optimizer's last steps usually left some (near convergence a
+    BFGS step is ~1e-5; the one before it, on a large model where every gradient
+    counts, ~1e-4 of θ).  Those along new directions (at least 30° from the span of the
     others) are kept; coordinate steps of 1e-4 cover the rest, the coordinates
     the kept steps cover least first.  H solves H S = Y over all of them,
     symmetrised.
@@ -470,18 +493,18 @@ def _derivatives_from_gradient(objective: _CountingObjective, theta,
 
 
 def _nearby_differences(recorded, theta, gradient, free):
-    """Steps θ_k − θ̂ (free part) and gradient differences of the recorded gradients within
-    ``_NEARBY`` of θ̂ that differ only in free θ's, latest first, each at least 30° from
-    the span of those before it (so the steps stay well conditioned); and an orthonormal
-    basis of that span."""
+    """Steps θ_k − θ̂ (free part) and gradient differences of the recorded gradients near
+    θ̂ (``_NEARBY``, ``_NEARBY_RELATIVE``) that differ only in free θ's, latest first,
+    each at least 30° from the span of those before it (so the steps stay well
+    conditioned); and an orthonormal basis of that span."""
     fixed = np.ones(len(theta), dtype=bool)
     fixed[free] = False
+    radius = np.maximum(_NEARBY, _NEARBY_RELATIVE * np.abs(theta))
     steps, differences = [], []
     basis = np.zeros((len(free), 0))
     for point, point_gradient in reversed(recorded):
         step = point - theta
-        size = float(np.max(np.abs(step), initial=0.0))
-        if size == 0.0 or size > _NEARBY or np.any(step[fixed] != 0):
+        if not np.any(step) or np.any(np.abs(step) > radius) or np.any(step[fixed] != 0):
             continue
         step = step[free]
         residual = _residual(basis, step)
@@ -577,7 +600,10 @@ def _checked_optimum(method, counted, theta, value, lower, restart):
             return theta, value, gradient, hessian, (), note
         if lower_point is None:
             break
-        theta, value = _restarted(restart, *lower_point)
+        # an estimate's lower point is checked as it is: a restarted BOBYQA would spend
+        # its 2n + 1 first values around it (15 on the 2M ratings) to move ~1e-7
+        theta, value = (lower_point if _estimated(counted.objective)
+                        else _restarted(restart, *lower_point))
         gradient, hessian = _derivatives_for(method, counted, theta, value, lower)
         messages = _convergence_messages(gradient, hessian)
         if not messages:
