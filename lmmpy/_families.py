@@ -376,6 +376,14 @@ class NegativeBinomial(Family):
                 - special.gammaln(theta + y))
         return float(2 * np.sum(weights * term))
 
+    def shape_derivatives(self, y, mu, weights) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, ∂aic/∂θ and ∂V/∂θ at fixed μ: the shape's part of
+        :func:`lmmpy.glmer_nb`'s gradient."""
+        theta = self.theta
+        aic = 2 * weights * (np.log(mu + theta) + (y + theta) / (mu + theta) - math.log(theta)
+                             - 1 + special.digamma(theta) - special.digamma(theta + y))
+        return aic, -((mu / theta) ** 2)
+
 
 FAMILIES: dict[str, type[Family]] = {
     "binomial": Binomial,

@@ -72,9 +72,11 @@ def row_derivatives(system: ReweightedSystem, eta: np.ndarray) -> RowDerivatives
 
 
 def laplace_gradient(system: ReweightedSystem, result: PirlsResult,
-                     vary_beta: bool) -> np.ndarray:
+                     vary_beta: bool, with_shape: bool = False) -> np.ndarray:
     """dF/dθ (``vary_beta``: nAGQ = 0, β inside PIRLS) or dF/d(θ, β) at the PIRLS
-    result, whose factor must be at its θ and final weights (as :func:`pirls` leaves it).
+    result, whose factor must be at its θ and final weights (as :func:`pirls` leaves it);
+    ``with_shape`` appends dF/d log k, k the negative binomial's shape
+    (:func:`shape_derivative`).
 
     Examples
     --------
@@ -109,7 +111,31 @@ def laplace_gradient(system: ReweightedSystem, result: PirlsResult,
     per_entry = e[a] * u[c] - f[a] * v[c]
     gradient = np.bincount(layout.lambda_theta, per_entry, minlength=len(theta))
     gradient += 2 * effects.trace_terms(rows.W, w_rows, len(theta))
-    return gradient if vary_beta else np.concatenate([gradient, X.T @ s])
+    if not vary_beta:
+        gradient = np.concatenate([gradient, X.T @ s])
+    if with_shape:
+        gradient = np.append(gradient, shape_derivative(system, result, rows, leverage, moved))
+    return gradient
+
+
+def shape_derivative(system: ReweightedSystem, result: PirlsResult, rows: RowDerivatives,
+                     leverage: np.ndarray, moved: np.ndarray) -> float:
+    """dF/d log k for the negative binomial's shape k (glmer_nb's joint search).
+
+    At fixed η, k moves aic and, through V(μ) = μ + μ²/k, the weights W (so log|A|,
+    by the leverages h) and the unit deviances' slopes d' (so the inner solution, by
+    the adjoint's change of η, ``moved`` = ZΛv + Xw):
+
+        dF/dk = Σ_i ∂_k aic_i + h_i ∂_k W_i − moved_i ∂_k d'_i.
+    """
+    response, family = system.response, system.response.family
+    y, wt = response.y, response.weights
+    mu = family.linkinv(result.eta)
+    V = family.variance(mu)
+    aic_k, V_k = family.shape_derivatives(y, mu, wt)
+    W_k = -rows.W * V_k / V
+    d1_k = 2 * wt * (y - mu) * V_k / V**2 * family.mu_eta(result.eta)
+    return family.theta * float(np.sum(aic_k + leverage * W_k - moved * d1_k))
 
 
 class _RowEffects:

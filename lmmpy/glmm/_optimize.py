@@ -70,11 +70,13 @@ class GlmmCriterion:
     """−2 log-likelihood (Laplace or AGQ) as a function of θ (stage 1) or (θ, β) (stage 2)."""
 
     def __init__(self, system: ReweightedSystem, n_theta: int, nagq: int = 1,
-                 pirls_tolerance: float = GlmerControl.pirls_tolerance):
+                 pirls_tolerance: float = GlmerControl.pirls_tolerance,
+                 with_shape: bool = False):
         self.system = system
         self.n_theta = n_theta
         self.nagq = nagq
         self.pirls_tolerance = pirls_tolerance
+        self.with_shape = with_shape   # gradients end with d/d log k (negative binomial)
         self.n_evaluations = 0
         self._beta: np.ndarray | None = None
         self._u: np.ndarray | None = None
@@ -82,7 +84,8 @@ class GlmmCriterion:
 
     def on(self, system: ReweightedSystem) -> GlmmCriterion:
         """The same criterion (quadrature, PIRLS tolerance) for another system."""
-        return GlmmCriterion(system, self.n_theta, self.nagq, self.pirls_tolerance)
+        return GlmmCriterion(system, self.n_theta, self.nagq, self.pirls_tolerance,
+                             self.with_shape)
 
     def at_theta(self, theta: np.ndarray) -> PirlsResult:
         """Stage 1's state: β and u from PIRLS at θ."""
@@ -118,9 +121,9 @@ class GlmmCriterion:
         return self._with_gradient(theta, lambda: self.at_theta(theta), vary_beta=True)
 
     def _with_gradient(self, x, solve, vary_beta: bool) -> tuple[float, np.ndarray]:
-        key = (vary_beta, x.tobytes())
         kept = self._last_result
-        if kept is not None and kept[0] == key:   # the point a value was just asked for
+        failed = np.full(len(x) + self.with_shape, np.nan)
+        if kept is not None and kept[0] == self._key(x, vary_beta):   # a value just asked
             result = kept[1]
         else:
             self.n_evaluations += 1
@@ -128,15 +131,20 @@ class GlmmCriterion:
                 result = solve()
             except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
                 self._beta = self._u = None
-                return np.inf, np.full(len(x), np.nan)
+                return np.inf, failed
         value = self.value(result, nagq=1)
         if not np.isfinite(value):
-            return np.inf, np.full(len(x), np.nan)
+            return np.inf, failed
         try:
-            gradient = laplace_gradient(self.system, result, vary_beta)
+            gradient = laplace_gradient(self.system, result, vary_beta, self.with_shape)
         except (np.linalg.LinAlgError, FloatingPointError):
-            return value, np.full(len(x), np.nan)
+            return value, failed
         return value, gradient
+
+    def _key(self, x: np.ndarray, vary_beta: bool) -> tuple:
+        """Where a PIRLS solution was found: the point, the stage and the family (whose
+        shape glmer_nb changes between evaluations)."""
+        return (vary_beta, x.tobytes(), self.system.response.family)
 
     def __call__(self, parameters: np.ndarray) -> float:
         return self._value_or_inf(lambda: self.value(self.at(parameters)))
@@ -162,7 +170,7 @@ class GlmmCriterion:
             result = pirls(self.system, theta, None if vary_beta else beta, None, vary_beta,
                            self.pirls_tolerance)
         self._beta, self._u = result.beta, result.u
-        self._last_result = ((vary_beta, x.tobytes()), result)   # a gradient there reuses it
+        self._last_result = (self._key(x, vary_beta), result)   # a gradient there reuses it
         return result
 
 
@@ -313,6 +321,37 @@ def _descend(criterion: GlmmCriterion, value, value_and_gradient, start, lower,
     return x, fx, message
 
 
+def descend_with_gradient(criterion: GlmmCriterion, value, value_and_gradient,
+                          start: np.ndarray, lower: np.ndarray, metric=None,
+                          control: GlmerControl = DEFAULT_CONTROL) -> tuple[np.ndarray, float, str]:
+    """The descent of both glmer stages (projected BFGS, then off the boundary) on a
+    caller's own coordinates, whose first ``criterion.n_theta`` are θ (glmer_nb's joint
+    search over (θ, log k, β), a profile's points): ``metric(x)``, BFGS's first curvature
+    (:func:`difference_metric`, :func:`positive_metric`)."""
+    return _descend(criterion, value, value_and_gradient, start, lower, metric,
+                    max_evaluations=control.max_evaluations)
+
+
+def difference_metric(value_and_gradient, n_differenced: int, known: np.ndarray | None = None):
+    """A first curvature from gradient differences in the first ``n_differenced``
+    coordinates, ``known`` the block of the rest."""
+    return _DifferenceMetric(value_and_gradient, n_differenced, known)
+
+
+def positive_metric(B: np.ndarray) -> np.ndarray | None:
+    """B symmetrised, its eigenvalues made positive (None: no usable curvature)."""
+    eigenvalues, vectors = np.linalg.eigh((B + B.T) / 2)
+    largest = float(np.max(np.abs(eigenvalues)))
+    if not np.isfinite(largest) or largest <= 0:
+        return None
+    return (vectors * np.maximum(np.abs(eigenvalues), 1e-8 * largest)) @ vectors.T
+
+
+def beta_information(criterion: GlmmCriterion, theta: np.ndarray) -> np.ndarray:
+    """2 R_X'R_X of stage 1's PIRLS at θ: the criterion's curvature in β."""
+    return _beta_information(criterion.at_theta(theta))
+
+
 def _canonical(criterion: GlmmCriterion, objective, x, fx, lower) -> tuple[np.ndarray, float]:
     n_theta = criterion.n_theta
     shapes = term_shapes_of(criterion.system.design.terms)
@@ -352,11 +391,7 @@ class _DifferenceMetric:
             if not np.all(np.isfinite(other)):
                 return None
             B[:, j] = B[j, :] = (other - gradient) / METRIC_STEP
-        eigenvalues, vectors = np.linalg.eigh((B + B.T) / 2)
-        largest = float(np.max(np.abs(eigenvalues)))
-        if not np.isfinite(largest) or largest <= 0:
-            return None
-        return (vectors * np.maximum(np.abs(eigenvalues), 1e-8 * largest)) @ vectors.T
+        return positive_metric(B)
 
 
 def _beta_scale(result: PirlsResult) -> np.ndarray:

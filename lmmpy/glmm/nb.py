@@ -13,11 +13,15 @@ its fitted means, and minimises the profile
 by Brent's method (R's ``optimize``) over log k in log k₀ ± 3 (tolerance 5e-5),
 each evaluation a complete ``glmer`` refit with k held fixed.  The minimum of the
 profile is the minimum of −2ℓ(θ, β, k) over all three, so ``method="joint"`` (the
-default) finds it in one BOBYQA run over (θ, β, log k) on the same interval,
-from the Poisson fit's (θ, β); ``method="alternating"`` is lme4's profile, each
-refit started from the previous one's estimates (lme4's ``refit``).  The joint
-run needs a fraction of the criterion evaluations of the profile (see
-``docs/glmm.md``); both give lme4's optimum or a better one.
+default) finds it in one search over (θ, β, log k) on the same interval, from
+the Poisson fit's (θ, β): projected BFGS on the analytic gradient, its log k
+entry from :func:`lmmpy.glmm._gradient.shape_derivative` (BOBYQA for nAGQ > 1,
+on request, or when the descent reaches the interval's end);
+``method="alternating"`` is lme4's profile, each refit started from the previous
+one's estimates (lme4's ``refit``).  The joint search needs a tenth of the
+profile's criterion evaluations (epil: 19 against 201; BOBYQA over the same
+parameters 171; ``benchmarks/bench_glmer_nb.py``); all give lme4's optimum or a
+better one.
 
 For nAGQ > 1 the quadrature criterion leaves out the saturated log-likelihood
 (lme4's convention for ``logLik``), which depends on k; the search over k adds
@@ -57,7 +61,10 @@ from lmmpy.glmm._model import GeneralizedLinearMixedModel
 from lmmpy.glmm._optimize import (
     GlmmCriterion,
     GlmmOptimization,
+    beta_information,
     criterion_hessian,
+    descend_with_gradient,
+    difference_metric,
     optimize_glmm,
     optimize_theta,
 )
@@ -78,6 +85,9 @@ HALF_WIDTH = 3.0          # glmer.nb's interval: log k₀ ± 3
 BRENT_TOLERANCE = 5e-5    # glmer.nb's tol on log k
 THETA_ML_LIMIT = 20       # glmer.nb's initCtrl: limit 20, eps 2 tol
 THETA_ML_EPS = 2 * BRENT_TOLERANCE
+WALL_MARGIN = 1e-3        # a descent ending this close to the interval's end hands over
+CONVERGED = ("projected gradient below gtol", "relative reduction below ftol",
+             "predicted reduction below ftol", "no step lowers the objective")
 
 
 @dataclass(frozen=True)
@@ -223,12 +233,20 @@ class _Problem:
         self.criterion = GlmmCriterion(system, n_theta, nagq, control.pirls_tolerance)
         self.fitting, self.matrices = fitting_criterion(self.criterion)
         self.n_theta, self.nagq = n_theta, nagq
+        self._searching: list[GlmmCriterion] = []
 
     @property
     def n_evaluations(self) -> int:
         """Criterion evaluations on either columns."""
-        distinct = {id(c): c for c in (self.criterion, self.fitting)}.values()
-        return sum(c.n_evaluations for c in distinct)
+        distinct = {id(c): c for c in (self.criterion, self.fitting, *self._searching)}
+        return sum(c.n_evaluations for c in distinct.values())
+
+    def searching(self) -> GlmmCriterion:
+        """The criterion on the optimiser's columns whose gradients end with d/d log k."""
+        fitting = self.fitting
+        self._searching.append(GlmmCriterion(fitting.system, self.n_theta, self.nagq,
+                                             fitting.pirls_tolerance, with_shape=True))
+        return self._searching[-1]
 
     def set_family(self, family) -> None:
         for system in {id(c.system): c.system for c in (self.criterion, self.fitting)}.values():
@@ -310,24 +328,82 @@ def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray | None = None,
 # ---- the two searches ---------------------------------------------------------------------
 def _joint(system: ReweightedSystem, nagq: int, start: np.ndarray, interval: tuple[float, float],
            control: GlmerControl) -> tuple[np.ndarray, float, tuple[int, int], str]:
-    """One BOBYQA run over (θ, β, log k) (over (θ, log k) for nAGQ = 0, β by PIRLS)."""
+    """One search over (θ, β, log k) (over (θ, log k) for nAGQ = 0, β by PIRLS): projected
+    BFGS on the analytic gradient for the Laplace criterion (BOBYQA when the control asks
+    for it, for nAGQ > 1, or when the descent leaves the interval)."""
     problem = _Problem(system, nagq, control)
     n_theta = problem.n_theta
     free = problem.to_fitting(start if nagq > 0 else start[:n_theta])
-
-    def deviance(x: np.ndarray) -> float:
-        problem.set_nb_theta(math.exp(x[-1]))
-        return problem.deviance(x[:-1])
-
-    lower = np.concatenate([system.design.theta_lower_bounds(),
-                            np.full(len(free) - n_theta, -np.inf), [math.log(interval[0])]])
-    upper = np.concatenate([np.full(len(free), np.inf), [math.log(interval[1])]])
-    k_start = math.sqrt(interval[0] * interval[1])
-    x, code = _minimize(deviance, np.append(free, math.log(k_start)), lower, upper, control)
+    bounds = (math.log(interval[0]), math.log(interval[1]))
+    x = None
+    if nagq <= 1 and control.optimizer in ("auto", "bfgs"):
+        x, code = _joint_descent(problem, free, bounds, control)
+    if x is None:
+        x, code = _joint_bobyqa(problem, free, bounds, control)
     k = math.exp(x[-1])
     problem.set_nb_theta(k)
     parameters = problem.to_original(x[:-1])
     return parameters, k, (problem.n_evaluations, 0), code
+
+
+def _joint_bobyqa(problem: _Problem, free: np.ndarray, bounds: tuple[float, float],
+                  control: GlmerControl, log_k: float | None = None) -> tuple[np.ndarray, str]:
+    """The control's NLopt method over (free, log k) within the interval."""
+    def deviance(x: np.ndarray) -> float:
+        problem.set_nb_theta(math.exp(x[-1]))
+        return problem.deviance(x[:-1])
+
+    n_theta = problem.n_theta
+    lower = np.concatenate([problem.criterion.system.design.theta_lower_bounds(),
+                            np.full(len(free) - n_theta, -np.inf), [bounds[0]]])
+    upper = np.concatenate([np.full(len(free), np.inf), [bounds[1]]])
+    log_k = sum(bounds) / 2 if log_k is None else log_k
+    return _minimize(deviance, np.append(free, log_k), lower, upper, control)
+
+
+def _joint_descent(problem: _Problem, free: np.ndarray, bounds: tuple[float, float],
+                   control: GlmerControl) -> tuple[np.ndarray | None, str]:
+    """Projected BFGS over (θ, log k, β) with dF/d log k from
+    :func:`lmmpy.glmm._gradient.shape_derivative`; the upper end of the interval a wall
+    (an infinite criterion).  (free, log k) and how it stopped; None when it ends at the
+    wall or short of a minimum (then BOBYQA takes over from there)."""
+    n_theta = problem.n_theta
+    searching = problem.searching()
+    stage1 = problem.nagq == 0
+
+    def split(z: np.ndarray) -> tuple[np.ndarray, float]:
+        return np.concatenate([z[:n_theta], z[n_theta + 1:]]), float(z[n_theta])
+
+    def value(z: np.ndarray) -> float:
+        x, log_k = split(z)
+        if log_k > bounds[1]:
+            return np.inf
+        problem.set_nb_theta(math.exp(log_k))
+        return searching.stage1(x) if stage1 else searching(x)
+
+    def value_and_gradient(z: np.ndarray) -> tuple[float, np.ndarray]:
+        x, log_k = split(z)
+        if log_k > bounds[1]:
+            return np.inf, np.full(len(z), np.nan)
+        problem.set_nb_theta(math.exp(log_k))
+        f, g = (searching.stage1_value_and_gradient(x) if stage1
+                else searching.value_and_gradient(x))
+        return f, np.concatenate([g[:n_theta], g[-1:], g[n_theta:-1]])
+
+    log_k0 = sum(bounds) / 2
+    problem.set_nb_theta(math.exp(log_k0))
+    known = None if stage1 else beta_information(searching, free[:n_theta])
+    start = np.concatenate([free[:n_theta], [log_k0], free[n_theta:]])
+    lower = np.concatenate([problem.criterion.system.design.theta_lower_bounds(), [bounds[0]],
+                            np.full(len(free) - n_theta, -np.inf)])
+    metric = difference_metric(value_and_gradient, n_theta + 1, known)
+    z, _, message = descend_with_gradient(searching, value, value_and_gradient, start, lower,
+                                          metric, control)
+    x, log_k = split(z)
+    if log_k >= bounds[1] - WALL_MARGIN or message not in CONVERGED:
+        x, code = _joint_bobyqa(problem, x, bounds, control, min(log_k, bounds[1]))
+        return x, code
+    return np.append(x, log_k), message
 
 
 def _alternating(system: ReweightedSystem, nagq: int, start: np.ndarray,

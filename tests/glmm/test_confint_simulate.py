@@ -8,10 +8,12 @@ moments within Monte Carlo error.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
-from inference_cases import REFERENCE, fitted, r_vector, reference
+from inference_cases import REFERENCE, fitted, model_data, r_vector, reference
 
 import lmmpy
 from lmmpy.inference._confint import parameter_names
@@ -41,6 +43,21 @@ def test_profile_intervals_match_lme4(name):
     expected, ours = r_interval(name, "profile"), fitted(name).confint("profile")
     assert list(ours.index[:1]) == list(expected.index[:1])
     np.testing.assert_allclose(ours, expected, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["cbpp", "bin_slope"])
+def test_fixed_effect_profile_by_descent_is_bobyqas(name):
+    """A fixed effect's profile points re-optimise (θ, the other β's) by projected BFGS on
+    the Laplace gradient (by default): the same intervals as BOBYQA's points."""
+    model, spec = fitted(name), reference(name)
+    names = list(model.fixef.index)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lmmpy.SingularFitWarning)
+        bobyqa = lmmpy.glmer(spec["formula"], model_data(name), spec["family"],
+                             link=spec["link"], weights=spec["weights"],
+                             control=lmmpy.GlmerControl(optimizer="bobyqa"))
+    np.testing.assert_allclose(model.confint("profile", parm=names),
+                               bobyqa.confint("profile", parm=names), rtol=1e-5, atol=1e-6)
 
 
 def test_profile_of_a_correlated_random_slope():

@@ -160,6 +160,21 @@ def test_alternating_reaches_the_joint_optimum_with_more_evaluations():
     assert joint.nb_search.n_evaluations < alternating.nb_search.n_evaluations
 
 
+@pytest.mark.parametrize("name", LAPLACE)
+@pytest.mark.parametrize("nagq", [1, 0])
+def test_gradient_search_reaches_bobyqas_optimum_in_fewer_evaluations(name, nagq):
+    """The joint search's default, projected BFGS with dF/d log k, against BOBYQA on the
+    same criterion and interval (the only search before the gradient in k)."""
+    case = REFERENCE[name]
+    frame = data(case["data"])
+    bobyqa = lmmpy.glmer_nb(case["formula"], frame, nagq=nagq,
+                            control=lmmpy.GlmerControl(optimizer="bobyqa"))
+    descent = fitted(name) if nagq == 1 else lmmpy.glmer_nb(case["formula"], frame, nagq=0)
+    assert descent.loglik >= bobyqa.loglik - 1e-7
+    assert descent.nb_theta == pytest.approx(bobyqa.nb_theta, rel=1e-3)
+    assert descent.nb_search.n_evaluations < bobyqa.nb_search.n_evaluations / 2
+
+
 def test_quadrature_fit_maximises_the_full_likelihood_where_lme4_does_not():
     name = "sim_nb_offset_agq"
     model, case = fitted(name), REFERENCE[name]

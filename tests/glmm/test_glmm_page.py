@@ -97,8 +97,8 @@ def test_quoted_count_models(namespace):
     assert round(lmmpy.check_overdispersion(nb).ratio, 3) == 0.776
     assert (round(pois.fixef_se["V4"], 3), round(nb.fixef_se["V4"], 3)) == (0.055, 0.087)
     assert (round(pois.varcorr.vcov[0], 3), round(nb.varcorr.vcov[0], 3)) == (0.266, 0.230)
-    assert nb.nb_search.method == "joint" and 120 <= nb.nb_search.n_evaluations <= 220
-    assert "('joint', 168)" in PAGE   # as measured when written (the test bounds it)
+    assert nb.nb_search.method == "joint" and 10 <= nb.nb_search.n_evaluations <= 40
+    assert "('joint', 19)" in PAGE   # as measured when written (the test bounds it)
 
 
 def test_separation_example_raises(namespace):

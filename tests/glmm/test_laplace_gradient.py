@@ -157,3 +157,46 @@ def test_row_derivatives_are_fisher_weights_for_a_canonical_link():
     np.testing.assert_allclose(rows.d2, 2 * rows.W, rtol=1e-12)
     np.testing.assert_allclose(rows.W, system.response.working(eta, system.design.offset)[0],
                                rtol=1e-12)
+
+
+def _with_shape(system, k: float):
+    from dataclasses import replace
+
+    family = NegativeBinomial(k, system.response.family.link.name)
+    system.response = replace(system.response, family=family)
+    return system
+
+
+@pytest.mark.parametrize("vary_beta", [False, True], ids=["theta_beta", "nagq0"])
+@pytest.mark.parametrize("link, formula", [("log", "y ~ x + (1 + x | g)"),
+                                           ("log", "y ~ x + (1 | g) + (1 | h)"),
+                                           ("sqrt", "y ~ x + (1 | g)")])
+def test_shape_derivative_matches_differences_in_log_k(link, formula, vary_beta):
+    """glmer_nb's joint search: the gradient's last entry is dF/d log k."""
+    system = glmm_setup(formula, _simulated("nb"), NegativeBinomial(2.0), link=link)
+    x = _start(system, vary_beta)
+    log_k = np.log(1.7)
+    _, result = _criterion(_with_shape(system, np.exp(log_k)), x, vary_beta)
+    gradient = laplace_gradient(system, result, vary_beta, with_shape=True)
+    values = [_criterion(_with_shape(system, np.exp(log_k + sign * STEP)), x, vary_beta)[0]
+              for sign in (1, -1)]
+    assert gradient.shape == (len(x) + 1,)
+    np.testing.assert_allclose(gradient[-1], (values[0] - values[1]) / (2 * STEP), rtol=1e-5,
+                               atol=1e-5)
+    _with_shape(system, np.exp(log_k))
+    np.testing.assert_allclose(gradient[:-1], _differences(system, x, vary_beta), rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_negative_binomial_shape_derivatives():
+    rng = np.random.default_rng(4)
+    y, mu, weights = rng.poisson(3, 20).astype(float), rng.uniform(1, 5, 20), rng.uniform(
+        0.5, 2, 20)
+    k, h = 1.5, 1e-6
+    aic_k, V_k = NegativeBinomial(k).shape_derivatives(y, mu, weights)
+    for i in range(20):
+        at = [NegativeBinomial(k + s).aic(y[i:i + 1], np.ones(1), mu[i:i + 1], weights[i:i + 1],
+                                          0.0) for s in (h, -h)]
+        np.testing.assert_allclose(aic_k[i], (at[0] - at[1]) / (2 * h), rtol=1e-6, atol=1e-8)
+    V = (NegativeBinomial(k + h).variance(mu) - NegativeBinomial(k - h).variance(mu)) / (2 * h)
+    np.testing.assert_allclose(V_k, V, rtol=1e-6)
