@@ -9,7 +9,10 @@ Three methods, the first the objective supports:
 * with the analytic gradient (:mod:`lmmpy.objective._gradient`, the blocked
   path): up to three EM steps from lme4's start (``_em_steps``), which find
   each term's scale at one gradient a step, then projected BFGS
-  (:func:`lmmpy._descent.projected_bfgs`) from the curvature EM assumes there,
+  (:func:`lmmpy._descent.projected_bfgs`) from a curvature model there — for a
+  diagonal Λ the one the gradient's trace terms give
+  (:func:`lmmpy.objective._gradient.information_metric`, within ~5-20 % of the
+  Hessian near θ̂), else the curvature EM assumes (:func:`_first_metric`) —
   4-18 evaluations in all where BOBYQA needs 9-321 and scipy's L-BFGS-B from
   lme4's start 2-32 (``benchmarks/bench_optimizers.py``); it stops when the
   projected gradient is below 1e-6 or a step gains less than 1e-11 of the
