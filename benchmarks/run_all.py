@@ -94,12 +94,17 @@ def _quiet_lmer(formula, data, **kwargs):
         return lmmpy.lmer(formula, data, **kwargs)
 
 
-def _median_time(function, repeats):
-    seconds, result = [], None
+def _median_time(function, repeats, cpu=None):
+    """The median elapsed time of ``repeats`` calls and the last result; ``cpu`` (a list)
+    receives the median process CPU time of the same calls."""
+    seconds, cpu_seconds, result = [], [], None
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = function()
         seconds.append(time.perf_counter() - start)
+        cpu_seconds.append(time.process_time() - start_cpu)
+    if cpu is not None:
+        cpu.append(statistics.median(cpu_seconds))
     return statistics.median(seconds), result
 
 
@@ -112,11 +117,12 @@ def run_insteval(repeats, args):
 
     case = _case_json("insteval_ml")
     data = lmmpy.datasets.load("InstEval")
+    cpu = []
     seconds, model = _median_time(lambda: _quiet_lmer(case["formula"], data, reml=False),
-                                  repeats)
-    lme4 = (_lme4_on(data, case["formula"], reml=False, repeats=repeats) if args.lme4
-            else case["lme4_time_s"])
-    return dict(seconds=seconds, lme4=lme4, target=0.1,
+                                  repeats, cpu)
+    lme4, lme4_cpu = (_lme4_on(data, case["formula"], reml=False, repeats=repeats,
+                               with_cpu=True) if args.lme4 else (case["lme4_time_s"], None))
+    return dict(seconds=seconds, lme4=lme4, lme4_cpu=lme4_cpu, target=0.1, cpu_seconds=cpu[0],
                 evaluations=model.optimization.n_evaluations, path=model.objective.path)
 
 
@@ -198,11 +204,12 @@ def run_crossed_100k(repeats, args):
     from simulated import crossed
 
     data = crossed(100_000, 4_000, 3_000)
+    cpu = []
     seconds, model = _median_time(lambda: _quiet_lmer(CROSSED_FORMULA, data, reml=False),
-                                  repeats)
-    lme4 = (_lme4_on(data, CROSSED_FORMULA, repeats=repeats) if args.lme4
-            else _recorded_lme4("crossed-100k"))
-    return dict(seconds=seconds, lme4=lme4, target=1.0,
+                                  repeats, cpu)
+    lme4, lme4_cpu = (_lme4_on(data, CROSSED_FORMULA, repeats=repeats, with_cpu=True)
+                      if args.lme4 else (_recorded_lme4("crossed-100k"), None))
+    return dict(seconds=seconds, lme4=lme4, lme4_cpu=lme4_cpu, target=1.0, cpu_seconds=cpu[0],
                 evaluations=model.optimization.n_evaluations, path=model.objective.path)
 
 
@@ -326,9 +333,10 @@ def _recorded_lme4(case, field="seconds"):
     return json.loads(LME4_TIMES.read_text()).get(case, {}).get(field)
 
 
-def _lme4_on(data, formula, reml=False, repeats=1):
+def _lme4_on(data, formula, reml=False, repeats=1, with_cpu=False):
     """lme4's lmer time on the same data, run by Rscript (elapsed seconds; the median of
-    ``repeats`` fits after one unrecorded fit when ``repeats`` > 1); None without R."""
+    ``repeats`` fits after one unrecorded fit when ``repeats`` > 1); None without R.
+    ``with_cpu``: (elapsed, CPU = user + system), each a median."""
     from pandas.api.types import is_numeric_dtype
 
     factors = [name for name in data.columns if not is_numeric_dtype(data[name])]
@@ -340,13 +348,16 @@ def _lme4_on(data, formula, reml=False, repeats=1):
                 f'for (v in c({", ".join(repr(name) for name in factors)})) '
                 f'd[[v]] <- factor(d[[v]]); '
                 + (f"invisible({fit}); " if repeats > 1 else "")
-                + f'cat(median(replicate({repeats}, system.time({fit})[["elapsed"]])), "\\n")')
+                + f'times <- replicate({repeats}, system.time({fit})); '
+                + 'cat(median(times["elapsed", ]), '
+                + 'median(times["user.self", ] + times["sys.self", ]), "\\n")')
         try:
             out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True,
                                  check=True).stdout
         except (OSError, subprocess.CalledProcessError):
-            return None
-    return float(out.split()[0])
+            return (None, None) if with_cpu else None
+    elapsed, cpu = (float(x) for x in out.split()[:2])
+    return (elapsed, cpu) if with_cpu else elapsed
 
 
 def _lme4_glmer_on(data, formula, nagq, repeats=1):

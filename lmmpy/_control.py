@@ -108,7 +108,9 @@ class GlmerControl:
         Most criterion evaluations per stage (lme4's ``maxfun``).
     pirls_tolerance : float
         PIRLS stops when its last step changed u (and β) by less than this,
-        relative to max(1, max |u|).
+        relative to max(1, max |u|) (in the optimizer's evaluations, for a
+        canonical link, also when Newton's quadratic bound on the error left is
+        below a hundredth of it).
     nagq0_init : bool
         Start the (θ, β) optimisation from an nAGQ = 0 fit (lme4's
         ``nAGQ0initStep``); False starts it from θ = lme4's start and the β of

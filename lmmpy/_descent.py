@@ -67,14 +67,17 @@ def symmetric_eigen(matrix: np.ndarray,
     return (eigenvalues, eigenvectors) if vectors else eigenvalues
 
 
-def projected_newton(objective, start: np.ndarray, lower: np.ndarray):
+def projected_newton(objective, start: np.ndarray, lower: np.ndarray,
+                     decrement_tol: float = NEWTON_DECREMENT_TOL, noise: float = 0.0):
     """Newton's method on the analytic Hessian, projected onto θ ≥ lower.
 
     The Hessian's eigenvalues are replaced by their absolute values (and at
     least 1e-8 of the largest) where it is not positive definite.  Stops
-    when the Newton decrement g'H⁻¹g is below ``NEWTON_DECREMENT_TOL`` — unless
+    when the Newton decrement g'H⁻¹g is below ``decrement_tol`` — unless
     the point is a saddle, which it leaves along negative curvature — or no
-    step lowers the objective.  Returns (θ, value, message).
+    step lowers the objective (a step promising less than ``noise`` times the
+    objective is not tried: derivatives from finite differences of an estimate).
+    Returns (θ, value, message).
 
     Examples
     --------
@@ -96,13 +99,14 @@ def projected_newton(objective, start: np.ndarray, lower: np.ndarray):
         eigen = symmetric_eigen(hessian if free.all() else hessian[np.ix_(free, free)])
         step = np.zeros_like(theta)
         step[free] = _positive_definite_solve(eigen, gradient[free])
-        if -float(gradient @ step) < NEWTON_DECREMENT_TOL:
+        if -float(gradient @ step) < decrement_tol:
             # a saddle, typically a diagonal θ projected onto 0 where the objective
             # is even in it: leave along the negative curvature, if there is any
             step = _negative_curvature_step(eigen, free, theta, lower)
             if step is None:
                 return theta, value, "newton decrement below tolerance"
-        candidate, _ = _armijo_search(objective, theta, value, gradient, step, lower, objective)
+        candidate, _ = _armijo_search(objective, theta, value, gradient, step, lower, objective,
+                                      give_up_below=noise * max(abs(value), 1.0))
         if candidate is None:
             return theta, value, "no step lowers the objective"
         theta = candidate

@@ -198,23 +198,28 @@ class Binomial(Family):
     def variance_derivative(self, mu):
         return 1 - 2 * mu
 
-    def aic_derivative(self, y, trials, mu, weights):
-        m = trials if np.any(trials > 1) else weights   # as aic: rounded counts
-        scale = np.divide(weights, m, out=np.zeros_like(weights), where=m > 0)
-        size, successes = np.round(m), np.round(m * y)
-        return -2 * scale * (successes / mu - (size - successes) / (1 - mu))
-
-    def deviance_residuals(self, y, mu, weights):
-        return 2 * weights * (special.xlogy(y, y / mu) + special.xlogy(1 - y, (1 - y) / (1 - mu)))
-
-    def aic(self, y, trials, mu, weights, deviance):
-        # R: m = trials when any exceeds 1, else the prior weights; each row's
-        # binomial log-probability of round(m y) successes in round(m) trials
+    @staticmethod
+    def counts(y, trials, weights) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """R's counts of ``aic``: m = trials when any exceeds 1, else the prior weights; each
+        row's scale wt/m, round(m) trials, round(m y) successes and log C(trials, successes)."""
         m = trials if np.any(trials > 1) else weights
         scale = np.divide(weights, m, out=np.zeros_like(weights), where=m > 0)
         size, successes = np.round(m), np.round(m * y)
         log_choose = (special.gammaln(size + 1) - special.gammaln(successes + 1)
                       - special.gammaln(size - successes + 1))
+        return scale, size, successes, log_choose
+
+    def aic_derivative(self, y, trials, mu, weights, counts=None):
+        scale, size, successes, _ = self.counts(y, trials, weights) if counts is None else counts
+        return -2 * scale * (successes / mu - (size - successes) / (1 - mu))
+
+    def deviance_residuals(self, y, mu, weights):
+        return 2 * weights * (special.xlogy(y, y / mu) + special.xlogy(1 - y, (1 - y) / (1 - mu)))
+
+    def aic(self, y, trials, mu, weights, deviance, counts=None):
+        # each row's binomial log-probability of round(m y) successes in round(m) trials
+        scale, size, successes, log_choose = (self.counts(y, trials, weights) if counts is None
+                                              else counts)
         log_p = log_choose + special.xlogy(successes, mu) + special.xlog1py(size - successes, -mu)
         return float(-2 * np.sum(scale * log_p))
 

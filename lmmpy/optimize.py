@@ -9,11 +9,17 @@ Three methods, the first the objective supports:
 * with the analytic gradient (:mod:`lmmpy.objective._gradient`, the blocked
   path): up to three EM steps from lme4's start (``_em_steps``), which find
   each term's scale at one gradient a step, then projected BFGS
-  (:func:`lmmpy._descent.projected_bfgs`) from the curvature EM assumes there,
+  (:func:`lmmpy._descent.projected_bfgs`) from a curvature model there — for a
+  diagonal Λ the one the gradient's trace terms give
+  (:func:`lmmpy.objective._gradient.information_metric`, within ~5-20 % of the
+  Hessian near θ̂), else the curvature EM assumes (:func:`_first_metric`) —
   4-18 evaluations in all where BOBYQA needs 9-321 and scipy's L-BFGS-B from
   lme4's start 2-32 (``benchmarks/bench_optimizers.py``); it stops when the
   projected gradient is below 1e-6 or a step gains less than 1e-11 of the
   objective;
+* an estimated deviance (the stochastic factorization) from a start near θ̂
+  (moments, ``em_steps=0``): projected Newton on the checks' finite differences
+  (:func:`_difference_derivatives`), 2-3 steps of 1 + 2n + n(n − 1)/2 values;
 * otherwise (the CHOLMOD path, or an objective of the caller's): BOBYQA
 (Powell 2009), the bounded derivative-free quadratic-model method
 lme4 (``nloptwrap``) and MixedModels.jl use, through NLopt, with lme4's
@@ -56,6 +62,21 @@ optimizer stops we do what lme4 does:
   the tolerance: the derivatives are noise at a minimum of the objective's
   resolution, as on a 2M-row crossed model where every ±1e-3 step raised the
   criterion); a larger one warns even so.
+* *an estimated deviance* (``LmerControl(factorization="stochastic")``): the
+  checks are lme4's, on the estimate — with its probes fixed and its solves to a
+  relative residual of 1e-10 it is a smooth function of θ (values repeat to ~1e-7
+  whatever the path to θ), so they say that θ̂ is a minimum of the *estimated*
+  deviance; how far that is from the exact one's is the estimate's business
+  (its standard error, ``logdet_standard_error``), not the checks'.  Each mixed
+  derivative is a forward difference (one value, not four: 5 evaluations for two
+  θ's instead of 8), no Newton polish follows (gains of 1e-6 are far below the
+  estimate's error), and a failed check's confirmed lower point is checked again
+  as it is, without restarting the method.  From a moment start the method is
+  Newton's on these same differences, whose last step leaves the check's
+  derivatives: no evaluation is spent on the check itself.  (On a 2M-row model the
+  check's tolerance is ~5e-6 in θ, its Hessian ~1e6: finer than BOBYQA's
+  xtol_rel = 1e-4, so that after BOBYQA the check typically failed, and its Newton
+  step confirmed a lower point, which passed.)
 
 One step beyond lme4, for BOBYQA and BFGS: the derivatives computed for
 the checks also give a Newton step θ̂ − H⁻¹g (clipped to the bounds), taken
@@ -104,7 +125,14 @@ CONFIRM_ROUNDS = 3      # steps taken to confirm a failed check, each followed b
 MARGINAL = 10.0         # a failed gradient check this close to the tolerance needs confirming
 ROUNDING = 1e-11        # relative change of the objective that is rounding
 _DERIVATIVE_STEP = 1e-4
-_NEARBY = 2e-4          # gradients evaluated this close to θ̂ are its finite differences too
+DIFFERENCE_DECREMENT_TOL = 1e-8   # Newton on finite differences of an estimated deviance:
+DIFFERENCE_NOISE = 1e-15          # its stop, and the smallest relative promise it tries
+RESTART_STEP = 0.1      # BOBYQA's first steps (relative to θ, at least 0.1) from a restart
+NEAR_START_STEP = 0.05  # ... and from a start near θ̂ (moments): 27 → 20 evaluations on a
+                        # 300,000-rating stochastic fit (benchmarks/README.md, session 9)
+_NEARBY = 2e-4          # gradients evaluated this close to θ̂ are its finite differences too,
+_NEARBY_RELATIVE = 5e-3  # ... or this close relative to each θ: first-order errors of
+                         # ~0.5 % of the Hessian, which the checks' tolerances do not feel
 _GRADIENT_MEMORY = 16   # the last gradients a _CountingObjective keeps for that
 _LARGEST = float(np.finfo(float).max)  # an optimizer's stand-in for inf
 
@@ -159,19 +187,24 @@ class _CountingObjective:
         self.count = 0
         self._last = (b"", 0.0, None)  # the optimizer's last point is where the checks start
         self._last_hessian = (b"", None)
+        self.last_value = (b"", 0.0)
         self.gradients = collections.deque(maxlen=_GRADIENT_MEMORY)  # (θ, gradient), latest last
 
     def __call__(self, theta: np.ndarray, gradient: np.ndarray | None = None) -> float:
         self.count += 1
-        value = float(self.objective(np.asarray(theta, dtype=float)))
-        return value if math.isfinite(value) else _LARGEST
+        theta = np.asarray(theta, dtype=float)
+        value = float(self.objective(theta))
+        value = value if math.isfinite(value) else _LARGEST
+        self.last_value = (theta.tobytes(), value)
+        return value
 
     def with_hessian(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         theta = np.asarray(theta, dtype=float)
         key = theta.tobytes()
         if key == self._last_hessian[0]:
             return self._last_hessian[1]
-        self.count += 1
+        if not getattr(self.value_gradient_hessian, "counts_itself", False):
+            self.count += 1
         value, gradient, hessian = self.value_gradient_hessian(theta)
         if not math.isfinite(value):
             value, gradient, hessian = _LARGEST, np.zeros(len(theta)), np.eye(len(theta))
@@ -235,6 +268,10 @@ def optimize_theta(
     counted = _CountingObjective(objective, value_and_gradient, value_gradient_hessian)
     method = ("newton" if value_gradient_hessian is not None
               else "bfgs" if value_and_gradient is not None else "bobyqa")
+    name = _OPTIMIZER_NAMES[method]
+    if method == "bobyqa" and em_steps == 0 and _estimated(objective):
+        counted.value_gradient_hessian = _difference_derivatives(counted)
+        method, name = "newton", "projected Newton (finite differences)"
     start = np.asarray(start, dtype=float)
     lower = np.asarray(lower, dtype=float)
     if term_shapes is None and hasattr(objective, "terms"):
@@ -243,7 +280,7 @@ def optimize_theta(
     first, metric = start, None
     if em_update is not None and method == "bfgs":
         first = _em_steps(counted, np.maximum(start, lower), lower, em_update, em_steps)
-        metric = functools.partial(em_metric, em_update)
+        metric = functools.partial(_first_metric, objective, em_update)
     theta, value, message = _minimize(method, counted, first, lower, tolerances, metric,
                                       near_start=em_steps == 0)
     restarts = 0
@@ -273,7 +310,7 @@ def optimize_theta(
         for text in messages:
             warnings.warn(text, ConvergenceWarning, stacklevel=3)
     return OptSummary(
-        optimizer=_OPTIMIZER_NAMES[method],
+        optimizer=name,
         theta_start=start,
         lower=lower,
         theta=theta,
@@ -297,18 +334,27 @@ def _minimize(method, counted, start, lower, tolerances, metric, restart=False,
     near θ̂ where evaluations are expensive, from which BFGS stops on its model's promise)."""
     if method == "bobyqa":
         # just off the boundary NLopt's first steps scale with θ, tiny there and it stops
-        # at once on ftol_abs: steps of a tenth of θ, at least 0.01, let it move
-        step = 0.1 * np.maximum(np.abs(start), 0.1) if restart else None
+        # at once on ftol_abs: steps of a tenth of θ, at least 0.01, let it move; from a
+        # start near θ̂ (moments) NLopt's default first steps (3/4 of θ) go far astray
+        step = (RESTART_STEP if restart else NEAR_START_STEP if near_start else None)
+        step = None if step is None else step * np.maximum(np.abs(start), 0.1)
         return _bobyqa(counted, start, lower, *tolerances, initial_step=step)
     if method == "bfgs":
         # a restart leaves a point where the metric's curvature misled BFGS: it starts
         # afresh, with a line search along the gradient
         return projected_bfgs(counted, start, lower, None if restart else metric,
                               stop_on_promise=near_start)
+    if getattr(counted.value_gradient_hessian, "counts_itself", False):
+        # finite differences of an estimate: stop well inside the check's tolerance
+        # (a scaled gradient of 1e-4, where the check's is 2e-3) but above their noise
+        return projected_newton(counted, start, lower, decrement_tol=DIFFERENCE_DECREMENT_TOL,
+                                noise=DIFFERENCE_NOISE)
     return projected_newton(counted, start, lower)
 
 
 def _derivatives_for(method, counted, theta, value, lower):
+    if method == "bobyqa" and _estimated(counted.objective):
+        return _derivatives(counted, theta, value, lower, cross="forward")
     if method == "bobyqa":
         return _derivatives(counted, theta, value, lower)
     if method == "bfgs":
@@ -316,6 +362,21 @@ def _derivatives_for(method, counted, theta, value, lower):
     free = np.flatnonzero(~on_boundary(theta, lower))
     _, gradient, hessian = counted.with_hessian(theta)
     return gradient[free], hessian[np.ix_(free, free)]
+
+
+def _first_metric(objective, em_update: EmUpdate, theta: np.ndarray) -> np.ndarray | None:
+    """BFGS's first metric at θ: the deviance's curvature model from its gradient there
+    (:func:`lmmpy.objective._gradient.information_metric`: a diagonal Λ), its eigenvalues
+    floored at 1e-6 of the largest; else the curvature an EM step assumes
+    (:func:`~lmmpy._descent.em_metric`)."""
+    information = getattr(objective, "information", None)
+    metric = information(theta) if information is not None else None
+    if metric is not None:
+        eigenvalues, vectors = symmetric_eigen(metric)
+        largest = float(eigenvalues[-1]) if len(eigenvalues) else 0.0
+        if np.isfinite(largest) and largest > 0:
+            return (vectors * np.maximum(eigenvalues, 1e-6 * largest)) @ vectors.T
+    return em_metric(em_update, theta)
 
 
 def _em_steps(objective: _CountingObjective, theta, lower, em_update: EmUpdate,
@@ -428,10 +489,13 @@ def _derivatives_from_gradient(objective: _CountingObjective, theta,
     """The analytic gradient at θ̂ and forward differences of it over the free θ's.
 
     A difference needs a gradient near θ̂; each g_k evaluated within
-    ``_NEARBY`` of it already gives H(θ_k − θ̂) ≈ g_k − ĝ, a forward difference
-    along its own direction, as accurate as lme4's steps of 1e-4.  The
-    optimizer's last steps usually left some (near convergence a BFGS step is
-    ~1e-5).  Those along new directions (at least 30° from the span of the
+    ``_NEARBY`` of it (or within ``_NEARBY_RELATIVE`` of each θ: a relative error
+    of the Hessian of ~0.5 %, as the curvature changes on the scale of θ — the
+    scaled gradient then moves by ~0.25 % of itself)
+    already gives H(θ_k − θ̂) ≈ g_k − ĝ, a forward difference along its own
+    direction.  The optimizer's last steps usually left some (near convergence a
+    BFGS step is ~1e-5; the one before it, on a large model where every gradient
+    counts, ~1e-4 of θ).  Those along new directions (at least 30° from the span of the
     others) are kept; coordinate steps of 1e-4 cover the rest, the coordinates
     the kept steps cover least first.  H solves H S = Y over all of them,
     symmetrised.
@@ -454,18 +518,18 @@ def _derivatives_from_gradient(objective: _CountingObjective, theta,
 
 
 def _nearby_differences(recorded, theta, gradient, free):
-    """Steps θ_k − θ̂ (free part) and gradient differences of the recorded gradients within
-    ``_NEARBY`` of θ̂ that differ only in free θ's, latest first, each at least 30° from
-    the span of those before it (so the steps stay well conditioned); and an orthonormal
-    basis of that span."""
+    """Steps θ_k − θ̂ (free part) and gradient differences of the recorded gradients near
+    θ̂ (``_NEARBY``, ``_NEARBY_RELATIVE``) that differ only in free θ's, latest first,
+    each at least 30° from the span of those before it (so the steps stay well
+    conditioned); and an orthonormal basis of that span."""
     fixed = np.ones(len(theta), dtype=bool)
     fixed[free] = False
+    radius = np.maximum(_NEARBY, _NEARBY_RELATIVE * np.abs(theta))
     steps, differences = [], []
     basis = np.zeros((len(free), 0))
     for point, point_gradient in reversed(recorded):
         step = point - theta
-        size = float(np.max(np.abs(step), initial=0.0))
-        if size == 0.0 or size > _NEARBY or np.any(step[fixed] != 0):
+        if not np.any(step) or np.any(np.abs(step) > radius) or np.any(step[fixed] != 0):
             continue
         step = step[free]
         residual = _residual(basis, step)
@@ -489,17 +553,60 @@ def _extended(basis: np.ndarray, residual: np.ndarray) -> np.ndarray:
     return np.column_stack([basis, residual / np.linalg.norm(residual)])
 
 
-def _derivatives(objective, theta, f0, lower) -> tuple[np.ndarray, np.ndarray]:
-    """Central-difference gradient and Hessian over the θ's off their bound (lme4's deriv12)."""
+def _difference_derivatives(counted: _CountingObjective) -> ValueGradientHessian:
+    """θ → (value, gradient, Hessian) by the checks' finite differences
+    (:func:`_derivatives`, forward mixed differences: 2n + n(n − 1)/2 values, and the value
+    at θ when it was the last one asked for), counting its own evaluations.
+
+    Newton's method on these from a start near θ̂ is what an estimated deviance is
+    minimised with (moment starts of the stochastic factorization): from within ~10⁻³ it
+    converges in two or three steps of 1 + 2n + n(n − 1)/2 values (18 for two θ's), where
+    BOBYQA took ~20 values to stop and the check 5 more, or 11 more when BOBYQA's
+    xtol_rel left θ outside the check's tolerance (a 2M-row model's ~5·10⁻⁶); and the
+    last step's derivatives are the check's.
+    """
+    def derivatives(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        key, value = counted.last_value
+        value = value if key == theta.tobytes() else counted(theta)
+        gradient, hessian = _derivatives(counted, theta, value, np.full(len(theta), -np.inf),
+                                         cross="forward")
+        return value, gradient, hessian
+
+    derivatives.counts_itself = True
+    return derivatives
+
+
+def _estimated(objective) -> bool:
+    """Whether ``objective`` is a deviance whose value is an estimate (the stochastic
+    factorization: :attr:`~lmmpy.objective._factorization.Capabilities.exact` False)."""
+    factor = getattr(objective, "factor", None)
+    return factor is not None and not factor.capabilities.exact
+
+
+def _derivatives(objective, theta, f0, lower,
+                 cross: str = "central") -> tuple[np.ndarray, np.ndarray]:
+    """Central-difference gradient and Hessian over the θ's off their bound (lme4's deriv12).
+
+    ``cross="forward"`` (an estimated deviance, where an evaluation takes seconds): each
+    mixed derivative from one more value, f(θ + he_i + he_j), and the values at θ + he_i,
+    θ + he_j, θ already made (first order in h where deriv12's four values are second
+    order: 2n + n(n − 1)/2 evaluations instead of 2n²; 5 instead of 8 for two θ's).
+    """
     free = np.flatnonzero(~on_boundary(theta, lower))
     h = _DERIVATIVE_STEP
     gradient = np.zeros(len(free))
     hessian = np.zeros((len(free), len(free)))
+    plus = np.zeros(len(free))
     for a, i in enumerate(free):
         f_plus, f_minus = objective(_shift(theta, i, h)), objective(_shift(theta, i, -h))
+        plus[a] = f_plus
         gradient[a] = (f_plus - f_minus) / (2 * h)
         hessian[a, a] = (f_plus - 2 * f0 + f_minus) / h**2
         for c, j in enumerate(free[:a]):
+            if cross == "forward":
+                pp = objective(_shift(_shift(theta, i, h), j, h))
+                hessian[a, c] = hessian[c, a] = (pp - f_plus - plus[c] + f0) / h**2
+                continue
             pp = objective(_shift(_shift(theta, i, h), j, h))
             mm = objective(_shift(_shift(theta, i, -h), j, -h))
             pm = objective(_shift(_shift(theta, i, h), j, -h))
@@ -531,7 +638,7 @@ def _checked_optimum(method, counted, theta, value, lower, restart):
     gradient, hessian = _derivatives_for(method, counted, theta, value, lower)
     messages = _convergence_messages(gradient, hessian)
     if not messages:
-        if method != "newton":
+        if method != "newton" and not _estimated(counted.objective):
             theta, value = _newton_polish(counted, theta, value, lower, gradient, hessian)
         return theta, value, gradient, hessian, (), ""
     for _ in range(CONFIRM_ROUNDS):
@@ -541,7 +648,10 @@ def _checked_optimum(method, counted, theta, value, lower, restart):
             return theta, value, gradient, hessian, (), note
         if lower_point is None:
             break
-        theta, value = _restarted(restart, *lower_point)
+        # an estimate's lower point is checked as it is: a restarted BOBYQA would spend
+        # its 2n + 1 first values around it (15 on the 2M ratings) to move ~1e-7
+        theta, value = (lower_point if _estimated(counted.objective)
+                        else _restarted(restart, *lower_point))
         gradient, hessian = _derivatives_for(method, counted, theta, value, lower)
         messages = _convergence_messages(gradient, hessian)
         if not messages:

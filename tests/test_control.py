@@ -135,9 +135,9 @@ def test_glmer_pirls_tolerance_and_evaluations(cbpp, default_glmm, monkeypatch):
     tolerances = set()
     pirls = lmmpy.glmm._optimize.pirls
 
-    def spy(*args):
+    def spy(*args, **kwargs):
         tolerances.add(args[-1])
-        return pirls(*args)
+        return pirls(*args, **kwargs)
 
     monkeypatch.setattr(lmmpy.glmm._optimize, "pirls", spy)
     loose = lmmpy.glmer(CBPP, cbpp, control=lmmpy.GlmerControl(pirls_tolerance=0.5))

@@ -86,9 +86,9 @@ def glmm_calls(monkeypatch):
         calls["limits"].append(kwargs["max_evaluations"])
         return descend(*args, **kwargs)
 
-    def spy_pirls(*args):
+    def spy_pirls(*args, **kwargs):   # the tolerance is the last positional argument
         calls["tolerances"].add(args[-1])
-        return pirls(*args)
+        return pirls(*args, **kwargs)
 
     monkeypatch.setattr(lmmpy.glmm._optimize, "run_nlopt", spy_run)
     monkeypatch.setattr(lmmpy.glmm._optimize, "_descend", spy_descend)

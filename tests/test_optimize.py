@@ -16,6 +16,7 @@ from lmmpy.formula import parse_formula
 from lmmpy.objective import ProfiledDeviance, cross_products
 from lmmpy.optimize import (
     _CountingObjective,
+    _derivatives,
     _derivatives_from_gradient,
     minimize_deviance,
     optimize_theta,
@@ -203,6 +204,41 @@ def test_nearby_gradients_give_the_exact_hessian_of_a_quadratic():
     _, hessian = _derivatives_from_gradient(counted, theta, np.full(3, -np.inf))
     assert hessian == pytest.approx(A, rel=1e-7)
     assert counted.count - before == 2   # ĝ and one coordinate step (θ₃, uncovered)
+
+
+def test_nearby_gradients_count_relative_to_theta():
+    """A gradient 0.4 % of θ away (past 2e-4) is a difference too; one 2 % away is not."""
+    A = np.array([[4.0, 1.0], [1.0, 3.0]])
+    counted = _CountingObjective(lambda t: 0.5 * t @ A @ t, lambda t: (0.5 * t @ A @ t, A @ t))
+    theta = np.array([1.0, 2.0])
+    for step in ([4e-3, 0.0], [0.0, 8e-3]):
+        counted.with_gradient(theta + np.array(step))
+    before = counted.count
+    _, hessian = _derivatives_from_gradient(counted, theta, np.full(2, -np.inf))
+    assert hessian == pytest.approx(A, rel=1e-7)
+    assert counted.count - before == 1   # ĝ only
+    counted = _CountingObjective(lambda t: 0.5 * t @ A @ t, lambda t: (0.5 * t @ A @ t, A @ t))
+    counted.with_gradient(theta + np.array([2e-2, 0.0]))
+    before = counted.count
+    _derivatives_from_gradient(counted, theta, np.full(2, -np.inf))
+    assert counted.count - before == 3   # ĝ and both coordinate steps
+
+
+def test_forward_mixed_differences_cost_one_value_a_pair():
+    """An estimated deviance's checks: 2n + n(n − 1)/2 values, exact on a quadratic as
+    lme4's central differences are."""
+    A = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+    b = np.array([1.0, -2.0, 0.5])
+    counted = _CountingObjective(lambda t: 0.5 * t @ A @ t + b @ t)
+    theta = np.array([0.3, 0.2, 0.1])
+    f0 = counted(theta)
+    gradient, hessian = _derivatives(counted, theta, f0, np.zeros(3), cross="forward")
+    assert counted.count == 1 + 2 * 3 + 3
+    assert gradient == pytest.approx(A @ theta + b, rel=1e-6)
+    assert hessian == pytest.approx(A, rel=1e-5)
+    central = _derivatives(counted, theta, f0, np.zeros(3))
+    assert counted.count == 1 + 2 * 3 + 3 + 2 * 9
+    assert hessian == pytest.approx(central[1], rel=1e-5)
 
 
 @pytest.mark.parametrize("name", case_files("fit"))

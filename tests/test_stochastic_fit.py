@@ -151,3 +151,26 @@ def test_the_stochastic_factorization_has_no_derivatives(optimizer):
     with pytest.raises(ValueError, match=f"optimizer='{optimizer}' needs derivatives, which "
                                          "factorization='stochastic' does not have"):
         lmmpy.LmerControl(optimizer=optimizer, factorization="stochastic")
+
+
+def test_from_a_start_near_the_optimum_newton_on_differences_minimises_the_estimate():
+    """A moment start (``em_steps=0``): projected Newton on the checks' finite differences,
+    to a point at least as low as BOBYQA's from the same start, that passes the checks."""
+    from lmmpy._moments import moment_theta
+    from lmmpy.design import build_design
+    from lmmpy.formula import parse_formula
+    from lmmpy.objective import ProfiledDeviance, cross_products
+    from lmmpy.optimize import optimize_theta
+
+    design = build_design(parse_formula(CROSSED), crossed_data())
+    start, lower = moment_theta(design), design.theta_lower_bounds()
+    summaries = []
+    for em_steps in (0, 3):   # 3: no moment start, BOBYQA
+        f = ProfiledDeviance(cross_products(design), design.terms, False, _path="stochastic")
+        summaries.append(optimize_theta(f, start, lower, em_steps=em_steps))
+    newton, bobyqa = summaries
+    assert newton.optimizer == "projected Newton (finite differences)"
+    assert bobyqa.optimizer == "bobyqa (NLopt)"
+    assert newton.converged, newton.convergence_messages
+    assert newton.objective <= bobyqa.objective + 1e-6
+    np.testing.assert_allclose(newton.theta, bobyqa.theta, atol=1e-3)

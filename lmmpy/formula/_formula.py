@@ -186,10 +186,20 @@ def _find_bar(parser: Parser, node: Node) -> Node | None:
 def _top_terms(parser: Parser, node: Node) -> list[tuple[int, Node]]:
     """Flatten top-level ``+``/``-``: (sign token index or -1, term) pairs."""
     if node.kind == "binop" and parser.tokens[node.op].text in ("+", "-"):
-        return [*_top_terms(parser, node.kids[0]), (node.op, node.kids[1])]
+        return [*_top_terms(parser, node.kids[0]), _signed(parser, node.op, node.kids[1])]
     if node.kind == "unary":  # a leading sign, as in "-1 + x"
-        return [(node.op, node.kids[0])]
+        return [_signed(parser, node.op, node.kids[0])]
     return [(-1, node)]
+
+
+def _signed(parser: Parser, sign: int, term: Node) -> tuple[int, Node]:
+    """A term and its sign with the unary signs in front of it folded in (``x + +z`` adds
+    z, ``x + -z`` removes it, as R's ``terms``): any ``-`` makes the term subtracted."""
+    while term.kind == "unary":
+        if parser.tokens[term.op].text == "-" and parser.tokens[sign].text != "-":
+            sign = term.op
+        term = term.kids[0]
+    return sign, term
 
 
 def _split_rhs(parser: Parser, rhs: Node) -> tuple[str, list[RandomTerm], list[str]]:

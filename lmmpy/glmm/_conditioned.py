@@ -97,6 +97,14 @@ def original_optimization(optimization: GlmmOptimization, criterion: GlmmCriteri
                                                conditioning.terms))
 
 
+def start_from_fitting(criterion: GlmmCriterion, fitting: GlmmCriterion,
+                       conditioning: GlmmConditioning | None) -> None:
+    """Warm-start ``criterion`` (the design's own columns) from the conditioned one's last
+    PIRLS solution: the same u, β mapped back (the state at θ̂ then takes a step or two)."""
+    if conditioning is not None:
+        criterion.start_from(fitting, conditioning.fixed_map(criterion.system.n_fixed))
+
+
 def original_hessian(hessian: np.ndarray, n_theta: int,
                      conditioning: GlmmConditioning | None) -> np.ndarray:
     """The Hessian over (θ̃, β̃) as one over (θ̃, β) (β = D β̃): T' H̃ T with

@@ -67,7 +67,7 @@ def row_derivatives(system: ReweightedSystem, eta: np.ndarray) -> RowDerivatives
     d2_mu = 2 * wt * (1 / V + (y - mu) * V1 / V**2)
     W = wt * m1**2 / V
     W1 = wt * (2 * m1 * m2 / V - m1**3 * V1 / V**2)
-    aic1 = family.aic_derivative(y, response.trials, mu, wt) * m1
+    aic1 = response.aic_derivative(mu) * m1
     return RowDerivatives(d_mu * m1, d2_mu * m1**2 + d_mu * m2, W, W1, aic1)
 
 
@@ -99,13 +99,14 @@ def laplace_gradient(system: ReweightedSystem, result: PirlsResult,
     w_rows = effects.inverse_times_g(inverse)              # (A⁻¹Λ'Z')[c, i] per row
     leverage = np.einsum("ik,ik->i", effects.g, w_rows)
     r = rows.aic1 + rows.W1 * leverage
-    right = (np.asarray(Lambda.T @ (Z.T @ r)) + 2 * u, X.T @ r if vary_beta else None)
+    Zt, Lambda_t = system.Zt, system.Lambda_t(theta)
+    right = (np.asarray(Lambda_t @ (Zt @ r)) + 2 * u, X.T @ r if vary_beta else None)
     v, w = _adjoint_solve(system, result, rows, right)
     moved = Z @ (Lambda @ v)
     if w is not None:
         moved = moved + X @ w
     s = r - rows.d2 * moved
-    e, f = np.asarray(Z.T @ s), np.asarray(Z.T @ rows.d1)
+    e, f = np.asarray(Zt @ s), np.asarray(Zt @ rows.d1)
     layout = system.layout()
     a, c = layout.lambda_rows, layout.lambda_cols
     per_entry = e[a] * u[c] - f[a] * v[c]
@@ -138,27 +139,48 @@ def shape_derivative(system: ReweightedSystem, result: PirlsResult, rows: RowDer
     return family.theta * float(np.sum(aic_k + leverage * W_k - moved * d1_k))
 
 
+def mode_derivatives(system: ReweightedSystem, result: PirlsResult) -> np.ndarray:
+    """dû/d(θ, β) at a stage-2 PIRLS result (β fixed in PIRLS), q × (n_θ + p): a first-order
+    prediction of û at nearby (θ, β), to start PIRLS there (the Hessian's evaluations).
+
+    With g(u) = ∇_u pdev / 2 = Λ'Z'd'/2 + u = 0 at û, dû/dt = −(∂g/∂u)⁻¹ ∂g/∂t:
+    ∂g/∂β = Λ'Z'D X and ∂g/∂θ_k = E_k'Z'd'/2 + Λ'Z'D Z E_k û (D = diag(d''/2), E_k the
+    entries of Λ holding θ_k), and ∂g/∂u = Λ'Z'DZΛ + I is taken as the PIRLS system
+    A (equal for a canonical link; close enough to start from for the others).
+    """
+    theta, u = result.theta, result.u
+    design = system.design
+    Z, X = design.Z, design.X.values
+    rows = row_derivatives(system, result.eta)
+    half = rows.d2 / 2
+    layout = system.layout()
+    a, c, k = layout.lambda_rows, layout.lambda_cols, layout.lambda_theta
+    n_theta = len(theta)
+    Zt, Lambda_t = system.Zt, system.Lambda_t(theta)
+    half_first = np.asarray(Zt @ (rows.d1 / 2))
+    moved_u = np.zeros((layout.size, n_theta))      # E_k û, one column per θ_k
+    np.add.at(moved_u, (a, k), u[c])
+    right = np.zeros((layout.size, n_theta + X.shape[1]))
+    np.add.at(right, (c, k), half_first[a])         # E_k'Z'd'/2
+    right[:, :n_theta] += np.asarray(Lambda_t @ (Zt @ (half[:, None] * (Z @ moved_u))))
+    right[:, n_theta:] = np.asarray(Lambda_t @ (Zt @ (half[:, None] * X)))
+    solved = np.asarray(result.objective.factor.solve_A(right))
+    return -solved.reshape(right.shape)
+
+
 class _RowEffects:
     """Per row: the positions of the random effects it touches, Z's values there and ZΛ's
     (g = x'T per term), all (n, K) with K the total columns of the terms."""
 
     def __init__(self, system: ReweightedSystem, theta: np.ndarray):
-        positions, z, g, self.theta_slots = [], [], [], []
-        offset, start, column = 0, 0, 0
+        self.positions, self.z, self.theta_slots = _row_layout(system)
+        g, start = [], 0
         for term in system.design.terms:
-            k = term.n_columns
-            x = term.model_matrix.values
             T = term.template(theta[start:start + term.n_theta])
-            positions.append(offset + term.codes[:, None] * k + np.arange(k))
-            z.append(x)
-            g.append(x @ T)
-            for row, col in zip(term.theta_rows, term.theta_cols, strict=True):
-                self.theta_slots.append((column + row, column + col))
-            offset += term.n_random_effects
+            x = term.model_matrix.values
+            g.append(x * T[0, 0] if T.shape == (1, 1) else x @ T)
             start += term.n_theta
-            column += k
-        self.positions = np.hstack(positions).astype(np.int64)
-        self.z, self.g = np.hstack(z), np.hstack(g)
+        self.g = g[0] if len(g) == 1 else np.hstack(g)
 
     def inverse_times_g(self, inverse) -> np.ndarray:
         """(A⁻¹Λ'Z')[p_a, i] for each row i and each of its positions p_a."""
@@ -177,6 +199,27 @@ class _RowEffects:
         """tr(A⁻¹Λ'Z'WZ E_k) = Σ_i W_i z_{i,a} (A⁻¹Λ'Z')[c, i] for θ_k at T[a, c]."""
         return np.array([np.dot(W * self.z[:, a], w_rows[:, c])
                          for a, c in self.theta_slots])
+
+
+def _row_layout(system: ReweightedSystem):
+    """(positions, z, θ slots) of :class:`_RowEffects`: weight- and θ-free, made once per
+    system (kept on it)."""
+    kept = system.__dict__.get("_row_layout")
+    if kept is not None:
+        return kept
+    positions, z, slots = [], [], []
+    offset, column = 0, 0
+    for term in system.design.terms:
+        k = term.n_columns
+        positions.append(offset + term.codes[:, None] * k + np.arange(k))
+        z.append(term.model_matrix.values)
+        for row, col in zip(term.theta_rows, term.theta_cols, strict=True):
+            slots.append((column + row, column + col))
+        offset += term.n_random_effects
+        column += k
+    kept = (np.hstack(positions).astype(np.int64), np.hstack(z), slots)
+    system.__dict__["_row_layout"] = kept
+    return kept
 
 
 def _selected_inverse(objective, theta: np.ndarray):
@@ -211,8 +254,7 @@ class _FisherSolve:
         if with_beta:
             design = system.design
             X = design.X.values
-            Lambda = system.Lambda(result.theta)
-            self.B = np.asarray(Lambda.T @ (design.Z.T @ (W[:, None] * X)))
+            self.B = np.asarray(system.Lambda_t(result.theta) @ (system.Zt @ (W[:, None] * X)))
             self.AB = self.solve_A(self.B).reshape(self.B.shape)
             K = X.T @ (W[:, None] * X) - self.B.T @ self.AB
             self.K = np.linalg.cholesky(K)

@@ -47,7 +47,7 @@ from lmmpy._boundary import (
 from lmmpy._control import GlmerControl
 from lmmpy._descent import projected_bfgs
 from lmmpy._nlopt import run as run_nlopt
-from lmmpy.glmm._gradient import laplace_gradient
+from lmmpy.glmm._gradient import laplace_gradient, mode_derivatives
 from lmmpy.glmm._laplace import agq_deviance, laplace_deviance
 from lmmpy.glmm._pirls import PirlsError, PirlsResult, ReweightedSystem, pirls
 
@@ -81,20 +81,35 @@ class GlmmCriterion:
         self._beta: np.ndarray | None = None
         self._u: np.ndarray | None = None
         self._last_result: tuple[tuple[bool, bytes], PirlsResult] | None = None
+        self._last_gradient: tuple | None = None   # (result, vary_beta, value, gradient)
 
     def on(self, system: ReweightedSystem) -> GlmmCriterion:
         """The same criterion (quadrature, PIRLS tolerance) for another system."""
         return GlmmCriterion(system, self.n_theta, self.nagq, self.pirls_tolerance,
                              self.with_shape)
 
-    def at_theta(self, theta: np.ndarray) -> PirlsResult:
-        """Stage 1's state: β and u from PIRLS at θ."""
-        return self._solve(theta, None, vary_beta=True)
+    def start_from(self, other: GlmmCriterion, fixed_map: np.ndarray | None = None) -> None:
+        """Start the next PIRLS from ``other``'s last û (and β, mapped by ``fixed_map``):
+        the same model on conditioned columns has the same u (ZΛ is unchanged)."""
+        self._u = other._u
+        beta = other._beta
+        self._beta = beta if beta is None or fixed_map is None else fixed_map @ beta
 
-    def at(self, parameters: np.ndarray) -> PirlsResult:
-        """Stage 2's state: u from PIRLS at (θ, β)."""
+    def warm_start(self, u: np.ndarray) -> None:
+        """Start the next PIRLS from this u (a prediction of û there)."""
+        self._u = u
+
+    def at_theta(self, theta: np.ndarray, quick: bool = False) -> PirlsResult:
+        """Stage 1's state: β and u from PIRLS at θ (``quick``: an optimizer's evaluation,
+        PIRLS stopped by Newton's quadratic bound where it applies; else, for a model's
+        state, run until a step is below the tolerance)."""
+        return self._solve(theta, None, vary_beta=True, quick=quick)
+
+    def at(self, parameters: np.ndarray, quick: bool = False) -> PirlsResult:
+        """Stage 2's state: u from PIRLS at (θ, β) (``quick`` as :meth:`at_theta`)."""
         parameters = np.asarray(parameters, dtype=float)
-        return self._solve(parameters[: self.n_theta], parameters[self.n_theta:], vary_beta=False)
+        return self._solve(parameters[: self.n_theta], parameters[self.n_theta:],
+                           vary_beta=False, quick=quick)
 
     def value(self, result: PirlsResult, nagq: int | None = None) -> float:
         nagq = self.nagq if nagq is None else nagq
@@ -103,7 +118,7 @@ class GlmmCriterion:
         return agq_deviance(self.system, result, nagq)
 
     def stage1(self, theta: np.ndarray) -> float:
-        return self._value_or_inf(lambda: self.value(self.at_theta(theta), nagq=1))
+        return self._value_or_inf(lambda: self.value(self.at_theta(theta, True), nagq=1))
 
     @property
     def has_gradient(self) -> bool:
@@ -113,12 +128,13 @@ class GlmmCriterion:
     def value_and_gradient(self, parameters: np.ndarray) -> tuple[float, np.ndarray]:
         """Stage 2's criterion and its gradient over (θ, β) (:mod:`lmmpy.glmm._gradient`)."""
         parameters = np.asarray(parameters, dtype=float)
-        return self._with_gradient(parameters, lambda: self.at(parameters), vary_beta=False)
+        return self._with_gradient(parameters, lambda: self.at(parameters, True),
+                                   vary_beta=False)
 
     def stage1_value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Stage 1's criterion (nAGQ = 0: β inside PIRLS) and its gradient over θ."""
         theta = np.asarray(theta, dtype=float)
-        return self._with_gradient(theta, lambda: self.at_theta(theta), vary_beta=True)
+        return self._with_gradient(theta, lambda: self.at_theta(theta, True), vary_beta=True)
 
     def _with_gradient(self, x, solve, vary_beta: bool) -> tuple[float, np.ndarray]:
         kept = self._last_result
@@ -132,6 +148,9 @@ class GlmmCriterion:
             except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
                 self._beta = self._u = None
                 return np.inf, failed
+        done = self._last_gradient
+        if done is not None and done[0] is result and done[1] == vary_beta:
+            return done[2], done[3].copy()   # asked again (BFGS: the trial, then its step)
         value = self.value(result, nagq=1)
         if not np.isfinite(value):
             return np.inf, failed
@@ -139,6 +158,7 @@ class GlmmCriterion:
             gradient = laplace_gradient(self.system, result, vary_beta, self.with_shape)
         except (np.linalg.LinAlgError, FloatingPointError):
             return value, failed
+        self._last_gradient = (result, vary_beta, value, gradient.copy())
         return value, gradient
 
     def _key(self, x: np.ndarray, vary_beta: bool) -> tuple:
@@ -147,7 +167,7 @@ class GlmmCriterion:
         return (vary_beta, x.tobytes(), self.system.response.family)
 
     def __call__(self, parameters: np.ndarray) -> float:
-        return self._value_or_inf(lambda: self.value(self.at(parameters)))
+        return self._value_or_inf(lambda: self.value(self.at(parameters, True)))
 
     def _value_or_inf(self, evaluate) -> float:
         self.n_evaluations += 1
@@ -158,17 +178,17 @@ class GlmmCriterion:
             return np.inf
         return value if np.isfinite(value) else np.inf
 
-    def _solve(self, theta, beta, vary_beta: bool) -> PirlsResult:
+    def _solve(self, theta, beta, vary_beta: bool, quick: bool = False) -> PirlsResult:
         theta = np.asarray(theta, dtype=float)
         x = theta if vary_beta else np.concatenate([theta, beta])
         self._last_result = None
         start_beta = self._beta if vary_beta else beta
         try:
             result = pirls(self.system, theta, start_beta, self._u, vary_beta,
-                           self.pirls_tolerance)
+                           self.pirls_tolerance, quick=quick)
         except (PirlsError, np.linalg.LinAlgError):
             result = pirls(self.system, theta, None if vary_beta else beta, None, vary_beta,
-                           self.pirls_tolerance)
+                           self.pirls_tolerance, quick=quick)
         self._beta, self._u = result.beta, result.u
         self._last_result = (self._key(x, vary_beta), result)   # a gradient there reuses it
         return result
@@ -445,8 +465,10 @@ def criterion_hessian(criterion: GlmmCriterion, parameters: np.ndarray,
     (Laplace: 2k gradients), else of its values (lme4's ``deriv12``: 2k² + 1 values); each
     evaluation's PIRLS to :data:`HESSIAN_PIRLS_TOLERANCE` at least."""
     if criterion.pirls_tolerance > HESSIAN_PIRLS_TOLERANCE:
+        fitted = criterion
         criterion = GlmmCriterion(criterion.system, criterion.n_theta, criterion.nagq,
                                   HESSIAN_PIRLS_TOLERANCE)
+        criterion.start_from(fitted)
     parameters = np.asarray(parameters, dtype=float)
     if criterion.has_gradient:
         hessian = _gradient_differences(criterion, parameters, step)
@@ -455,16 +477,29 @@ def criterion_hessian(criterion: GlmmCriterion, parameters: np.ndarray,
     return _value_differences(criterion, parameters, step)
 
 
+def _predicted_modes(criterion: GlmmCriterion, parameters: np.ndarray):
+    """û at ``parameters`` and dû/d(θ, β) there (None when PIRLS or the solve fails): the
+    gradient differences start PIRLS at û ± h dû/dx_j, O(h²) from their û."""
+    try:
+        center = criterion.at(parameters)
+        return center.u, mode_derivatives(criterion.system, center)
+    except (PirlsError, np.linalg.LinAlgError, FloatingPointError, ValueError):
+        return None
+
+
 def _gradient_differences(criterion: GlmmCriterion, parameters: np.ndarray,
                           step: float) -> np.ndarray | None:
     """H[:, j] = (g(x + h e_j) − g(x − h e_j)) / 2h, symmetrised (None: a gradient failed)."""
     k = len(parameters)
     hessian = np.empty((k, k))
+    predicted = _predicted_modes(criterion, parameters)
     for j in range(k):
         columns = []
         for sign in (1, -1):
             x = np.array(parameters, dtype=float)
             x[j] += sign * step
+            if predicted is not None:
+                criterion.warm_start(predicted[0] + sign * step * predicted[1][:, j])
             value, gradient = criterion.value_and_gradient(x)
             if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
                 return None

@@ -16,6 +16,7 @@ design stage drops the rows where it is missing with the rest.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -62,10 +63,45 @@ class GlmResponse:
         """The unit deviances d_i (their signed square roots are the deviance residuals)."""
         return self.family.deviance_residuals(self.y, mu, self.weights)
 
+    def deviance_at(self, eta: np.ndarray) -> float:
+        """Σ d_i at μ = g⁻¹(η) (PIRLS's step check; one compiled pass for the logit)."""
+        if self._logit:
+            from lmmpy.glmm._kernels import logit_deviance
+
+            return float(logit_deviance(eta, self.y, self.weights))
+        return float(np.sum(self.deviance_residuals(self.mu(eta))))
+
     def aic(self, mu: np.ndarray) -> float:
         """R's ``family$aic``: −2 log p(y | μ) (+2 for an estimated dispersion)."""
+        if isinstance(self.family, Binomial):   # no deviance needed; the counts made once
+            return self.family.aic(self.y, self.trials, mu, self.weights, 0.0,
+                                   counts=self._binomial_counts)
         deviance = float(np.sum(self.deviance_residuals(mu)))
         return self.family.aic(self.y, self.trials, mu, self.weights, deviance)
+
+    def aic_derivative(self, mu: np.ndarray) -> np.ndarray:
+        """∂ aic / ∂μ_i."""
+        if isinstance(self.family, Binomial):
+            return self.family.aic_derivative(self.y, self.trials, mu, self.weights,
+                                              counts=self._binomial_counts)
+        return self.family.aic_derivative(self.y, self.trials, mu, self.weights)
+
+    @cached_property
+    def _binomial_counts(self):
+        """The binomial's weight-and-response constants of ``aic`` and its derivative."""
+        return Binomial.counts(self.y, self.trials, self.weights)
+
+    @cached_property
+    def newton(self) -> bool:
+        """Whether the link is canonical (binomial logit, Poisson log): PIRLS's Fisher
+        scoring is then Newton's method, converging quadratically."""
+        family = self.family
+        return ((isinstance(family, Binomial) and family.link.name == "logit")
+                or (type(family) is Poisson and family.link.name == "log"))
+
+    @cached_property
+    def _logit(self) -> bool:
+        return isinstance(self.family, Binomial) and self.family.link.name == "logit"
 
     def working(self, eta: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Working weights wt (dμ/dη)²/V(μ) and working response η − o + (y − μ)/(dμ/dη)."""

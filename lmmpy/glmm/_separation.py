@@ -17,6 +17,16 @@ the coefficients with d_j ≠ 0 are the infinite ones.  A linear programme over
 all rows costs seconds for a million, so :func:`glmer` runs it before fitting
 up to 20,000 rows, and otherwise only when a fit points that way: fitted means
 numerically 0 or 1 (R's ``glm`` warning), or a failed factorization.
+
+Most data are not separated, and a few Newton steps prove it faster than the
+programme (tens of milliseconds on 8,000 rows): by Gordan's alternative, no d
+exists when some λ > 0 on the one-sided rows (and any λ on the rows with both)
+gives Σ λ_i s_i X_i = 0 — and the maximum-likelihood fit of a plain GLM on X
+(logistic for the binomial, log-linear for counts; canonical, whatever the
+model's link) has score Σ wt_i (y_i − μ̂_i) X_i = 0 with λ_i = wt_i |y_i − μ̂_i| > 0.
+Rounding leaves a residual ε: any d feasible for the programme then has
+λ_min Σ s_i X_i d ≤ ε'd ≤ ‖ε‖₁, so ‖ε‖₁ ≤ λ_min · ``TOLERANCE`` proves an optimum of at
+most ``TOLERANCE`` (:func:`_fits_without_separation`); otherwise the programme runs.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from lmmpy._families import EPS, Binomial, NegativeBinomial, Poisson
 from lmmpy.glmm._pirls import ReweightedSystem
 
 TOLERANCE = 1e-7
+CERTIFICATE_STEPS = 25   # Newton steps of the plain GLM before the linear programme decides
 _AT_BOUND = 10 * EPS   # R's glm: "fitted probabilities numerically 0 or 1 occurred"
 
 
@@ -79,7 +90,7 @@ def separated_coefficients(system: ReweightedSystem) -> tuple[str | None, list[s
     X = X / np.where(scale > 0, scale, 1.0)
     sign, equal = _row_constraints(system)
     one_sided = X[sign != 0] * sign[sign != 0, None]
-    if len(one_sided) == 0:
+    if len(one_sided) == 0 or _fits_without_separation(system, X, sign):
         return None, []
     equalities = X[equal]
     result = linprog(-one_sided.sum(axis=0), A_ub=-one_sided, b_ub=np.zeros(len(one_sided)),
@@ -93,6 +104,39 @@ def separated_coefficients(system: ReweightedSystem) -> tuple[str | None, list[s
              if abs(value) > TOLERANCE]
     complete = not len(equalities) and _strictly_separated(one_sided)
     return ("complete" if complete else "quasi-complete"), names
+
+
+def _fits_without_separation(system: ReweightedSystem, X: np.ndarray, sign: np.ndarray) -> bool:
+    """Whether Newton's method on the plain canonical GLM of y on the scaled X proves that
+    no separating direction exists (module docstring); False: undecided."""
+    response = system.response
+    wt = np.where(response.weights > 0, response.weights, 0.0)
+    y = np.where(wt > 0, response.y, 0.0)
+    binomial = isinstance(response.family, Binomial)
+    one_sided = sign != 0
+    mu = (wt * y + 0.5) / (wt + 1) if binomial else y + 0.1   # R's mustart
+    eta = np.log(mu / (1 - mu)) if binomial else np.log(mu)
+    with np.errstate(all="ignore"):
+        for step in range(CERTIFICATE_STEPS + 1):
+            if step:   # the score at β (the first η is the start's)
+                mu = 1 / (1 + np.exp(-eta)) if binomial else np.exp(eta)
+                residual = wt * (y - mu)
+                smallest = np.min(np.abs(residual[one_sided]))
+                score = np.sum(np.abs(X.T @ residual))
+                if not (np.isfinite(smallest) and np.isfinite(score)):
+                    return False
+                if score <= smallest * TOLERANCE:
+                    return True
+            variance = mu * (1 - mu) if binomial else mu
+            W = wt * variance
+            working = eta + (y - mu) / variance   # IRLS (Newton: the link is canonical)
+            try:
+                factor = np.linalg.cholesky(X.T @ (W[:, None] * X))
+            except np.linalg.LinAlgError:
+                return False
+            beta = np.linalg.solve(factor.T, np.linalg.solve(factor, X.T @ (W * working)))
+            eta = X @ beta
+    return False
 
 
 def _strictly_separated(one_sided: np.ndarray) -> bool:

@@ -6,7 +6,11 @@ over the rows where both columns are nonzero, so with the table
 P[(a, b), i] = Z_ia Z_ib (one column per row i, one row per entry of Z'WZ's
 fixed pattern) the new values are one sparse product ``P w``; the rest are dense
 products with n rows.  Only the weights change: the pattern (and with it a
-factorization's analysis) stays.
+factorization's analysis) stays.  W[X z] and Z'WZ's entries are made in one compiled
+pass over the rows (:func:`lmmpy.glmm._kernels.weighted_rows`): numpy's scaling of the
+rows of an n × (p + 1) array runs its inner loop over p + 1 values, and a sparse
+product and a checked sparse matrix per step cost more than the arithmetic on a small
+model.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ class WeightedCrossProducts:
         self._Xy[:, :-1] = self.X
         self._WXy = np.empty_like(self._Xy)
         self.Zt = Z.T.tocsr()
-        first, second, rows = _pairs_within_rows(Z.indptr)
+        first, second, rows = _pairs_within_rows(Z.indptr)   # rows ascending
         keys = Z.indices[second].astype(np.int64) * self.q + Z.indices[first]  # column-major
         unique, position = np.unique(keys, return_inverse=True)
         self.P = sp.csr_matrix((Z.data[first] * Z.data[second], (position, rows)),
@@ -55,10 +59,16 @@ class WeightedCrossProducts:
         self.indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
 
     def at(self, weights: np.ndarray, z: np.ndarray) -> CrossProducts:
+        from lmmpy.glmm._kernels import weighted_rows
+
         Xy, WXy = self._Xy, self._WXy   # work arrays: nothing returned refers to them
         Xy[:, -1] = z
-        np.multiply(Xy, weights[:, None], out=WXy)
-        ZtZ = sp.csc_matrix((self.P @ weights, self.indices, self.indptr), shape=(self.q, self.q))
+        P = self.P
+        data = np.empty(P.shape[0])
+        weighted_rows(Xy, np.asarray(weights, dtype=float), P.indptr, P.indices, P.data, WXy,
+                      data)
+        ZtZ = sp.csc_matrix((self.q, self.q))   # the pattern's arrays as they are (no check)
+        ZtZ.data, ZtZ.indices, ZtZ.indptr = data, self.indices, self.indptr
         ZtZ.has_sorted_indices = True
         return CrossProducts(ZtXy=np.asarray(self.Zt @ WXy), XytXy=Xy.T @ WXy, n_obs=self.n,
                              n_fixed=self.X.shape[1], sum_log_weights=0.0, ZtZ_product=ZtZ)

@@ -22,6 +22,7 @@ from lmmpy.glmm._conditioned import (
     fitting_criterion,
     original_hessian,
     original_optimization,
+    start_from_fitting,
     warn_if_digits_lost,
 )
 from lmmpy.glmm._model import GeneralizedLinearMixedModel
@@ -137,6 +138,7 @@ def glmer(
         if nagq == 0:
             optimization = original_optimization(
                 optimize_theta(fitting, theta_start, theta_lower, control), criterion, matrices)
+            start_from_fitting(criterion, fitting, matrices)
             hessian, state = None, criterion.at_theta(optimization.parameters[:n_theta])
         else:
             optimization = optimize_glmm(fitting, theta_start, theta_lower, start, control)
@@ -146,6 +148,7 @@ def glmer(
                                              np.r_[theta_lower, np.full(system.n_fixed, -np.inf)])
             hessian = original_hessian(fitting_hessian, n_theta, matrices)
             optimization = original_optimization(optimization, criterion, matrices)
+            start_from_fitting(criterion, fitting, matrices)
             state = criterion.at(optimization.parameters)
     except (PirlsError, np.linalg.LinAlgError):
         check_separation(system)   # the usual reason; else the error as it was

@@ -29,7 +29,7 @@ conditional variances, at the optimum only) is block back-substitution.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -107,10 +107,24 @@ class _ZPattern:
     update: object            # PairPattern, DenseUpdate (the class: nothing to keep) or None
                               # (the compiled update, nothing to keep either)
     rest_theta: np.ndarray | None
+    # weight-free tables made once from the pattern (Sᵣᵣ's lower entries, by the Schur
+    # complement's order): not compared, not shown
+    tables: dict = field(default_factory=dict, compare=False, repr=False)
 
     def matches(self, ZtZ: sp.csc_matrix) -> bool:
-        return (np.array_equal(ZtZ.indptr, self.indptr)
-                and np.array_equal(ZtZ.indices, self.indices))
+        """Whether Z'WZ has this pattern (the same arrays, as PIRLS's reweightings give, or
+        equal ones)."""
+        return ((ZtZ.indptr is self.indptr or np.array_equal(ZtZ.indptr, self.indptr))
+                and (ZtZ.indices is self.indices or np.array_equal(ZtZ.indices, self.indices)))
+
+    def lower_entries(self, m: int):
+        """Where Sᵣᵣ's lower triangle is stored (module docstring of
+        :meth:`BlockedFactorization._lower_entries`), for a Schur complement of order m:
+        (flat index, row, column, S_ss's rows and columns, the [X y] rows' rows and
+        columns, which of them fall in X), or None when more than a fifth is stored."""
+        if m not in self.tables:
+            self.tables[m] = _lower_layout(self.S_ss_target, self.qs, m)
+        return self.tables[m]
 
     def structure(self, ZtZ: sp.csc_matrix, compiled: bool = False) -> _ZStructure:
         """The numbers of this Z'WZ (which must have the pattern) where the factor reads them;
@@ -120,8 +134,9 @@ class _ZPattern:
         data = ZtZ.data
         D = np.zeros((self.n_levels, self.k, self.k))
         D.ravel()[self.D_target] = data[self.D_source]
-        S_s1 = sp.csr_matrix((data[self.S_s1.data], self.S_s1.indices, self.S_s1.indptr),
-                             shape=self.S_s1.shape)
+        S_s1 = sp.csr_matrix(self.S_s1.shape)   # the pattern's arrays, no check (as made)
+        S_s1.data, S_s1.indices, S_s1.indptr = (data[self.S_s1.data], self.S_s1.indices,
+                                                self.S_s1.indptr)
         S_ss = np.zeros((self.qs, self.qs))
         S_ss.ravel()[self.S_ss_target] = data[self.S_ss_source]
         update = None
@@ -249,6 +264,20 @@ def _z_pattern(ZtZ: sp.csc_matrix, layout: ThetaLayout, first) -> _ZPattern | No
                      _diagonal_rest_theta(layout, q1))
 
 
+def _lower_layout(S_ss_target: np.ndarray, qs: int, m: int):
+    """The positions of :meth:`_ZPattern.lower_entries` (None: more than a fifth stored)."""
+    ss_rows, ss_cols = np.divmod(S_ss_target, qs)
+    lower = ss_rows >= ss_cols
+    ss_rows, ss_cols = ss_rows[lower], ss_cols[lower]
+    if len(ss_rows) + (m - qs) * (m + qs + 1) // 2 > 0.2 * m * m:
+        return None
+    xy = np.arange(qs, m)
+    xy_rows = np.repeat(xy, xy + 1)
+    xy_cols = np.arange(len(xy_rows)) - np.repeat(np.cumsum(xy + 1) - (xy + 1), xy + 1)
+    rows, cols = np.concatenate([ss_rows, xy_rows]), np.concatenate([ss_cols, xy_cols])
+    return rows * m + cols, rows, cols, ss_rows, ss_cols, xy_rows, xy_cols, xy_cols >= qs
+
+
 def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
     """The positions starts[i] … stops[i] − 1, for every i in turn."""
     from lmmpy.objective._pattern_kernels import gather_ranges
@@ -318,26 +347,22 @@ class BlockedFactorization:
     def _lower_entries(self):
         """(flat index, row, column, value) of Sᵣᵣ's lower triangle on its pattern (S_ss's
         stored entries, every entry of the [X y] rows), or None when more than a fifth of
-        it is stored (the dense product is then as cheap), without forming Sᵣᵣ."""
-        z, m, qs = self.structure, self._m, self.structure.qs
-        if qs == 0:
+        it is stored (the dense product is then as cheap), without forming Sᵣᵣ (the
+        positions are the pattern's, made once; the values this Z'WZ's)."""
+        z = self.structure
+        if z.qs == 0:
             return None
-        ss_rows, ss_cols = np.divmod(z.pattern.S_ss_target, qs)
-        lower = ss_rows >= ss_cols
-        ss_rows, ss_cols = ss_rows[lower], ss_cols[lower]
-        if len(ss_rows) + (m - qs) * (m + qs + 1) // 2 > 0.2 * m * m:
+        layout = z.pattern.lower_entries(self._m)
+        if layout is None:
             return None
-        xy = np.arange(qs, m)
-        xy_rows = np.repeat(xy, xy + 1)
-        xy_cols = np.arange(len(xy_rows)) - np.repeat(np.cumsum(xy + 1) - (xy + 1), xy + 1)
-        rows, cols = np.concatenate([ss_rows, xy_rows]), np.concatenate([ss_cols, xy_cols])
+        index, rows, cols, ss_rows, ss_cols, xy_rows, xy_cols, to_X = layout
         ZtXy, XytXy = self.crossprods.ZtXy[z.q1:], self.crossprods.XytXy
-        to_X = xy_cols >= qs
+        qs = z.qs
         xy_values = np.where(to_X, XytXy[xy_rows - qs, np.where(to_X, xy_cols - qs, 0)],
                              ZtXy[np.where(to_X, 0, xy_cols), xy_rows - qs])
-        ss_values = z.S_ss[ss_rows, ss_cols]
+        ss_values = z.S_ss[ss_rows, ss_cols]   # (a 1 × n matrix when S_ss is CSR)
         values = np.concatenate([np.asarray(ss_values).ravel(), xy_values])
-        return rows * m + cols, rows, cols, values
+        return index, rows, cols, values
 
     def with_crossprods(self, crossprods: CrossProducts) -> BlockedFactorization:
         """The factorization for other cross-products.

@@ -9,12 +9,12 @@ multiplies by B from its level blocks).  With two terms nothing of B is copied.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
-from lmmpy.objective._blocked import _diagonal_rest_theta, _ZStructure
+from lmmpy.objective._blocked import _diagonal_rest_theta, _lower_layout, _ZStructure
 from lmmpy.objective._lambda import ThetaLayout
 from lmmpy.objective._rankupdate import LevelBlocks, update_kind
 from lmmpy.objective._termblocks import TermBlocks
@@ -29,8 +29,16 @@ class TermPattern:
     S_ss_target: np.ndarray   # flat indices of S_ss's non-zeros
     qs: int
 
+    tables: dict = field(default_factory=dict, compare=False, repr=False)
+
     def matches(self, ZtZ) -> bool:
         return False
+
+    def lower_entries(self, m: int):
+        """As :meth:`lmmpy.objective._blocked._ZPattern.lower_entries`."""
+        if m not in self.tables:
+            self.tables[m] = _lower_layout(self.S_ss_target, self.qs, m)
+        return self.tables[m]
 
 
 class LevelProduct:

@@ -19,7 +19,9 @@ gives those entries at about the cost of one factorization:
   gives level j's block A₁₁,ⱼ⁻¹ + W_jN_jW_j' (W_j = A₁₁,ⱼ⁻¹T', N_j the
   blocked factor's gather over the levels the level meets, as in its
   gradient), the other terms' entries from the dense S⁻¹ the path already
-  affords, and the cross entries as sparse rows of P times S⁻¹;
+  affords, and the cross entries −(P S⁻¹)[(j, c), a] = −W_j t_e with t_e row a of
+  S⁻¹Λ_sB_j at level j's entry e on row a, which the compiled rank update's gather
+  gives with N_j (:mod:`._gather_kernels`; else sparse rows of P times S⁻¹);
 * ``cholmod`` path: the sparse inverse subset of a simplicial LDL' factor of
   A (Takahashi recurrence, :mod:`._condvar_kernels`), with each level's k×k
   block put on the pattern.
@@ -30,6 +32,7 @@ joined) come back as NaN; the callers solve for those rows.
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol
 
 import numpy as np
@@ -37,6 +40,7 @@ import scipy.sparse as sp
 
 from lmmpy.objective._factorization import require_exact
 from lmmpy.objective._lambda import ThetaLayout
+from lmmpy.objective._rankupdate import CompiledUpdate
 
 
 class SelectedInverse(Protocol):
@@ -83,30 +87,50 @@ class _BlockedInverse:
         self.q1, self.k, self.qs = z.q1, z.k, z.qs
         A11_inverse = L1_inverse.transpose(0, 2, 1) @ L1_inverse
         self.first = A11_inverse
-        self.rest = np.zeros((0, 0))
-        self._dense_cross = None
+        self._upper = np.zeros((0, 0))
+        self._dense_cross = self._gathered = None
         if not z.qs:
             return
         upper = factor._schur_inverse()
-        N = factor._level_forms(theta, upper)
+        lam = factor._rest_diagonal(theta)
+        if lam is not None and isinstance(z.update, CompiledUpdate):
+            N, t = z.update.gathered(upper.T, lam)   # upper.T: C order, lower valid
+            self._gathered = (z.update.blocks, t)
+        else:
+            N = factor._level_forms(theta, upper)
         W = L1_inverse.transpose(0, 2, 1) @ V.transpose(0, 2, 1)       # A₁₁,ⱼ⁻¹T'
+        self.W = W
         self.first = A11_inverse + W @ N @ W.transpose(0, 2, 1)
-        self.rest = np.triu(upper) + np.triu(upper, 1).T
+        self._upper = upper   # S⁻¹, upper triangle valid
+        self._factor, self._theta = factor, theta
+
+    @functools.cached_property
+    def rest(self) -> np.ndarray:
+        """S⁻¹ (symmetric, dense)."""
+        return np.triu(self._upper) + np.triu(self._upper, 1).T
+
+    @functools.cached_property
+    def P(self) -> sp.csr_matrix:
+        """P = A₁₁⁻¹A₁ₛ = blockdiag(W_j) Z₁'WZₛ Λₛ (q₁ × qₛ, the levels each level meets)."""
+        z, W = self._factor.structure, self.W
         W_blocks = sp.block_diag(list(W), format="csr") if z.k > 1 else sp.diags(W.ravel())
-        # P = A₁₁⁻¹A₁ₛ = blockdiag(W_j) Z₁'WZₛ Λₛ (q₁ × qₛ, the levels each level meets)
-        self.P = (W_blocks @ z.S_s1.T.tocsr() @ factor._Lambda_s(theta).tocsr()).tocsr()
-        self.P.sort_indices()
+        P = (W_blocks @ z.S_s1.T.tocsr() @ self._factor._Lambda_s(self._theta).tocsr()).tocsr()
+        P.sort_indices()
+        return P
 
     def entries(self, rows, cols):
         rows, cols = np.asarray(rows), np.asarray(cols)
-        out = np.full(len(rows), np.nan)
         first_r, first_c = rows < self.q1, cols < self.q1
+        if first_r.all() and not first_c.any():   # a gradient's cross entries: no masks
+            return self._cross(rows, cols - self.q1)
+        out = np.full(len(rows), np.nan)
         both = first_r & first_c
         same = both & (rows // self.k == cols // self.k)
         out[same] = self.first[rows[same] // self.k, rows[same] % self.k, cols[same] % self.k]
         rest = ~first_r & ~first_c
         if rest.any():
-            out[rest] = self.rest[rows[rest] - self.q1, cols[rest] - self.q1]
+            r, c = rows[rest] - self.q1, cols[rest] - self.q1
+            out[rest] = self._upper[np.minimum(r, c), np.maximum(r, c)]
         mixed = first_r != first_c
         if mixed.any():
             r = np.where(first_r, rows, cols)[mixed]
@@ -115,8 +139,33 @@ class _BlockedInverse:
         return out
 
     def _cross(self, r: np.ndarray, c: np.ndarray) -> np.ndarray:
-        """(A⁻¹)[r, q₁ + c] = −(P S⁻¹)[r, c]: from the dense product when it is small (no
-        compiled kernel to load), else row by row of the sparse P."""
+        """(A⁻¹)[r, q₁ + c] = −(P S⁻¹)[r, c]: from the compiled update's gather when it made
+        one (on the pattern: −W_j t_e, e level j's entry on row c), from the dense product
+        when it is small (no compiled kernel to load), else row by row of the sparse P."""
+        if self._gathered is not None:
+            from lmmpy.objective._gather_kernels import find_entries
+
+            blocks, t = self._gathered
+            entry = np.empty(len(r), dtype=np.int64)
+            find_entries(np.asarray(blocks.pointer, dtype=np.int64),
+                         np.asarray(blocks.rows, dtype=np.int64), r // self.k,
+                         np.asarray(c, dtype=np.int64), entry)
+            found = entry >= 0
+            if found.all():   # every pair on the pattern (a gradient's): no masks
+                return self._cross_at(r, entry, t)
+            out = np.empty(len(r))
+            out[found] = self._cross_at(r[found], entry[found], t)
+            out[~found] = self._cross_by_rows(r[~found], c[~found])
+            return out
+        return self._cross_by_rows(r, c)
+
+    def _cross_at(self, r: np.ndarray, entry: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """−W_j t_e for first-term positions r (level j, column r mod k) and entries e."""
+        if self.k == 1:
+            return -self.W[r, 0, 0] * t[entry, 0]
+        return -np.einsum("ed,ed->e", self.W[r // self.k, r % self.k], t[entry])
+
+    def _cross_by_rows(self, r: np.ndarray, c: np.ndarray) -> np.ndarray:
         if self.q1 * self.qs <= DENSE_CROSS_ENTRIES:
             if self._dense_cross is None:
                 self._dense_cross = -np.asarray(self.P @ self.rest)

@@ -98,6 +98,7 @@ class ProfiledDeviance:
             crossprods, self.layout, self.terms, _path)
         self.n_evaluations = 0
         self._recent: list[tuple] = []   # (θ bytes, log|L|², R, factor snapshot), latest first
+        self._information: list[tuple] = []   # (θ bytes, curvature model), latest first
 
     @property
     def path(self) -> str:
@@ -164,6 +165,17 @@ class ProfiledDeviance:
         if factored is None:
             return np.inf, np.full(len(theta), np.nan)
         return self._deviance(*factored), profiled_gradient(self, theta, factored[1])
+
+    def record_information(self, theta: np.ndarray, metric: np.ndarray | None) -> None:
+        """Keep the curvature model a gradient at θ gave (``_gradient.information_metric``)."""
+        if metric is not None:
+            self._information = [(theta.tobytes(), metric), *self._information[:3]]
+
+    def information(self, theta: np.ndarray) -> np.ndarray | None:
+        """The curvature model at θ (``_gradient.information_metric``) if one of the last
+        gradients was at θ and had one, else None."""
+        key = np.asarray(theta, dtype=float).tobytes()
+        return next((metric for cached, metric in self._information if cached == key), None)
 
     def em_update(self, theta: np.ndarray, gradient: np.ndarray) -> np.ndarray:
         """One EM step from θ given the gradient there (``_gradient.em_update``)."""

@@ -243,3 +243,26 @@ def tiled_level_quadratic_forms(cuts: np.ndarray, rows: np.ndarray, values: np.n
                             v_d = _value(values, rows, scale, a, d)
                             forms[j, c, d] += (v_c * t[d] + v_d * t[c]
                                                + diagonal * v_c * v_d)
+
+
+@numba.njit(cache=True, nogil=True)
+def tiled_scalar_rank_update(cuts: np.ndarray, rows: np.ndarray, W: np.ndarray,
+                             tiles: np.ndarray,
+                             G: np.ndarray) -> None:  # pragma: no cover - compiled
+    """:func:`tiled_lower_rank_update` for k = 1 with W = B_jV_j formed once per entry
+    (``W``, entries): no buffer, no per-tile products; the same products added in the
+    same order, so the same bits."""
+    levels = cuts.shape[0]
+    for row_tile in tiles:
+        for column_tile in range(row_tile + 1):
+            diagonal_tile = column_tile == row_tile
+            for j in range(levels):
+                a0, a1 = cuts[j, row_tile], cuts[j, row_tile + 1]
+                b0, b1 = cuts[j, column_tile], cuts[j, column_tile + 1]
+                if a0 == a1 or b0 == b1:
+                    continue
+                for a in range(a0, a1):
+                    w = W[a]
+                    row = G[rows[a]]
+                    for b in range(b0, a + 1 if diagonal_tile else b1):
+                        row[rows[b]] += w * W[b]

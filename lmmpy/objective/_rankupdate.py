@@ -289,14 +289,22 @@ class CompiledUpdate:
         return G
 
     def _tiled_into(self, G: np.ndarray, V: np.ndarray, scale: np.ndarray) -> None:
-        from lmmpy.objective._kernels import tiled_lower_rank_update
+        from lmmpy.objective._kernels import tiled_lower_rank_update, tiled_scalar_rank_update
 
-        args = [(self.cuts, self.blocks.rows, self.blocks.values, V, tiles, G, scale)
-                for tiles in self.tile_parts]
-        if len(args) == 1:
-            tiled_lower_rank_update(*args[0])
+        values = self.blocks.values
+        if values.shape[1] == 1:   # W = B_jV_j once per entry (B's rows times the scale)
+            column = values[:, 0] * scale[self.blocks.rows] if len(scale) else values[:, 0]
+            W = column * V[self.blocks.level_of_entry, 0, 0]
+            kernel = tiled_scalar_rank_update
+            args = [(self.cuts, self.blocks.rows, W, tiles, G) for tiles in self.tile_parts]
         else:
-            list(_executor(len(args)).map(lambda a: tiled_lower_rank_update(*a), args))
+            kernel = tiled_lower_rank_update
+            args = [(self.cuts, self.blocks.rows, values, V, tiles, G, scale)
+                    for tiles in self.tile_parts]
+        if len(args) == 1:
+            kernel(*args[0])
+        else:
+            list(_executor(len(args)).map(lambda a: kernel(*a), args))
 
     def add_scaled(self, G: np.ndarray, V: np.ndarray, scale: np.ndarray) -> None:
         """G[a, b] += s_a s_b G_ab(V) for b ≤ a, into G itself (C order; its leading
@@ -345,6 +353,37 @@ class CompiledUpdate:
                  self.bounds[i + 1], forms, scale) for i in range(len(self.bounds) - 1)]
         list(_executor(len(args)).map(lambda a: kernel(*a), args))
         return forms
+
+    def gathered(self, N_lower: np.ndarray,
+                 scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B_j'SNSB_j per level, t) with t_e = Σ_f N[R_e, R_f] s_f B_f over the entries f
+        of e's level (entries × k: each entry's row of N S B_j, of which the blocked
+        inverse makes its cross entries, :mod:`lmmpy.objective._gather_kernels`), S =
+        diag(scale).  Only the lower triangle of ``N_lower`` (C order) is read."""
+        from lmmpy.objective._gather_kernels import (
+            level_gather,
+            level_sums,
+            tiled_level_gather,
+            tiled_scalar_gather,
+        )
+
+        values = self.blocks.values * scale[self.blocks.rows][:, None]
+        T = np.zeros(values.shape)
+        N_lower = np.ascontiguousarray(N_lower)
+        kernel, where, X, out = ((level_gather, self.blocks.pointer, values, T)
+                                 if self.cuts is None else
+                                 (tiled_level_gather, self.cuts, values, T))
+        if self.cuts is not None and values.shape[1] == 1:
+            kernel, X, out = tiled_scalar_gather, values[:, 0].copy(), T[:, 0]
+        args = [(where, self.blocks.rows, X, N_lower, self.bounds[i], self.bounds[i + 1], out)
+                for i in range(len(self.bounds) - 1)]
+        if len(args) == 1:
+            kernel(*args[0])
+        else:
+            list(_executor(len(args)).map(lambda a: kernel(*a), args))
+        forms = np.empty((self.blocks.n_levels, values.shape[1], values.shape[1]))
+        level_sums(self.blocks.pointer, values, T, forms)
+        return forms, T
 
 
 def _tile_parts(n_tiles: int, parts: int) -> list[np.ndarray]:

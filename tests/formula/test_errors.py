@@ -42,6 +42,8 @@ BAD = [
     ("y ~ offset(a, b)", r"offset\(\) takes exactly one expression", 4),
     ("y ~ x + offset()", r"offset\(\) takes exactly one expression", 8),
     ("y ~ x - offset(a)", r"offset\(\) term cannot be subtracted", 6),
+    ("y ~ x + -offset(a)", r"offset\(\) term cannot be subtracted", 8),
+    ("y ~ x + -(1 | g)", r"'\(1 \| g\)' cannot be subtracted", 8),
     # Operators and operands.
     ("y ~ x +", r"^operator '\+' is missing its right operand$", 6),
     ("y ~ x + (1 | g) +", r"operator '\+' is missing its right operand", 16),

@@ -164,6 +164,13 @@ CASES = [
         ("a", "np.log(b * 2)"),
     ),
     expect("y ~ offset(f(a, b)) + (1 | g)", "y", "1", [("1", ("g",))], ("f(a, b)",)),
+    # Unary signs in front of a term fold into its sign, as R's terms: a unary "+" is
+    # transparent (the offset and the bar are still found), any "-" removes the term.
+    expect("y ~ x + +offset(n)", "y", "x", offsets=("n",)),
+    expect("np.log(y) ~ ++ offset(n)", "np.log(y)", "1", offsets=("n",)),
+    expect("y ~ x + +(1 | g)", "y", "x", [("1", ("g",))]),
+    expect("y ~ x + -z", "y", "x - z"),
+    expect("y ~ x - -z", "y", "x - z"),
     # R powers inside I() become Python powers; outside they are term powers.
     expect(
         "y ~ x + I(x^2) + (I(x^2) | g)",

@@ -72,9 +72,9 @@ def test_the_hessian_runs_pirls_to_its_own_tolerance(monkeypatch):
     tolerances = set()
     pirls = optimize.pirls
 
-    def spy(*args):
+    def spy(*args, **kwargs):
         tolerances.add(args[-1])
-        return pirls(*args)
+        return pirls(*args, **kwargs)
 
     monkeypatch.setattr(optimize, "pirls", spy)
     criterion = optimize.GlmmCriterion(model.system, len(model.theta), model.nagq, 1e-10)

@@ -191,6 +191,34 @@ def test_tiled_level_forms_equal_the_level_loop(k, monkeypatch):
                                atol=1e-10)
 
 
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("tile", [512, 64])
+def test_compiled_gathers_read_the_lower_triangle(k, tile, monkeypatch):
+    """The level forms B_j'SNSB_j of ``gathered`` equal the tabulated ones with N's upper
+    triangle garbage, and t_e is row R_e of N S B_j (by levels, and tile by tile)."""
+    pytest.importorskip("numba")
+    from lmmpy.objective import _rankupdate
+
+    monkeypatch.setattr(_rankupdate, "TILE", tile)
+    rng = np.random.default_rng(20 + k)
+    B = sp.random(300, 40 * k, density=0.3, random_state=rng, format="csc")
+    blocks = level_blocks(B, k)
+    N = rng.normal(size=(300, 300))
+    N = N + N.T
+    scale = rng.uniform(0.5, 2.0, size=300)
+    garbage = np.tril(N) + np.triu(rng.normal(size=(300, 300)), 1)
+    compiled = sparse_rank_update(blocks, pair_budget=0, dense_budget=0)
+    assert (compiled.cuts is None) == (tile == 512)
+    forms, t = compiled.gathered(garbage, scale)
+    np.testing.assert_allclose(forms, PairProducts(blocks).level_forms(N * np.outer(scale, scale)),
+                               rtol=1e-12, atol=1e-10)
+    for j in (0, 17, 39):
+        span = slice(blocks.pointer[j], blocks.pointer[j + 1])
+        rows = blocks.rows[span]
+        expected = N[np.ix_(rows, rows)] @ (scale[rows, None] * blocks.values[span])
+        np.testing.assert_allclose(t[span], expected, rtol=1e-12, atol=1e-12)
+
+
 def test_tile_parts_share_the_work():
     from lmmpy.objective._rankupdate import _tile_parts
 

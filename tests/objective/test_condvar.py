@@ -166,3 +166,23 @@ def test_rows_joining_unseen_level_pairs_are_solved(path):
         codes = [mismatched, *codes[1:]]
         fast = _predict_se.prediction_error_variance(model, X, matrices, codes)
         np.testing.assert_allclose(fast, _solved(model, X, matrices, codes), rtol=1e-9)
+
+
+@pytest.mark.parametrize("key", ["penicillin", "pastes", "two_terms"])
+def test_compiled_update_cross_entries_equal_the_row_solves(key, monkeypatch):
+    """The blocked inverse's cross entries from the compiled update's gather (no table of
+    pair products, no dense update), on and off A's pattern."""
+    pytest.importorskip("numba")
+    from lmmpy.objective import _rankupdate
+
+    monkeypatch.setattr(_rankupdate, "PAIR_BUDGET", 0)
+    monkeypatch.setattr(_rankupdate, "DENSE_BUDGET", 0)
+    model = _model_on_path(key, "blocked", weighted=True)
+    assert type(model.objective.factor.structure.update).__name__ == "CompiledUpdate"
+    X, matrices, codes = _prediction_rows(model, None, False)
+    fast = _predict_se.prediction_error_variance(model, X, matrices, codes)
+    np.testing.assert_allclose(fast, _solved(model, X, matrices, codes), rtol=1e-9)
+    if key == "pastes":   # a row of batch B with A's cask a: off the pattern
+        codes = [np.zeros_like(codes[0]), *codes[1:]]
+        fast = _predict_se.prediction_error_variance(model, X, matrices, codes)
+        np.testing.assert_allclose(fast, _solved(model, X, matrices, codes), rtol=1e-9)
