@@ -235,7 +235,8 @@ def _added(a: LevelBlocks, b: LevelBlocks, in_place: bool) -> LevelBlocks:
     and the pages of their arrays that the merge has passed are returned to the system
     as it goes (:func:`_release`), so that the sum, the operands' unread parts and one
     range of levels are all that is held."""
-    from lmmpy.objective._termblocks_kernels import merge_levels, union_counts
+    from lmmpy.objective._sum_kernels import _union_counts as union_counts
+    from lmmpy.objective._termblocks_kernels import merge_levels
 
     if (a.pointer.shape != b.pointer.shape or a.size != b.size
             or a.values.shape[1] != b.values.shape[1]):

@@ -8,9 +8,10 @@ entries are the columns of u that j meets (sorted), each with k_t values.
   grouping codes: rows ordered by (t, u) with two stable counting sorts, so each pair
   of levels' rows are adjacent and summed in row order (the order the CSC path,
   :mod:`lmmpy.objective._crossprod_kernels`, sums them in: the same bits);
-* :func:`union_counts` and :func:`merge_levels` add two blocks on the union of their
-  patterns (explicit zeros kept), a range of levels at a time (the caller releases the
-  operands' memory behind the merge when they are given up);
+* :func:`merge_levels` (after :mod:`lmmpy.objective._sum_kernels`'s union counts) adds
+  two blocks on the union of their patterns (explicit zeros kept), a range of levels
+  at a time (the caller releases the operands' memory behind the merge when they are
+  given up);
 * :func:`rows_times` and :func:`columns_times` multiply by the block (B X and B'Y) in
   place of a CSR copy of it.
 """
@@ -20,21 +21,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-
-@numba.njit(cache=True, nogil=True)
-def _stable_by(keys: np.ndarray, order: np.ndarray,
-               n_keys: int) -> np.ndarray:  # pragma: no cover - compiled
-    """``order`` stably sorted by ``keys[order]`` (a counting sort)."""
-    start = np.zeros(n_keys + 1, dtype=np.int64)
-    for i in order:
-        start[keys[i] + 1] += 1
-    for key in range(n_keys):
-        start[key + 1] += start[key]
-    out = np.empty_like(order)
-    for i in order:
-        out[start[keys[i]]] = i
-        start[keys[i]] += 1
-    return out
+from lmmpy.objective._crossprod_kernels import _stable_by
 
 
 @numba.njit(cache=True, nogil=True)
@@ -71,24 +58,6 @@ def fill_level_pairs(order: np.ndarray, codes_t: np.ndarray, V_t: np.ndarray,
             rows[base + b] = u * ku + b
             for a in range(kt):
                 values[base + b, a] += V_t[r, a] * WV_u[r, b]
-
-
-@numba.njit(cache=True, nogil=True)
-def union_counts(a_ptr, a_rows, b_ptr, b_rows, counts) -> None:  # pragma: no cover
-    """The size of the union of each level's rows in a and b (both sorted)."""
-    for j in range(len(counts)):
-        i, i_end, k, k_end = a_ptr[j], a_ptr[j + 1], b_ptr[j], b_ptr[j + 1]
-        n = 0
-        while i < i_end and k < k_end:
-            if a_rows[i] == b_rows[k]:
-                i += 1
-                k += 1
-            elif a_rows[i] < b_rows[k]:
-                i += 1
-            else:
-                k += 1
-            n += 1
-        counts[j] = n + (i_end - i) + (k_end - k)
 
 
 @numba.njit(cache=True, nogil=True)
