@@ -80,7 +80,7 @@ class GlmmCriterion:
         self.n_evaluations = 0
         self._beta: np.ndarray | None = None
         self._u: np.ndarray | None = None
-        self._last_result: tuple[tuple[bool, bytes], PirlsResult] | None = None
+        self._last_result: tuple[tuple, PirlsResult] | None = None   # (_key, result)
         self._last_gradient: tuple | None = None   # (result, vary_beta, value, gradient)
 
     def on(self, system: ReweightedSystem) -> GlmmCriterion:

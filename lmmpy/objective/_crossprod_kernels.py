@@ -36,16 +36,18 @@ def _stable_by(keys: np.ndarray, order: np.ndarray,
 
 
 @numba.njit(cache=True, nogil=True)
-def _pair_runs(codes_t: np.ndarray, n_t: int, codes_u: np.ndarray,
-               n_u: int) -> tuple:  # pragma: no cover - compiled
-    """The rows in (u, t) order, and the number of distinct t levels of each u level."""
-    order = _stable_by(codes_u, _stable_by(codes_t, np.arange(len(codes_t)), n_t), n_u)
-    distinct = np.zeros(n_u, dtype=np.int64)
-    last_u, last_t = -1, -1
+def pair_runs(codes_major: np.ndarray, n_major: int, codes_minor: np.ndarray,
+              n_minor: int) -> tuple:  # pragma: no cover - compiled
+    """The rows in (major, minor) order (row order within a pair of levels), and the
+    number of distinct minor levels each major level meets."""
+    order = _stable_by(codes_major,
+                       _stable_by(codes_minor, np.arange(len(codes_minor)), n_minor), n_major)
+    distinct = np.zeros(n_major, dtype=np.int64)
+    last_major, last_minor = -1, -1
     for i in order:
-        if codes_u[i] != last_u or codes_t[i] != last_t:
-            last_u, last_t = codes_u[i], codes_t[i]
-            distinct[last_u] += 1
+        if codes_major[i] != last_major or codes_minor[i] != last_minor:
+            last_major, last_minor = codes_major[i], codes_minor[i]
+            distinct[last_major] += 1
     return order, distinct
 
 
@@ -81,7 +83,7 @@ def cross_block(codes_t: np.ndarray, V_t: np.ndarray, n_t: int, codes_u: np.ndar
     """
     codes_t, codes_u = np.ascontiguousarray(codes_t), np.ascontiguousarray(codes_u)
     kt, ku = V_t.shape[1], WV_u.shape[1]
-    order, distinct = _pair_runs(codes_t, n_t, codes_u, n_u)
+    order, distinct = pair_runs(codes_u, n_u, codes_t, n_t)   # columns (u) major
     per_column = np.repeat(distinct * kt, ku)
     nnz = int(per_column.sum())
     shape = (n_t * kt, n_u * ku)

@@ -210,12 +210,13 @@ def term_blocks(terms, weights: np.ndarray | None) -> TermBlocks:
 
 def _cross_levels(term_t, term_u, WV_u: np.ndarray) -> LevelBlocks:
     """Z_u'WZ_t grouped by t's levels, from the codes."""
-    from lmmpy.objective._termblocks_kernels import fill_level_pairs, level_pair_counts
+    from lmmpy.objective._crossprod_kernels import pair_runs
+    from lmmpy.objective._termblocks_kernels import fill_level_pairs
 
     codes_t = np.ascontiguousarray(term_t.codes)
     codes_u = np.ascontiguousarray(term_u.codes)
     kt, ku = term_t.n_columns, term_u.n_columns
-    order, distinct = level_pair_counts(codes_t, term_t.n_levels, codes_u, term_u.n_levels)
+    order, distinct = pair_runs(codes_t, term_t.n_levels, codes_u, term_u.n_levels)
     pointer = np.zeros(term_t.n_levels + 1, dtype=np.int64)
     np.cumsum(distinct * ku, out=pointer[1:])
     rows = np.empty(int(pointer[-1]), dtype=_row_type(term_u.n_levels * ku))

@@ -4,9 +4,10 @@ A cross block Z_u'WZ_t (t before u) is kept grouped by t's levels, as the blocke
 factor reads it (:class:`~lmmpy.objective._rankupdate.LevelBlocks`): level j's
 entries are the columns of u that j meets (sorted), each with k_t values.
 
-* :func:`level_pair_counts` and :func:`fill_level_pairs` build a chunk's block from the
-  grouping codes: rows ordered by (t, u) with two stable counting sorts, so each pair
-  of levels' rows are adjacent and summed in row order (the order the CSC path,
+* :func:`lmmpy.objective._crossprod_kernels.pair_runs` (t major) and
+  :func:`fill_level_pairs` build a chunk's block from the grouping codes: rows
+  ordered by (t, u) with two stable counting sorts, so each pair of levels' rows are
+  adjacent and summed in row order (the order the CSC path,
   :mod:`lmmpy.objective._crossprod_kernels`, sums them in: the same bits);
 * :func:`merge_levels` (after :mod:`lmmpy.objective._sum_kernels`'s union counts) adds
   two blocks on the union of their patterns (explicit zeros kept), a range of levels
@@ -20,23 +21,6 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-
-from lmmpy.objective._crossprod_kernels import _stable_by
-
-
-@numba.njit(cache=True, nogil=True)
-def level_pair_counts(codes_t: np.ndarray, n_t: int, codes_u: np.ndarray,
-                      n_u: int) -> tuple:  # pragma: no cover - compiled
-    """The rows in (t, u) order (row order within a pair), and the number of distinct u
-    levels each t level meets."""
-    order = _stable_by(codes_t, _stable_by(codes_u, np.arange(len(codes_t)), n_u), n_t)
-    distinct = np.zeros(n_t, dtype=np.int64)
-    last_t, last_u = -1, -1
-    for i in order:
-        if codes_t[i] != last_t or codes_u[i] != last_u:
-            last_t, last_u = codes_t[i], codes_u[i]
-            distinct[last_t] += 1
-    return order, distinct
 
 
 @numba.njit(cache=True, nogil=True)
