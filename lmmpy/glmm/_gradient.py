@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmmpy.glmm._pirls import PirlsResult, ReweightedSystem
+from lmmpy.glmm._pirls import EliminatedSolve, PirlsResult, ReweightedSystem
 
 CG_TOLERANCE = 1e-13
 CG_MAX_ITERATIONS = 200
@@ -246,31 +246,20 @@ def _adjoint_solve(system, result, rows: RowDerivatives, right):
 
 class _FisherSolve:
     """Solves with the PIRLS system [[A, Λ'Z'WX], [X'WZΛ, X'WX]] (or A alone) by
-    elimination of β through the factor's ``solve_A``."""
+    elimination of β through the factor's ``solve_A`` (:class:`EliminatedSolve`)."""
 
     def __init__(self, system, result, W, with_beta: bool):
         self.solve_A = result.objective.factor.solve_A
-        self.with_beta = with_beta
+        self.system_solve = None
         if with_beta:
-            design = system.design
-            X = design.X.values
-            self.B = np.asarray(system.Lambda_t(result.theta) @ (system.Zt @ (W[:, None] * X)))
-            self.AB = self.solve_A(self.B).reshape(self.B.shape)
-            K = X.T @ (W[:, None] * X) - self.B.T @ self.AB
-            self.K = np.linalg.cholesky(K)
+            X = system.design.X.values
+            B = np.asarray(system.Lambda_t(result.theta) @ (system.Zt @ (W[:, None] * X)))
+            self.system_solve = EliminatedSolve(self.solve_A, B, X.T @ (W[:, None] * X))
 
     def __call__(self, g_u, g_beta):
-        x_u = np.asarray(self.solve_A(g_u)).ravel()
-        if not self.with_beta:
-            return x_u, None
-        w = _cho_solve(self.K, g_beta - self.B.T @ x_u)
-        return x_u - self.AB @ w, w
-
-
-def _cho_solve(L, b):
-    import scipy.linalg as la
-
-    return la.cho_solve((L, True), b)
+        if self.system_solve is None:
+            return np.asarray(self.solve_A(g_u)).ravel(), None
+        return self.system_solve(g_u, g_beta)
 
 
 class _ObservedSystem:

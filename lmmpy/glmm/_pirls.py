@@ -47,7 +47,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import lapack
+from scipy.linalg import cho_solve, lapack
 
 from lmmpy.design import Design
 from lmmpy.glmm._response import GlmResponse
@@ -280,6 +280,22 @@ def _next_chord(chord, system, objective, Lambda, vary_beta: bool, step: float,
     return chord if step <= CHORD_CONTRACTION * last_step else None
 
 
+class EliminatedSolve:
+    """Solves the PIRLS system [[A, B], [B', C]] (x_u, x_β) = (g_u, g_β), B = Λ'Z'WX and
+    C = X'WX, by eliminating β through the factor's ``solve_A``: K = C − B'A⁻¹B.  (The
+    chord steps' solve here, and the adjoint solve's (:mod:`lmmpy.glmm._gradient`).)"""
+
+    def __init__(self, solve_A, B: np.ndarray, C: np.ndarray):
+        self.solve_A, self.B = solve_A, B
+        self.AB = np.asarray(solve_A(B)).reshape(B.shape)
+        self.K = np.linalg.cholesky(C - B.T @ self.AB)
+
+    def __call__(self, g_u: np.ndarray, g_beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x_u = np.asarray(self.solve_A(g_u)).ravel()
+        w = cho_solve((self.K, True), g_beta - self.B.T @ x_u)
+        return x_u - self.AB @ w, w
+
+
 class Chord:
     """Steps with the PIRLS system of an earlier iteration (the chord method): at the
     current η, with score s = W(z − η + o), the step solves the old system H₀ for the
@@ -289,13 +305,13 @@ class Chord:
     def __init__(self, objective: ProfiledDeviance, Lambda, vary_beta: bool):
         self.solve_A = objective.factor.solve_A   # the factor stays at this θ in pirls
         self.Lambda = Lambda
-        self.vary_beta = vary_beta
+        self.system_solve = None
         if vary_beta:
             crossprods = objective.crossprods
             p = crossprods.n_fixed
-            self.B = np.asarray(Lambda.T @ crossprods.ZtXy[:, :p])          # Λ'Z'WX
-            self.AB = np.asarray(self.solve_A(self.B)).reshape(self.B.shape)
-            self.K = np.linalg.cholesky(crossprods.XytXy[:p, :p] - self.B.T @ self.AB)
+            self.system_solve = EliminatedSolve(
+                self.solve_A, np.asarray(Lambda.T @ crossprods.ZtXy[:, :p]),   # Λ'Z'WX
+                crossprods.XytXy[:p, :p])
 
     def step(self, system: ReweightedSystem, eta: np.ndarray, beta: np.ndarray,
              u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -303,9 +319,7 @@ class Chord:
         weights, z = system.response.working(eta, system.design.offset)
         score = weights * (z - eta + system.design.offset)
         right = np.asarray(self.Lambda.T @ (system.design.Z.T @ score)) - u
-        delta_u = np.asarray(self.solve_A(right)).ravel()
-        if not self.vary_beta:
-            return beta, u + delta_u
-        right_beta = system.design.X.values.T @ score - self.B.T @ delta_u
-        delta_beta = np.linalg.solve(self.K.T, np.linalg.solve(self.K, right_beta))
-        return beta + delta_beta, u + delta_u - self.AB @ delta_beta
+        if self.system_solve is None:
+            return beta, u + np.asarray(self.solve_A(right)).ravel()
+        delta_u, delta_beta = self.system_solve(right, system.design.X.values.T @ score)
+        return beta + delta_beta, u + delta_u
