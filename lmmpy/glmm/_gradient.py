@@ -72,11 +72,13 @@ def row_derivatives(system: ReweightedSystem, eta: np.ndarray) -> RowDerivatives
 
 
 def laplace_gradient(system: ReweightedSystem, result: PirlsResult,
-                     vary_beta: bool, with_shape: bool = False) -> np.ndarray:
+                     vary_beta: bool, with_shape: bool = False,
+                     slopes: list | None = None) -> np.ndarray:
     """dF/dθ (``vary_beta``: nAGQ = 0, β inside PIRLS) or dF/d(θ, β) at the PIRLS
     result, whose factor must be at its θ and final weights (as :func:`pirls` leaves it);
     ``with_shape`` appends dF/d log k, k the negative binomial's shape
-    (:func:`shape_derivative`).
+    (:func:`shape_derivative`).  With ``vary_beta``, a list ``slopes`` receives
+    (dû/dθ, dβ̂/dθ) (:func:`stage1_mode_slopes`, on the adjoint's solve).
 
     Examples
     --------
@@ -101,7 +103,10 @@ def laplace_gradient(system: ReweightedSystem, result: PirlsResult,
     r = rows.aic1 + rows.W1 * leverage
     Zt, Lambda_t = system.Zt, system.Lambda_t(theta)
     right = (np.asarray(Lambda_t @ (Zt @ r)) + 2 * u, X.T @ r if vary_beta else None)
-    v, w = _adjoint_solve(system, result, rows, right)
+    fisher = _FisherSolve(system, result, rows.W, vary_beta)
+    v, w = _adjoint_solve(system, result, rows, right, fisher)
+    if vary_beta and slopes is not None:
+        slopes.extend(stage1_mode_slopes(system, result, rows, fisher))
     moved = Z @ (Lambda @ v)
     if w is not None:
         moved = moved + X @ w
@@ -166,6 +171,37 @@ def mode_derivatives(system: ReweightedSystem, result: PirlsResult) -> np.ndarra
     right[:, n_theta:] = np.asarray(Lambda_t @ (Zt @ (half[:, None] * X)))
     solved = np.asarray(result.objective.factor.solve_A(right))
     return -solved.reshape(right.shape)
+
+
+def stage1_mode_slopes(system: ReweightedSystem, result: PirlsResult, rows: RowDerivatives,
+                       fisher: _FisherSolve) -> tuple[np.ndarray, np.ndarray]:
+    """dû/dθ (q × n_θ) and dβ̂/dθ (p × n_θ) at a PIRLS result with β inside (nAGQ = 0): a
+    first-order prediction of (û, β̂) at a nearby θ, to start PIRLS there (the descent's
+    next evaluations), as :func:`mode_derivatives` for stage 2.
+
+    With g = ∇_(u, β) pdev / 2 = (Λ'Z'd'/2 + u, X'd'/2) = 0 at (û, β̂), dξ̂/dθ_k =
+    −(∂g/∂ξ)⁻¹ ∂g/∂θ_k: ∂g/∂θ_k = (E_k'Z'd'/2 + Λ'Z'DZE_k û, X'DZE_k û), D = diag(d''/2),
+    and ∂g/∂ξ taken as the PIRLS system (``fisher``; equal for a canonical link).
+    """
+    theta, u = result.theta, result.u
+    design = system.design
+    Z, X = design.Z, design.X.values
+    layout = system.layout()
+    a, c, k = layout.lambda_rows, layout.lambda_cols, layout.lambda_theta
+    n_theta = len(theta)
+    Zt = system.Zt
+    moved_u = np.zeros((layout.size, n_theta))      # E_k û, one column per θ_k
+    np.add.at(moved_u, (a, k), u[c])
+    weighted = (rows.d2 / 2)[:, None] * (Z @ moved_u)
+    right_u = np.asarray(system.Lambda_t(theta) @ (Zt @ weighted))
+    half_first = np.asarray(Zt @ (rows.d1 / 2))
+    np.add.at(right_u, (c, k), half_first[a])       # E_k'Z'd'/2
+    right_beta = X.T @ weighted
+    du, dbeta = np.empty((layout.size, n_theta)), np.empty((X.shape[1], n_theta))
+    for j in range(n_theta):
+        x_u, x_beta = fisher(right_u[:, j], right_beta[:, j])
+        du[:, j], dbeta[:, j] = -x_u, -x_beta
+    return du, dbeta
 
 
 class _RowEffects:
@@ -234,9 +270,9 @@ def _selected_inverse(objective, theta: np.ndarray):
     return _sparse_inverse(objective.crossprods.ZtZ, objective.layout, factor, theta)
 
 
-def _adjoint_solve(system, result, rows: RowDerivatives, right):
-    """H (v, w) = right (w only with β inside PIRLS), H/2 the observed system."""
-    fisher = _FisherSolve(system, result, rows.W, right[1] is not None)
+def _adjoint_solve(system, result, rows: RowDerivatives, right, fisher):
+    """H (v, w) = right (w only with β inside PIRLS), H/2 the observed system, ``fisher``
+    the PIRLS system's solve."""
     half = (right[0] / 2, None if right[1] is None else right[1] / 2)
     scale = max(np.max(np.abs(rows.W)), 1e-300)
     if np.max(np.abs(rows.d2 / 2 - rows.W)) <= 1e-10 * scale:   # canonical link

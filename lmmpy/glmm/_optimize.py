@@ -24,7 +24,9 @@ for nAGQ > 1), restricted to β; one Newton step on that Hessian polishes the
 optimum (an nAGQ = 0 fit has no Hessian: its ``vcov`` is lme4's (R_X'R_X)⁻¹ of
 the last PIRLS step).
 
-Each evaluation starts PIRLS from the previous evaluation's u (and β): the
+Each evaluation starts PIRLS from the previous evaluation's u (and β) — in stage 1,
+from the last gradient's (û, β̂) moved by their slopes in θ when that start has the
+lower pdev (VerbAgg's nAGQ = 0 fit: 36 PIRLS steps instead of 45): the
 criterion is the converged one (PIRLS's tolerance, ``GlmerControl.pirls_tolerance``,
 1e-10; the Hessian's evaluations to ``HESSIAN_PIRLS_TOLERANCE``, 1e-12, in every fit:
 glmer, glmer_nb, refits), so the start only saves iterations.
@@ -49,7 +51,13 @@ from lmmpy._descent import projected_bfgs
 from lmmpy._nlopt import run as run_nlopt
 from lmmpy.glmm._gradient import laplace_gradient, mode_derivatives
 from lmmpy.glmm._laplace import agq_deviance, laplace_deviance
-from lmmpy.glmm._pirls import PirlsError, PirlsResult, ReweightedSystem, pirls
+from lmmpy.glmm._pirls import (
+    PirlsError,
+    PirlsResult,
+    ReweightedSystem,
+    pirls,
+    predicted_or_last,
+)
 
 HESSIAN_STEP = 1e-4      # lme4's deriv12 delta
 EDGE_ALLOWANCE = 1e-10    # an escape off the boundary must gain this much (relative)
@@ -82,6 +90,7 @@ class GlmmCriterion:
         self._u: np.ndarray | None = None
         self._last_result: tuple[tuple, PirlsResult] | None = None   # (_key, result)
         self._last_gradient: tuple | None = None   # (result, vary_beta, value, gradient)
+        self._slopes: tuple | None = None   # (family, result, dû/dθ, dβ̂/dθ): stage 1's last gradient
 
     def on(self, system: ReweightedSystem) -> GlmmCriterion:
         """The same criterion (quadrature, PIRLS tolerance) for another system."""
@@ -91,13 +100,13 @@ class GlmmCriterion:
     def start_from(self, other: GlmmCriterion, fixed_map: np.ndarray | None = None) -> None:
         """Start the next PIRLS from ``other``'s last û (and β, mapped by ``fixed_map``):
         the same model on conditioned columns has the same u (ZΛ is unchanged)."""
-        self._u = other._u
+        self._u, self._slopes = other._u, None
         beta = other._beta
         self._beta = beta if beta is None or fixed_map is None else fixed_map @ beta
 
     def warm_start(self, u: np.ndarray) -> None:
         """Start the next PIRLS from this u (a prediction of û there)."""
-        self._u = u
+        self._u, self._slopes = u, None
 
     def at_theta(self, theta: np.ndarray, quick: bool = False) -> PirlsResult:
         """Stage 1's state: β and u from PIRLS at θ (``quick``: an optimizer's evaluation,
@@ -146,7 +155,7 @@ class GlmmCriterion:
             try:
                 result = solve()
             except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
-                self._beta = self._u = None
+                self._beta = self._u = self._slopes = None
                 return np.inf, failed
         done = self._last_gradient
         if done is not None and done[0] is result and done[1] == vary_beta:
@@ -154,10 +163,14 @@ class GlmmCriterion:
         value = self.value(result, nagq=1)
         if not np.isfinite(value):
             return np.inf, failed
+        slopes = [] if vary_beta else None
         try:
-            gradient = laplace_gradient(self.system, result, vary_beta, self.with_shape)
+            gradient = laplace_gradient(self.system, result, vary_beta, self.with_shape,
+                                        slopes)
         except (np.linalg.LinAlgError, FloatingPointError):
             return value, failed
+        if slopes:
+            self._slopes = (self.system.response.family, result, *slopes)
         self._last_gradient = (result, vary_beta, value, gradient.copy())
         return value, gradient
 
@@ -174,17 +187,31 @@ class GlmmCriterion:
         try:
             value = evaluate()
         except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
-            self._beta = self._u = None
+            self._beta = self._u = self._slopes = None
             return np.inf
         return value if np.isfinite(value) else np.inf
+
+    def _predicted_start(self, theta: np.ndarray, beta: np.ndarray, u: np.ndarray):
+        """Stage 1's PIRLS start at θ: (β̂, û) of the last point with a gradient moved by
+        their slopes there (first order in the change of θ: a PIRLS step or two fewer in
+        the descent), or the last solution ``(β, u)`` when that has the lower pdev."""
+        kept = self._slopes
+        if kept is None or kept[0] is not self.system.response.family:
+            return beta, u
+        _, base, du, dbeta = kept
+        change = theta - base.theta
+        predicted = (base.beta + dbeta @ change, base.u + du @ change)
+        return predicted_or_last(self.system, theta, predicted, (beta, u))
 
     def _solve(self, theta, beta, vary_beta: bool, quick: bool = False) -> PirlsResult:
         theta = np.asarray(theta, dtype=float)
         x = theta if vary_beta else np.concatenate([theta, beta])
         self._last_result = None
-        start_beta = self._beta if vary_beta else beta
+        start_beta, start_u = (self._beta, self._u) if vary_beta else (beta, self._u)
+        if vary_beta and start_u is not None:
+            start_beta, start_u = self._predicted_start(theta, start_beta, start_u)
         try:
-            result = pirls(self.system, theta, start_beta, self._u, vary_beta,
+            result = pirls(self.system, theta, start_beta, start_u, vary_beta,
                            self.pirls_tolerance, quick=quick)
         except (PirlsError, np.linalg.LinAlgError):
             result = pirls(self.system, theta, None if vary_beta else beta, None, vary_beta,

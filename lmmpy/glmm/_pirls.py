@@ -237,6 +237,20 @@ def pirls(system: ReweightedSystem, theta: np.ndarray, beta: np.ndarray | None,
                        objective, iterations)
 
 
+def predicted_or_last(system: ReweightedSystem, theta: np.ndarray, predicted: tuple,
+                      last: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Of two PIRLS starts (β, u) at θ, the one with the lower penalized deviance (a
+    prediction of the modes far from where it was made can be worse than the last ones)."""
+    Lambda = system.Lambda(theta)
+
+    def pdev(start):
+        beta, u = start
+        value = system.penalized_deviance(system.linear_predictor(beta, Lambda @ u), u)
+        return value if np.isfinite(value) else np.inf
+
+    return predicted if pdev(predicted) < pdev(last) else last
+
+
 def _pls_step(objective: ProfiledDeviance, theta, beta, Lambda_t,
               vary_beta: bool) -> tuple[np.ndarray, np.ndarray]:
     """The penalized least-squares solution (β, u) at the current weights (β from the

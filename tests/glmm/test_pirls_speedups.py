@@ -1,6 +1,8 @@
 """PIRLS's shortcuts against what they stand in for: the compiled logit deviance
 (lmmpy/glmm/_kernels.py) against the family's numpy expressions, and the first-order
-prediction of û (``mode_derivatives``, the Hessian's warm starts) against û itself."""
+prediction of û (``mode_derivatives``, the Hessian's warm starts) against û itself, and
+that of (û, β̂) with β inside PIRLS (``stage1_mode_slopes``, the nAGQ = 0 descent's warm
+starts) against them."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import pandas as pd
 import pytest
 
 from lmmpy._families import Binomial
-from lmmpy.glmm._gradient import mode_derivatives
+from lmmpy.glmm._gradient import laplace_gradient, mode_derivatives
 from lmmpy.glmm._pirls import pirls
 from lmmpy.glmm.fit import glmm_setup
 
@@ -76,3 +78,33 @@ def test_mode_derivatives_predict_the_modes(formula, family, link):
         scale = np.max(np.abs(moved - center.u))
         error = np.max(np.abs(moved - center.u - h * D[:, j]))
         assert error <= (1e-3 if link is None else 0.2) * scale + 1e-12
+
+
+@pytest.mark.parametrize(("formula", "family", "link"), [
+    ("y ~ x + (1 | g) + (1 | h)", "binomial", None),
+    ("y ~ x + (x | g)", "binomial", "probit"),
+    ("count ~ x + (1 | g) + (1 | h)", "poisson", None),
+])
+def test_stage1_slopes_predict_the_modes_and_beta(formula, family, link):
+    """(û, β̂) at θ + h e_j from their slopes (filled in by the nAGQ = 0 gradient) is O(h²)
+    off, where they move O(h); the slopes leave the gradient as it was."""
+    system = glmm_setup(formula, _data(), family, link=link)
+    n_theta = len(system.design.theta_start())
+    theta = np.full(n_theta, 0.7)
+    theta[system.design.theta_lower_bounds() != 0] = 0.2
+    center = pirls(system, theta, None, None, True, 1e-14)
+    slopes = []
+    gradient = laplace_gradient(system, center, True, slopes=slopes)
+    np.testing.assert_array_equal(gradient, laplace_gradient(system, center, True))
+    du, dbeta = slopes
+    assert du.shape == (system.q, n_theta) and dbeta.shape == (system.n_fixed, n_theta)
+    h = 1e-4
+    for j in range(n_theta):
+        moved_theta = theta.copy()
+        moved_theta[j] += h
+        moved = pirls(system, moved_theta, center.beta, center.u, True, 1e-14)
+        for new, old, slope in ((moved.u, center.u, du[:, j]),
+                                (moved.beta, center.beta, dbeta[:, j])):
+            scale = np.max(np.abs(new - old))
+            error = np.max(np.abs(new - old - h * slope))
+            assert error <= (1e-3 if link is None else 0.2) * scale + 1e-12
