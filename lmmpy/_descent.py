@@ -116,15 +116,16 @@ def projected_newton(objective, start: np.ndarray, lower: np.ndarray,
 
 def projected_bfgs(objective, start: np.ndarray, lower: np.ndarray,
                    metric: Callable[[np.ndarray], np.ndarray | None] | None = None,
-                   stop_on_promise: bool = False):
+                   stop_on_promise: bool = False, gradient_first: bool = True):
     """A projected quasi-Newton method: damped BFGS (Powell 1978) on the free θ's.
 
     B starts as ``metric(start)`` when given, else as (y'y / s'y)·I after a
     first step of unit length along −g (Nocedal & Wright 2006, eq. 6.20).
     The first trial of a step is evaluated with its gradient (a full step is
-    nearly always taken); shorter trials cost a value.  Stops when the largest
-    free derivative is below ``BFGS_GTOL``, a step lowers the objective by less
-    than ``BFGS_FTOL`` of it (relative), or no step lowers it; with
+    nearly always taken; without ``gradient_first``, for an objective whose gradient
+    costs as much after its value as with it, a value); shorter trials cost a value.
+    Stops when the largest free derivative is below ``BFGS_GTOL``, a step lowers
+    the objective by less than ``BFGS_FTOL`` of it (relative), or no step lowers it; with
     ``stop_on_promise`` (expensive evaluations) also before a step whose
     predicted decrease ½g'B⁻¹g is below ``PROMISE_TOL`` of the objective, once
     the step that led there gained less than ``PROMISE_LAST`` of it (B has
@@ -159,7 +160,8 @@ def projected_bfgs(objective, start: np.ndarray, lower: np.ndarray,
         step = np.zeros_like(theta)
         step[free] = -np.linalg.solve(B[np.ix_(free, free)], gradient[free])
         candidate, candidate_value = _armijo_search(
-            objective, theta, value, gradient, step, lower, value_with_gradient,
+            objective, theta, value, gradient, step, lower,
+            value_with_gradient if gradient_first else objective,
             give_up_below=ROUNDING * max(abs(value), 1.0))
         if candidate is None:
             return theta, value, "no step lowers the objective"

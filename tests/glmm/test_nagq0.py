@@ -44,3 +44,34 @@ def test_likelihood_not_below_lme4s(fit):
 
 def test_summary_names_nagq0(fit):
     assert "(Adaptive Gauss-Hermite Quadrature, nAGQ = 0)" in str(fit[0].summary())
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_stage1_shortcuts_keep_the_optimum(name, monkeypatch):
+    """The descent's PIRLS shortcuts (starts predicted from the modes' slopes, a looser
+    tolerance far from the optimum) reach the optimum of the plain descent, in fewer
+    PIRLS steps."""
+    import lmmpy.glmm._optimize as optimize
+
+    case = load_case(CASES[name])
+    data = load_case_data(case)
+    plain_pirls, steps = optimize.pirls, []
+
+    def counted(*args, **kwargs):
+        result = plain_pirls(*args, **kwargs)
+        steps[-1] += result.iterations
+        return result
+
+    monkeypatch.setattr(optimize, "pirls", counted)
+    fits = []
+    for shortcuts in (True, False):
+        if not shortcuts:
+            monkeypatch.setattr(optimize, "FAR_GRADIENT", np.inf)
+            monkeypatch.setattr(optimize.GlmmCriterion, "_predicted_start",
+                                lambda self, theta, beta, u: (beta, u))
+        steps.append(0)
+        fits.append(lmmpy.glmer(case["formula"], data, case["family"], nagq=0))
+    shortcut, plain = fits
+    assert shortcut.deviance_value == pytest.approx(plain.deviance_value, rel=1e-11, abs=0)
+    np.testing.assert_allclose(shortcut.theta, plain.theta, rtol=1e-5)
+    assert steps[0] < steps[1]
