@@ -196,12 +196,8 @@ def stage1_mode_slopes(system: ReweightedSystem, result: PirlsResult, rows: RowD
     right_u = np.asarray(system.Lambda_t(theta) @ (Zt @ weighted))
     half_first = np.asarray(Zt @ (rows.d1 / 2))
     np.add.at(right_u, (c, k), half_first[a])       # E_k'Z'd'/2
-    right_beta = X.T @ weighted
-    du, dbeta = np.empty((layout.size, n_theta)), np.empty((X.shape[1], n_theta))
-    for j in range(n_theta):
-        x_u, x_beta = fisher(right_u[:, j], right_beta[:, j])
-        du[:, j], dbeta[:, j] = -x_u, -x_beta
-    return du, dbeta
+    du, dbeta = fisher(right_u, X.T @ weighted)   # one solve for every θ_k
+    return -du, -dbeta
 
 
 class _RowEffects:
@@ -294,7 +290,7 @@ class _FisherSolve:
 
     def __call__(self, g_u, g_beta):
         if self.system_solve is None:
-            return np.asarray(self.solve_A(g_u)).ravel(), None
+            return np.asarray(self.solve_A(g_u)).reshape(g_u.shape), None
         return self.system_solve(g_u, g_beta)
 
 

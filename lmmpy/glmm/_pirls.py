@@ -305,7 +305,8 @@ class EliminatedSolve:
         self.K = np.linalg.cholesky(C - B.T @ self.AB)
 
     def __call__(self, g_u: np.ndarray, g_beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x_u = np.asarray(self.solve_A(g_u)).ravel()
+        """(x_u, x_β) for one right-hand side, or one per column of g_u and g_β."""
+        x_u = np.asarray(self.solve_A(g_u)).reshape(g_u.shape)
         w = cho_solve((self.K, True), g_beta - self.B.T @ x_u)
         return x_u - self.AB @ w, w
 
