@@ -74,7 +74,7 @@ def lmm_calls(monkeypatch):
 def glmm_calls(monkeypatch):
     """The evaluation limits NLopt and the gradient descent run with and the tolerances
     PIRLS runs to (GLMMs)."""
-    calls = {"limits": [], "tolerances": set()}
+    calls = {"limits": [], "tolerances": set(), "far": 0}
     run, pirls = lmmpy.glmm._optimize.run_nlopt, lmmpy.glmm._optimize.pirls
     descend = lmmpy.glmm._optimize._descend
 
@@ -87,7 +87,11 @@ def glmm_calls(monkeypatch):
         return descend(*args, **kwargs)
 
     def spy_pirls(*args, **kwargs):   # the tolerance is the last positional argument
-        calls["tolerances"].add(args[-1])
+        far = kwargs.get("quick") and args[4]   # stage 1's descent: may be FAR_PIRLS_TOLERANCE
+        if far and args[-1] == lmmpy.glmm._optimize.FAR_PIRLS_TOLERANCE:
+            calls["far"] += 1
+        else:
+            calls["tolerances"].add(args[-1])
         return pirls(*args, **kwargs)
 
     monkeypatch.setattr(lmmpy.glmm._optimize, "run_nlopt", spy_run)
