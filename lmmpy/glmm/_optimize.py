@@ -85,6 +85,7 @@ class GlmmCriterion:
         self._beta: np.ndarray | None = None
         self._u: np.ndarray | None = None
         self._u_theta: np.ndarray | None = None   # θ of the last û (None: u is for the next θ)
+        self._previous: PirlsResult | None = None   # the last solution (its system: chord steps)
         # (_key, result, whether PIRLS ran to its tolerance rather than ``quick``)
         self._last_result: tuple[tuple, PirlsResult, bool] | None = None
         self._last_gradient: tuple | None = None   # (result, vary_beta, value, gradient)
@@ -152,7 +153,7 @@ class GlmmCriterion:
             try:
                 result = solve()
             except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
-                self._beta = self._u = None
+                self._beta = self._u = self._previous = None
                 return np.inf, failed
         done = self._last_gradient
         if done is not None and done[0] is result and done[1] == vary_beta:
@@ -180,7 +181,7 @@ class GlmmCriterion:
         try:
             value = evaluate()
         except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
-            self._beta = self._u = None
+            self._beta = self._u = self._previous = None
             return np.inf
         return value if np.isfinite(value) else np.inf
 
@@ -203,11 +204,12 @@ class GlmmCriterion:
         start_beta = self._beta if vary_beta else beta
         try:
             result = pirls(self.system, theta, start_beta, self._carried_u(theta), vary_beta,
-                           self.pirls_tolerance, quick=quick)
+                           self.pirls_tolerance, quick=quick, previous=self._previous)
         except (PirlsError, np.linalg.LinAlgError):
             result = pirls(self.system, theta, None if vary_beta else beta, None, vary_beta,
                            self.pirls_tolerance, quick=quick)
         self._beta, self._u, self._u_theta = result.beta, result.u, theta.copy()
+        self._previous = result
         # a gradient there reuses it, and a model's state a full solve
         self._last_result = (self._key(x, vary_beta), result, not quick)
         return result
