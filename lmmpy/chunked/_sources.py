@@ -8,9 +8,10 @@ of :func:`~lmmpy.chunked._pass.tree_sum`:
   read; on this machine, one chunk in memory at a time.  Every file's schema
   is checked first: a column of another kind in one file is a TypeError
   naming the file and the column.
-* :class:`DaskSource` — a Dask DataFrame; a delayed call per partition and a
-  tree of delayed sums, computed by the active ``distributed`` Client when
-  there is one (else Dask's default scheduler).
+* :class:`DaskSource` — a Dask DataFrame; a delayed call per partition, the
+  tree's lower levels as delayed sums, computed by the active ``distributed``
+  Client when there is one (else Dask's default scheduler), and its upper
+  levels on this machine.
 * :class:`FrameChunks` — pandas DataFrames (the chunks of a test).
 
 pyarrow and dask are imported only here, and only when used.
@@ -19,6 +20,7 @@ pyarrow and dask are imported only here, and only when used.
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -159,22 +161,47 @@ class DaskSource:
 
     def reduce(self, function: Callable, add: Callable, columns: list[str],
                add_in_place: Callable | None = None):
-        """Σ function(partition) as a Dask graph: ``add`` only (a task never changes its
-        inputs, which a retried task may read again)."""
+        """Σ function(partition) in the tree of :func:`tree_sum`: its lower levels as Dask
+        tasks, subtrees of 2ᵏ adjacent partitions (:func:`subtree_size`), its upper levels
+        on this machine, in order, where ``add_in_place`` (when given) sums into the larger
+        partial.  A task never changes its inputs (a retried task may read them again);
+        what reaches this machine nothing else holds.  So no worker holds the whole sum,
+        and none is copied from a worker to the driver: the driver holds the sum once, as
+        the loop over row groups does."""
         from dask import delayed
 
         parts = self.frame[columns].to_delayed()
         leaves = [delayed(function, pure=True)(part, f"partition {i}")
                   for i, part in enumerate(parts)]
-        return compute(tree_levels(leaves, delayed(add, pure=True)))
+        if not leaves:
+            raise ValueError("there are no chunks to sum")
+        size = subtree_size(len(leaves), _workers())
+        add_task = delayed(add, pure=True)
+        subtrees = [tree_levels(leaves[start:start + size], add_task)
+                    for start in range(0, len(leaves), size)]
+        return tree_sum(computed_in_order(subtrees), add if add_in_place is None
+                        else add_in_place)
 
     def map_frames(self, function: Callable, columns: list[str], name: str):
         return self.frame[columns].map_partitions(
             lambda frame: function(frame, "a partition"), meta=(name, "f8"))
 
 
-def compute(graph):
-    """A delayed result, on the active distributed Client when there is one."""
+def subtree_size(n_leaves: int, n_workers: int) -> int:
+    """Partitions a Dask task sums before its partial goes to the driver: the largest
+    power of two that still leaves four subtrees a worker (the cluster kept busy, each
+    worker's partials small); aligned subtrees of that size are the tree's own, so the
+    sum's bits do not depend on it."""
+    size = 1
+    while n_leaves / (2 * size) >= 4 * max(n_workers, 1):
+        size *= 2
+    return size
+
+
+def computed_in_order(graphs: list) -> Iterator:
+    """Each delayed result in turn, computed on the active distributed Client when there
+    is one (all submitted at once; each future released as soon as it is read), else by
+    Dask's default scheduler a few at a time."""
     try:
         from distributed import get_client
 
@@ -182,14 +209,30 @@ def compute(graph):
     except (ImportError, ValueError):
         client = None
     if client is not None:
-        future = client.compute(graph)
+        futures = client.compute(graphs)
         try:
-            return future.result()
-        finally:   # the workers drop their copy now, not when the future is collected
-            future.release()
+            for future in futures:
+                yield future.result()
+                future.release()   # the worker drops its copy now, not when collected
+        finally:
+            for future in futures:
+                future.release()
+        return
     import dask
 
-    return dask.compute(graph)[0]
+    window = max(_workers(), 1)
+    for start in range(0, len(graphs), window):
+        yield from dask.compute(*graphs[start:start + window])
+
+
+def _workers() -> int:
+    """Worker threads of the active distributed Client, else this machine's CPUs."""
+    try:
+        from distributed import get_client
+
+        return sum(get_client().nthreads().values())
+    except (ImportError, ValueError):
+        return os.cpu_count() or 1
 
 
 def is_dask_frame(data: object) -> bool:

@@ -32,6 +32,7 @@ glmer, glmer_nb, refits), so the start only saves iterations.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import nlopt
@@ -45,17 +46,20 @@ from lmmpy._boundary import (
     term_shapes_of,
 )
 from lmmpy._control import GlmerControl
-from lmmpy._descent import projected_bfgs
+from lmmpy._descent import em_metric, projected_bfgs
 from lmmpy._nlopt import run as run_nlopt
 from lmmpy.glmm._gradient import laplace_gradient, mode_derivatives
 from lmmpy.glmm._laplace import agq_deviance, laplace_deviance
 from lmmpy.glmm._pirls import PirlsError, PirlsResult, ReweightedSystem, pirls
+from lmmpy.objective._gradient import em_update
+from lmmpy.optimize import _em_steps
 
 HESSIAN_STEP = 1e-4      # lme4's deriv12 delta
 EDGE_ALLOWANCE = 1e-10    # an escape off the boundary must gain this much (relative)
 MAX_EDGE_RESTARTS = 3
 HELD_SLOPE = 1e-10        # a zero derivative on the bound, made this (the bound then holds)
 METRIC_STEP = 1e-3       # forward differences of the gradient for BFGS's first curvature
+CARRY_SHRINK = 0.1       # a term's b is carried to a new θ unless its T shrinks below this
 _LARGEST = 1e300         # an infinite criterion, for the descent's comparisons
 # PIRLS's tolerance for the Hessian's evaluations, whatever the fit's: the central
 # differences divide the criterion's error by HESSIAN_STEP² = 1e-8, and the Laplace
@@ -80,7 +84,9 @@ class GlmmCriterion:
         self.n_evaluations = 0
         self._beta: np.ndarray | None = None
         self._u: np.ndarray | None = None
-        self._last_result: tuple[tuple, PirlsResult] | None = None   # (_key, result)
+        self._u_theta: np.ndarray | None = None   # θ of the last û (None: u is for the next θ)
+        # (_key, result, whether PIRLS ran to its tolerance rather than ``quick``)
+        self._last_result: tuple[tuple, PirlsResult, bool] | None = None
         self._last_gradient: tuple | None = None   # (result, vary_beta, value, gradient)
 
     def on(self, system: ReweightedSystem) -> GlmmCriterion:
@@ -91,13 +97,13 @@ class GlmmCriterion:
     def start_from(self, other: GlmmCriterion, fixed_map: np.ndarray | None = None) -> None:
         """Start the next PIRLS from ``other``'s last û (and β, mapped by ``fixed_map``):
         the same model on conditioned columns has the same u (ZΛ is unchanged)."""
-        self._u = other._u
+        self._u, self._u_theta = other._u, None
         beta = other._beta
         self._beta = beta if beta is None or fixed_map is None else fixed_map @ beta
 
     def warm_start(self, u: np.ndarray) -> None:
         """Start the next PIRLS from this u (a prediction of û there)."""
-        self._u = u
+        self._u, self._u_theta = u, None
 
     def at_theta(self, theta: np.ndarray, quick: bool = False) -> PirlsResult:
         """Stage 1's state: β and u from PIRLS at θ (``quick``: an optimizer's evaluation,
@@ -178,20 +184,52 @@ class GlmmCriterion:
             return np.inf
         return value if np.isfinite(value) else np.inf
 
+    def _carried_u(self, theta: np.ndarray) -> np.ndarray | None:
+        """The last û as a start at θ: b = Λu kept (u_j ← T_θ⁻¹T_old u_j per level) in
+        each term whose T stays well inside (a level's mode moves with θ by
+        ~1/(1 + θ²Σw) of θ's relative change, so b moves far less than u does)."""
+        u, old = self._u, self._u_theta
+        if u is None or old is None or np.array_equal(old, theta):
+            return u
+        return carried_modes(self.system.design.terms, u, old, theta)
+
     def _solve(self, theta, beta, vary_beta: bool, quick: bool = False) -> PirlsResult:
         theta = np.asarray(theta, dtype=float)
         x = theta if vary_beta else np.concatenate([theta, beta])
+        kept = self._last_result
+        if not quick and kept is not None and kept[0] == self._key(x, vary_beta) and kept[2]:
+            return kept[1]   # a model's state just found there (nAGQ = 0: fit, then state)
         self._last_result = None
         start_beta = self._beta if vary_beta else beta
         try:
-            result = pirls(self.system, theta, start_beta, self._u, vary_beta,
+            result = pirls(self.system, theta, start_beta, self._carried_u(theta), vary_beta,
                            self.pirls_tolerance, quick=quick)
         except (PirlsError, np.linalg.LinAlgError):
             result = pirls(self.system, theta, None if vary_beta else beta, None, vary_beta,
                            self.pirls_tolerance, quick=quick)
-        self._beta, self._u = result.beta, result.u
-        self._last_result = (self._key(x, vary_beta), result)   # a gradient there reuses it
+        self._beta, self._u, self._u_theta = result.beta, result.u, theta.copy()
+        # a gradient there reuses it, and a model's state a full solve
+        self._last_result = (self._key(x, vary_beta), result, not quick)
         return result
+
+
+def carried_modes(terms, u: np.ndarray, old: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """u at θ with the same b = Λu as ``u`` at ``old``, term by term (a term whose new T
+    is singular, or shrinks below a tenth of the old one, keeps its u)."""
+    u = u.copy()
+    start, offset = 0, 0
+    for term in terms:
+        T_old = term.template(old[start:start + term.n_theta])
+        T_new = term.template(theta[start:start + term.n_theta])
+        size, k = term.n_random_effects, term.n_columns
+        if np.all(np.diag(T_new) >= CARRY_SHRINK * np.diag(T_old)) and \
+                np.all(np.diag(T_new) > 0):
+            M = np.linalg.solve(T_new, T_old)
+            block = u[offset:offset + size].reshape(-1, k)
+            u[offset:offset + size] = (block @ M.T).ravel()
+        start += term.n_theta
+        offset += size
+    return u
 
 
 @dataclass(frozen=True)
@@ -264,10 +302,14 @@ def _uses_gradient(criterion: GlmmCriterion, control: GlmerControl) -> bool:
 def _stage1(criterion: GlmmCriterion, theta_start, theta_lower, control: GlmerControl):
     """θ of the nAGQ = 0 criterion: by projected BFGS on its gradient, or by NLopt."""
     if control.optimizer in ("auto", "bfgs"):
-        metric = _DifferenceMetric(criterion.stage1_value_and_gradient, len(theta_start))
+        terms = criterion.system.design.terms
+
+        def em(theta: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+            return em_update(terms, theta, gradient)
+
         return _descend(criterion, criterion.stage1, criterion.stage1_value_and_gradient,
-                        theta_start, theta_lower, metric,
-                        max_evaluations=control.max_evaluations)
+                        theta_start, theta_lower, functools.partial(em_metric, em),
+                        max_evaluations=control.max_evaluations, em=em)
     return _minimize(criterion.stage1, theta_start, theta_lower,
                      np.full(len(theta_start), 0.1), control)
 
@@ -315,14 +357,16 @@ class _DescentObjective:
 
 
 def _descend(criterion: GlmmCriterion, value, value_and_gradient, start, lower,
-             metric=None, max_evaluations: int = DEFAULT_CONTROL.max_evaluations
-             ) -> tuple[np.ndarray, float, str]:
+             metric=None, max_evaluations: int = DEFAULT_CONTROL.max_evaluations,
+             em=None) -> tuple[np.ndarray, float, str]:
     """Projected BFGS, then off the boundary where the criterion falls there: a singular
     term's T put in canonical form (the same Σ; a KKT point in θ need not be one in Σ,
     :mod:`lmmpy._boundary`) and each θ on its bound tried inside, restarting from a lower
     point."""
     objective = _DescentObjective(value, value_and_gradient, lower, max_evaluations)
     try:
+        if em is not None:   # EM steps first, as lmer's (lmmpy.optimize._em_steps)
+            start = _em_steps(objective, np.maximum(start, lower), lower, em)
         x, fx, message = projected_bfgs(objective, np.asarray(start, dtype=float), lower,
                                         metric)
         n_theta = criterion.n_theta

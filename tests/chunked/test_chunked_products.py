@@ -15,6 +15,7 @@ from lmmpy.chunked import FrameChunks
 from lmmpy.chunked._design import ChunkDesigner, chunk_plan
 from lmmpy.chunked._fit import first_design, learn_schema, whole_design
 from lmmpy.chunked._pass import chunk_products, combine, tree_levels, tree_sum
+from lmmpy.chunked._sources import subtree_size
 from lmmpy.formula import parse_formula
 from lmmpy.objective import cross_products
 from lmmpy.objective._crossprod import _sum_products
@@ -145,3 +146,16 @@ def test_a_large_chunk_is_designed_in_slices_with_the_same_products(slice_rows, 
     _close(sliced[0].XytXy, whole[0].XytXy)
     _close(sliced[1].squares[0], whole[1].squares[0])
     assert sliced[1].response_sum == pytest.approx(whole[1].response_sum, rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 5, 10, 17, 64, 100])
+@pytest.mark.parametrize("workers", [1, 2, 8])
+def test_the_cluster_sums_subtrees_of_the_same_tree(n, workers):
+    """Dask's tasks sum aligned subtrees of 2ᵏ partitions, the driver the levels above
+    them: together the one tree of the loop over row groups."""
+    items = [str(i) for i in range(n)]
+    add = lambda a, b: f"({a}+{b})"   # noqa: E731
+    size = subtree_size(n, workers)
+    assert size & (size - 1) == 0 and (size == 1 or n / size >= 4 * workers)
+    subtrees = [tree_levels(items[start:start + size], add) for start in range(0, n, size)]
+    assert tree_sum(iter(subtrees), add) == tree_levels(items, add)
