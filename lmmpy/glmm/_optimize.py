@@ -9,11 +9,19 @@ lme4's ``glmer`` (Bates et al. 2015, §3.6 of the lme4 vignettes):
 
 By default (``GlmerControl(optimizer="auto")``) both stages of a Laplace fit run
 projected BFGS (:func:`lmmpy._descent.projected_bfgs`) on the analytic gradient
-(:mod:`lmmpy.glmm._gradient`), its first curvature from forward differences of
-the gradient in θ (and 2 R_X'R_X in β), then leave the boundary where the
+(:mod:`lmmpy.glmm._gradient`), then leave the boundary where the
 criterion falls off it: a singular term's T in canonical form, the curvature of
 each boundary column from gradient differences (:mod:`lmmpy._boundary`, as
-``lmer``).  VerbAgg: 21 evaluations in both stages where BOBYQA took 201; on the
+``lmer``).  Stage 1 starts as ``lmer``'s optimizer does: EM steps read off the
+gradient (:func:`lmmpy.objective._gradient.em_update`: a scalar term's
+θ ← θ√(1 − θ ∂F/∂θ / 2ℓ), the Laplace criterion's log|A| + ‖u‖² having the profiled
+deviance's form in θ) while each gains more than 10 deviance units, then BFGS from the
+curvature EM assumes (:func:`lmmpy._descent.em_metric`), which costs no evaluation; stage
+2 starts from forward differences of the gradient in θ and 2 R_X'R_X in β.  (The
+difference metric in stage 1 took two evaluations, and on the 1,000,000-row model a first
+step onto a bound: 11 evaluations and two line-search values there, 7 with EM; 1,124 → 886
+on the 38 sets, cbpp and VerbAgg, every optimum the same.)  VerbAgg: 21 evaluations in
+both stages where BOBYQA took 201; on the
 38 simulated sets against lme4 (``tests/glmm/test_glmm_unseen.py``) the same
 optimum to 1e-9 or a lower one.  ``"bobyqa"`` / ``"nelder_mead"`` (and the second
 stage of nAGQ > 1, which has no gradient) use NLopt with tolerances tighter than
@@ -24,15 +32,16 @@ for nAGQ > 1), restricted to β; one Newton step on that Hessian polishes the
 optimum (an nAGQ = 0 fit has no Hessian: its ``vcov`` is lme4's (R_X'R_X)⁻¹ of
 the last PIRLS step).
 
-Each evaluation starts PIRLS from the previous evaluation's u (and β) — in stage 1,
-from the last gradient's (û, β̂) moved by their slopes in θ when that start has the
-lower pdev: the criterion is the converged one (PIRLS's tolerance,
-``GlmerControl.pirls_tolerance``, 1e-10; the Hessian's evaluations to
-``HESSIAN_PIRLS_TOLERANCE``, 1e-12, in every fit: glmer, glmer_nb, refits), so the
-start only saves iterations.  Only stage 1's evaluations while its last gradient is
-above ``FAR_GRADIENT`` stop PIRLS at ``FAR_PIRLS_TOLERANCE``.  A step's first trial
-costs a value, its gradient only once the step is taken.  VerbAgg's nAGQ = 0 fit: 20
-PIRLS steps in 10 solves where the carried start alone took 29.
+Each evaluation starts PIRLS from the previous evaluation's b = Λu (u rescaled to the new
+θ, :func:`carried_modes`) and β, and from q ≥ 1,000 with chord steps on its system
+(:mod:`lmmpy.glmm._pirls`) — in stage 1 from the last gradient's (û, β̂) moved by their
+slopes in θ when that start has the lower pdev: the
+criterion is the converged one (PIRLS's tolerance, ``GlmerControl.pirls_tolerance``,
+1e-10; the Hessian's evaluations to ``HESSIAN_PIRLS_TOLERANCE``, 1e-12, in every fit:
+glmer, glmer_nb, refits), so the start only saves iterations.  Only stage 1's
+evaluations while its last gradient is above ``FAR_GRADIENT`` stop PIRLS at
+``FAR_PIRLS_TOLERANCE``.  A step's first trial costs a value, its gradient only once the
+step is taken.
 """
 
 from __future__ import annotations
@@ -103,6 +112,7 @@ class GlmmCriterion:
         self._beta: np.ndarray | None = None
         self._u: np.ndarray | None = None
         self._u_theta: np.ndarray | None = None   # θ of the last û (None: u is for the next θ)
+        self._previous: PirlsResult | None = None   # the last solution (its system: chord steps)
         # (_key, result, whether PIRLS ran to its tolerance rather than ``quick``)
         self._last_result: tuple[tuple, PirlsResult, bool] | None = None
         self._last_gradient: tuple | None = None   # (result, vary_beta, value, gradient)
@@ -172,7 +182,7 @@ class GlmmCriterion:
             try:
                 result = solve()
             except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
-                self._beta = self._u = self._slopes = None
+                self._beta = self._u = self._slopes = self._previous = None
                 self._far = False
                 return np.inf, failed
         done = self._last_gradient
@@ -207,7 +217,7 @@ class GlmmCriterion:
         try:
             value = evaluate()
         except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
-            self._beta = self._u = self._slopes = None
+            self._beta = self._u = self._slopes = self._previous = None
             self._far = False
             return np.inf
         return value if np.isfinite(value) else np.inf
@@ -249,11 +259,12 @@ class GlmmCriterion:
                 tolerance = max(tolerance, FAR_PIRLS_TOLERANCE)
         try:
             result = pirls(self.system, theta, start_beta, start_u, vary_beta, tolerance,
-                           quick=quick)
+                           quick=quick, previous=self._previous)
         except (PirlsError, np.linalg.LinAlgError):
             result = pirls(self.system, theta, None if vary_beta else beta, None, vary_beta,
                            tolerance, quick=quick)
         self._beta, self._u, self._u_theta = result.beta, result.u, theta.copy()
+        self._previous = result
         # a gradient there reuses it, and a model's state a full solve
         self._last_result = (self._key(x, vary_beta), result, not quick)
         return result

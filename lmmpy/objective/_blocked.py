@@ -52,7 +52,8 @@ from lmmpy.objective._termblocks import TermBlocks
 MAX_DENSE_REST = 2500   # largest Schur complement (other terms + p + 1) always factored densely
                         # (past it: _schurfill.dense_rest_pays)
 LEAN_SIZE = 4000        # from this many other levels, a compiled rank update goes straight
-                        # into the Schur complement (one thread, no m × m temporaries)
+                        # into the Schur complement (one thread, no m × m temporaries);
+                        # below it too when the update runs in one thread anyway
 HELD_ONCE_BYTES = 2**28  # a Schur complement larger than this (8m² bytes, m > 5,792) is held
                          # once: no earlier θ's factor kept beside it, its inverse (the
                          # gradient's) taken in place of the factor
@@ -474,11 +475,13 @@ class BlockedFactorization:
 
     @functools.cached_property
     def _lean(self) -> bool:
-        """Whether the compiled rank update goes straight into M (``LEAN_SIZE``): a diagonal
-        Λ_s and a sparse Sᵣᵣ, so that no m × m array but M itself is made."""
+        """Whether the compiled rank update goes straight into M (``LEAN_SIZE``, or a loop
+        that runs in one thread anyway): a diagonal Λ_s and a sparse Sᵣᵣ, so that no m × m
+        array but M itself is made."""
         z = self.structure
         return (isinstance(z.update, CompiledUpdate) and z.rest_theta is not None
-                and self._S_rr_entries is not None and z.qs >= LEAN_SIZE)
+                and self._S_rr_entries is not None
+                and (z.qs >= LEAN_SIZE or not z.update.threaded))
 
     def _lean_schur(self, V: np.ndarray, lam: np.ndarray) -> np.ndarray:
         """Λ̃'(Sᵣᵣ − G_ss)Λ̃ (lower, on the other terms: G's [X y] rows are the caller's) in

@@ -70,6 +70,11 @@ class LevelBlocks:
         n = np.diff(self.pointer).astype(np.int64)
         return int(np.sum(n * (n + 1) // 2))
 
+    def work(self) -> int:
+        """Σ_j n_j(n_j + 1) over the levels (n_j entries each): the compiled loop's work."""
+        n = np.diff(self.pointer).astype(np.int64)
+        return int(np.sum(n * (n + 1)))
+
 
 def level_blocks(B: sp.spmatrix, k: int) -> LevelBlocks:
     """Group the columns of B (level-major, k per level) by level.
@@ -268,6 +273,11 @@ class CompiledUpdate:
             self.cuts = tile_cuts(blocks.pointer, blocks.rows, TILE, n_tiles)
             self.tile_parts = _tile_parts(n_tiles, parts)
 
+    @property
+    def threaded(self) -> bool:
+        """Whether the loop runs in more than one thread (``THREADED_WORK``)."""
+        return len(self.bounds) > 2
+
     def __call__(self, V: np.ndarray) -> np.ndarray:
         """Lower triangle of G (upper zero) for Ω_j = V_j V_j', V of shape (ℓ, k, k)."""
         V = np.ascontiguousarray(V)
@@ -417,14 +427,24 @@ def sparse_rank_update(blocks: LevelBlocks, pair_budget: int | None = None,
 
 def update_kind(blocks: LevelBlocks, pair_budget: int | None = None,
                 dense_budget: int | None = None):
-    """:class:`DenseUpdate` when B is mostly filled and small, else :class:`PairProducts`
-    when its table fits ``pair_budget`` entries, else :class:`CompiledUpdate` with numba,
-    else None (from B's pattern only)."""
+    """:class:`DenseUpdate` when B is mostly filled and small; else :class:`CompiledUpdate`
+    when numba is installed and the loop runs in one thread (``THREADED_WORK``); else
+    :class:`PairProducts` when its table fits ``pair_budget`` entries, else
+    :class:`CompiledUpdate` with numba, else None (from B's pattern only).
+
+    The table costs more to make than the loop to run: one evaluation costs the same
+    either way (InstEval 73 ms, crossed-100k 0.80 s with the inverse), but making the
+    table took 70 ms and 145 ms of CPU time, a tenth and a twentieth of those fits
+    (benchmarks/README.md, session 10).  It is kept for larger work, where the loop
+    would run in threads, and without numba.
+    """
     k = blocks.values.shape[1]
     cells = blocks.n_levels * blocks.size
     dense_budget = DENSE_BUDGET if dense_budget is None else dense_budget
     if cells * k <= dense_budget and len(blocks.rows) >= DENSE_SHARE * cells:
         return DenseUpdate
+    if numba_available() and blocks.work() < THREADED_WORK:
+        return CompiledUpdate
     budget = PAIR_BUDGET if pair_budget is None else pair_budget
     if blocks.n_pairs() * k * (k + 1) // 2 <= budget:
         return PairProducts

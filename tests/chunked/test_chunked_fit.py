@@ -83,7 +83,6 @@ def test_simulated_crossed_model_on_a_local_cluster(crossed_data, crossed_in_mem
     assert_same_fit(chunked, crossed_in_memory)
 
 
-@pytest.mark.slow
 def test_a_million_row_crossed_model_in_chunks(tmp_path, dask_client):
     import dask.dataframe as dd
 

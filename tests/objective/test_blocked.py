@@ -243,9 +243,22 @@ def test_dense_rank_update_equals_the_tabulated_one(k):
 def test_a_sparse_or_large_b_takes_no_dense_update():
     sparse_blocks = level_blocks(sp.random(400, 300, density=0.01, random_state=1,
                                            format="csr"), 1)
-    assert type(sparse_rank_update(sparse_blocks)).__name__ == "PairProducts"
+    assert type(sparse_rank_update(sparse_blocks)).__name__ == "CompiledUpdate"
     blocks = _random_blocks(1)[0]
-    assert type(sparse_rank_update(blocks, dense_budget=100)).__name__ == "PairProducts"
+    assert type(sparse_rank_update(blocks, dense_budget=100)).__name__ == "CompiledUpdate"
+
+
+def test_the_pair_table_serves_threaded_work_and_no_numba(monkeypatch):
+    """One thread's work goes to the compiled loop (its table would cost more to make than
+    the loop to run); the table is made when the loop would run in threads, or without
+    numba."""
+    blocks = level_blocks(sp.random(400, 300, density=0.01, random_state=1, format="csr"), 1)
+    assert blocks.work() < _rankupdate.THREADED_WORK
+    monkeypatch.setattr(_rankupdate, "THREADED_WORK", 1)
+    assert type(sparse_rank_update(blocks)).__name__ == "PairProducts"
+    monkeypatch.undo()
+    monkeypatch.setattr(_rankupdate, "numba_available", lambda: False)
+    assert type(sparse_rank_update(blocks)).__name__ == "PairProducts"
 
 
 def test_level_blocks_groups_columns_by_level_with_sorted_rows():
@@ -267,7 +280,8 @@ def test_insteval_takes_the_blocked_path():
     _, design = case_design("insteval_ml")
     deviance = ProfiledDeviance(cross_products(design), design.terms, False)
     assert deviance.path == "blocked"
-    assert type(deviance.factor.structure.update).__name__ == "PairProducts"
+    assert type(deviance.factor.structure.update).__name__ == "CompiledUpdate"
+    assert deviance.factor._lean   # one thread: straight into the Schur complement
 
 
 def test_large_rest_takes_the_cholmod_path(monkeypatch):

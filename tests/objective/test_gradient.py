@@ -89,6 +89,21 @@ def test_gradient_on_the_compiled_rank_update(monkeypatch):
     _assert_gradient(f, _random_theta(design, 8))
 
 
+@pytest.mark.parametrize("formula", [*FORMULAS, "y ~ x + (1 | g1) + (1 | g2)"])
+def test_gradient_on_the_pair_table(formula, monkeypatch):
+    """The table of pair products (made where the compiled loop would run in threads, or
+    without numba) gives the gradient the compiled loop gives."""
+    design = _vector_terms(formula, seed=2)
+    theta = _random_theta(design, 8)
+    expected = _deviance(design, False, "blocked").value_and_gradient(theta)[1]
+    monkeypatch.setattr(_rankupdate, "THREADED_WORK", 0)
+    monkeypatch.setattr(_rankupdate, "DENSE_BUDGET", 0)
+    f = _deviance(design, False, "blocked")
+    assert type(f.factor.structure.update).__name__ == "PairProducts"
+    gradient = _assert_gradient(f, theta)
+    assert np.max(np.abs(gradient - expected)) <= 1e-8 * max(1.0, np.max(np.abs(expected)))
+
+
 @pytest.mark.parametrize("max_tail", [0, 7, 10_000])
 @pytest.mark.parametrize("formula", FORMULAS)
 def test_cholmod_gradient_whatever_the_dense_tail(formula, max_tail, monkeypatch):
