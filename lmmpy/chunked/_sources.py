@@ -229,13 +229,18 @@ def computed_in_order(graphs: list) -> Iterator:
 
 
 def release_freed_memory() -> None:
-    """Return what this process has freed to the system (glibc's ``malloc_trim``; a
-    no-op elsewhere), as Dask's documentation suggests for a worker's unmanaged memory."""
+    """Return what this process has freed to the system: pyarrow's pool (where a
+    partition read from Parquet was decoded; 0.2 GB a worker at 10⁸ rows) and glibc's
+    ``malloc_trim`` (a no-op elsewhere), as Dask's documentation suggests for a worker's
+    unmanaged memory."""
     import ctypes
     import ctypes.util
     import gc
+    import sys
 
     gc.collect()
+    if "pyarrow" in sys.modules:
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
     name = ctypes.util.find_library("c")
     if name is None:
         return
