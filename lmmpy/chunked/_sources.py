@@ -175,11 +175,12 @@ class DaskSource:
                   for i, part in enumerate(parts)]
         if not leaves:
             raise ValueError("there are no chunks to sum")
-        size = subtree_size(len(leaves), _workers())
+        client = _active_client()
+        size = subtree_size(len(leaves), _workers(client))
         add_task = delayed(add, pure=True)
         subtrees = [tree_levels(leaves[start:start + size], add_task)
                     for start in range(0, len(leaves), size)]
-        return tree_sum(computed_in_order(subtrees), add if add_in_place is None
+        return tree_sum(computed_in_order(subtrees, client), add if add_in_place is None
                         else add_in_place)
 
     def map_frames(self, function: Callable, columns: list[str], name: str):
@@ -198,16 +199,10 @@ def subtree_size(n_leaves: int, n_workers: int) -> int:
     return size
 
 
-def computed_in_order(graphs: list) -> Iterator:
-    """Each delayed result in turn, computed on the active distributed Client when there
-    is one (all submitted at once; each future released as soon as it is read), else by
+def computed_in_order(graphs: list, client=None) -> Iterator:
+    """Each delayed result in turn, computed on ``client`` (a distributed Client) when
+    given (all submitted at once; each future released as soon as it is read), else by
     Dask's default scheduler a few at a time."""
-    try:
-        from distributed import get_client
-
-        client = get_client()
-    except (ImportError, ValueError):
-        client = None
     if client is not None:
         futures = client.compute(graphs)
         try:
@@ -223,7 +218,7 @@ def computed_in_order(graphs: list) -> Iterator:
         return
     import dask
 
-    window = max(_workers(), 1)
+    window = _workers(None)
     for start in range(0, len(graphs), window):
         yield from dask.compute(*graphs[start:start + window])
 
@@ -249,14 +244,21 @@ def release_freed_memory() -> None:
         trim(0)
 
 
-def _workers() -> int:
-    """Worker threads of the active distributed Client, else this machine's CPUs."""
+def _active_client():
+    """The active distributed Client, or None (no client, or no ``distributed``)."""
     try:
         from distributed import get_client
 
-        return sum(get_client().nthreads().values())
+        return get_client()
     except (ImportError, ValueError):
-        return os.cpu_count() or 1
+        return None
+
+
+def _workers(client) -> int:
+    """Worker threads of ``client``, else this machine's CPUs."""
+    if client is not None:
+        return max(sum(client.nthreads().values()), 1)
+    return os.cpu_count() or 1
 
 
 def is_dask_frame(data: object) -> bool:
