@@ -23,6 +23,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from lmmpy.objective._condvar_kernels import _position  # the CSC binary search they share
+
 
 @numba.njit(cache=True, nogil=True)
 def level_gather(pointer: np.ndarray, rows: np.ndarray, X: np.ndarray, N: np.ndarray,
@@ -97,15 +99,7 @@ def find_entries(pointer: np.ndarray, rows: np.ndarray, levels: np.ndarray,
     """out[i]: the entry of level ``levels[i]`` on row ``targets[i]`` (rows sorted within
     each level), −1 when the level has none there."""
     for i in range(len(levels)):
-        low, high = pointer[levels[i]], pointer[levels[i] + 1]
-        target = targets[i]
-        while low < high:
-            middle = (low + high) // 2
-            if rows[middle] < target:
-                low = middle + 1
-            else:
-                high = middle
-        out[i] = low if low < pointer[levels[i] + 1] and rows[low] == target else -1
+        out[i] = _position(pointer, rows, targets[i], levels[i])
 
 
 @numba.njit(cache=True, nogil=True)
