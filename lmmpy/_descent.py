@@ -105,8 +105,12 @@ def projected_newton(objective, start: np.ndarray, lower: np.ndarray,
             step = _negative_curvature_step(eigen, free, theta, lower)
             if step is None:
                 return theta, value, "newton decrement below tolerance"
+        # noise 0 (analytic derivatives): every step is tried, as _armijo_search's
+        # default; a floor of 0 would refuse the negative-curvature steps, which
+        # promise nothing to first order and leave saddles
+        floor = noise * max(abs(value), 1.0) if noise > 0 else -np.inf
         candidate, _ = _armijo_search(objective, theta, value, gradient, step, lower, objective,
-                                      give_up_below=noise * max(abs(value), 1.0))
+                                      give_up_below=floor)
         if candidate is None:
             return theta, value, "no step lowers the objective"
         theta = candidate
