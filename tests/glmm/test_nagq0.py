@@ -49,8 +49,8 @@ def test_summary_names_nagq0(fit):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_stage1_shortcuts_keep_the_optimum(name, monkeypatch):
     """The descent's PIRLS shortcuts (starts predicted from the modes' slopes, a looser
-    tolerance far from the optimum) reach the optimum of the plain descent, in fewer
-    PIRLS steps."""
+    tolerance far from the optimum and at the cold start) reach the optimum of the plain
+    descent, in fewer PIRLS steps."""
     import lmmpy.glmm._optimize as optimize
 
     case = load_case(CASES[name])
@@ -67,6 +67,7 @@ def test_stage1_shortcuts_keep_the_optimum(name, monkeypatch):
     for shortcuts in (True, False):
         if not shortcuts:
             monkeypatch.setattr(optimize, "FAR_GRADIENT", np.inf)
+            monkeypatch.setattr(optimize.GlmmCriterion, "start_far", lambda self: None)
             monkeypatch.setattr(optimize.GlmmCriterion, "_predicted_start",
                                 lambda self, theta, beta, u: (beta, u))
         steps.append(0)
@@ -75,3 +76,59 @@ def test_stage1_shortcuts_keep_the_optimum(name, monkeypatch):
     assert shortcut.deviance_value == pytest.approx(plain.deviance_value, rel=1e-11, abs=0)
     np.testing.assert_allclose(shortcut.theta, plain.theta, rtol=1e-5)
     assert steps[0] < steps[1]
+
+
+def _stage1_hessian(criterion, theta, step=1e-4):
+    columns = []
+    for j in range(len(theta)):
+        moved = [theta.copy(), theta.copy()]
+        moved[0][j] += step
+        moved[1][j] -= step
+        columns.append((criterion.stage1_value_and_gradient(moved[0])[1]
+                        - criterion.stage1_value_and_gradient(moved[1])[1]) / (2 * step))
+    return np.array(columns)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_stage1_information_is_close_to_the_hessian(name):
+    """The first BFGS metric of stage 1 (the gradient's trace terms, fixed-weight expected
+    information) is within a factor 1.5 of the criterion's curvature at the optimum."""
+    from lmmpy.glmm._optimize import GlmmCriterion
+
+    case = load_case(CASES[name])
+    model = lmmpy.glmer(case["formula"], load_case_data(case), case["family"], nagq=0)
+    criterion = GlmmCriterion(model.system, len(model.theta))
+    theta = np.asarray(model.theta, dtype=float)
+    criterion.stage1_value_and_gradient(theta)
+    information = criterion.information(theta)
+    hessian = _stage1_hessian(criterion, theta)
+    assert information.shape == hessian.shape
+    ratio = np.diag(information) / np.diag(hessian)
+    assert np.all((ratio > 1 / 1.5) & (ratio < 1.5)), ratio
+    assert criterion.information(theta + 0.1) is None   # only where the gradient was
+
+
+def test_stage1_information_needs_scalar_terms():
+    from lmmpy.glmm._optimize import GlmmCriterion
+
+    data = lmmpy.datasets.load("sleepstudy")
+    data["slow"] = (data["Reaction"] > data["Reaction"].median()).astype(int)
+    model = lmmpy.glmer("slow ~ Days + (Days | Subject)", data, "binomial", nagq=0)
+    criterion = GlmmCriterion(model.system, len(model.theta))
+    theta = np.asarray(model.theta, dtype=float)
+    criterion.stage1_value_and_gradient(theta)
+    assert criterion.information(theta) is None   # the descent falls back on EM's metric
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_fresh_criterions_value_is_converged(name):
+    """Only the descent's cold start is a far evaluation: the criterion asked once at a
+    point gives the converged value (lme4's comparison tests evaluate it so)."""
+    from lmmpy.glmm._optimize import HESSIAN_PIRLS_TOLERANCE, GlmmCriterion
+
+    case = load_case(CASES[name])
+    model = lmmpy.glmer(case["formula"], load_case_data(case), case["family"], nagq=0)
+    theta = np.asarray(model.theta, dtype=float) * 1.3
+    once = GlmmCriterion(model.system, len(model.theta)).stage1(theta)
+    tight = GlmmCriterion(model.system, len(model.theta), pirls_tolerance=HESSIAN_PIRLS_TOLERANCE)
+    assert once == pytest.approx(tight.value(tight.at_theta(theta)), rel=1e-12, abs=1e-9)
