@@ -7,8 +7,11 @@ about equal size — R's rule: breaks at the order statistics x_(⌊n i/k⌋),
 i = 1, …, k − 1, bins right-closed, k = round(√n) — each bin's mean residual
 r̄ should lie within ±1.96 s/√m of zero (s the SD of its m residuals) for about
 95% of the bins when the model fits.  Bins with one observation (no SD) are
-dropped, as in R.  For a ``cbind`` or proportion response the residuals are
-those of the observed proportions (performance handles that case otherwise).
+dropped, as in R.  Values equal to a break up to rounding (1e-12 relative: fitted values
+of one group and covariate pattern, equal in exact arithmetic) fall in the break's bin,
+where R splits such a tie by its values' last bits.  For a ``cbind`` or proportion
+response the residuals are those of the observed proportions (performance handles that
+case otherwise).
 
 References
 ----------
@@ -27,6 +30,7 @@ from scipy.stats import norm
 if TYPE_CHECKING:
     from lmmpy.glmm import GeneralizedLinearMixedModel
 
+TIE = 1e-12   # relative: a value this close above a break is tied with it
 COLUMNS = ["xbar", "ybar", "n", "x_lo", "x_hi", "se", "ci_low", "ci_high", "group"]
 
 
@@ -109,6 +113,12 @@ def _bins(x: np.ndarray, n_bins: int) -> list[np.ndarray]:
     inner = np.sort(x)[index - 1] if len(index) else np.array([])
     breaks = np.unique(np.concatenate([[-np.inf], inner, [np.inf]]))
     which = np.searchsorted(breaks, x, side="left")   # (b_{k-1}, b_k] is bin k
+    # a value above a break by rounding only is a tie with it (R's fitted values of one
+    # covariate pattern in one group are equal; ours can differ in the last bits): in the
+    # break's bin, so the bins do not depend on the order of the floating-point sums
+    below = breaks[which - 1]
+    tied = np.isfinite(below) & (x - below <= TIE * np.maximum(np.abs(below), 1.0))
+    which[tied] -= 1
     return [np.flatnonzero(which == k) for k in range(1, n_bins + 1)]
 
 
