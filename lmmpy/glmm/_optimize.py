@@ -159,6 +159,16 @@ class GlmmCriterion:
         state, run until a step is below the tolerance)."""
         return self._solve(theta, None, vary_beta=True, quick=quick)
 
+    def solution_at_theta(self, theta: np.ndarray) -> PirlsResult:
+        """Stage 1's last PIRLS solution if it was at θ (an optimizer's evaluation: β̂ to
+        ~1e-12, PIRLS's quadratic bound), else the state at θ (:meth:`at_theta`): the
+        descent's β̂ without another solve; the model's state takes its own."""
+        kept = self._last_result
+        theta = np.asarray(theta, dtype=float)
+        if kept is not None and kept[0] == self._key(theta, True):
+            return kept[1]
+        return self.at_theta(theta)
+
     def at(self, parameters: np.ndarray, quick: bool = False) -> PirlsResult:
         """Stage 2's state: u from PIRLS at (θ, β) (``quick`` as :meth:`at_theta`)."""
         parameters = np.asarray(parameters, dtype=float)
@@ -345,7 +355,7 @@ def optimize_theta(criterion: GlmmCriterion, theta_start: np.ndarray, theta_lowe
                    control: GlmerControl = DEFAULT_CONTROL) -> GlmmOptimization:
     """Stage 1 alone (lme4's ``nAGQ = 0`` fit): θ by BOBYQA, β with u by PIRLS."""
     theta, value, code = _stage1(criterion, theta_start, theta_lower, control)
-    beta = criterion.at_theta(theta).beta
+    beta = criterion.solution_at_theta(theta).beta
     return GlmmOptimization(np.concatenate([theta, beta]), value, criterion.n_evaluations,
                             theta, (code,))
 
