@@ -66,3 +66,75 @@ def weighted_rows(Xy: np.ndarray, weights: np.ndarray, P_indptr: np.ndarray,
         for t in range(P_indptr[entry], P_indptr[entry + 1]):
             total += P_data[t] * weights[P_indices[t]]
         ZtWZ[entry] = total
+
+
+
+@numba.njit(cache=True, nogil=True)
+def product_table(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, q: int,
+                  P_indices: np.ndarray, P_data: np.ndarray, entry_rows: np.ndarray,
+                  column_ptr: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """The table P of :class:`lmmpy.glmm._weighted.WeightedCrossProducts` from Z in CSR
+    (``indptr``, ``indices``, ``data``; q columns): one row of P per entry (a, b) of Z'Z's
+    pattern, column-major and rows a ascending within a column, holding the rows i where
+    Z_ia and Z_ib are both stored, ascending, with Z_ia Z_ib.
+
+    Every pair of a row's entries, made in row order, is dealt stably by a, then stably by
+    b (two counting sorts, O(pairs + q)): they come out in (b, a, i) order, and the runs of
+    equal (b, a) are the entries.  Fills ``P_indices`` and ``P_data`` (one per pair: Σ_i
+    nnz(Z_i)²), ``entry_rows`` (each entry's a, in its first slots) and ``column_ptr``;
+    returns P's row pointer."""
+    n = len(indptr) - 1
+    start = np.zeros(q + 1, dtype=np.int64)   # pairs with a given a (or b: symmetric)
+    for i in range(n):
+        k = indptr[i + 1] - indptr[i]
+        for s in range(indptr[i], indptr[i + 1]):
+            start[indices[s] + 1] += k
+    for a in range(q):
+        start[a + 1] += start[a]
+    cursor = start[:q].copy()
+    by_a_b = np.empty(len(P_indices), dtype=np.int32)
+    for i in range(n):   # rows ascending: stable in i
+        for s in range(indptr[i], indptr[i + 1]):
+            a = indices[s]
+            at = cursor[a]
+            for t in range(indptr[i], indptr[i + 1]):
+                by_a_b[at] = indices[t]
+                at += 1
+            cursor[a] = at
+    by_a_i = np.empty_like(P_indices)
+    by_a_v = np.empty_like(P_data)
+    cursor[:] = start[:q]
+    for i in range(n):   # the same pairs again, now with their row and product
+        for s in range(indptr[i], indptr[i + 1]):
+            a = indices[s]
+            at = cursor[a]
+            for t in range(indptr[i], indptr[i + 1]):
+                by_a_i[at] = i
+                by_a_v[at] = data[s] * data[t]
+                at += 1
+            cursor[a] = at
+    cursor[:] = start[:q]
+    for a in range(q):   # stably by b
+        for at in range(start[a], start[a + 1]):
+            to = cursor[by_a_b[at]]
+            P_indices[to] = by_a_i[at]
+            P_data[to] = by_a_v[at]
+            entry_rows[to] = a
+            cursor[by_a_b[at]] = to + 1
+    entries = 0
+    for b in range(q):   # runs of equal (b, a): the entries, in place
+        column_ptr[b] = entries
+        for at in range(start[b], start[b + 1]):
+            if at == start[b] or entry_rows[at] != entry_rows[at - 1]:
+                entries += 1
+    column_ptr[q] = entries
+    P_indptr = np.empty(entries + 1, dtype=P_indices.dtype)
+    entries = 0
+    for b in range(q):
+        for at in range(start[b], start[b + 1]):
+            if at == start[b] or entry_rows[at] != entry_rows[at - 1]:
+                P_indptr[entries] = at
+                entry_rows[entries] = entry_rows[at]
+                entries += 1
+    P_indptr[entries] = start[q]
+    return P_indptr

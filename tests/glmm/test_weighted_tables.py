@@ -1,0 +1,127 @@
+"""The weight-free table of PIRLS's cross-products (:mod:`lmmpy.glmm._weighted`), built by
+a compiled pass over Z's columns, against the table as it was first built (every pair of a
+row's entries, keyed and sorted with ``np.unique``) and against Z'WZ computed directly.
+
+The table must be the same to the bit — pattern, order of the rows within an entry and
+the products — so that every cross-product, and with it every fit, is unchanged.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from lmmpy.design import build_design
+from lmmpy.formula import parse_formula
+from lmmpy.glmm._weighted import WeightedCrossProducts
+
+
+def _reference_table(Z):
+    """(P, ZtZ's row indices, its column pointer) by sorting all pairs of a row's entries."""
+    Z = sp.csr_matrix(Z)
+    Z.sort_indices()
+    n, q = Z.shape
+    counts = np.diff(Z.indptr)
+    entry_row = np.repeat(np.arange(n), counts)
+    partners = counts[entry_row]
+    first = np.repeat(np.arange(len(entry_row)), partners)
+    offsets = np.arange(len(first)) - np.repeat(np.cumsum(partners) - partners, partners)
+    second = Z.indptr[entry_row[first]] + offsets
+    keys = Z.indices[second].astype(np.int64) * q + Z.indices[first]   # column-major
+    unique, position = np.unique(keys, return_inverse=True)
+    P = sp.csr_matrix((Z.data[first] * Z.data[second], (position, entry_row[first])),
+                      shape=(len(unique), n))
+    indices = (unique % q).astype(np.int32)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(unique // q, minlength=q))])
+    return P, indices, indptr.astype(np.int32)
+
+
+def _data(n: int = 600, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "y": rng.normal(size=n), "x": rng.normal(size=n), "w": rng.uniform(1, 5, size=n),
+        "s": rng.integers(0, 3, n).astype(float),   # a slope with exact zeros (stored)
+        "g": pd.Categorical(rng.integers(0, 40, n)), "h": pd.Categorical(rng.integers(0, 7, n)),
+        "a": pd.Categorical(rng.integers(0, 5, n)), "b": pd.Categorical(rng.integers(0, 4, n)),
+        "f": pd.Categorical(rng.choice(["u", "v", "t"], n)),
+    })
+
+
+FORMULAS = [
+    "y ~ x + (1 | g)",
+    "y ~ x + (1 | g) + (1 | h)",                       # crossed
+    "y ~ x + (x | g) + (1 | h)",                       # a random slope, crossed
+    "y ~ x + (1 | a/b)",                               # nested
+    "y ~ x + (1 + x + w | g) + (s || h) + (1 | a:b)",  # several terms, zeros in a slope
+    "y ~ x + (0 + f | g) + (1 | h)",                   # a factor's dummies: mostly zeros
+]
+
+
+def _design(formula: str):
+    return build_design(parse_formula(formula), _data())
+
+
+def _assert_same_table(tables: WeightedCrossProducts, Z) -> None:
+    P, indices, indptr = _reference_table(Z)
+    assert tables.P.shape == P.shape
+    assert tables.P.indptr.dtype == P.indptr.dtype and tables.P.indices.dtype == P.indices.dtype
+    np.testing.assert_array_equal(tables.P.indptr, P.indptr)
+    np.testing.assert_array_equal(tables.P.indices, P.indices)
+    np.testing.assert_array_equal(tables.P.data, P.data)   # to the bit
+    np.testing.assert_array_equal(tables.indices, indices)
+    np.testing.assert_array_equal(tables.indptr, indptr)
+    assert tables.indices.dtype == np.int32 and tables.indptr.dtype == np.int32
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_table_is_the_sorted_pairs_table(formula):
+    design = _design(formula)
+    _assert_same_table(WeightedCrossProducts(design), design.Z)
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_weighted_products_are_direct_ones(formula):
+    design = _design(formula)
+    tables = WeightedCrossProducts(design)
+    rng = np.random.default_rng(5)
+    for weights in (np.ones(design.n_obs), rng.uniform(0.01, 3, design.n_obs),
+                    10.0 ** rng.uniform(-6, 6, design.n_obs)):
+        z = rng.normal(size=design.n_obs)
+        crossprods = tables.at(weights, z)
+        Z = design.Z.toarray()
+        WXy = np.column_stack([design.X.values, z]) * weights[:, None]
+        np.testing.assert_allclose(crossprods.ZtZ.toarray(), Z.T @ (Z * weights[:, None]),
+                                   rtol=1e-12, atol=1e-12 * weights.max())
+        np.testing.assert_allclose(crossprods.ZtXy, Z.T @ WXy, rtol=1e-12,
+                                   atol=1e-10 * weights.max())
+        # the pattern: every pair of columns stored together in a row, zero products too
+        stored = sp.csc_matrix(design.Z, copy=True)
+        stored.data[:] = 1.0
+        met = (stored.T @ stored).tocsc()
+        met.sort_indices()
+        np.testing.assert_array_equal(crossprods.ZtZ.indptr, met.indptr)
+        np.testing.assert_array_equal(crossprods.ZtZ.indices, met.indices)
+
+
+def test_empty_rows_and_columns_and_stored_zeros():
+    """A Z with rows of no entries, a column of none and explicit zeros (not from a
+    formula, which drops unused levels; the table takes any sparse Z)."""
+    rng = np.random.default_rng(9)
+    n, q = 300, 25
+    dense = rng.normal(size=(n, q)) * (rng.uniform(size=(n, q)) < 0.12)
+    dense[:, 7] = 0.0
+    dense[::13] = 0.0
+    stored = sp.csr_matrix(dense)
+    stored.data[::5] = 0.0   # explicit zeros stay entries of the pattern
+    design = SimpleNamespace(Z=stored.tocsc(), X=SimpleNamespace(values=np.ones((n, 1))))
+    tables = WeightedCrossProducts(design)
+    _assert_same_table(tables, design.Z)
+    weights = rng.uniform(0.1, 2.0, n)
+    ZtZ = tables.at(weights, np.zeros(n)).ZtZ.toarray()
+    Z = stored.toarray()
+    np.testing.assert_allclose(ZtZ, Z.T @ (Z * weights[:, None]), rtol=1e-12, atol=1e-14)
+    assert tables.indptr[8] == tables.indptr[7]   # the empty column has no entries
