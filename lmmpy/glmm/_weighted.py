@@ -17,6 +17,8 @@ pairs' keys sorted by ``np.unique`` took ~1 s of the set-up.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -48,10 +50,7 @@ class WeightedCrossProducts:
         Z = sp.csr_matrix(design.Z)
         Z.sort_indices()
         self.n, self.q = Z.shape
-        self.X = design.X.values
-        self._Xy = np.empty((self.n, self.X.shape[1] + 1))   # [X z], X's columns written once
-        self._Xy[:, :-1] = self.X
-        self._WXy = np.empty_like(self._Xy)
+        self._set_fixed(design.X.values)
         self.Zt = Z.T.tocsr()
         per_row = np.diff(Z.indptr).astype(np.int64)
         total = int(per_row @ per_row)   # the pairs (a, b) of each row's entries
@@ -63,6 +62,19 @@ class WeightedCrossProducts:
         self.P = sp.csr_matrix((P_data, P_indices, P_indptr), shape=(len(P_indptr) - 1, self.n))
         self.indices = entry_rows[:len(P_indptr) - 1].copy()
         self.indptr = column_ptr
+
+    def _set_fixed(self, X: np.ndarray) -> None:
+        self.X = X
+        self._Xy = np.empty((self.n, X.shape[1] + 1))   # [X z], X's columns written once
+        self._Xy[:, :-1] = X
+        self._WXy = np.empty_like(self._Xy)
+
+    def with_fixed(self, X: np.ndarray) -> WeightedCrossProducts:
+        """The tables of a design with the same Z and fixed-effects matrix ``X``: Z's tables
+        shared (they are only read), the work arrays its own."""
+        tables = copy.copy(self)
+        tables._set_fixed(X)
+        return tables
 
     def at(self, weights: np.ndarray, z: np.ndarray) -> CrossProducts:
         from lmmpy.glmm._kernels import weighted_rows

@@ -125,3 +125,39 @@ def test_empty_rows_and_columns_and_stored_zeros():
     Z = stored.toarray()
     np.testing.assert_allclose(ZtZ, Z.T @ (Z * weights[:, None]), rtol=1e-12, atol=1e-14)
     assert tables.indptr[8] == tables.indptr[7]   # the empty column has no entries
+
+
+def _binary(n: int = 400, seed: int = 4) -> pd.DataFrame:
+    data = _data(n, seed)
+    data["y"] = (np.random.default_rng(seed).uniform(size=n) < 0.4).astype(float)
+    data["far"] = 50.0 + data["x"]   # far from centred: conditioned for the optimizer
+    return data
+
+
+@pytest.mark.parametrize("formula, shared", [
+    ("y ~ far + (1 | g) + (1 | h)", True),        # only X conditioned: Z's tables shared
+    ("y ~ x + (far | g)", False),                 # the slope's columns change: new tables
+])
+def test_conditioned_system_shares_tables_only_with_the_same_z(formula, shared):
+    from lmmpy.glmm._conditioned import fitting_criterion
+    from lmmpy.glmm._optimize import GlmmCriterion
+    from lmmpy.glmm.fit import glmm_setup
+
+    system = glmm_setup(formula, _binary(), "binomial")
+    n_theta = len(system.design.theta_start())
+    fitting, conditioning = fitting_criterion(GlmmCriterion(system, n_theta, 0))
+    assert conditioning is not None
+    conditioned = fitting.system
+    assert (conditioned._crossprods.P is system._crossprods.P) == shared
+    assert (conditioned.design.Z is system.design.Z) == shared
+    fresh = WeightedCrossProducts(conditioned.design)
+    rng = np.random.default_rng(1)
+    weights, z = rng.uniform(0.1, 1.0, system.design.n_obs), rng.normal(size=system.design.n_obs)
+    mine, theirs = conditioned._crossprods.at(weights, z), fresh.at(weights, z)
+    np.testing.assert_array_equal(mine.ZtZ.data, theirs.ZtZ.data)
+    np.testing.assert_array_equal(mine.ZtXy, theirs.ZtXy)
+    np.testing.assert_array_equal(mine.XytXy, theirs.XytXy)
+    if shared:   # Z'Wz and Z'WZ as on the design's own columns
+        own = system._crossprods.at(weights, z)
+        np.testing.assert_array_equal(own.ZtXy[:, -1], mine.ZtXy[:, -1])
+        np.testing.assert_array_equal(own.ZtZ.data, mine.ZtZ.data)
