@@ -2,8 +2,9 @@
 a compiled pass over Z's columns, against the table as it was first built (every pair of a
 row's entries, keyed and sorted with ``np.unique``) and against Z'WZ computed directly.
 
-The table must be the same to the bit — pattern, order of the rows within an entry and
-the products — so that every cross-product, and with it every fit, is unchanged.
+The table holds the entries a ≥ b only (and no values when Z's are all 1); Z'WZ's
+pattern and values must be the same to the bit, so that every cross-product, and with it
+every fit, is unchanged.
 """
 
 from __future__ import annotations
@@ -66,21 +67,27 @@ def _design(formula: str):
 
 
 def _assert_same_table(tables: WeightedCrossProducts, Z) -> None:
+    """The pattern of Z'WZ, and its values at several weights to the bit, as the table of
+    both triangles gave them (P w, summed in row order as the kernel sums)."""
     P, indices, indptr = _reference_table(Z)
-    assert tables.P.shape == P.shape
-    assert tables.P.indptr.dtype == P.indptr.dtype and tables.P.indices.dtype == P.indices.dtype
-    np.testing.assert_array_equal(tables.P.indptr, P.indptr)
-    np.testing.assert_array_equal(tables.P.indices, P.indices)
-    np.testing.assert_array_equal(tables.P.data, P.data)   # to the bit
     np.testing.assert_array_equal(tables.indices, indices)
     np.testing.assert_array_equal(tables.indptr, indptr)
     assert tables.indices.dtype == np.int32 and tables.indptr.dtype == np.int32
+    rng = np.random.default_rng(17)
+    n = Z.shape[0]
+    tiny = rng.uniform(0.5, 2.0, n)
+    tiny[rng.choice(n, n // 10, replace=False)] = 1e-300
+    for weights in (np.ones(n), rng.uniform(0.01, 3, n), 10.0 ** rng.uniform(-8, 8, n), tiny):
+        data = tables.at(weights, np.zeros(n)).ZtZ.data
+        np.testing.assert_array_equal(data, P @ weights)   # to the bit
 
 
 @pytest.mark.parametrize("formula", FORMULAS)
 def test_table_is_the_sorted_pairs_table(formula):
     design = _design(formula)
-    _assert_same_table(WeightedCrossProducts(design), design.Z)
+    tables = WeightedCrossProducts(design)
+    _assert_same_table(tables, design.Z)
+    assert (len(tables._L_data) == 0) == bool(np.all(design.Z.data == 1.0))   # values or not
 
 
 @pytest.mark.parametrize("formula", FORMULAS)
@@ -148,7 +155,7 @@ def test_conditioned_system_shares_tables_only_with_the_same_z(formula, shared):
     fitting, conditioning = fitting_criterion(GlmmCriterion(system, n_theta, 0))
     assert conditioning is not None
     conditioned = fitting.system
-    assert (conditioned._crossprods.P is system._crossprods.P) == shared
+    assert (conditioned._crossprods._L_indices is system._crossprods._L_indices) == shared
     assert (conditioned.design.Z is system.design.Z) == shared
     fresh = WeightedCrossProducts(conditioned.design)
     rng = np.random.default_rng(1)
