@@ -16,7 +16,8 @@ values, and a sparse product and a checked sparse matrix per step cost more than
 arithmetic on a small model.  L itself is made by two counting sorts of the rows'
 pairs of entries (:func:`lmmpy.glmm._kernels.lower_product_table`): on the
 1,000,000-row crossed model the table of both triangles, its pairs' keys sorted by
-``np.unique``, took 1-1.6 s of the set-up and 48 MB (4 MB now, its pattern only).
+``np.unique``, took 1-1.6 s of the set-up, and held 4,000,000 products and rows
+(48 MB); L holds 3,000,000 rows (12 MB) and is made in ~0.2 s.
 """
 
 from __future__ import annotations
