@@ -79,24 +79,27 @@ def weighted_rows(Xy: np.ndarray, weights: np.ndarray, L_indptr: np.ndarray,
 
 
 @numba.njit(cache=True, nogil=True)
-def lower_product_table(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, q: int,
-                        unit: bool, L_indices: np.ndarray,
-                        L_data: np.ndarray) -> tuple:  # pragma: no cover - compiled
-    """The lower table of :class:`lmmpy.glmm._weighted.WeightedCrossProducts` from Z in
-    CSR (``indptr``, ``indices`` sorted within rows, ``data``; q columns): one row per
-    entry (a, b), a ≥ b, of Z'Z's pattern, column-major, a ascending within a column,
-    holding the rows i where Z_ia and Z_ib are both stored, ascending (``L_indices``,
-    sized Σ_i k_i (k_i + 1) / 2 for k_i entries in row i), with Z_ia Z_ib (``L_data``,
-    not filled when ``unit``: Z's values all 1).
+def lower_pairs(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, unit: bool,
+                pair_b: np.ndarray, pair_i: np.ndarray, pair_v: np.ndarray,
+                L_indices: np.ndarray, L_data: np.ndarray, pair_a: np.ndarray,
+                by_b: np.ndarray, lower: np.ndarray,
+                upper: np.ndarray) -> int:  # pragma: no cover - compiled
+    """The pairs of the lower table of :class:`lmmpy.glmm._weighted.WeightedCrossProducts`
+    from Z in CSR (``indptr``, ``indices`` sorted within rows, ``data``): for every pair
+    of entries of a row with columns a ≥ b, the row i (``L_indices``), Z_ia Z_ib
+    (``L_data``, not filled when ``unit``: Z's values all 1) and a (``pair_a``), in
+    (b, a, i) order; ``by_b`` (q + 1) the pairs' pointer by b, ``lower`` the entries
+    (distinct a) of each column b, ``upper`` those of each row a left of the diagonal.
+    ``pair_*`` are work arrays of one slot a pair (``pair_v`` empty when ``unit``).
+    Returns the number of entries.
 
-    Every pair (a ≥ b) of a row's entries, made in row order, is dealt stably by a, then
-    stably by b (two counting sorts, O(pairs + q)): they come out in (b, a, i) order and
-    the runs of equal (b, a) are the entries.  Returns L's row pointer, each entry's
-    place in Z'Z's full (both triangles) CSC data and in its mirror image (the same
-    place on the diagonal), and the full pattern's row indices and column pointer."""
-    n = len(indptr) - 1
-    by_a = np.zeros(q + 1, dtype=np.int64)   # pairs with a given a, then a given b
-    by_b = np.zeros(q + 1, dtype=np.int64)
+    Every pair, made in row order, is dealt stably by a, then stably by b (two counting
+    sorts, O(pairs + q)), so the runs of equal (b, a) are the entries.  The arrays are
+    the caller's: numpy's large allocations are backed by huge pages, the kernel's own
+    fault a 4 kB page at a time (4× slower to fill on the 1,000,000-row model)."""
+    n, q = len(indptr) - 1, len(lower)
+    by_a = np.zeros(q + 1, dtype=np.int64)   # pairs with a given a, then b
+    by_b[:] = 0
     for i in range(n):
         low, high = indptr[i], indptr[i + 1]
         for s in range(low, high):
@@ -105,10 +108,6 @@ def lower_product_table(indptr: np.ndarray, indices: np.ndarray, data: np.ndarra
     for a in range(q):
         by_a[a + 1] += by_a[a]
         by_b[a + 1] += by_b[a]
-    total = by_a[q]
-    pair_b = np.empty(total, dtype=np.int32)
-    pair_i = np.empty(total, dtype=L_indices.dtype)
-    pair_v = np.empty(0 if unit else total)
     cursor = by_a[:q].copy()
     for i in range(n):   # rows ascending: stable in i
         low = indptr[i]
@@ -121,7 +120,6 @@ def lower_product_table(indptr: np.ndarray, indices: np.ndarray, data: np.ndarra
                     pair_v[at] = data[s] * data[t]
                 at += 1
             cursor[indices[s]] = at
-    pair_a = np.empty(total, dtype=np.int32)
     cursor[:] = by_b[:q]
     for a in range(q):   # stably by b
         for at in range(by_a[a], by_a[a + 1]):
@@ -132,8 +130,8 @@ def lower_product_table(indptr: np.ndarray, indices: np.ndarray, data: np.ndarra
                 L_data[to] = pair_v[at]
             pair_a[to] = a
             cursor[b] = to + 1
-    lower = np.zeros(q, dtype=np.int64)   # entries in column b (a ≥ b)
-    upper = np.zeros(q, dtype=np.int64)   # entries in row a left of the diagonal (b < a)
+    lower[:] = 0
+    upper[:] = 0
     entries = 0
     for b in range(q):
         for at in range(by_b[b], by_b[b + 1]):
@@ -142,17 +140,26 @@ def lower_product_table(indptr: np.ndarray, indices: np.ndarray, data: np.ndarra
                 lower[b] += 1
                 if pair_a[at] != b:
                     upper[pair_a[at]] += 1
-    column_ptr = np.zeros(q + 1, dtype=np.int32)   # the full pattern's: Z'Z is symmetric
+    return entries
+
+
+@numba.njit(cache=True, nogil=True)
+def lower_entries(pair_a: np.ndarray, by_b: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                  L_indptr: np.ndarray, lower_at: np.ndarray, upper_at: np.ndarray,
+                  full_indices: np.ndarray,
+                  column_ptr: np.ndarray) -> None:  # pragma: no cover - compiled
+    """The entries of the lower table from :func:`lower_pairs`'s: L's row pointer, each
+    entry's place in Z'Z's full (both triangles) CSC data and in its mirror image (the
+    same place on the diagonal), and the full pattern's row indices and column pointer
+    (column c: its rows b < c, the entries (c, b), then its entries (a, c), a ≥ c)."""
+    q = len(lower)
+    column_ptr[0] = 0
     for c in range(q):
         column_ptr[c + 1] = column_ptr[c] + upper[c] + lower[c]
-    full_indices = np.empty(column_ptr[q], dtype=np.int32)
-    L_indptr = np.empty(entries + 1, dtype=L_indices.dtype)
-    lower_at = np.empty(entries, dtype=np.int32)
-    upper_at = np.empty(entries, dtype=np.int32)
     upper_cursor = column_ptr[:q].astype(np.int64)   # column a's upper part fills first
     entry = 0
     for b in range(q):
-        here = column_ptr[b] + upper[b]   # column b's lower part follows its upper part
+        here = column_ptr[b] + upper[b]
         for at in range(by_b[b], by_b[b + 1]):
             if at == by_b[b] or pair_a[at] != pair_a[at - 1]:
                 a = pair_a[at]
@@ -167,5 +174,4 @@ def lower_product_table(indptr: np.ndarray, indices: np.ndarray, data: np.ndarra
                     full_indices[upper_cursor[a]] = b
                     upper_cursor[a] += 1
                 entry += 1
-    L_indptr[entries] = total
-    return L_indptr, lower_at, upper_at, full_indices, column_ptr
+    L_indptr[entry] = by_b[q]

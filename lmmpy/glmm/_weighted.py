@@ -14,7 +14,7 @@ made in one compiled pass over the rows (:func:`lmmpy.glmm._kernels.weighted_row
 numpy's scaling of the rows of an n × (p + 1) array runs its inner loop over p + 1
 values, and a sparse product and a checked sparse matrix per step cost more than the
 arithmetic on a small model.  L itself is made by two counting sorts of the rows'
-pairs of entries (:func:`lmmpy.glmm._kernels.lower_product_table`): on the
+pairs of entries (:func:`lmmpy.glmm._kernels.lower_pairs`): on the
 1,000,000-row crossed model the table of both triangles, its pairs' keys sorted by
 ``np.unique``, took 1-1.6 s of the set-up, and held 4,000,000 products and rows
 (48 MB); L holds 3,000,000 rows (12 MB) and is made in ~0.2 s.
@@ -50,21 +50,32 @@ class WeightedCrossProducts:
     """
 
     def __init__(self, design: Design):
-        from lmmpy.glmm._kernels import lower_product_table
+        from lmmpy.glmm._kernels import lower_entries, lower_pairs
 
         Z = sp.csr_matrix(design.Z)
         Z.sort_indices()
         self.n, self.q = Z.shape
         self._set_fixed(design.X.values)
-        self.Zt = Z.T.tocsr()
+        self.Zt = _transposed(design.Z, Z)
         per_row = np.diff(Z.indptr).astype(np.int64)
         total = int(per_row @ (per_row + 1)) // 2   # the pairs a ≥ b of each row's entries
         index = np.int32 if max(total, self.n) < 2**31 else np.int64
         unit = bool(np.all(Z.data == 1.0))   # random intercepts: Z_ia Z_ib w_i is w_i
-        L_indices, L_data = np.empty(total, dtype=index), np.empty(0 if unit else total)
-        (self._L_indptr, self._lower_at, self._upper_at, self.indices,
-         self.indptr) = lower_product_table(Z.indptr, Z.indices, Z.data, self.q, unit,
-                                            L_indices, L_data)
+        values = 0 if unit else total
+        L_indices, L_data = np.empty(total, dtype=index), np.empty(values)
+        pair_a = np.empty(total, dtype=np.int32)
+        by_b = np.empty(self.q + 1, dtype=np.int64)
+        lower, upper = np.empty(self.q, dtype=np.int64), np.empty(self.q, dtype=np.int64)
+        entries = lower_pairs(Z.indptr, Z.indices, Z.data, unit, np.empty(total, np.int32),
+                              np.empty(total, dtype=index), np.empty(values), L_indices, L_data,
+                              pair_a, by_b, lower, upper)
+        self._L_indptr = np.empty(entries + 1, dtype=index)
+        self._lower_at = np.empty(entries, dtype=np.int32)
+        self._upper_at = np.empty(entries, dtype=np.int32)
+        self.indices = np.empty(int(2 * entries - np.count_nonzero(lower)), dtype=np.int32)
+        self.indptr = np.empty(self.q + 1, dtype=np.int32)
+        lower_entries(pair_a, by_b, lower, upper, self._L_indptr, self._lower_at,
+                      self._upper_at, self.indices, self.indptr)
         self._L_indices, self._L_data = L_indices, L_data
 
     def _set_fixed(self, X: np.ndarray) -> None:
@@ -93,4 +104,12 @@ class WeightedCrossProducts:
         ZtZ.has_sorted_indices = True
         return CrossProducts(ZtXy=np.asarray(self.Zt @ WXy), XytXy=Xy.T @ WXy, n_obs=self.n,
                              n_fixed=self.X.shape[1], sum_log_weights=0.0, ZtZ_product=ZtZ)
+
+
+def _transposed(given, Z: sp.csr_matrix) -> sp.csr_matrix:
+    """Z' as CSR with sorted indices: the arrays of Z as given when it is CSC with sorted
+    indices (a design's Z: a second conversion of an n-row matrix saved), else converted."""
+    if sp.issparse(given) and given.format == "csc" and given.has_sorted_indices:
+        return sp.csr_matrix((given.data, given.indices, given.indptr), shape=Z.shape[::-1])
+    return Z.T.tocsr()
 

@@ -168,3 +168,16 @@ def test_conditioned_system_shares_tables_only_with_the_same_z(formula, shared):
         own = system._crossprods.at(weights, z)
         np.testing.assert_array_equal(own.ZtXy[:, -1], mine.ZtXy[:, -1])
         np.testing.assert_array_equal(own.ZtZ.data, mine.ZtZ.data)
+
+
+@pytest.mark.parametrize("formula", FORMULAS[:3])
+def test_transpose_is_the_converted_one(formula):
+    """Z' taken from the design's CSC arrays is the one converted from Z's CSR."""
+    design = _design(formula)
+    tables = WeightedCrossProducts(design)
+    converted = sp.csr_matrix(design.Z).T.tocsr()
+    for name in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(tables.Zt, name), getattr(converted, name))
+    unsorted = SimpleNamespace(Z=design.Z.tocoo(), X=design.X)   # any other format converts
+    np.testing.assert_array_equal(WeightedCrossProducts(unsorted).Zt.toarray(),
+                                  design.Z.T.toarray())
