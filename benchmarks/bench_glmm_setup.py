@@ -65,7 +65,8 @@ def main() -> None:
     from lmmpy.glmm.fit import glmm_setup
 
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-          f"load average {os.getloadavg()}", flush=True)
+          f"load average {os.getloadavg()}; lmmpy from {os.path.dirname(lmmpy.__file__)}",
+          flush=True)
     for name in args.cases:
         formula, data = _cases()[name]()
         print(f"{name}: {len(data):,} rows", flush=True)
