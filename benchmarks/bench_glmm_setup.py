@@ -3,6 +3,7 @@ in benchmarks/README.md, session 11).
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_glmm_setup.py [--repeats 5] [--fits]
         [--cases verbagg binary-1m]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_glmm_setup.py --optima   # diff two commits
 
 For each case prints the first call's CPU and elapsed seconds in the process (which loads
 the compiled kernels and lazily imported modules, as a fit's does), then the median (and
@@ -56,7 +57,13 @@ def main() -> None:
     parser.add_argument("--cases", nargs="*", default=["verbagg", "binary-1m"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--fits", action="store_true")
+    parser.add_argument("--optima", action="store_true",
+                        help="print -2 logLik, θ and β to every bit (repr) of four models, "
+                             "nagq 0 and 1, to compare commits; nothing else")
     args = parser.parse_args()
+    if args.optima:
+        _optima()
+        return
 
     import lmmpy
     from lmmpy.glmm._conditioned import fitting_criterion
@@ -100,6 +107,30 @@ def main() -> None:
                     times.append((cpu, wall))
                 show(f"glmer nagq={nagq} (-2 logLik {-2 * model.loglik:.6f})", times)
     print(f"load average {os.getloadavg()}", flush=True)
+
+
+def _optima() -> None:
+    import warnings
+
+    from simulated import binary_crossed
+
+    import lmmpy
+
+    warnings.simplefilter("ignore")
+    slopes = binary_crossed(5000, 100, 20)
+    slopes["x2"] = slopes["x"] * 0.5 + 3   # a correlated slope on an uncentred column
+    cases = [
+        ("r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)",
+         lmmpy.datasets.load("VerbAgg")),
+        ("cbind(incidence, size - incidence) ~ period + (1 | herd)", lmmpy.datasets.load("cbpp")),
+        ("y ~ x + (1 | subject) + (1 | item)", binary_crossed(20000, 400, 50)),
+        ("y ~ x + (x2 | subject) + (1 | item)", slopes),
+    ]
+    for formula, data in cases:
+        for nagq in (0, 1):
+            model = lmmpy.glmer(formula, data, "binomial", nagq=nagq)
+            print(formula, nagq, repr(-2 * model.loglik), [repr(v) for v in model.theta],
+                  [repr(v) for v in model.state.beta], flush=True)
 
 
 if __name__ == "__main__":
