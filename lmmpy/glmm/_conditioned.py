@@ -66,7 +66,12 @@ def fitting_criterion(criterion: GlmmCriterion) -> tuple[GlmmCriterion, GlmmCond
     conditioned = conditioned_design(design, terms)
     if fixed is not None:
         conditioned = replace(conditioned, X=replace(design.X, values=design.X.values @ fixed))
-    system = ReweightedSystem(conditioned, system.response, system.path)
+    tables = None
+    if all(C is None for C in terms):   # only X conditioned: Z and its tables are the same
+        tables = system._crossprods
+        if "Z" in design.__dict__:   # built once per design (a cached property): shared
+            conditioned.__dict__["Z"] = design.Z
+    system = ReweightedSystem(conditioned, system.response, system.path, tables=tables)
     return criterion.on(system), GlmmConditioning(terms, fixed)
 
 

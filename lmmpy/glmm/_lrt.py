@@ -68,7 +68,7 @@ def null_intercept(model: GeneralizedLinearMixedModel) -> float:
     distribution-specific variance of the Poisson), from the fit's θ̂."""
     design = model.design
     system = ReweightedSystem(replace(design, X=_ones(design.n_obs)), model.system.response,
-                              model.system.path)
+                              model.system.path, tables=model.system._crossprods)   # same Z
     criterion = GlmmCriterion(system, len(model.theta), max(model.nagq, 1),
                               model.control.pirls_tolerance)
     optimization = optimize_glmm(criterion, model.theta, design.theta_lower_bounds(),

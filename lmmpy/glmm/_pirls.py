@@ -110,12 +110,16 @@ class PirlsResult:
 class ReweightedSystem:
     """The design and response, and the factorization reweighted at each PIRLS step."""
 
-    def __init__(self, design: Design, response: GlmResponse, path: str | None = None):
+    def __init__(self, design: Design, response: GlmResponse, path: str | None = None,
+                 tables: WeightedCrossProducts | None = None):
         self.design = design
         self.response = response
         self.path = path   # the factorization ("dense", "blocked", "cholmod"); None: lmer's choice
         self._objective: ProfiledDeviance | None = None
-        self._crossprods = WeightedCrossProducts(design)
+        # ``tables``: another system's, when this design has the same Z (its tables are
+        # shared, X's taken from this design)
+        self._crossprods = (WeightedCrossProducts(design) if tables is None
+                            else tables.with_fixed(design.X.values))
         self._Lambda: tuple[bytes, tuple] | None = None   # the last θ's Λ and Λ'
 
     @property

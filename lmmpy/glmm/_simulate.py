@@ -101,7 +101,8 @@ def refit_response(model: GeneralizedLinearMixedModel,
                          f"not shape {y.shape}")
     response = replace(model.system.response, y=y)
     check_response(response, "y")
-    system = ReweightedSystem(model.design, response, model.system.path)
+    system = ReweightedSystem(model.design, response, model.system.path,
+                              tables=model.system._crossprods)   # the same design
     n_theta = len(model.theta)
     control = model.control
     criterion = GlmmCriterion(system, n_theta, model.nagq, control.pirls_tolerance)
