@@ -105,9 +105,12 @@ def original_optimization(optimization: GlmmOptimization, criterion: GlmmCriteri
 def start_from_fitting(criterion: GlmmCriterion, fitting: GlmmCriterion,
                        conditioning: GlmmConditioning | None) -> None:
     """Warm-start ``criterion`` (the design's own columns) from the conditioned one's last
-    PIRLS solution: the same u, β mapped back (the state at θ̂ then takes a step or two)."""
+    PIRLS solution: the same u, β mapped back (the state at θ̂ then takes a step or two),
+    on the conditioned system's analysed factor pattern when only X was conditioned."""
     if conditioning is not None:
         criterion.start_from(fitting, conditioning.fixed_map(criterion.system.n_fixed))
+        if all(C is None for C in conditioning.terms):   # the same Z: its analysed pattern
+            criterion.system.share_factor_structure(fitting.system)
 
 
 def original_hessian(hessian: np.ndarray, n_theta: int,

@@ -58,6 +58,7 @@ from lmmpy.design import Design
 from lmmpy.glmm._response import GlmResponse
 from lmmpy.glmm._weighted import WeightedCrossProducts
 from lmmpy.objective import ProfiledDeviance
+from lmmpy.objective._lambda import theta_layout
 
 MAX_ITERATIONS = 100
 MAX_HALVINGS = 30
@@ -121,6 +122,15 @@ class ReweightedSystem:
         self._crossprods = (WeightedCrossProducts(design) if tables is None
                             else tables.with_fixed(design.X.values))
         self._Lambda: tuple[bytes, tuple] | None = None   # the last θ's Λ and Λ'
+        self._structure_from: ProfiledDeviance | None = None   # another system's, same Z
+        self._theta_layout = None   # before the first factorization
+
+    def share_factor_structure(self, other: ReweightedSystem) -> None:
+        """Make this system's first factorization from ``other``'s analysed pattern (the
+        same Z, another X: glmer's state on the design's own columns after the fit on
+        conditioned ones), instead of analysing it anew."""
+        if self._objective is None and other._objective is not None:
+            self._structure_from = other._objective
 
     @property
     def n_fixed(self) -> int:
@@ -157,7 +167,12 @@ class ReweightedSystem:
         return self.design.Z.T.tocsr()
 
     def layout(self):
-        return self.objective_at(None).layout
+        """θ's layout in Λ (the terms' alone: no factorization needed for it)."""
+        if self._objective is not None:
+            return self._objective.layout
+        if self._theta_layout is None:
+            self._theta_layout = theta_layout(self.design.terms)
+        return self._theta_layout
 
     def objective_at(self, eta: np.ndarray | None) -> ProfiledDeviance:
         """The linear mixed model with the working weights and response at η (the last one
@@ -168,7 +183,10 @@ class ReweightedSystem:
             eta = self.response.start_eta()
         weights, z = self.response.working(eta, self.design.offset)
         crossprods = self._crossprods.at(weights, z)
-        if self._objective is None:
+        if self._objective is None and self._structure_from is not None:
+            self._objective = self._structure_from.with_crossprods(crossprods)
+            self._structure_from = None
+        elif self._objective is None:
             # the factorization lmer would choose (dense up to q + p + 1 = 128: on a quiet
             # machine the fastest for PIRLS too, as its set-up is repeated at every step)
             self._objective = ProfiledDeviance(crossprods, self.design.terms, reml=False,

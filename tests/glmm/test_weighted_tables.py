@@ -181,3 +181,52 @@ def test_transpose_is_the_converted_one(formula):
     unsorted = SimpleNamespace(Z=design.Z.tocoo(), X=design.X)   # any other format converts
     np.testing.assert_array_equal(WeightedCrossProducts(unsorted).Zt.toarray(),
                                   design.Z.T.toarray())
+
+
+def _uncentred_cbpp() -> pd.DataFrame:
+    import lmmpy
+
+    data = lmmpy.datasets.load("cbpp")
+    data["size1000"] = data["size"] + 1000.0   # far off-centre: only X is conditioned
+    return data
+
+
+def test_state_on_own_columns_uses_the_conditioned_fits_factor_pattern(monkeypatch):
+    """After a fit on conditioned X (Z the same), the state on the design's own columns is
+    factored on the fit's analysed pattern, with the numbers of a fresh analysis."""
+    import lmmpy
+    from lmmpy.glmm._pirls import ReweightedSystem
+
+    formula = "cbind(incidence, size - incidence) ~ period + size1000 + (1 | herd)"
+    share, seeded = ReweightedSystem.share_factor_structure, []
+
+    def recorded(self, other):
+        share(self, other)
+        seeded.append(self._structure_from is not None)
+
+    for nagq in (0, 1):
+        seeded.clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(ReweightedSystem, "share_factor_structure", recorded)
+            shared = lmmpy.glmer(formula, _uncentred_cbpp(), "binomial", nagq=nagq)
+        assert seeded == [True]
+        with monkeypatch.context() as patch:
+            patch.setattr(ReweightedSystem, "share_factor_structure", lambda self, other: None)
+            fresh = lmmpy.glmer(formula, _uncentred_cbpp(), "binomial", nagq=nagq)
+        assert shared.loglik == pytest.approx(fresh.loglik, rel=1e-13)
+        np.testing.assert_allclose(shared.fixef, fresh.fixef, rtol=1e-11)
+        np.testing.assert_allclose(shared.fixef_se, fresh.fixef_se, rtol=1e-9)
+
+
+def test_layout_before_the_first_factorization_is_the_factors():
+    import lmmpy
+    from lmmpy.glmm.fit import glmm_setup
+
+    system = glmm_setup("r2 ~ Anger + (1 | id) + (1 | item)", lmmpy.datasets.load("VerbAgg"),
+                        "binomial")
+    early = system.layout()
+    assert system._objective is None   # the layout alone needs no factorization
+    late = system.objective_at(system.response.start_eta()).layout
+    for name in ("lambda_rows", "lambda_cols", "lambda_theta"):
+        np.testing.assert_array_equal(getattr(early, name), getattr(late, name))
+    assert early.size == late.size
