@@ -446,7 +446,7 @@ class BlockedFactorization:
         flat = F.reshape(z.q1, -1)
         if not qs:
             return self._S_rr - flat.T @ flat
-        G_sd = z.S_s1 @ (V @ F).reshape(z.q1, -1)
+        G_sd = _times(z.S_s1, (V @ F).reshape(z.q1, -1))
         if z.rest_theta is None:
             return self._general_schur(theta, V, G_sd, flat)
         lam = np.ones(self._m)
@@ -648,10 +648,10 @@ class BlockedFactorization:
         if not z.qs:
             return z1.ravel() if vector else z1
         # A_s1 = Λ_s'S_s1Λ₁ applied as three factors, never formed
-        x_s = self._solve_rest(B[z.q1:] - self._Lambda_rest(theta, z.S_s1 @ self._Lambda_first(
-            theta, z1), transpose=True))
+        x_s = self._solve_rest(B[z.q1:] - self._Lambda_rest(theta, _times(
+            z.S_s1, self._Lambda_first(theta, z1)), transpose=True))
         x1 = z1 - self._solve_first(self._Lambda_first(
-            theta, z.S_s1.T @ self._Lambda_rest(theta, x_s), transpose=True))
+            theta, _transpose_times(z.S_s1, self._Lambda_rest(theta, x_s)), transpose=True))
         x = np.vstack([x1, x_s])
         return x.ravel() if vector else x
 
@@ -704,6 +704,20 @@ class BlockedFactorization:
             return lam[:, None] * X
         Lambda_s = self._Lambda_s(theta)
         return np.asarray((Lambda_s.T if transpose else Lambda_s) @ X)
+
+
+def _times(S, X: np.ndarray) -> np.ndarray:
+    """S X for S_s1 (CSR, or the term blocks' product): scipy's kernel without its dispatch."""
+    from lmmpy.objective._matvec import times
+
+    return times(S, X) if sp.issparse(S) else np.asarray(S @ X)
+
+
+def _transpose_times(S, X: np.ndarray) -> np.ndarray:
+    """S'X, as :func:`_times`."""
+    from lmmpy.objective._matvec import transpose_times
+
+    return transpose_times(S, X) if sp.issparse(S) else np.asarray(S.T @ X)
 
 
 def _dense_S_ss(structure: _ZStructure) -> np.ndarray:

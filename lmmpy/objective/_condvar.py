@@ -113,6 +113,17 @@ class _BlockedInverse:
     def P(self) -> sp.csr_matrix:
         """P = A₁₁⁻¹A₁ₛ = blockdiag(W_j) Z₁'WZₛ Λₛ (q₁ × qₛ, the levels each level meets)."""
         z, W = self._factor.structure, self.W
+        lam = self._factor._rest_diagonal(self._theta)
+        if z.k == 1 and lam is not None and getattr(z.S_s1, "format", None) == "csr":
+            # scalar first term, diagonal Λₛ: each entry one product (w_j s) λ_a, as the
+            # sparse products make it, on S_s1' (sorted) without the five matrices between
+            from lmmpy.objective._matvec import csr_from_arrays, transposed_csr
+
+            S_1s = transposed_csr(z.S_s1)
+            rows = np.repeat(np.arange(z.q1), np.diff(S_1s.indptr))
+            data = W[:, 0, 0][rows] * S_1s.data
+            data *= lam[S_1s.indices]
+            return csr_from_arrays(S_1s.shape, data, S_1s.indices, S_1s.indptr)
         W_blocks = sp.block_diag(list(W), format="csr") if z.k > 1 else sp.diags(W.ravel())
         P = (W_blocks @ z.S_s1.T.tocsr() @ self._factor._Lambda_s(self._theta).tocsr()).tocsr()
         P.sort_indices()
@@ -168,7 +179,9 @@ class _BlockedInverse:
     def _cross_by_rows(self, r: np.ndarray, c: np.ndarray) -> np.ndarray:
         if self.q1 * self.qs <= DENSE_CROSS_ENTRIES:
             if self._dense_cross is None:
-                self._dense_cross = -np.asarray(self.P @ self.rest)
+                from lmmpy.objective._matvec import times
+
+                self._dense_cross = -times(self.P, self.rest)
             return self._dense_cross[r, c]
         from lmmpy.objective._condvar_kernels import sparse_rows_times_symmetric
 
