@@ -286,7 +286,8 @@ def _row_layout(system: ReweightedSystem):
             slots.append((column + row, column + col))
         offset += term.n_random_effects
         column += k
-    kept = (np.hstack(positions).astype(np.int64), np.hstack(z), slots)
+    # positions by column (Fortran order): each column is one entries() call's indices
+    kept = (np.asfortranarray(np.hstack(positions), dtype=np.int64), np.hstack(z), slots)
     system.__dict__["_row_layout"] = kept
     return kept
 

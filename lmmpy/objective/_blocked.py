@@ -132,12 +132,12 @@ class _ZPattern:
         ``compiled``: the rank update by the compiled loop, whose set-up does not depend on
         the values (a reweighting then costs no pair table: 30 ms against 6 for the loop's
         call on 2 million pairs)."""
+        from lmmpy.objective._matvec import with_data
+
         data = ZtZ.data
         D = np.zeros((self.n_levels, self.k, self.k))
         D.ravel()[self.D_target] = data[self.D_source]
-        S_s1 = sp.csr_matrix(self.S_s1.shape)   # the pattern's arrays, no check (as made)
-        S_s1.data, S_s1.indices, S_s1.indptr = (data[self.S_s1.data], self.S_s1.indices,
-                                                self.S_s1.indptr)
+        S_s1 = with_data(self.S_s1, data[self.S_s1.data])   # the pattern's arrays, no check
         S_ss = np.zeros((self.qs, self.qs))
         S_ss.ravel()[self.S_ss_target] = data[self.S_ss_source]
         update = None
@@ -148,12 +148,26 @@ class _ZPattern:
             gather_values(data, self.blocks.values, values)
             blocks = replace(self.blocks, values=values)
             if self.update is DenseUpdate:
-                update = DenseUpdate(blocks)
+                update = self._dense_update(blocks)
             elif self.update is not None and not compiled:
                 update = PairProducts(blocks, self.update)
             else:
                 update = CompiledUpdate(blocks)
         return _ZStructure(self.k, self.n_levels, D, S_s1, S_ss, update, self.rest_theta, self)
+
+
+    def _dense_update(self, blocks: LevelBlocks) -> DenseUpdate:
+        """``DenseUpdate(blocks)`` with its dense B filled through a flat index made once
+        per pattern (a reweighting would repeat the level of every entry and a 2-d scatter;
+        the same array)."""
+        if "dense_update" not in self.tables:
+            b = self.blocks
+            self.tables["dense_update"] = b.level_of_entry * b.size + b.rows
+        k = blocks.values.shape[1]
+        update = DenseUpdate.__new__(DenseUpdate)
+        update.B = np.zeros((blocks.n_levels, blocks.size, k))
+        update.B.reshape(-1, k)[self.tables["dense_update"]] = blocks.values
+        return update
 
 
 def blocked_factorization(crossprods: CrossProducts, layout: ThetaLayout,
@@ -442,11 +456,16 @@ class BlockedFactorization:
     def _schur_complement(self, theta: np.ndarray, V: np.ndarray) -> np.ndarray:
         """Λ̃'(Sᵣᵣ − G)Λ̃ + diag(I, 0): lower triangle valid (all of it if Λ_s is not diagonal)."""
         z, qs = self.structure, self.structure.qs
-        F = V.transpose(0, 2, 1) @ self._S1d               # V_j' S_jd
+        if z.k == 1:   # 1 × 1 blocks: each product one multiplication, as matmul makes it
+            F = V * self._S1d
+            VF = V * F
+        else:
+            F = V.transpose(0, 2, 1) @ self._S1d           # V_j' S_jd
+            VF = V @ F
         flat = F.reshape(z.q1, -1)
         if not qs:
             return self._S_rr - flat.T @ flat
-        G_sd = _times(z.S_s1, (V @ F).reshape(z.q1, -1))
+        G_sd = _times(z.S_s1, VF.reshape(z.q1, -1))
         if z.rest_theta is None:
             return self._general_schur(theta, V, G_sd, flat)
         lam = np.ones(self._m)

@@ -131,9 +131,11 @@ class _BlockedInverse:
 
     def entries(self, rows, cols):
         rows, cols = np.asarray(rows), np.asarray(cols)
+        if len(rows):   # a gradient's pairs are all of one kind: no masks (their values
+            kind = self._one_kind(rows, cols)   # as the masked assignments give them)
+            if kind is not None:
+                return kind
         first_r, first_c = rows < self.q1, cols < self.q1
-        if first_r.all() and not first_c.any():   # a gradient's cross entries: no masks
-            return self._cross(rows, cols - self.q1)
         out = np.full(len(rows), np.nan)
         both = first_r & first_c
         same = both & (rows // self.k == cols // self.k)
@@ -148,6 +150,24 @@ class _BlockedInverse:
             c = np.where(first_r, cols, rows)[mixed] - self.q1
             out[mixed] = self._cross(r, c)
         return out
+
+    def _one_kind(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
+        """The entries when every pair is of one kind (first term × other terms; one level's
+        block of the first term; a diagonal entry of the other terms), else None."""
+        q1, k = self.q1, self.k
+        rows_first, cols_first = rows.max() < q1, cols.max() < q1
+        if rows_first and cols.min() >= q1:
+            return self._cross(rows, cols - q1)
+        if rows_first and cols_first:
+            level = rows // k if k > 1 else rows
+            if not np.array_equal(level, cols // k if k > 1 else cols):
+                return None
+            if k == 1:
+                return self.first[:, 0, 0][rows]
+            return self.first[level, rows % k, cols % k]
+        if rows.min() >= q1 and np.array_equal(rows, cols):
+            return np.diagonal(self._upper)[rows - q1]
+        return None
 
     def _cross(self, r: np.ndarray, c: np.ndarray) -> np.ndarray:
         """(A⁻¹)[r, q₁ + c] = −(P S⁻¹)[r, c]: from the compiled update's gather when it made

@@ -93,3 +93,13 @@ def transposed_csr(A):
     data = np.empty(A.nnz, dtype=A.data.dtype)
     _sparsetools.csr_tocsc(rows, cols, A.indptr, A.indices, A.data, indptr, indices, data)
     return csr_from_arrays((cols, rows), data, indices, indptr)
+
+
+def with_data(template, data: np.ndarray):
+    """A sparse matrix on ``template``'s pattern (its index arrays shared, not copied) with
+    these values, without scipy's constructor and its checks: the template's attributes
+    are all its pattern's (shape, format flags), which the copy keeps."""
+    matrix = object.__new__(type(template))
+    matrix.__dict__.update(template.__dict__)
+    matrix.data = data
+    return matrix
