@@ -156,6 +156,20 @@ class _ZPattern:
         return _ZStructure(self.k, self.n_levels, D, S_s1, S_ss, update, self.rest_theta, self)
 
 
+    def transposed_S_s1(self) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+        """Z₁'WZ_s's pattern: (a CSR matrix of it, sorted, for :func:`._matvec.with_data`;
+        for each of its entries the entry of S_s1 it holds and its row), made once."""
+        if "transposed_S_s1" not in self.tables:
+            from lmmpy.objective._matvec import csr_from_arrays, transposed_csr
+
+            numbered = csr_from_arrays(self.S_s1.shape, np.arange(self.S_s1.nnz, dtype=float),
+                                       self.S_s1.indices, self.S_s1.indptr)
+            transposed = transposed_csr(numbered)
+            order = transposed.data.astype(np.int64)
+            rows = np.repeat(np.arange(transposed.shape[0]), np.diff(transposed.indptr))
+            self.tables["transposed_S_s1"] = (transposed, order, rows)
+        return self.tables["transposed_S_s1"]
+
     def _dense_update(self, blocks: LevelBlocks) -> DenseUpdate:
         """``DenseUpdate(blocks)`` with its dense B filled through a flat index made once
         per pattern (a reweighting would repeat the level of every entry and a 2-d scatter;
@@ -345,6 +359,7 @@ class BlockedFactorization:
         self._state = self._first = self._rank_update = self._target_scale = None
         self._pair_index = None
         self._rest_lambda = None
+        self._T1 = None
         self._held_once = 8.0 * self._m**2 > HELD_ONCE_BYTES
         if self._held_once:   # the objective keeps no second state (_deviance._update)
             self.capabilities = Capabilities(gradient="trace_terms", snapshots=False)
@@ -356,8 +371,13 @@ class BlockedFactorization:
         large crossed model it is 2,000² where its lower triangle has a few thousand
         entries, :meth:`_lower_entries`)."""
         z, crossprods = self.structure, self.crossprods
-        return np.block([[_dense_S_ss(z), crossprods.ZtXy[z.q1:]],
-                         [crossprods.ZtXy[z.q1:].T, crossprods.XytXy]])
+        qs, rest = z.qs, crossprods.ZtXy[z.q1:]
+        S_rr = np.empty((self._m, self._m))   # np.block's array, without its checks
+        S_rr[:qs, :qs] = _dense_S_ss(z)
+        S_rr[:qs, qs:] = rest
+        S_rr[qs:, :qs] = rest.T
+        S_rr[qs:, qs:] = crossprods.XytXy
+        return S_rr
 
     def _lower_entries(self):
         """(flat index, row, column, value) of Sᵣᵣ's lower triangle on its pattern (S_ss's
@@ -441,7 +461,7 @@ class BlockedFactorization:
     def _first_term(self, theta: np.ndarray):
         """log|A₁₁|, V (ℓ, k, k) with Ω_j = V_jV_j', the factors L_j and their inverses."""
         z = self.structure
-        T = self.terms[0].template(theta[: self._n_theta1])
+        T = self._template(theta)
         if z.k == 1:
             a = T[0, 0] ** 2 * z.D[:, 0, 0] + 1.0
             root = np.sqrt(a)[:, None, None]
@@ -700,9 +720,18 @@ class BlockedFactorization:
     def _Lambda_first(self, theta, X: np.ndarray, transpose: bool = False) -> np.ndarray:
         """Λ₁X (or Λ₁'X): the first term's template on every level's rows."""
         z = self.structure
-        T = self.terms[0].template(theta[: self._n_theta1])
+        T = self._template(theta)
+        if z.k == 1:   # each entry one product t·x, as the batched 1 × 1 matmul makes it
+            return T[0, 0] * X
         blocks = X.reshape(z.n_levels, z.k, -1)
         return ((T.T if transpose else T) @ blocks).reshape(X.shape)
+
+    def _template(self, theta: np.ndarray) -> np.ndarray:
+        """The first term's T at θ (kept for the last θ: a solve asks twice, the update once)."""
+        key = theta.tobytes()
+        if self._T1 is None or self._T1[0] != key:
+            self._T1 = (key, self.terms[0].template(theta[: self._n_theta1]))
+        return self._T1[1]
 
     def _Lambda_s(self, theta: np.ndarray) -> sp.csr_matrix:
         """Λ on the other terms at θ, built once per θ from its own entries (no slicing of Λ)."""

@@ -38,6 +38,7 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
+from lmmpy.objective._blocked import _ZPattern
 from lmmpy.objective._factorization import require_exact
 from lmmpy.objective._lambda import ThetaLayout
 from lmmpy.objective._rankupdate import CompiledUpdate
@@ -85,7 +86,9 @@ class _BlockedInverse:
         z = factor.structure
         V, L1_inverse = factor._first
         self.q1, self.k, self.qs = z.q1, z.k, z.qs
-        A11_inverse = L1_inverse.transpose(0, 2, 1) @ L1_inverse
+        scalar = z.k == 1   # 1 × 1 blocks: the batched matmuls' single products elementwise
+        A11_inverse = (L1_inverse * L1_inverse if scalar
+                       else L1_inverse.transpose(0, 2, 1) @ L1_inverse)
         self.first = A11_inverse
         self._upper = np.zeros((0, 0))
         self._dense_cross = self._gathered = None
@@ -98,9 +101,13 @@ class _BlockedInverse:
             self._gathered = (z.update.blocks, t)
         else:
             N = factor._level_forms(theta, upper)
-        W = L1_inverse.transpose(0, 2, 1) @ V.transpose(0, 2, 1)       # A₁₁,ⱼ⁻¹T'
+        if scalar:
+            W = L1_inverse * V
+            self.first = A11_inverse + W * N * W
+        else:
+            W = L1_inverse.transpose(0, 2, 1) @ V.transpose(0, 2, 1)   # A₁₁,ⱼ⁻¹T'
+            self.first = A11_inverse + W @ N @ W.transpose(0, 2, 1)
         self.W = W
-        self.first = A11_inverse + W @ N @ W.transpose(0, 2, 1)
         self._upper = upper   # S⁻¹, upper triangle valid
         self._factor, self._theta = factor, theta
 
@@ -114,16 +121,16 @@ class _BlockedInverse:
         """P = A₁₁⁻¹A₁ₛ = blockdiag(W_j) Z₁'WZₛ Λₛ (q₁ × qₛ, the levels each level meets)."""
         z, W = self._factor.structure, self.W
         lam = self._factor._rest_diagonal(self._theta)
-        if z.k == 1 and lam is not None and getattr(z.S_s1, "format", None) == "csr":
+        if z.k == 1 and lam is not None and isinstance(z.pattern, _ZPattern):
             # scalar first term, diagonal Λₛ: each entry one product (w_j s) λ_a, as the
-            # sparse products make it, on S_s1' (sorted) without the five matrices between
-            from lmmpy.objective._matvec import csr_from_arrays, transposed_csr
+            # sparse products make it, on S_s1''s pattern (sorted, made once) without the
+            # five matrices between
+            from lmmpy.objective._matvec import with_data
 
-            S_1s = transposed_csr(z.S_s1)
-            rows = np.repeat(np.arange(z.q1), np.diff(S_1s.indptr))
-            data = W[:, 0, 0][rows] * S_1s.data
-            data *= lam[S_1s.indices]
-            return csr_from_arrays(S_1s.shape, data, S_1s.indices, S_1s.indptr)
+            template, order, rows = z.pattern.transposed_S_s1()
+            data = W[:, 0, 0][rows] * z.S_s1.data[order]
+            data *= lam[template.indices]
+            return with_data(template, data)
         W_blocks = sp.block_diag(list(W), format="csr") if z.k > 1 else sp.diags(W.ravel())
         P = (W_blocks @ z.S_s1.T.tocsr() @ self._factor._Lambda_s(self._theta).tocsr()).tocsr()
         P.sort_indices()
