@@ -323,8 +323,9 @@ class _FisherSolve:
         self.system_solve = None
         if with_beta:
             X = system.design.X.values
-            B = system.times_Lambda_t(result.theta, times(system.Zt, W[:, None] * X))
-            self.system_solve = EliminatedSolve(self.solve_A, B, X.T @ (W[:, None] * X))
+            WX = W[:, None] * X
+            B = system.times_Lambda_t(result.theta, times(system.Zt, WX))
+            self.system_solve = EliminatedSolve(self.solve_A, B, X.T @ WX)
 
     def __call__(self, g_u, g_beta):
         if self.system_solve is None:
