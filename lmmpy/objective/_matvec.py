@@ -35,38 +35,38 @@ def times(A, x: np.ndarray) -> np.ndarray:
     ([1.0, 5.0], [[1.0, 0.0], [2.0, 3.0]])
     """
     x = np.asarray(x)
-    kernel = _KERNELS.get((getattr(A, "format", None), x.ndim))
-    if (kernel is None or A.dtype != np.float64 or x.dtype != np.float64
-            or x.shape[0] != A.shape[1]):
+    fmt = getattr(A, "format", None)
+    if not _applies(A, fmt, x, A.shape[1]):
         return np.asarray(A @ x)
-    M, N = A.shape
-    if x.ndim == 1:
-        out = np.zeros(M)
-        kernel(M, N, A.indptr, A.indices, A.data, x, out)
-        return out
-    out = np.zeros((M, x.shape[1]))
-    kernel(M, N, x.shape[1], A.indptr, A.indices, A.data, np.ascontiguousarray(x).ravel(),
-           out.ravel())
-    return out
+    return _product(fmt, A, *A.shape, x)
 
 
 def transpose_times(A, x: np.ndarray) -> np.ndarray:
     """A' @ x for a CSR or CSC A without a transposed matrix object: A's arrays read as its
     transpose's in the other format (what ``A.T @ x`` does, the same bits)."""
     x = np.asarray(x)
-    other = {"csr": "csc", "csc": "csr"}.get(getattr(A, "format", None))
-    kernel = _KERNELS.get((other, x.ndim))
-    if (kernel is None or A.dtype != np.float64 or x.dtype != np.float64
-            or x.shape[0] != A.shape[0]):
+    fmt = {"csr": "csc", "csc": "csr"}.get(getattr(A, "format", None))
+    if not _applies(A, fmt, x, A.shape[0]):
         return np.asarray(A.T @ x)
-    N, M = A.shape
-    if x.ndim == 1:
+    return _product(fmt, A, A.shape[1], A.shape[0], x)
+
+
+def _applies(A, fmt: str | None, x: np.ndarray, inner: int) -> bool:
+    return ((fmt, 1) in _KERNELS and x.ndim in (1, 2) and A.dtype == np.float64
+            and x.dtype == np.float64 and x.shape[0] == inner)
+
+
+def _product(fmt: str, A, M: int, N: int, x: np.ndarray) -> np.ndarray:
+    """The M × N product on A's arrays (in format ``fmt``) as scipy makes it: the one-vector
+    kernel for a vector or a single column (as ``@`` does: the several-vector kernel is
+    slow for one), else the several-vector kernel."""
+    if x.ndim == 1 or x.shape[1] == 1:
         out = np.zeros(M)
-        kernel(M, N, A.indptr, A.indices, A.data, x, out)
-        return out
+        _KERNELS[(fmt, 1)](M, N, A.indptr, A.indices, A.data, x.ravel(), out)
+        return out if x.ndim == 1 else out.reshape(M, 1)
     out = np.zeros((M, x.shape[1]))
-    kernel(M, N, x.shape[1], A.indptr, A.indices, A.data, np.ascontiguousarray(x).ravel(),
-           out.ravel())
+    _KERNELS[(fmt, 2)](M, N, x.shape[1], A.indptr, A.indices, A.data,
+                       np.ascontiguousarray(x).ravel(), out.ravel())
     return out
 
 
