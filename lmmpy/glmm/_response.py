@@ -118,10 +118,11 @@ class GlmResponse:
         if self._logit and np.ndim(eta) == 1:
             from lmmpy.glmm._kernels import logit_working
 
-            eta = np.asarray(eta, dtype=float)
+            eta, offset = np.asarray(eta, dtype=float), np.asarray(offset, dtype=float)
+            if offset.shape != eta.shape:
+                offset = np.broadcast_to(offset, eta.shape)
             weights, z = np.empty(len(eta)), np.empty(len(eta))
-            logit_working(eta, np.broadcast_to(np.asarray(offset, dtype=float), eta.shape),
-                          self.y, self.weights, weights, z)
+            logit_working(eta, offset, self.y, self.weights, weights, z)
             return weights, z
         mu = self.mu(eta)
         mu_eta = self.family.mu_eta(eta)
