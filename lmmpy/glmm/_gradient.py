@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmmpy.glmm._pirls import EliminatedSolve, PirlsResult, ReweightedSystem
+from lmmpy.objective._matvec import times
 
 CG_TOLERANCE = 1e-13
 CG_MAX_ITERATIONS = 200
@@ -60,6 +61,14 @@ def row_derivatives(system: ReweightedSystem, eta: np.ndarray) -> RowDerivatives
     """The derivatives of the unit deviances, working weights and aic in η."""
     response, family = system.response, system.response.family
     y, wt = response.y, response.weights
+    if response._logit:   # one compiled pass, the expressions below operation by operation
+        from lmmpy.glmm._kernels import logit_row_derivatives
+
+        scale, size, successes, _ = response._binomial_counts
+        out = [np.empty(len(eta)) for _ in range(5)]
+        logit_row_derivatives(np.asarray(eta, dtype=float), y, wt, scale, size, successes,
+                              *out)
+        return RowDerivatives(*out)
     mu = family.linkinv(eta)
     m1, m2 = family.mu_eta(eta), family.link.mu_eta2(eta)
     V, V1 = family.variance(mu), family.variance_derivative(mu)
@@ -95,24 +104,23 @@ def laplace_gradient(system: ReweightedSystem, result: PirlsResult,
     theta, u = result.theta, result.u
     design = system.design
     Z, X = design.Z, design.X.values
-    Lambda = system.Lambda(theta)
     rows = row_derivatives(system, result.eta)
     effects = _RowEffects(system, theta)
     inverse = _selected_inverse(result.objective, theta)
     w_rows = effects.inverse_times_g(inverse)              # (A⁻¹Λ'Z')[c, i] per row
     leverage = np.einsum("ik,ik->i", effects.g, w_rows)
     r = rows.aic1 + rows.W1 * leverage
-    Zt, Lambda_t = system.Zt, system.Lambda_t(theta)
-    right = (np.asarray(Lambda_t @ (Zt @ r)) + 2 * u, X.T @ r if vary_beta else None)
+    Zt = system.Zt
+    right = (system.times_Lambda_t(theta, times(Zt, r)) + 2 * u, X.T @ r if vary_beta else None)
     fisher = _FisherSolve(system, result, rows.W, vary_beta)
     v, w = _adjoint_solve(system, result, rows, right, fisher)
     if vary_beta and slopes is not None:
         slopes.extend(stage1_mode_slopes(system, result, rows, fisher))
-    moved = Z @ (Lambda @ v)
+    moved = times(Z, system.times_Lambda(theta, v))
     if w is not None:
         moved = moved + X @ w
     s = r - rows.d2 * moved
-    e, f = np.asarray(Zt @ s), np.asarray(Zt @ rows.d1)
+    e, f = times(Zt, s), times(Zt, rows.d1)
     layout = system.layout()
     a, c = layout.lambda_rows, layout.lambda_cols
     per_entry = e[a] * u[c] - f[a] * v[c]
@@ -164,14 +172,15 @@ def mode_derivatives(system: ReweightedSystem, result: PirlsResult) -> np.ndarra
     layout = system.layout()
     a, c, k = layout.lambda_rows, layout.lambda_cols, layout.lambda_theta
     n_theta = len(theta)
-    Zt, Lambda_t = system.Zt, system.Lambda_t(theta)
-    half_first = np.asarray(Zt @ (rows.d1 / 2))
+    Zt = system.Zt
+    half_first = times(Zt, rows.d1 / 2)
     moved_u = np.zeros((layout.size, n_theta))      # E_k û, one column per θ_k
     np.add.at(moved_u, (a, k), u[c])
     right = np.zeros((layout.size, n_theta + X.shape[1]))
     np.add.at(right, (c, k), half_first[a])         # E_k'Z'd'/2
-    right[:, :n_theta] += np.asarray(Lambda_t @ (Zt @ (half[:, None] * (Z @ moved_u))))
-    right[:, n_theta:] = np.asarray(Lambda_t @ (Zt @ (half[:, None] * X)))
+    right[:, :n_theta] += system.times_Lambda_t(theta, times(Zt, half[:, None]
+                                                             * times(Z, moved_u)))
+    right[:, n_theta:] = system.times_Lambda_t(theta, times(Zt, half[:, None] * X))
     solved = np.asarray(result.objective.factor.solve_A(right))
     return -solved.reshape(right.shape)
 
@@ -195,9 +204,9 @@ def stage1_mode_slopes(system: ReweightedSystem, result: PirlsResult, rows: RowD
     Zt = system.Zt
     moved_u = np.zeros((layout.size, n_theta))      # E_k û, one column per θ_k
     np.add.at(moved_u, (a, k), u[c])
-    weighted = (rows.d2 / 2)[:, None] * (Z @ moved_u)
-    right_u = np.asarray(system.Lambda_t(theta) @ (Zt @ weighted))
-    half_first = np.asarray(Zt @ (rows.d1 / 2))
+    weighted = (rows.d2 / 2)[:, None] * times(Z, moved_u)
+    right_u = system.times_Lambda_t(theta, times(Zt, weighted))
+    half_first = times(Zt, rows.d1 / 2)
     np.add.at(right_u, (c, k), half_first[a])       # E_k'Z'd'/2
     du, dbeta = fisher(right_u, X.T @ weighted)   # one solve for every θ_k
     return -du, -dbeta
@@ -277,7 +286,8 @@ def _row_layout(system: ReweightedSystem):
             slots.append((column + row, column + col))
         offset += term.n_random_effects
         column += k
-    kept = (np.hstack(positions).astype(np.int64), np.hstack(z), slots)
+    # positions by column (Fortran order): each column is one entries() call's indices
+    kept = (np.asfortranarray(np.hstack(positions), dtype=np.int64), np.hstack(z), slots)
     system.__dict__["_row_layout"] = kept
     return kept
 
@@ -313,8 +323,9 @@ class _FisherSolve:
         self.system_solve = None
         if with_beta:
             X = system.design.X.values
-            B = np.asarray(system.Lambda_t(result.theta) @ (system.Zt @ (W[:, None] * X)))
-            self.system_solve = EliminatedSolve(self.solve_A, B, X.T @ (W[:, None] * X))
+            WX = W[:, None] * X
+            B = system.times_Lambda_t(result.theta, times(system.Zt, WX))
+            self.system_solve = EliminatedSolve(self.solve_A, B, X.T @ WX)
 
     def __call__(self, g_u, g_beta):
         if self.system_solve is None:

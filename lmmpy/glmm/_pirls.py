@@ -59,6 +59,7 @@ from lmmpy.glmm._response import GlmResponse
 from lmmpy.glmm._weighted import WeightedCrossProducts
 from lmmpy.objective import ProfiledDeviance
 from lmmpy.objective._lambda import theta_layout
+from lmmpy.objective._matvec import times
 
 MAX_ITERATIONS = 100
 MAX_HALVINGS = 30
@@ -77,6 +78,12 @@ TOLERANCE = 1e-10   # largest change of u (and β) in the last step, relative to
                     # (Newton converges quadratically: the error left is ~1e-20); lme4 stops on
                     # a relative change of pdev of 1e-7 (tolPwrss), its loglik then up to 2e-3
                     # short of the converged Laplace value
+
+
+def _diagonal_layout(layout) -> bool:
+    """Whether Λ is diagonal (every term scalar): one entry per row, on the diagonal."""
+    return (len(layout.lambda_rows) == layout.size
+            and bool(np.all(layout.lambda_rows == layout.lambda_cols)))
 
 
 class PirlsError(ArithmeticError):
@@ -121,7 +128,7 @@ class ReweightedSystem:
         # shared, X's taken from this design)
         self._crossprods = (WeightedCrossProducts(design) if tables is None
                             else tables.with_fixed(design.X.values))
-        self._Lambda: tuple[bytes, tuple] | None = None   # the last θ's Λ and Λ'
+        self._Lambda: tuple[bytes, dict] | None = None   # the last θ's Λ (forms as asked)
         self._structure_from: ProfiledDeviance | None = None   # another system's, same Z
         self._theta_layout = None   # before the first factorization
 
@@ -141,25 +148,59 @@ class ReweightedSystem:
         return sum(term.n_random_effects for term in self.design.terms)
 
     def eta(self, theta: np.ndarray, beta: np.ndarray, u: np.ndarray) -> np.ndarray:
-        return self.linear_predictor(beta, self.Lambda(theta) @ u)
+        return self.linear_predictor(beta, self.times_Lambda(theta, u))
 
     def linear_predictor(self, beta: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return self.design.X.values @ beta + self.design.Z @ b + self.design.offset
+        return self.design.X.values @ beta + times(self.design.Z, b) + self.design.offset
 
     def Lambda(self, theta: np.ndarray):
         """Λ_θ (the last one kept: PIRLS and the criterion ask for it at every step)."""
-        return self._Lambda_pair(theta)[0]
+        return self._Lambda_form(theta, "Lambda")
 
     def Lambda_t(self, theta: np.ndarray):
         """Λ_θ' as CSR (kept with Λ_θ: a transposed view is a new checked matrix each time)."""
-        return self._Lambda_pair(theta)[1]
+        return self._Lambda_form(theta, "Lambda_t")
 
-    def _Lambda_pair(self, theta: np.ndarray):
+    def times_Lambda(self, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Λ_θx (x a vector or q × m): elementwise when Λ is diagonal (scalar terms only),
+        the same bits as the sparse product, whose every sum has one term."""
+        diagonal = self._Lambda_form(theta, "diagonal")
+        if diagonal is not None:
+            return diagonal * x if np.ndim(x) == 1 else diagonal[:, None] * x
+        return times(self.Lambda(theta), x)
+
+    def times_Lambda_t(self, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Λ_θ'x, as :meth:`times_Lambda`."""
+        diagonal = self._Lambda_form(theta, "diagonal")
+        if diagonal is not None:
+            return diagonal * x if np.ndim(x) == 1 else diagonal[:, None] * x
+        return times(self.Lambda_t(theta), x)
+
+    def _Lambda_form(self, theta: np.ndarray, form: str):
+        """Λ_θ as ``Lambda`` (CSC), ``Lambda_t`` (Λ' as CSR) or ``diagonal`` (its diagonal
+        when Λ is diagonal, else None), each made once per θ when first asked."""
         key = np.asarray(theta, dtype=float).tobytes()
         if self._Lambda is None or self._Lambda[0] != key:
-            Lambda = self.layout().Lambda(theta)
-            self._Lambda = (key, (Lambda, Lambda.T.tocsr()))
-        return self._Lambda[1]
+            self._Lambda = (key, {})
+        forms = self._Lambda[1]
+        if form not in forms:
+            if form == "Lambda":
+                forms[form] = self.layout().Lambda(np.asarray(theta, dtype=float))
+            elif form == "Lambda_t":
+                forms[form] = self.Lambda(theta).T.tocsr()
+            else:
+                layout = self.layout()
+                forms[form] = (None if not _diagonal_layout(layout) else
+                               np.asarray(theta, dtype=float)[layout.lambda_theta[
+                                   self._diagonal_order]])
+        return forms[form]
+
+    @functools.cached_property
+    def _diagonal_order(self) -> np.ndarray:
+        """The layout's entries of Λ by row (Λ diagonal: one per row)."""
+        order = np.empty(self.q, dtype=np.intp)
+        order[self.layout().lambda_rows] = np.arange(self.q)
+        return order
 
     @functools.cached_property
     def Zt(self):
@@ -217,14 +258,15 @@ def pirls(system: ReweightedSystem, theta: np.ndarray, beta: np.ndarray | None,
     [-1.361, -0.976, -1.111, -1.56]
     """
     theta = np.asarray(theta, dtype=float)
-    Lambda = system.Lambda(theta)
+    system.layout()   # a system's first factorization is set up at R's start (every later
+                      # one, the first step's included, a reweighting of it)
     if u is None:
         u = np.zeros(system.q)
         eta = system.response.start_eta()
         beta = np.zeros(system.n_fixed) if beta is None else beta
         first_step_free = True
     else:
-        eta = system.linear_predictor(beta, Lambda @ u)
+        eta = system.linear_predictor(beta, system.times_Lambda(theta, u))
         first_step_free = False
     pdev = np.inf if first_step_free else system.penalized_deviance(eta, u)
     chord = None if first_step_free else _chord_across(system, previous, theta, vary_beta)
@@ -234,12 +276,11 @@ def pirls(system: ReweightedSystem, theta: np.ndarray, beta: np.ndarray | None,
         iterations += 1
         newton_step = chord is None
         if chord is not None:
-            beta_new, u_new = chord.step(system, eta, beta, u, system.Lambda_t(theta))
+            beta_new, u_new = chord.step(system, eta, beta, u, theta)
         else:
             objective = system.objective_at(eta)
-            beta_new, u_new = _pls_step(objective, theta, beta, system.Lambda_t(theta),
-                                        vary_beta)
-        accepted = _halve_until_lower(system, Lambda, (beta, u), (beta_new, u_new), pdev)
+            beta_new, u_new = _pls_step(system, objective, theta, beta, vary_beta)
+        accepted = _halve_until_lower(system, theta, (beta, u), (beta_new, u_new), pdev)
         if accepted is None:
             if chord is None:
                 break   # no step lowers pdev: at its minimum to rounding
@@ -258,7 +299,7 @@ def pirls(system: ReweightedSystem, theta: np.ndarray, beta: np.ndarray | None,
             if constant * step**2 <= QUADRATIC_MARGIN * bound:
                 break
         previous = step if newton_step and not halved else None
-        chord = _next_chord(chord, system, objective, Lambda, vary_beta, step, last_step,
+        chord = _next_chord(chord, system, objective, theta, vary_beta, step, last_step,
                             scale, halved)
         last_step = step
     if not np.isfinite(pdev):
@@ -273,17 +314,15 @@ def predicted_or_last(system: ReweightedSystem, theta: np.ndarray, predicted: tu
                       last: tuple) -> tuple[np.ndarray, np.ndarray]:
     """Of two PIRLS starts (β, u) at θ, the one with the lower penalized deviance (a
     prediction of the modes far from where it was made can be worse than the last ones)."""
-    Lambda = system.Lambda(theta)
-
     def pdev(start):
         beta, u = start
-        value = system.penalized_deviance(system.linear_predictor(beta, Lambda @ u), u)
+        value = system.penalized_deviance(system.eta(theta, beta, u), u)
         return value if np.isfinite(value) else np.inf
 
     return predicted if pdev(predicted) < pdev(last) else last
 
 
-def _pls_step(objective: ProfiledDeviance, theta, beta, Lambda_t,
+def _pls_step(system: ReweightedSystem, objective: ProfiledDeviance, theta, beta,
               vary_beta: bool) -> tuple[np.ndarray, np.ndarray]:
     """The penalized least-squares solution (β, u) at the current weights (β from the
     factor's trailing block R, as ``ProfiledDeviance.solve``, when it varies)."""
@@ -294,11 +333,11 @@ def _pls_step(objective: ProfiledDeviance, theta, beta, Lambda_t,
     if vary_beta:   # β̃ of the cross-products' [X̃ ỹ], then β in the design's coordinates
         fitted = lapack.dtrtrs(R[:p, :p], R[:p, p])[0] if p else np.zeros(0)
         beta = crossprods.original_beta(fitted)
-    right = Lambda_t @ (ZtXy[:, -1] - ZtXy[:, :-1] @ fitted)
+    right = system.times_Lambda_t(theta, ZtXy[:, -1] - ZtXy[:, :-1] @ fitted)
     return beta, np.asarray(objective.factor.solve_A(right)).ravel()
 
 
-def _halve_until_lower(system, Lambda, old, new, pdev):
+def _halve_until_lower(system, theta, old, new, pdev):
     """The first of the full step and its halvings that lowers pdev: (β, u, η, pdev,
     whether halved) or None."""
     (beta0, u0), (beta1, u1) = old, new
@@ -306,7 +345,7 @@ def _halve_until_lower(system, Lambda, old, new, pdev):
     for _ in range(MAX_HALVINGS):
         beta = beta0 + step * (beta1 - beta0)
         u = u0 + step * (u1 - u0)
-        eta = system.linear_predictor(beta, Lambda @ u)
+        eta = system.eta(theta, beta, u)
         value = system.penalized_deviance(eta, u)
         if value <= pdev + ROUNDING * abs(pdev) or (np.isfinite(value) and not np.isfinite(pdev)):
             return beta, u, eta, value, step < 1.0
@@ -314,7 +353,7 @@ def _halve_until_lower(system, Lambda, old, new, pdev):
     return None
 
 
-def _next_chord(chord, system, objective, Lambda, vary_beta: bool, step: float,
+def _next_chord(chord, system, objective, theta, vary_beta: bool, step: float,
                 last_step: float, scale: float, halved: bool):
     """The chord for the next step, or None for a Newton step (module docstring): only
     near û (the last step below ``CHORD_FROM`` relative to max |u|), never after a halving,
@@ -322,7 +361,9 @@ def _next_chord(chord, system, objective, Lambda, vary_beta: bool, step: float,
     if halved or system.q < CHORD_MIN_Q:
         return None
     if chord is None:
-        return Chord(objective, Lambda, vary_beta) if step <= CHORD_FROM * scale else None
+        if step > CHORD_FROM * scale:
+            return None
+        return Chord(objective, system.Lambda(theta), vary_beta)
     return chord if step <= CHORD_CONTRACTION * last_step else None
 
 
@@ -373,12 +414,12 @@ class Chord:
                 crossprods.XytXy[:p, :p])
 
     def step(self, system: ReweightedSystem, eta: np.ndarray, beta: np.ndarray,
-             u: np.ndarray, Lambda_t) -> tuple[np.ndarray, np.ndarray]:
-        """(β, u) after one chord step from (β, u) at η, Λ_θ' the current θ's (the
-        system's may be another θ's: the fixed point is still θ's û and β̂)."""
+             u: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(β, u) after one chord step from (β, u) at η and the current θ (the system's
+        may be another θ's: the fixed point is still θ's û and β̂)."""
         weights, z = system.response.working(eta, system.design.offset)
         score = weights * (z - eta + system.design.offset)
-        right = np.asarray(Lambda_t @ (system.Zt @ score)) - u
+        right = system.times_Lambda_t(theta, times(system.Zt, score)) - u
         if self.system_solve is None:
             return beta, u + np.asarray(self.solve_A(right)).ravel()
         delta_u, delta_beta = self.system_solve(right, system.design.X.values.T @ score)

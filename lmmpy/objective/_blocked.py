@@ -132,12 +132,12 @@ class _ZPattern:
         ``compiled``: the rank update by the compiled loop, whose set-up does not depend on
         the values (a reweighting then costs no pair table: 30 ms against 6 for the loop's
         call on 2 million pairs)."""
+        from lmmpy.objective._matvec import with_data
+
         data = ZtZ.data
         D = np.zeros((self.n_levels, self.k, self.k))
         D.ravel()[self.D_target] = data[self.D_source]
-        S_s1 = sp.csr_matrix(self.S_s1.shape)   # the pattern's arrays, no check (as made)
-        S_s1.data, S_s1.indices, S_s1.indptr = (data[self.S_s1.data], self.S_s1.indices,
-                                                self.S_s1.indptr)
+        S_s1 = with_data(self.S_s1, data[self.S_s1.data])   # the pattern's arrays, no check
         S_ss = np.zeros((self.qs, self.qs))
         S_ss.ravel()[self.S_ss_target] = data[self.S_ss_source]
         update = None
@@ -148,12 +148,40 @@ class _ZPattern:
             gather_values(data, self.blocks.values, values)
             blocks = replace(self.blocks, values=values)
             if self.update is DenseUpdate:
-                update = DenseUpdate(blocks)
+                update = self._dense_update(blocks)
             elif self.update is not None and not compiled:
                 update = PairProducts(blocks, self.update)
             else:
                 update = CompiledUpdate(blocks)
         return _ZStructure(self.k, self.n_levels, D, S_s1, S_ss, update, self.rest_theta, self)
+
+
+    def transposed_S_s1(self) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+        """Z₁'WZ_s's pattern: (a CSR matrix of it, sorted, for :func:`._matvec.with_data`;
+        for each of its entries the entry of S_s1 it holds and its row), made once."""
+        if "transposed_S_s1" not in self.tables:
+            from lmmpy.objective._matvec import csr_from_arrays, transposed_csr
+
+            numbered = csr_from_arrays(self.S_s1.shape, np.arange(self.S_s1.nnz, dtype=float),
+                                       self.S_s1.indices, self.S_s1.indptr)
+            transposed = transposed_csr(numbered)
+            order = transposed.data.astype(np.int64)
+            rows = np.repeat(np.arange(transposed.shape[0]), np.diff(transposed.indptr))
+            self.tables["transposed_S_s1"] = (transposed, order, rows)
+        return self.tables["transposed_S_s1"]
+
+    def _dense_update(self, blocks: LevelBlocks) -> DenseUpdate:
+        """``DenseUpdate(blocks)`` with its dense B filled through a flat index made once
+        per pattern (a reweighting would repeat the level of every entry and a 2-d scatter;
+        the same array)."""
+        if "dense_update" not in self.tables:
+            b = self.blocks
+            self.tables["dense_update"] = b.level_of_entry * b.size + b.rows
+        k = blocks.values.shape[1]
+        update = DenseUpdate.__new__(DenseUpdate)
+        update.B = np.zeros((blocks.n_levels, blocks.size, k))
+        update.B.reshape(-1, k)[self.tables["dense_update"]] = blocks.values
+        return update
 
 
 def blocked_factorization(crossprods: CrossProducts, layout: ThetaLayout,
@@ -331,6 +359,7 @@ class BlockedFactorization:
         self._state = self._first = self._rank_update = self._target_scale = None
         self._pair_index = None
         self._rest_lambda = None
+        self._T1 = None
         self._held_once = 8.0 * self._m**2 > HELD_ONCE_BYTES
         if self._held_once:   # the objective keeps no second state (_deviance._update)
             self.capabilities = Capabilities(gradient="trace_terms", snapshots=False)
@@ -342,8 +371,13 @@ class BlockedFactorization:
         large crossed model it is 2,000² where its lower triangle has a few thousand
         entries, :meth:`_lower_entries`)."""
         z, crossprods = self.structure, self.crossprods
-        return np.block([[_dense_S_ss(z), crossprods.ZtXy[z.q1:]],
-                         [crossprods.ZtXy[z.q1:].T, crossprods.XytXy]])
+        qs, rest = z.qs, crossprods.ZtXy[z.q1:]
+        S_rr = np.empty((self._m, self._m))   # np.block's array, without its checks
+        S_rr[:qs, :qs] = _dense_S_ss(z)
+        S_rr[:qs, qs:] = rest
+        S_rr[qs:, :qs] = rest.T
+        S_rr[qs:, qs:] = crossprods.XytXy
+        return S_rr
 
     def _lower_entries(self):
         """(flat index, row, column, value) of Sᵣᵣ's lower triangle on its pattern (S_ss's
@@ -427,7 +461,7 @@ class BlockedFactorization:
     def _first_term(self, theta: np.ndarray):
         """log|A₁₁|, V (ℓ, k, k) with Ω_j = V_jV_j', the factors L_j and their inverses."""
         z = self.structure
-        T = self.terms[0].template(theta[: self._n_theta1])
+        T = self._template(theta)
         if z.k == 1:
             a = T[0, 0] ** 2 * z.D[:, 0, 0] + 1.0
             root = np.sqrt(a)[:, None, None]
@@ -442,11 +476,16 @@ class BlockedFactorization:
     def _schur_complement(self, theta: np.ndarray, V: np.ndarray) -> np.ndarray:
         """Λ̃'(Sᵣᵣ − G)Λ̃ + diag(I, 0): lower triangle valid (all of it if Λ_s is not diagonal)."""
         z, qs = self.structure, self.structure.qs
-        F = V.transpose(0, 2, 1) @ self._S1d               # V_j' S_jd
+        if z.k == 1:   # 1 × 1 blocks: each product one multiplication, as matmul makes it
+            F = V * self._S1d
+            VF = V * F
+        else:
+            F = V.transpose(0, 2, 1) @ self._S1d           # V_j' S_jd
+            VF = V @ F
         flat = F.reshape(z.q1, -1)
         if not qs:
             return self._S_rr - flat.T @ flat
-        G_sd = z.S_s1 @ (V @ F).reshape(z.q1, -1)
+        G_sd = _times(z.S_s1, VF.reshape(z.q1, -1))
         if z.rest_theta is None:
             return self._general_schur(theta, V, G_sd, flat)
         lam = np.ones(self._m)
@@ -648,10 +687,10 @@ class BlockedFactorization:
         if not z.qs:
             return z1.ravel() if vector else z1
         # A_s1 = Λ_s'S_s1Λ₁ applied as three factors, never formed
-        x_s = self._solve_rest(B[z.q1:] - self._Lambda_rest(theta, z.S_s1 @ self._Lambda_first(
-            theta, z1), transpose=True))
+        x_s = self._solve_rest(B[z.q1:] - self._Lambda_rest(theta, _times(
+            z.S_s1, self._Lambda_first(theta, z1)), transpose=True))
         x1 = z1 - self._solve_first(self._Lambda_first(
-            theta, z.S_s1.T @ self._Lambda_rest(theta, x_s), transpose=True))
+            theta, _transpose_times(z.S_s1, self._Lambda_rest(theta, x_s)), transpose=True))
         x = np.vstack([x1, x_s])
         return x.ravel() if vector else x
 
@@ -681,9 +720,18 @@ class BlockedFactorization:
     def _Lambda_first(self, theta, X: np.ndarray, transpose: bool = False) -> np.ndarray:
         """Λ₁X (or Λ₁'X): the first term's template on every level's rows."""
         z = self.structure
-        T = self.terms[0].template(theta[: self._n_theta1])
+        T = self._template(theta)
+        if z.k == 1:   # each entry one product t·x, as the batched 1 × 1 matmul makes it
+            return T[0, 0] * X
         blocks = X.reshape(z.n_levels, z.k, -1)
         return ((T.T if transpose else T) @ blocks).reshape(X.shape)
+
+    def _template(self, theta: np.ndarray) -> np.ndarray:
+        """The first term's T at θ (kept for the last θ: a solve asks twice, the update once)."""
+        key = theta.tobytes()
+        if self._T1 is None or self._T1[0] != key:
+            self._T1 = (key, self.terms[0].template(theta[: self._n_theta1]))
+        return self._T1[1]
 
     def _Lambda_s(self, theta: np.ndarray) -> sp.csr_matrix:
         """Λ on the other terms at θ, built once per θ from its own entries (no slicing of Λ)."""
@@ -704,6 +752,20 @@ class BlockedFactorization:
             return lam[:, None] * X
         Lambda_s = self._Lambda_s(theta)
         return np.asarray((Lambda_s.T if transpose else Lambda_s) @ X)
+
+
+def _times(S, X: np.ndarray) -> np.ndarray:
+    """S X for S_s1 (CSR, or the term blocks' product): scipy's kernel without its dispatch."""
+    from lmmpy.objective._matvec import times
+
+    return times(S, X) if sp.issparse(S) else np.asarray(S @ X)
+
+
+def _transpose_times(S, X: np.ndarray) -> np.ndarray:
+    """S'X, as :func:`_times`."""
+    from lmmpy.objective._matvec import transpose_times
+
+    return transpose_times(S, X) if sp.issparse(S) else np.asarray(S.T @ X)
 
 
 def _dense_S_ss(structure: _ZStructure) -> np.ndarray:

@@ -38,6 +38,7 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
+from lmmpy.objective._blocked import _ZPattern
 from lmmpy.objective._factorization import require_exact
 from lmmpy.objective._lambda import ThetaLayout
 from lmmpy.objective._rankupdate import CompiledUpdate
@@ -85,7 +86,9 @@ class _BlockedInverse:
         z = factor.structure
         V, L1_inverse = factor._first
         self.q1, self.k, self.qs = z.q1, z.k, z.qs
-        A11_inverse = L1_inverse.transpose(0, 2, 1) @ L1_inverse
+        scalar = z.k == 1   # 1 × 1 blocks: the batched matmuls' single products elementwise
+        A11_inverse = (L1_inverse * L1_inverse if scalar
+                       else L1_inverse.transpose(0, 2, 1) @ L1_inverse)
         self.first = A11_inverse
         self._upper = np.zeros((0, 0))
         self._dense_cross = self._gathered = None
@@ -98,9 +101,13 @@ class _BlockedInverse:
             self._gathered = (z.update.blocks, t)
         else:
             N = factor._level_forms(theta, upper)
-        W = L1_inverse.transpose(0, 2, 1) @ V.transpose(0, 2, 1)       # A₁₁,ⱼ⁻¹T'
+        if scalar:
+            W = L1_inverse * V
+            self.first = A11_inverse + W * N * W
+        else:
+            W = L1_inverse.transpose(0, 2, 1) @ V.transpose(0, 2, 1)   # A₁₁,ⱼ⁻¹T'
+            self.first = A11_inverse + W @ N @ W.transpose(0, 2, 1)
         self.W = W
-        self.first = A11_inverse + W @ N @ W.transpose(0, 2, 1)
         self._upper = upper   # S⁻¹, upper triangle valid
         self._factor, self._theta = factor, theta
 
@@ -113,6 +120,17 @@ class _BlockedInverse:
     def P(self) -> sp.csr_matrix:
         """P = A₁₁⁻¹A₁ₛ = blockdiag(W_j) Z₁'WZₛ Λₛ (q₁ × qₛ, the levels each level meets)."""
         z, W = self._factor.structure, self.W
+        lam = self._factor._rest_diagonal(self._theta)
+        if z.k == 1 and lam is not None and isinstance(z.pattern, _ZPattern):
+            # scalar first term, diagonal Λₛ: each entry one product (w_j s) λ_a, as the
+            # sparse products make it, on S_s1''s pattern (sorted, made once) without the
+            # five matrices between
+            from lmmpy.objective._matvec import with_data
+
+            template, order, rows = z.pattern.transposed_S_s1()
+            data = W[:, 0, 0][rows] * z.S_s1.data[order]
+            data *= lam[template.indices]
+            return with_data(template, data)
         W_blocks = sp.block_diag(list(W), format="csr") if z.k > 1 else sp.diags(W.ravel())
         P = (W_blocks @ z.S_s1.T.tocsr() @ self._factor._Lambda_s(self._theta).tocsr()).tocsr()
         P.sort_indices()
@@ -120,9 +138,11 @@ class _BlockedInverse:
 
     def entries(self, rows, cols):
         rows, cols = np.asarray(rows), np.asarray(cols)
+        if len(rows):   # a gradient's pairs are all of one kind: no masks (their values
+            kind = self._one_kind(rows, cols)   # as the masked assignments give them)
+            if kind is not None:
+                return kind
         first_r, first_c = rows < self.q1, cols < self.q1
-        if first_r.all() and not first_c.any():   # a gradient's cross entries: no masks
-            return self._cross(rows, cols - self.q1)
         out = np.full(len(rows), np.nan)
         both = first_r & first_c
         same = both & (rows // self.k == cols // self.k)
@@ -137,6 +157,24 @@ class _BlockedInverse:
             c = np.where(first_r, cols, rows)[mixed] - self.q1
             out[mixed] = self._cross(r, c)
         return out
+
+    def _one_kind(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
+        """The entries when every pair is of one kind (first term × other terms; one level's
+        block of the first term; a diagonal entry of the other terms), else None."""
+        q1, k = self.q1, self.k
+        rows_first, cols_first = rows.max() < q1, cols.max() < q1
+        if rows_first and cols.min() >= q1:
+            return self._cross(rows, cols - q1)
+        if rows_first and cols_first:
+            level = rows // k if k > 1 else rows
+            if not np.array_equal(level, cols // k if k > 1 else cols):
+                return None
+            if k == 1:
+                return self.first[:, 0, 0][rows]
+            return self.first[level, rows % k, cols % k]
+        if rows.min() >= q1 and np.array_equal(rows, cols):
+            return np.diagonal(self._upper)[rows - q1]
+        return None
 
     def _cross(self, r: np.ndarray, c: np.ndarray) -> np.ndarray:
         """(A⁻¹)[r, q₁ + c] = −(P S⁻¹)[r, c]: from the compiled update's gather when it made
@@ -168,7 +206,9 @@ class _BlockedInverse:
     def _cross_by_rows(self, r: np.ndarray, c: np.ndarray) -> np.ndarray:
         if self.q1 * self.qs <= DENSE_CROSS_ENTRIES:
             if self._dense_cross is None:
-                self._dense_cross = -np.asarray(self.P @ self.rest)
+                from lmmpy.objective._matvec import times
+
+                self._dense_cross = -times(self.P, self.rest)
             return self._dense_cross[r, c]
         from lmmpy.objective._condvar_kernels import sparse_rows_times_symmetric
 
