@@ -120,7 +120,8 @@ def projected_newton(objective, start: np.ndarray, lower: np.ndarray,
 
 def projected_bfgs(objective, start: np.ndarray, lower: np.ndarray,
                    metric: Callable[[np.ndarray], np.ndarray | None] | None = None,
-                   stop_on_promise: bool = False, gradient_first: bool = True):
+                   stop_on_promise: bool = False, gradient_first: bool = True,
+                   promise_tol: float = PROMISE_TOL, promise_last: float = PROMISE_LAST):
     """A projected quasi-Newton method: damped BFGS (Powell 1978) on the free θ's.
 
     B starts as ``metric(start)`` when given, else as (y'y / s'y)·I after a
@@ -181,10 +182,10 @@ def projected_bfgs(objective, start: np.ndarray, lower: np.ndarray,
         scale = max(abs(previous), abs(value), 1.0)
         if decrease <= BFGS_FTOL * scale:
             return theta, value, "relative reduction below ftol"
-        if stop_on_promise and decrease <= PROMISE_LAST * scale:
+        if stop_on_promise and decrease <= promise_last * scale:
             free = ~(on_boundary(theta, lower) & (gradient > 0))
             g = gradient[free]
-            if 0.5 * float(g @ np.linalg.solve(B[np.ix_(free, free)], g)) <= PROMISE_TOL * scale:
+            if 0.5 * float(g @ np.linalg.solve(B[np.ix_(free, free)], g)) <= promise_tol * scale:
                 return theta, value, "predicted reduction below ftol"
     return theta, value, "maximum number of BFGS iterations reached"
 

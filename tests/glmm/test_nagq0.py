@@ -132,3 +132,30 @@ def test_a_fresh_criterions_value_is_converged(name):
     once = GlmmCriterion(model.system, len(model.theta)).stage1(theta)
     tight = GlmmCriterion(model.system, len(model.theta), pirls_tolerance=HESSIAN_PIRLS_TOLERANCE)
     assert once == pytest.approx(tight.value(tight.at_theta(theta)), rel=1e-12, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_stage1_stops_before_a_step_promising_nothing(name, monkeypatch):
+    """Stage 1 stops before a step whose predicted gain is below BFGS's own stopping
+    decrease (1e-11 relative): the optimum of the descent that takes that step, to 1e-10,
+    in fewer gradients."""
+    import lmmpy.glmm._optimize as optimize
+
+    case = load_case(CASES[name])
+    data = load_case_data(case)
+    plain_gradient, gradients = optimize.laplace_gradient, []
+
+    def counted(*args, **kwargs):
+        gradients[-1] += 1
+        return plain_gradient(*args, **kwargs)
+
+    monkeypatch.setattr(optimize, "laplace_gradient", counted)
+    fits = []
+    for promise in (optimize.STAGE1_PROMISE, {}):
+        monkeypatch.setattr(optimize, "STAGE1_PROMISE", promise)
+        gradients.append(0)
+        fits.append(lmmpy.glmer(case["formula"], data, case["family"], nagq=0))
+    stopped, plain = fits
+    assert stopped.deviance_value == pytest.approx(plain.deviance_value, rel=1e-10, abs=0)
+    assert stopped.deviance_value >= plain.deviance_value - 1e-9   # not a lower optimum
+    assert gradients[0] < gradients[1]
