@@ -167,17 +167,17 @@ class ReweightedSystem:
     def times_Lambda(self, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Λ_θx (x a vector or q × m): elementwise when Λ is diagonal (scalar terms only),
         the same bits as the sparse product, whose every sum has one term."""
-        diagonal = self._Lambda_form(theta, "diagonal")
-        if diagonal is not None:
-            return diagonal * x if np.ndim(x) == 1 else diagonal[:, None] * x
-        return times(self.Lambda(theta), x)
+        return self._times(theta, x, "Lambda")
 
     def times_Lambda_t(self, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Λ_θ'x, as :meth:`times_Lambda`."""
+        """Λ_θ'x, as :meth:`times_Lambda` (a diagonal Λ is its own transpose)."""
+        return self._times(theta, x, "Lambda_t")
+
+    def _times(self, theta: np.ndarray, x: np.ndarray, form: str) -> np.ndarray:
         diagonal = self._Lambda_form(theta, "diagonal")
         if diagonal is not None:
             return diagonal * x if np.ndim(x) == 1 else diagonal[:, None] * x
-        return times(self.Lambda_t(theta), x)
+        return times(self._Lambda_form(theta, form), x)
 
     def _Lambda_form(self, theta: np.ndarray, form: str):
         """Λ_θ as ``Lambda`` (CSC), ``Lambda_t`` (Λ' as CSR) or ``diagonal`` (its diagonal
@@ -261,8 +261,6 @@ def pirls(system: ReweightedSystem, theta: np.ndarray, beta: np.ndarray | None,
     [-1.361, -0.976, -1.111, -1.56]
     """
     theta = np.asarray(theta, dtype=float)
-    system.layout()   # a system's first factorization is set up at R's start (every later
-                      # one, the first step's included, a reweighting of it)
     if u is None:
         u = np.zeros(system.q)
         eta = system.response.start_eta()
