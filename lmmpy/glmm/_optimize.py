@@ -18,10 +18,10 @@ gradient (:func:`lmmpy.objective._gradient.em_update`: a scalar term's
 deviance's form in θ) while each gains more than 10 deviance units, then BFGS from the
 information the last gradient's trace terms give (``GlmmCriterion.information``: scalar
 terms; else the curvature EM assumes, :func:`lmmpy._descent.em_metric`), which costs no
-evaluation (with its first evaluation and the far ones at ``FAR_PIRLS_TOLERANCE``: the
-38 sets, cbpp and VerbAgg at nAGQ = 0 from 397 PIRLS solves, 1,461 steps and 347
-gradients to 375, 1,184 and 325, every −2 logLik within 3e-11; the 1,000,000-row model 7 →
-6 evaluations); stage
+evaluation, and stops before a step it predicts to gain nothing (``STAGE1_PROMISE``):
+the 38 sets, cbpp and VerbAgg at nAGQ = 0 from 367 evaluations to 308 with the far
+tolerances below, no −2 logLik higher by more than 1.7e-8; the 1,000,000-row model 7 → 5
+evaluations; stage
 2 starts from forward differences of the gradient in θ and 2 R_X'R_X in β.  (The
 difference metric in stage 1 took two evaluations, and on the 1,000,000-row model a first
 step onto a bound: 11 evaluations and two line-search values there, 7 with EM; 1,124 → 886
@@ -43,10 +43,10 @@ Each evaluation starts PIRLS from the previous evaluation's b = Λu (u rescaled 
 slopes in θ when that start has the lower pdev: the
 criterion is the converged one (PIRLS's tolerance, ``GlmerControl.pirls_tolerance``,
 1e-10; the Hessian's evaluations to ``HESSIAN_PIRLS_TOLERANCE``, 1e-12, in every fit:
-glmer, glmer_nb, refits), so the start only saves iterations.  Only stage 1's
-evaluations while its last gradient is above ``FAR_GRADIENT`` stop PIRLS at
-``FAR_PIRLS_TOLERANCE``.  A step's first trial costs a value, its gradient only once the
-step is taken.
+glmer, glmer_nb, refits), so the start only saves iterations.  Only stage 1's cold first
+evaluation and those while its last gradient is above ``FAR_GRADIENT`` stop PIRLS at a
+looser tolerance (``GlmmCriterion._far_tolerance``).  A step's first trial costs a
+value, its gradient only once the step is taken.
 """
 
 from __future__ import annotations
@@ -92,6 +92,12 @@ _LARGEST = 1e300         # an infinite criterion, for the descent's comparisons
 # sqrt: tests/glmm/test_hessian_tolerance.py against lme4's criterion's Richardson Hessian)
 HESSIAN_PIRLS_TOLERANCE = 1e-12
 DEFAULT_CONTROL = GlmerControl()
+# Stage 1 (the descent with EM steps) stops before a step that BFGS predicts to gain less
+# than the relative decrease that would stop it once taken (BFGS_FTOL, 1e-11), after a step
+# that gained under 1e-6: its metric, the trace terms' information updated by BFGS, has
+# learnt the curvature by then. The 38 sets, cbpp and VerbAgg at nAGQ = 0: 325 → 294
+# gradients, no −2 logLik up by more than 1.7e-8; the 1M-row model 6 → 5 evaluations
+STAGE1_PROMISE = dict(stop_on_promise=True, promise_tol=1e-11, promise_last=1e-6)
 # Stage 1's evaluations while the descent is far from the optimum (the last gradient above
 # FAR_GRADIENT in some θ: its steps still gain ~0.1 or more), and its first one from a cold
 # start (lme4's θ = 1, R's mustart), stop PIRLS at this tolerance for a canonical link
@@ -101,12 +107,6 @@ DEFAULT_CONTROL = GlmerControl()
 # moved three of the 38 simulated sets' optima by 3e-6 to 1e-4; lme4's tolPwrss 1e-7 on
 # pdev leaves far more.
 # The evaluations near the optimum, and the states kept, take the fit's own tolerance
-# Stage 1 (the descent with EM steps) stops before a step that BFGS predicts to gain less
-# than the relative decrease that would stop it once taken (BFGS_FTOL, 1e-11), after a step
-# that gained under 1e-6: its metric, the trace terms' information updated by BFGS, has
-# learnt the curvature by then. The 38 sets, cbpp and VerbAgg at nAGQ = 0: 325 → 294
-# gradients, no −2 logLik up by more than 1.7e-8; the 1M-row model 6 → 5 evaluations
-STAGE1_PROMISE = dict(stop_on_promise=True, promise_tol=1e-11, promise_last=1e-6)
 FAR_GRADIENT = 1.0
 FAR_PIRLS_TOLERANCE = 1e-4
 FAR_SCORING_TOLERANCE = 1e-5   # the same for links whose PIRLS steps are Fisher scoring
@@ -280,8 +280,9 @@ class GlmmCriterion:
 
     def _far_tolerance(self) -> float:
         """PIRLS's tolerance far from the optimum: ``FAR_PIRLS_TOLERANCE`` where Newton's
-        quadratic bound stops PIRLS (canonical links), else the looser bound's error is the
-        last step's, and 1e-5 (a probit set's criterion 2.6e-4 off at 1e-4)."""
+        quadratic bound stops PIRLS (canonical links), else ``FAR_SCORING_TOLERANCE``: a
+        Fisher-scoring step's error is the size of the last step (a probit set's criterion
+        was 2.6e-4 off at 1e-4)."""
         return FAR_PIRLS_TOLERANCE if self.system.response.newton else FAR_SCORING_TOLERANCE
 
     def _carried_u(self, theta: np.ndarray) -> np.ndarray | None:
@@ -424,7 +425,8 @@ def _stage1(criterion: GlmmCriterion, theta_start, theta_lower, control: GlmerCo
 
         return _descend(criterion, criterion.stage1, criterion.stage1_value_and_gradient,
                         theta_start, theta_lower, metric,
-                        max_evaluations=control.max_evaluations, em=em, gradient_first=False)
+                        max_evaluations=control.max_evaluations, em=em, gradient_first=False,
+                        promise=STAGE1_PROMISE)
     return _minimize(criterion.stage1, theta_start, theta_lower,
                      np.full(len(theta_start), 0.1), control)
 
@@ -479,20 +481,23 @@ class _DescentObjective:
 
 def _descend(criterion: GlmmCriterion, value, value_and_gradient, start, lower,
              metric=None, max_evaluations: int = DEFAULT_CONTROL.max_evaluations,
-             em=None, gradient_first: bool = True) -> tuple[np.ndarray, float, str]:
+             em=None, gradient_first: bool = True,
+             promise: dict | None = None) -> tuple[np.ndarray, float, str]:
     """Projected BFGS, then off the boundary where the criterion falls there: a singular
     term's T put in canonical form (the same Σ; a KKT point in θ need not be one in Σ,
     :mod:`lmmpy._boundary`) and each θ on its bound tried inside, restarting from a lower
     point.  Without ``gradient_first`` (the criterion's own value and gradient, which
     reuses the value's PIRLS solution) a step's first trial costs a value, its gradient
-    only once the step is taken (a rejected trial then costs no gradient)."""
+    only once the step is taken (a rejected trial then costs no gradient).  ``promise``:
+    :func:`~lmmpy._descent.projected_bfgs`'s stop on a predicted gain, for the first descent
+    (a restart off the boundary stops on its gains)."""
     objective = _DescentObjective(value, value_and_gradient, lower, max_evaluations)
     try:
         if em is not None:   # EM steps first, as lmer's (lmmpy.optimize._em_steps)
             start = _em_steps(objective, np.maximum(start, lower), lower, em)
         x, fx, message = projected_bfgs(objective, np.asarray(start, dtype=float), lower,
                                         metric, gradient_first=gradient_first,
-                                        **(STAGE1_PROMISE if em is not None else {}))
+                                        **(promise or {}))
         n_theta = criterion.n_theta
         shapes = term_shapes_of(criterion.system.design.terms)
         for _ in range(MAX_EDGE_RESTARTS):
