@@ -49,6 +49,12 @@ class GlmmConditioning:
     terms: ConditioningMap
     fixed: np.ndarray | None
 
+    @property
+    def keeps_z(self) -> bool:
+        """Whether only X is conditioned: Z, its weighted tables and its factor pattern are
+        the design's own."""
+        return all(C is None for C in self.terms)
+
     def fixed_map(self, p: int) -> np.ndarray:
         return np.eye(p) if self.fixed is None else self.fixed
 
@@ -66,13 +72,14 @@ def fitting_criterion(criterion: GlmmCriterion) -> tuple[GlmmCriterion, GlmmCond
     conditioned = conditioned_design(design, terms)
     if fixed is not None:
         conditioned = replace(conditioned, X=replace(design.X, values=design.X.values @ fixed))
+    conditioning = GlmmConditioning(terms, fixed)
     tables = None
-    if all(C is None for C in terms):   # only X conditioned: Z and its tables are the same
+    if conditioning.keeps_z:   # Z and its tables are the same
         tables = system._crossprods
         if "Z" in design.__dict__:   # built once per design (a cached property): shared
             conditioned.__dict__["Z"] = design.Z
     system = ReweightedSystem(conditioned, system.response, system.path, tables=tables)
-    return criterion.on(system), GlmmConditioning(terms, fixed)
+    return criterion.on(system), conditioning
 
 
 def conditioned_start(start: np.ndarray | None, criterion: GlmmCriterion,
@@ -109,7 +116,7 @@ def start_from_fitting(criterion: GlmmCriterion, fitting: GlmmCriterion,
     on the conditioned system's analysed factor pattern when only X was conditioned."""
     if conditioning is not None:
         criterion.start_from(fitting, conditioning.fixed_map(criterion.system.n_fixed))
-        if all(C is None for C in conditioning.terms):   # the same Z: its analysed pattern
+        if conditioning.keeps_z:   # the same Z: its analysed pattern
             criterion.system.share_factor_structure(fitting.system)
 
 

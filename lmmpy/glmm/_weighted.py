@@ -29,6 +29,7 @@ import scipy.sparse as sp
 
 from lmmpy.design import Design
 from lmmpy.objective import CrossProducts
+from lmmpy.objective._matvec import csr_from_arrays
 
 
 class WeightedCrossProducts:
@@ -99,9 +100,8 @@ class WeightedCrossProducts:
         data = np.empty(len(self.indices))
         weighted_rows(Xy, np.asarray(weights, dtype=float), self._L_indptr, self._L_indices,
                       self._L_data, self._lower_at, self._upper_at, WXy, data)
-        ZtZ = sp.csc_matrix((self.q, self.q))   # the pattern's arrays as they are (no check)
-        ZtZ.data, ZtZ.indices, ZtZ.indptr = data, self.indices, self.indptr
-        ZtZ.has_sorted_indices = True
+        # the pattern's arrays as they are (no check)
+        ZtZ = csr_from_arrays((self.q, self.q), data, self.indices, self.indptr, kind="csc")
         return CrossProducts(ZtXy=np.asarray(self.Zt @ WXy), XytXy=Xy.T @ WXy, n_obs=self.n,
                              n_fixed=self.X.shape[1], sum_log_weights=0.0, ZtZ_product=ZtZ)
 

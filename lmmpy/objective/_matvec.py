@@ -71,12 +71,12 @@ def _product(fmt: str, A, M: int, N: int, x: np.ndarray) -> np.ndarray:
 
 
 def csr_from_arrays(shape: tuple[int, int], data: np.ndarray, indices: np.ndarray,
-                    indptr: np.ndarray):
-    """A CSR matrix on these arrays as they are (no copy, no format check: the caller's
-    arrays are a valid CSR with sorted indices)."""
+                    indptr: np.ndarray, kind: str = "csr"):
+    """A CSR (or, with ``kind="csc"``, CSC) matrix on these arrays as they are (no copy, no
+    format check: the caller's arrays are valid for the format, with sorted indices)."""
     import scipy.sparse as sp
 
-    matrix = sp.csr_matrix(shape)
+    matrix = (sp.csr_matrix if kind == "csr" else sp.csc_matrix)(shape)
     matrix.data, matrix.indices, matrix.indptr = data, indices, indptr
     matrix.has_sorted_indices = True
     return matrix
