@@ -264,10 +264,11 @@ class GlmmCriterion:
     def _predicted_start(self, theta: np.ndarray, beta: np.ndarray, u: np.ndarray):
         """Stage 1's PIRLS start at θ: (β̂, û) of the last point with a gradient moved by
         their slopes there (first order in the change of θ: a PIRLS step or two fewer in
-        the descent), or the last solution ``(β, u)`` when that has the lower pdev."""
+        the descent), or the last solution ``(β, u)`` when that has the lower pdev; with
+        the start's (η, pdev) when it was a choice (else None)."""
         kept = self._slopes
         if kept is None or kept[0] is not self.system.response.family:
-            return beta, u
+            return (beta, u), None
         _, base, du, dbeta = kept
         change = theta - base.theta
         predicted = (base.beta + dbeta @ change, base.u + du @ change)
@@ -304,13 +305,15 @@ class GlmmCriterion:
         start_beta = self._beta if vary_beta else beta
         start_u = self._carried_u(theta)
         tolerance = self.pirls_tolerance
+        start_value = None
         if vary_beta and start_u is not None:
-            start_beta, start_u = self._predicted_start(theta, start_beta, start_u)
+            (start_beta, start_u), start_value = self._predicted_start(theta, start_beta,
+                                                                       start_u)
         if vary_beta and quick and self._far:
             tolerance = max(tolerance, self._far_tolerance())
         try:
             result = pirls(self.system, theta, start_beta, start_u, vary_beta, tolerance,
-                           quick=quick, previous=self._previous)
+                           quick=quick, previous=self._previous, start_value=start_value)
         except (PirlsError, np.linalg.LinAlgError):
             result = pirls(self.system, theta, None if vary_beta else beta, None, vary_beta,
                            tolerance, quick=quick)

@@ -245,10 +245,12 @@ class ReweightedSystem:
 
 def pirls(system: ReweightedSystem, theta: np.ndarray, beta: np.ndarray | None,
           u: np.ndarray | None, vary_beta: bool, tolerance: float = TOLERANCE,
-          quick: bool = False, previous: PirlsResult | None = None) -> PirlsResult:
+          quick: bool = False, previous: PirlsResult | None = None,
+          start_value: tuple[np.ndarray, float] | None = None) -> PirlsResult:
     """û (β fixed) or (β̂, û) at θ, from the given start (None: R's ``mustart``);
     ``previous``, a solution at a nearby θ whose factor is still valid, lends its system
-    to the first steps (chord steps across θ, module docstring).
+    to the first steps (chord steps across θ, module docstring); ``start_value``, the
+    start's η and penalized deviance when the caller has them (:func:`predicted_or_last`).
 
     Examples
     --------
@@ -266,10 +268,12 @@ def pirls(system: ReweightedSystem, theta: np.ndarray, beta: np.ndarray | None,
         eta = system.response.start_eta()
         beta = np.zeros(system.n_fixed) if beta is None else beta
         first_step_free = True
+        pdev = np.inf
+    elif start_value is not None:
+        (eta, pdev), first_step_free = start_value, False
     else:
         eta = system.linear_predictor(beta, system.times_Lambda(theta, u))
-        first_step_free = False
-    pdev = np.inf if first_step_free else system.penalized_deviance(eta, u)
+        pdev, first_step_free = system.penalized_deviance(eta, u), False
     chord = None if first_step_free else _chord_across(system, previous, theta, vary_beta)
     iterations, last_step, objective = 0, np.inf, None
     newton, constant, previous = quick and system.response.newton, NEWTON_CONSTANT, None
@@ -312,15 +316,22 @@ def pirls(system: ReweightedSystem, theta: np.ndarray, beta: np.ndarray | None,
 
 
 def predicted_or_last(system: ReweightedSystem, theta: np.ndarray, predicted: tuple,
-                      last: tuple) -> tuple[np.ndarray, np.ndarray]:
+                      last: tuple) -> tuple[tuple, tuple[np.ndarray, float]]:
     """Of two PIRLS starts (β, u) at θ, the one with the lower penalized deviance (a
-    prediction of the modes far from where it was made can be worse than the last ones)."""
-    def pdev(start):
+    prediction of the modes far from where it was made can be worse than the last ones),
+    with its η and penalized deviance (``pirls``'s ``start_value``: not computed again)."""
+    def valued(start):
         beta, u = start
-        value = system.penalized_deviance(system.eta(theta, beta, u), u)
+        eta = system.eta(theta, beta, u)
+        return eta, system.penalized_deviance(eta, u)
+
+    def order(value: float) -> float:
         return value if np.isfinite(value) else np.inf
 
-    return predicted if pdev(predicted) < pdev(last) else last
+    predicted_value, last_value = valued(predicted), valued(last)
+    if order(predicted_value[1]) < order(last_value[1]):
+        return predicted, predicted_value
+    return last, last_value
 
 
 def _pls_step(system: ReweightedSystem, objective: ProfiledDeviance, theta, beta,

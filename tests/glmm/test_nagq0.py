@@ -69,7 +69,7 @@ def test_stage1_shortcuts_keep_the_optimum(name, monkeypatch):
             monkeypatch.setattr(optimize, "FAR_GRADIENT", np.inf)
             monkeypatch.setattr(optimize.GlmmCriterion, "start_far", lambda self: None)
             monkeypatch.setattr(optimize.GlmmCriterion, "_predicted_start",
-                                lambda self, theta, beta, u: (beta, u))
+                                lambda self, theta, beta, u: ((beta, u), None))
         steps.append(0)
         fits.append(lmmpy.glmer(case["formula"], data, case["family"], nagq=0))
     shortcut, plain = fits
