@@ -73,7 +73,10 @@ CHORD_FROM = 0.1    # steps after a Newton step this small (relative to max |u|)
                     # from 1e-3, the 1M-row model's cold solve at θ = 1 took 5 factorizations
                     # (2.8 s) where from 0.1 it takes 3 and chord steps (2.0 s), its nAGQ = 0
                     # fit 13.3-14.8 → 10.8-12.0 s, Laplace the same, every optimum the same
-CHORD_CONTRACTION = 0.1
+CHORD_CONTRACTION = 0.3  # a chord step costs ~1/4 of a Newton step on the 1M-row model (no
+                         # cross-products, no factorization): at 0.1 its cold solve's third chord
+                         # step (shrinking the last 9-fold) became a Newton step; 0.3 saves that
+                         # factorization (1.93-1.99 → 1.73-1.76 s), every optimum the same
 CHORD_MIN_Q = 1000  # random effects from which a factorization costs more than a chord step
 CHORD_ACROSS = 0.05  # an evaluation's first steps are chord steps on the last evaluation's
                      # system when θ moved by at most this (relative to its largest |θ|)
